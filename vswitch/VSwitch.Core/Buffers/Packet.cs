@@ -1,0 +1,138 @@
+using System.Runtime.CompilerServices;
+using VSwitch.Core.Pipeline;
+
+namespace VSwitch.Core.Buffers;
+
+/// <summary>
+/// One frame in a pooled slot, with the metadata the pipeline carries alongside it.
+/// The object is created once per slot and reused: renting and returning allocate nothing.
+/// <see cref="Offset"/> is where the frame starts inside the slot; bytes before it are headroom.
+/// </summary>
+public sealed unsafe class Packet
+{
+    private readonly byte[] _slab;
+    private readonly int _slotBase;
+    private readonly int _slotSize;
+
+    internal Packet(PacketPool pool, byte[] slab, int slotBase, int slotSize)
+    {
+        Pool = pool;
+        _slab = slab;
+        _slotBase = slotBase;
+        _slotSize = slotSize;
+        SlotIndex = slotBase / slotSize;
+    }
+
+    public PacketPool Pool { get; }
+    public int SlotIndex { get; }
+    internal bool InUse;
+
+    /// <summary>Start of the frame, counted from the start of the slot.</summary>
+    public int Offset { get; private set; }
+    public int Length { get; private set; }
+
+    // Metadata: set on receive, read by the stages.
+    public int InPort;
+    /// <summary>Tunnel key (VNI) the frame arrived with, 0 when it did not come from a tunnel.</summary>
+    public uint TunnelId;
+    /// <summary>Remote VTEP (IPv4, host order) the frame arrived from, 0 when none.</summary>
+    public uint TunnelRemote;
+    /// <summary>The VLAN the frame belongs to inside the switch, after ingress normalisation (0 = none).</summary>
+    public ushort Vlan;
+    public FlowKey Key;
+    public DropReason Drop;
+
+    public int Headroom => Offset;
+    public int Tailroom => _slotSize - Offset - Length;
+    public int Capacity => _slotSize;
+
+    /// <summary>The frame's bytes.</summary>
+    public Span<byte> Data
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => new(_slab, _slotBase + Offset, Length);
+    }
+
+    /// <summary>Address of the frame's first byte (the slab is pinned).</summary>
+    public byte* DataPointer => Pool.SlotPointer(_slotBase) + Offset;
+
+    /// <summary>Address of the slot's first byte.</summary>
+    public byte* SlotPointer => Pool.SlotPointer(_slotBase);
+
+    /// <summary>
+    /// Makes the packet empty with the pool's default headroom and returns the room a receive may
+    /// fill; then call <see cref="SetLength"/> with what arrived.
+    /// </summary>
+    public Span<byte> ReceiveBuffer()
+    {
+        Offset = Pool.Headroom;
+        Length = 0;
+        return new Span<byte>(_slab, _slotBase + Offset, _slotSize - Offset);
+    }
+
+    /// <summary>Room available for a receive at the default headroom.</summary>
+    public int ReceiveCapacity => _slotSize - Pool.Headroom;
+
+    public void SetLength(int length)
+    {
+        if ((uint)length > (uint)(_slotSize - Offset))
+            throw new ArgumentOutOfRangeException(nameof(length), length, "frame longer than its slot");
+        Length = length;
+    }
+
+    /// <summary>Grows the frame at the front by <paramref name="count"/> bytes (push a header) and returns the new front.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Span<byte> Prepend(int count)
+    {
+        if ((uint)count > (uint)Offset)
+            throw new InvalidOperationException($"not enough headroom: need {count}, have {Offset}");
+        Offset -= count;
+        Length += count;
+        return new Span<byte>(_slab, _slotBase + Offset, count);
+    }
+
+    /// <summary>Removes <paramref name="count"/> bytes from the front (pop a header).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void TrimFront(int count)
+    {
+        if ((uint)count > (uint)Length)
+            throw new InvalidOperationException($"cannot trim {count} bytes from a {Length}-byte frame");
+        Offset += count;
+        Length -= count;
+    }
+
+    public void TrimEnd(int newLength)
+    {
+        if ((uint)newLength > (uint)Length) throw new ArgumentOutOfRangeException(nameof(newLength));
+        Length = newLength;
+    }
+
+    /// <summary>Copies frame and metadata from another packet (flooding to several ports).</summary>
+    public void CopyFrom(Packet other)
+    {
+        Offset = Math.Min(other.Offset, _slotSize - other.Length);
+        Length = other.Length;
+        other.Data.CopyTo(Data);
+        InPort = other.InPort;
+        TunnelId = other.TunnelId;
+        TunnelRemote = other.TunnelRemote;
+        Vlan = other.Vlan;
+        Key = other.Key;
+        Drop = other.Drop;
+    }
+
+    /// <summary>Gives the buffer back to its pool.</summary>
+    public void Release() => Pool.Return(this);
+
+    internal void OnRent()
+    {
+        InUse = true;
+        Offset = Pool.Headroom;
+        Length = 0;
+        InPort = 0;
+        TunnelId = 0;
+        TunnelRemote = 0;
+        Vlan = 0;
+        Drop = DropReason.None;
+    }
+}

@@ -1,0 +1,29 @@
+using VSwitch.Core.Buffers;
+
+namespace VSwitch.Core.Ports;
+
+/// <summary>
+/// A place frames come from and go to: a TAP device, an AF_PACKET socket on an existing
+/// interface, a tunnel, or memory (tests and benchmarks). A port is driven by the datapath thread
+/// that owns it; only that thread calls <see cref="Receive"/>. <see cref="Transmit"/> may be called
+/// by any datapath thread (a write to a TAP or socket is atomic per frame in the kernel).
+/// </summary>
+public interface IPort : IDisposable
+{
+    string Name { get; }
+
+    /// <summary>A file descriptor that becomes readable when frames wait (for epoll), or -1.</summary>
+    int PollFd { get; }
+
+    /// <summary>
+    /// Fills <paramref name="batch"/> with up to its free capacity of frames, in buffers rented
+    /// from <paramref name="pool"/>. Never blocks. Returns how many frames were added.
+    /// </summary>
+    int Receive(PacketBatch batch, PacketPool pool);
+
+    /// <summary>
+    /// Sends every packet of the batch and returns all of them to their pools, sent or not.
+    /// Returns how many were sent; the rest are counted by the caller as tx drops.
+    /// </summary>
+    int Transmit(PacketBatch batch);
+}
