@@ -41,6 +41,11 @@ public sealed unsafe class Packet
     public ushort Vlan;
     public FlowKey Key;
     public DropReason Drop;
+    /// <summary>Where the pipeline decided to send the frame: a port id, or <see cref="OutFlood"/> / <see cref="OutNone"/>.</summary>
+    public int OutPort;
+
+    public const int OutNone = -1;
+    public const int OutFlood = -2;
 
     public int Headroom => Offset;
     public int Tailroom => _slotSize - Offset - Length;
@@ -119,6 +124,7 @@ public sealed unsafe class Packet
         Vlan = other.Vlan;
         Key = other.Key;
         Drop = other.Drop;
+        OutPort = other.OutPort;
     }
 
     /// <summary>Gives the buffer back to its pool.</summary>
@@ -134,5 +140,6 @@ public sealed unsafe class Packet
         TunnelRemote = 0;
         Vlan = 0;
         Drop = DropReason.None;
+        OutPort = OutNone;
     }
 }

@@ -41,6 +41,17 @@ public sealed class PacketBatch
     /// <summary>The packets as a span, for loops without bounds checks per access.</summary>
     public ReadOnlySpan<Packet> AsSpan() => new(_items, 0, Count);
 
+    /// <summary>The backing array, for stages that compact the batch in place.</summary>
+    internal Packet[] Items => _items;
+
+    /// <summary>Keeps the first <paramref name="count"/> packets (a stage compacted the array).</summary>
+    internal void Truncate(int count)
+    {
+        if ((uint)count > (uint)Count) throw new ArgumentOutOfRangeException(nameof(count));
+        Array.Clear(_items, count, Count - count);
+        Count = count;
+    }
+
     /// <summary>Forgets the packets without returning them (they were handed on).</summary>
     public void Clear()
     {

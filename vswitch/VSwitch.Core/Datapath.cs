@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using VSwitch.Core.Buffers;
+using VSwitch.Core.Pipeline;
+using VSwitch.Core.Ports;
+using VSwitch.Core.Tables;
+using VSwitch.Core.Topology;
+
+namespace VSwitch.Core;
+
+/// <summary>
+/// The switch: its tables, its topology and its stages. Datapath threads (each with its own
+/// <see cref="DatapathContext"/>) push batches through <see cref="ProcessBatch"/>; the control
+/// plane changes networks and ports through the methods here, which publish a new immutable
+/// <see cref="SwitchTopology"/>. Control writes serialise on a lock the datapath never takes.
+/// </summary>
+public sealed class Datapath
+{
+    private readonly object _control = new();
+    private readonly List<DatapathContext> _contexts = [];
+    private SwitchTopology _topology = SwitchTopology.Empty;
+
+    public Datapath(MacTable? macTable = null, IReadOnlyList<Stage>? stages = null)
+    {
+        MacTable = macTable ?? new MacTable();
+        Stages = stages ?? [new ClassifyStage(), new BridgeStage(), new OutputStage()];
+    }
+
+    public MacTable MacTable { get; }
+    public IReadOnlyList<Stage> Stages { get; }
+    public SwitchTopology Topology => Volatile.Read(ref _topology);
+
+    /// <summary>A context for one datapath thread; its counters are included in <see cref="ReadCounters"/>.</summary>
+    public DatapathContext CreateContext(PacketPool pool)
+    {
+        var ctx = new DatapathContext(this, pool);
+        lock (_control) _contexts.Add(ctx);
+        return ctx;
+    }
+
+    /// <summary>
+    /// Runs one received batch through every stage and transmits what comes out. The topology and
+    /// the clock are read once for the whole batch. The batch is empty afterwards.
+    /// </summary>
+    public void ProcessBatch(PacketBatch batch, DatapathContext ctx, long nowMs)
+    {
+        ctx.Topology = Volatile.Read(ref _topology);
+        ctx.NowMs = nowMs;
+        var stages = Stages;
+        var sc = ctx.Counters.Stages;
+        long t0 = Stopwatch.GetTimestamp();
+        for (int s = 0; s < stages.Count && batch.Count > 0; s++)
+        {
+            int n = batch.Count;
+            stages[s].Process(batch, ctx);
+            long t1 = Stopwatch.GetTimestamp();
+            ref var c = ref sc[s];
+            c.Calls++;
+            c.Packets += n;
+            c.Ticks += t1 - t0;
+            t0 = t1;
+        }
+        // Whatever a stage left behind had no decision: count it rather than leak the buffer.
+        if (batch.Count > 0)
+        {
+            foreach (var p in batch.AsSpan()) ctx.Drop(p, DropReason.NoOutput);
+            batch.Clear();
+        }
+        ctx.Flush();
+    }
+
+    /// <summary>Counts received frames on a port (the poll loop calls this once per batch).</summary>
+    public static void CountReceive(PacketBatch batch, DatapathContext ctx, int portId)
+    {
+        ref var pc = ref ctx.Counters.Ports[portId];
+        long bytes = 0;
+        foreach (var p in batch.AsSpan())
+        {
+            p.InPort = portId;
+            bytes += p.Length;
+        }
+        pc.RxPackets += batch.Count;
+        pc.RxBytes += bytes;
+    }
+
+    // ---- control plane ----
+
+    public Network AddNetwork(string name, ushort vlan = 0, uint? vni = null, long macAgingMs = MacTable.DefaultAgingMs)
+    {
+        lock (_control)
+        {
+            var t = _topology;
+            if (t.NetworkByName(name) is not null) throw new ArgumentException($"network '{name}' already exists");
+            ushort id = 1;
+            while (t.Networks.Any(n => n.Id == id)) id++;
+            var net = new Network(id, name, vlan, vni, macAgingMs);
+            Publish(new SwitchTopology([.. t.Networks, net], t.Ports));
+            return net;
+        }
+    }
+
+    public void RemoveNetwork(string name)
+    {
+        lock (_control)
+        {
+            var t = _topology;
+            var net = t.NetworkByName(name) ?? throw new KeyNotFoundException($"no network named '{name}'");
+            if (t.Ports.Any(p => ReferenceEquals(p.Network, net)))
+                throw new InvalidOperationException($"network '{name}' still has ports");
+            Publish(new SwitchTopology(t.Networks.Where(n => n != net).ToList(), t.Ports));
+            MacTable.FlushNetwork(net.Id);
+        }
+    }
+
+    /// <summary>Attaches a port. <paramref name="make"/> receives the new port id.</summary>
+    public SwitchPort AddPort(Func<int, SwitchPort> make)
+    {
+        lock (_control)
+        {
+            var t = _topology;
+            int id = 1;
+            while (t.Port(id) is not null) id++;
+            var port = make(id);
+            if (port.Id != id) throw new ArgumentException("port must use the id it was given");
+            if (t.PortByName(port.Name) is not null) throw new ArgumentException($"port '{port.Name}' already exists");
+            if (!t.Networks.Contains(port.Network)) throw new ArgumentException($"network '{port.Network.Name}' is not part of this switch");
+            Publish(new SwitchTopology(t.Networks, [.. t.Ports, port]));
+            return port;
+        }
+    }
+
+    public SwitchPort AddPort(IPort io, string network, VlanMode mode = VlanMode.Access, ushort? accessVlan = null,
+        IReadOnlyCollection<ushort>? trunks = null, ushort nativeVlan = 0)
+    {
+        var net = Topology.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
+        return AddPort(id => new SwitchPort(id, io, net, mode, accessVlan, trunks, nativeVlan));
+    }
+
+    /// <summary>Detaches a port and forgets its addresses. The caller disposes its I/O once no thread polls it.</summary>
+    public SwitchPort RemovePort(string name)
+    {
+        lock (_control)
+        {
+            var t = _topology;
+            var port = t.PortByName(name) ?? throw new KeyNotFoundException($"no port named '{name}'");
+            Publish(new SwitchTopology(t.Networks, t.Ports.Where(p => p != port).ToList()));
+            MacTable.FlushPort(port.Id);
+            return port;
+        }
+    }
+
+    private void Publish(SwitchTopology t)
+    {
+        Volatile.Write(ref _topology, t);
+        TopologyChanged?.Invoke(t);
+    }
+
+    /// <summary>Raised (on the control thread) after a new topology is published; poll loops re-read their ports.</summary>
+    public event Action<SwitchTopology>? TopologyChanged;
+
+    // ---- counters, summed over threads ----
+
+    public PortCounters ReadPortCounters(int portId)
+    {
+        var sum = new PortCounters();
+        lock (_control)
+            foreach (var c in _contexts) sum.Add(c.Counters.Ports[portId]);
+        return sum;
+    }
+
+    public long[] ReadDropCounters()
+    {
+        var sum = new long[(int)DropReason.Count];
+        lock (_control)
+            foreach (var c in _contexts)
+                for (int i = 0; i < sum.Length; i++) sum[i] += c.Counters.Drops[i];
+        return sum;
+    }
+
+    public StageCounters[] ReadStageCounters()
+    {
+        var sum = new StageCounters[Stages.Count];
+        lock (_control)
+            foreach (var c in _contexts)
+                for (int i = 0; i < sum.Length; i++)
+                {
+                    sum[i].Calls += c.Counters.Stages[i].Calls;
+                    sum[i].Packets += c.Counters.Stages[i].Packets;
+                    sum[i].Ticks += c.Counters.Stages[i].Ticks;
+                }
+        return sum;
+    }
+}

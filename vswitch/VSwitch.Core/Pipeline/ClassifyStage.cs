@@ -1,0 +1,23 @@
+using VSwitch.Core.Buffers;
+
+namespace VSwitch.Core.Pipeline;
+
+/// <summary>Parses each frame's headers once into its <see cref="FlowKey"/>; frames that cannot be parsed are dropped with the reason.</summary>
+public sealed class ClassifyStage : Stage
+{
+    public override string Name => "classify";
+
+    public override void Process(PacketBatch batch, DatapathContext ctx)
+    {
+        var items = batch.Items;
+        int n = batch.Count, kept = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var p = items[i];
+            var reason = Classify.Extract(p);
+            if (reason != DropReason.None) ctx.Drop(p, reason);
+            else items[kept++] = p;
+        }
+        Compact(batch, kept);
+    }
+}

@@ -1,0 +1,33 @@
+namespace VSwitch.Core.Pipeline;
+
+/// <summary>Per-port packet and byte counters of one datapath thread (plain fields: one writer).</summary>
+public struct PortCounters
+{
+    public long RxPackets, RxBytes, TxPackets, TxBytes, RxDrops, TxDrops;
+
+    public void Add(in PortCounters o)
+    {
+        RxPackets += o.RxPackets; RxBytes += o.RxBytes; TxPackets += o.TxPackets;
+        TxBytes += o.TxBytes; RxDrops += o.RxDrops; TxDrops += o.TxDrops;
+    }
+}
+
+/// <summary>Cost of one stage, like VPP's `show runtime`: calls (batches), packets, and clock ticks spent.</summary>
+public struct StageCounters
+{
+    public long Calls, Packets, Ticks;
+}
+
+/// <summary>
+/// The counters one datapath thread writes. Each thread has its own, so counting is a plain add
+/// on a cache line no other core writes; readers sum the threads' copies (torn reads of a
+/// counter that is being incremented are off by one increment at most, which is fine for counters).
+/// </summary>
+public sealed class ThreadCounters
+{
+    public readonly PortCounters[] Ports = new PortCounters[Topology.SwitchTopology.MaxPorts];
+    public readonly long[] Drops = new long[(int)DropReason.Count];
+    public readonly StageCounters[] Stages;
+
+    public ThreadCounters(int stageCount) => Stages = new StageCounters[stageCount];
+}
