@@ -24,6 +24,8 @@ public enum DropReason : byte
     TruncatedUdp,
     BadUdpLength,
     TruncatedIcmp,
+    TruncatedVxlan,
+    BadVxlan,
     OversizedFrame,
     // Bridge
     VlanNotAllowed,
@@ -59,22 +61,48 @@ public static class DropReasons
         return false;
     }
 
-    // "TruncatedIPv4" -> "truncated-ipv4": kebab case, the style of OVS and the kernel's drop reasons.
+    // Kebab case, the style of OVS and the kernel's drop reasons. Spelled out rather than derived
+    // from the member names so that "IPv6"/"Icmp" split the way people read them.
     private static string[] Build()
     {
         var names = new string[(int)DropReason.Count];
         for (int i = 0; i < names.Length; i++)
         {
-            string s = ((DropReason)i).ToString();
-            var sb = new System.Text.StringBuilder();
-            for (int j = 0; j < s.Length; j++)
+            names[i] = (DropReason)i switch
             {
-                char c = s[j];
-                bool boundary = j > 0 && char.IsUpper(c) && (char.IsLower(s[j - 1]) || (j + 1 < s.Length && char.IsLower(s[j + 1]) && char.IsUpper(s[j - 1])));
-                if (boundary && !(s[j - 1] == 'I' && c == 'P')) sb.Append('-');
-                sb.Append(char.ToLowerInvariant(c));
-            }
-            names[i] = sb.ToString();
+                DropReason.None => "none",
+                DropReason.RuntFrame => "runt-frame",
+                DropReason.TruncatedEthernet => "truncated-ethernet",
+                DropReason.TruncatedVlan => "truncated-vlan",
+                DropReason.TruncatedArp => "truncated-arp",
+                DropReason.BadArp => "bad-arp",
+                DropReason.TruncatedIPv4 => "truncated-ipv4",
+                DropReason.BadIpVersion => "bad-ip-version",
+                DropReason.BadIhl => "bad-ihl",
+                DropReason.BadIpTotalLength => "bad-ip-total-length",
+                DropReason.TruncatedIPv6 => "truncated-ipv6",
+                DropReason.BadIPv6PayloadLength => "bad-ipv6-payload-length",
+                DropReason.TruncatedTcp => "truncated-tcp",
+                DropReason.BadTcpOffset => "bad-tcp-offset",
+                DropReason.TruncatedUdp => "truncated-udp",
+                DropReason.BadUdpLength => "bad-udp-length",
+                DropReason.TruncatedIcmp => "truncated-icmp",
+                DropReason.TruncatedVxlan => "truncated-vxlan",
+                DropReason.BadVxlan => "bad-vxlan",
+                DropReason.OversizedFrame => "oversized-frame",
+                DropReason.VlanNotAllowed => "vlan-not-allowed",
+                DropReason.TaggedOnAccessPort => "tagged-on-access-port",
+                DropReason.OutputIsIngress => "output-is-ingress",
+                DropReason.MacTableFull => "mac-table-full",
+                DropReason.NoOutput => "no-output",
+                DropReason.NoNetwork => "no-network",
+                DropReason.PortDown => "port-down",
+                DropReason.PoolExhausted => "pool-exhausted",
+                DropReason.TxFailed => "tx-failed",
+                DropReason.TxQueueFull => "tx-queue-full",
+                DropReason.RuleDrop => "rule-drop",
+                _ => throw new InvalidOperationException($"DropReason.{(DropReason)i} has no name: add it to DropReasons.Build"),
+            };
         }
         return names;
     }

@@ -1,0 +1,83 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace VSwitch.Core.Wire;
+
+/// <summary>
+/// The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+/// A "sum" here is the folded 16-bit one's-complement sum, not yet complemented; the checksum
+/// written in a header is its complement. Sums chain: pass one as <c>initial</c> of the next.
+/// </summary>
+public static class Checksum
+{
+    /// <summary>One's-complement sum of <paramref name="data"/> (odd tail padded with a zero byte), folded to 16 bits.</summary>
+    public static ushort Sum(ReadOnlySpan<byte> data, ushort initial = 0)
+    {
+        // 32-bit words into a 64-bit accumulator: 2^32 ≡ 2^16 ≡ 1 (mod 0xFFFF), so folding at the end is exact.
+        ulong acc = initial;
+        int i = 0;
+        for (; i + 4 <= data.Length; i += 4) acc += BinaryPrimitives.ReadUInt32BigEndian(data[i..]);
+        if (i + 2 <= data.Length) { acc += BinaryPrimitives.ReadUInt16BigEndian(data[i..]); i += 2; }
+        if (i < data.Length) acc += (uint)data[i] << 8;
+        return Fold(acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort Fold(ulong acc)
+    {
+        acc = (acc & 0xFFFF_FFFF) + (acc >> 32);
+        acc = (acc & 0xFFFF_FFFF) + (acc >> 32);
+        uint s = (uint)acc;
+        s = (s & 0xFFFF) + (s >> 16);
+        s = (s & 0xFFFF) + (s >> 16);
+        return (ushort)s;
+    }
+
+    /// <summary>The checksum to store for <paramref name="data"/> (whose checksum field must be zero).</summary>
+    public static ushort Compute(ReadOnlySpan<byte> data, ushort initial = 0) => (ushort)~Sum(data, initial);
+
+    /// <summary>True when data including its stored checksum sums to 0xFFFF (all ones).</summary>
+    public static bool Verify(ReadOnlySpan<byte> data, ushort initial = 0) => Sum(data, initial) == 0xFFFF;
+
+    /// <summary>RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for one 16-bit word changing from m to m'.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort Update(ushort checksum, ushort oldValue, ushort newValue) =>
+        (ushort)~Fold((ulong)(ushort)~checksum + (ushort)~oldValue + newValue);
+
+    /// <summary>RFC 1624 for a 32-bit field (an IPv4 address, a TCP sequence number).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort Update(ushort checksum, uint oldValue, uint newValue) =>
+        (ushort)~Fold((ulong)(ushort)~checksum
+            + (ushort)~(oldValue >> 16) + (ushort)~oldValue
+            + (newValue >> 16) + (newValue & 0xFFFF));
+
+    /// <summary>Header checksum of an IPv4 header, computed as if its checksum field were zero.</summary>
+    public static ushort IPv4Header(ReadOnlySpan<byte> header)
+    {
+        ushort stored = BinaryPrimitives.ReadUInt16BigEndian(header[10..]);
+        // Subtracting the stored field (adding its complement) is cheaper than copying the header.
+        return (ushort)~Fold((ulong)Sum(header) + (ushort)~stored);
+    }
+
+    public static bool VerifyIPv4Header(ReadOnlySpan<byte> header) => Verify(header);
+
+    /// <summary>Sum of the IPv4 pseudo-header (RFC 793/768) for a transport segment of <paramref name="length"/> bytes.</summary>
+    public static ushort PseudoHeaderIPv4(uint source, uint destination, byte protocol, int length) =>
+        Fold((ulong)(source >> 16) + (source & 0xFFFF) + (destination >> 16) + (destination & 0xFFFF) + protocol + (uint)length);
+
+    /// <summary>Sum of the IPv6 pseudo-header (RFC 8200 §8.1).</summary>
+    public static ushort PseudoHeaderIPv6(UInt128 source, UInt128 destination, byte nextHeader, int length)
+    {
+        ulong acc = Words(source) + Words(destination) + (uint)length + nextHeader;
+        return Fold(acc);
+
+        static ulong Words(UInt128 a) => (ulong)(a >> 96) + (uint)(a >> 64) + (uint)(a >> 32) + (uint)a;
+    }
+
+    /// <summary>Checksum to store for a TCP/UDP/ICMPv6 segment over IPv4 (checksum field zero).</summary>
+    public static ushort TransportIPv4(uint source, uint destination, byte protocol, ReadOnlySpan<byte> segment) =>
+        Compute(segment, PseudoHeaderIPv4(source, destination, protocol, segment.Length));
+
+    public static ushort TransportIPv6(UInt128 source, UInt128 destination, byte nextHeader, ReadOnlySpan<byte> segment) =>
+        Compute(segment, PseudoHeaderIPv6(source, destination, nextHeader, segment.Length));
+}

@@ -1,0 +1,81 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using VSwitch.Core.Pipeline;
+
+namespace VSwitch.Core.Wire;
+
+public readonly record struct IcmpV6Fields(byte Type, byte Code, uint RestOfHeader);
+
+/// <summary>An ICMPv6 message view (RFC 4443): type, code, checksum, 4 bytes that depend on the type, then data.</summary>
+public readonly ref struct IcmpV6Header
+{
+    private const MethodImplOptions Inline = MethodImplOptions.AggressiveInlining;
+    public const int HeaderLength = 8;
+    public const byte DestinationUnreachable = 1;
+    public const byte PacketTooBig = 2;
+    public const byte TimeExceeded = 3;
+    public const byte EchoRequest = 128;
+    public const byte EchoReply = 129;
+    public const byte NeighborSolicitation = 135;
+    public const byte NeighborAdvertisement = 136;
+
+    private static class Field
+    {
+        public const int Type = 0;
+        public const int Code = 1;
+        public const int Checksum = 2;
+        public const int RestOfHeader = 4;
+        public const int Identifier = 4;
+        public const int SequenceNumber = 6;
+    }
+
+    private readonly Span<byte> _b;
+
+    private IcmpV6Header(Span<byte> buffer) => _b = buffer;
+
+    public static bool TryCreate(Span<byte> buffer, out IcmpV6Header view) => TryCreate(buffer, out view, out _);
+
+    public static bool TryCreate(Span<byte> buffer, out IcmpV6Header view, out DropReason reason)
+    {
+        view = default;
+        if (buffer.Length < HeaderLength) { reason = DropReason.TruncatedIcmp; return false; }
+        view = new IcmpV6Header(buffer);
+        reason = DropReason.None;
+        return true;
+    }
+
+    /// <summary>Writes the header; call <see cref="FillChecksum"/> once the data is in place.</summary>
+    public static IcmpV6Header Write(Span<byte> buffer, in IcmpV6Fields f)
+    {
+        var v = new IcmpV6Header(buffer);
+        v.Type = f.Type;
+        v.Code = f.Code;
+        v.Checksum = 0;
+        v.RestOfHeader = f.RestOfHeader;
+        return v;
+    }
+
+    /// <summary>The whole message.</summary>
+    public Span<byte> Buffer => _b;
+    public Span<byte> Payload => _b[HeaderLength..];
+
+    public byte Type { [MethodImpl(Inline)] get => _b[Field.Type]; [MethodImpl(Inline)] set => _b[Field.Type] = value; }
+    public byte Code { [MethodImpl(Inline)] get => _b[Field.Code]; [MethodImpl(Inline)] set => _b[Field.Code] = value; }
+    public ushort Checksum { [MethodImpl(Inline)] get => BinaryPrimitives.ReadUInt16BigEndian(_b[Field.Checksum..]); [MethodImpl(Inline)] set => BinaryPrimitives.WriteUInt16BigEndian(_b[Field.Checksum..], value); }
+    public uint RestOfHeader { [MethodImpl(Inline)] get => BinaryPrimitives.ReadUInt32BigEndian(_b[Field.RestOfHeader..]); [MethodImpl(Inline)] set => BinaryPrimitives.WriteUInt32BigEndian(_b[Field.RestOfHeader..], value); }
+    /// <summary>Echo request/reply identifier.</summary>
+    public ushort Identifier { [MethodImpl(Inline)] get => BinaryPrimitives.ReadUInt16BigEndian(_b[Field.Identifier..]); [MethodImpl(Inline)] set => BinaryPrimitives.WriteUInt16BigEndian(_b[Field.Identifier..], value); }
+    public ushort SequenceNumber { [MethodImpl(Inline)] get => BinaryPrimitives.ReadUInt16BigEndian(_b[Field.SequenceNumber..]); [MethodImpl(Inline)] set => BinaryPrimitives.WriteUInt16BigEndian(_b[Field.SequenceNumber..], value); }
+
+    /// <summary>ICMPv6 checksums cover the IPv6 pseudo-header, unlike ICMPv4.</summary>
+    public void FillChecksum(UInt128 source, UInt128 destination)
+    {
+        Checksum = 0;
+        Checksum = Wire.Checksum.TransportIPv6(source, destination, IpProtocols.IcmpV6, _b);
+    }
+
+    public bool VerifyChecksum(UInt128 source, UInt128 destination) =>
+        Wire.Checksum.Verify(_b, Wire.Checksum.PseudoHeaderIPv6(source, destination, IpProtocols.IcmpV6, _b.Length));
+
+    public IcmpV6Fields ToFields() => new(Type, Code, RestOfHeader);
+}
