@@ -1,0 +1,20 @@
+namespace VSwitch.Core.Ports;
+
+/// <summary>How to create and configure a TAP port (see <see cref="TapPort.Create"/>).</summary>
+public sealed class TapOptions
+{
+    /// <summary>Device name, at most 15 characters; empty lets the kernel choose (tapN).</summary>
+    public string Name { get; set; } = "";
+    /// <summary>MAC of the device (the side the namespace sees); null keeps the kernel's random one.</summary>
+    public ulong? Mac { get; set; }
+    public int? Mtu { get; set; }
+    /// <summary>Namespace to move the device into: a name (/run/netns/NAME) or a path (/proc/PID/ns/net).</summary>
+    public string? Netns { get; set; }
+    /// <summary>Addresses to add, in CIDR form, IPv4 or IPv6 (10.0.0.2/24, fd00::2/64).</summary>
+    public IList<string> Addresses { get; set; } = new List<string>();
+    /// <summary>Default route through this gateway, out of the device.</summary>
+    public string? Gateway { get; set; }
+    /// <summary>Keep the device after the port is disposed (TUNSETPERSIST).</summary>
+    public bool Persistent { get; set; }
+    public bool Up { get; set; } = true;
+}
