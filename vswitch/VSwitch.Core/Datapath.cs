@@ -150,6 +150,7 @@ public sealed class Datapath
 
     private void Publish(SwitchTopology t)
     {
+        t.Version = _topology.Version + 1;
         Volatile.Write(ref _topology, t);
         TopologyChanged?.Invoke(t);
     }

@@ -38,6 +38,9 @@ public sealed class SwitchTopology
         }
     }
 
+    /// <summary>Grows with every published change; datapath threads report the version they run on.</summary>
+    public long Version { get; internal set; }
+
     public IReadOnlyList<Network> Networks { get; }
     public IReadOnlyList<SwitchPort> Ports { get; }
 

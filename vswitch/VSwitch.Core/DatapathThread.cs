@@ -1,0 +1,146 @@
+using VSwitch.Core.Buffers;
+using VSwitch.Core.Pipeline;
+using VSwitch.Core.Ports;
+using VSwitch.Core.Ports.Linux;
+using VSwitch.Core.Topology;
+
+namespace VSwitch.Core;
+
+/// <summary>How datapath threads run.</summary>
+public sealed class DatapathOptions
+{
+    /// <summary>Polling threads; each owns the ports whose id modulo this count is its index (like OVS PMD threads and rx queues).</summary>
+    public int Threads { get; set; } = 1;
+    /// <summary>Spin on the ports instead of sleeping in epoll_wait: lowest latency, one core at 100%.</summary>
+    public bool BusyPoll { get; set; }
+    public int BatchSize { get; set; } = PacketBatch.DefaultSize;
+    /// <summary>Buffers per thread.</summary>
+    public int PoolSize { get; set; } = 8192;
+    public int FrameSize { get; set; } = PacketPool.DefaultFrameSize;
+    /// <summary>Batches read from one ready port before looking at the others (fairness).</summary>
+    public int MaxBatchesPerWake { get; set; } = 8;
+}
+
+/// <summary>
+/// One polling thread: sleeps in epoll_wait on its ports' descriptors (or spins when busy
+/// polling), then drains each ready port batch by batch through the pipeline. It re-reads its port
+/// set when the topology's version changes, and reports the version it runs on so that the
+/// control plane knows when a removed port is no longer touched.
+/// </summary>
+public sealed class DatapathThread : IDisposable
+{
+    private const int IdleWaitMs = 100;
+
+    private readonly Datapath _dp;
+    private readonly DatapathOptions _opt;
+    private readonly int _index;
+    private readonly PacketPool _pool;
+    private readonly DatapathContext _ctx;
+    private readonly PacketBatch _batch;
+    private readonly EpollSet _epoll = new(256);
+    private readonly Thread _thread;
+    private volatile bool _stop;
+    private long _seenVersion = -1;
+
+    // The ports this thread owns, indexed by epoll token.
+    private SwitchPort[] _owned = [];
+    private int[] _registeredFds = [];
+    private bool _hasUnpollable;
+
+    public DatapathThread(Datapath dp, DatapathOptions opt, int index)
+    {
+        _dp = dp;
+        _opt = opt;
+        _index = index;
+        _pool = new PacketPool(opt.PoolSize, opt.FrameSize);
+        _ctx = dp.CreateContext(_pool);
+        _batch = new PacketBatch(opt.BatchSize);
+        _thread = new Thread(Run) { IsBackground = true, Name = $"vswitch-dp{index}" };
+    }
+
+    public long SeenVersion => Volatile.Read(ref _seenVersion);
+    public Exception? Failure { get; private set; }
+
+    public void Start() => _thread.Start();
+
+    public void Stop()
+    {
+        _stop = true;
+        if (_thread.IsAlive) _thread.Join(TimeSpan.FromSeconds(5));
+    }
+
+    private void Refresh(SwitchTopology topo)
+    {
+        foreach (int fd in _registeredFds)
+        {
+            try { _epoll.Remove(fd); } catch (PortException) { /* already closed: the kernel dropped it */ }
+        }
+        var owned = new List<SwitchPort>();
+        foreach (var p in topo.Ports)
+            if (p.Id % _opt.Threads == _index) owned.Add(p);
+        _owned = owned.ToArray();
+        var fds = new List<int>();
+        _hasUnpollable = false;
+        for (int i = 0; i < _owned.Length; i++)
+        {
+            int fd = _owned[i].Io.PollFd;
+            if (fd < 0) { _hasUnpollable = true; continue; }
+            _epoll.Add(fd, (ulong)i);
+            fds.Add(fd);
+        }
+        _registeredFds = fds.ToArray();
+        Volatile.Write(ref _seenVersion, topo.Version);
+    }
+
+    private void Run()
+    {
+        try
+        {
+            while (!_stop)
+            {
+                var topo = _dp.Topology;
+                if (topo.Version != _seenVersion) Refresh(topo);
+                if (_opt.BusyPoll || _hasUnpollable)
+                {
+                    bool any = false;
+                    for (int i = 0; i < _owned.Length; i++) any |= Drain(_owned[i]);
+                    if (!any && !_opt.BusyPoll) _epoll.Wait(1);
+                    continue;
+                }
+                int n = _epoll.Wait(IdleWaitMs);
+                for (int i = 0; i < n; i++)
+                {
+                    ulong token = _epoll.Token(i);
+                    if (token < (ulong)_owned.Length) Drain(_owned[token]);
+                }
+                // An idle thread still reports that it has seen the latest topology.
+                if (n == 0) Volatile.Write(ref _seenVersion, topo.Version);
+            }
+        }
+        catch (Exception e)
+        {
+            Failure = e;
+        }
+    }
+
+    private bool Drain(SwitchPort port)
+    {
+        bool any = false;
+        for (int b = 0; b < _opt.MaxBatchesPerWake; b++)
+        {
+            int n = port.Io.Receive(_batch, _pool);
+            if (n == 0) break;
+            any = true;
+            Datapath.CountReceive(_batch, _ctx, port.Id);
+            _dp.ProcessBatch(_batch, _ctx, Environment.TickCount64);
+            if (n < _batch.Capacity) break;
+        }
+        return any;
+    }
+
+    public void Dispose()
+    {
+        Stop();
+        _epoll.Dispose();
+    }
+}

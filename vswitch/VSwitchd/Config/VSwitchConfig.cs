@@ -1,0 +1,165 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using VSwitch.Core;
+using VSwitch.Core.Wire;
+
+namespace VSwitchd.Config;
+
+/// <summary>The daemon's JSON configuration: networks, ports and datapath settings.</summary>
+public sealed class VSwitchConfig
+{
+    public List<NetworkConfig> Networks { get; set; } = [];
+    public List<PortConfig> Ports { get; set; } = [];
+    public DatapathConfig Datapath { get; set; } = new();
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNameCaseInsensitive = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>Reads a file; throws <see cref="ConfigException"/> naming the file, the field and the value on any error.</summary>
+    public static VSwitchConfig Load(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"cannot read config file '{path}': {e.Message}");
+        }
+        return Parse(text, path);
+    }
+
+    public static VSwitchConfig Parse(string text, string source = "config")
+    {
+        VSwitchConfig? cfg;
+        try { cfg = JsonSerializer.Deserialize<VSwitchConfig>(text, Json); }
+        catch (JsonException e)
+        {
+            // System.Text.Json names the path ($.ports[0].mtu) and the line; keep both.
+            string where = e.Path is null ? "" : $" at {e.Path.TrimStart('$', '.')}";
+            string line = e.LineNumber is null ? "" : $" (line {e.LineNumber + 1})";
+            string msg = e.Message.Split(" Path:")[0];
+            throw new ConfigException($"{source}: invalid JSON{where}{line}: {msg}");
+        }
+        if (cfg is null) throw new ConfigException($"{source}: empty configuration");
+        var errors = cfg.Validate();
+        if (errors.Count > 0) throw new ConfigException($"{source}: " + string.Join("; ", errors));
+        return cfg;
+    }
+
+    /// <summary>Every problem, each naming the field and the bad value.</summary>
+    public List<string> Validate(Func<string, bool>? netnsExists = null, Func<string, bool>? deviceExists = null)
+    {
+        netnsExists ??= NetnsExists;
+        deviceExists ??= name => Directory.Exists($"/sys/class/net/{name}");
+        var errors = new List<string>();
+        var netNames = new HashSet<string>();
+        for (int i = 0; i < Networks.Count; i++)
+        {
+            var n = Networks[i];
+            string f = $"networks[{i}]";
+            if (string.IsNullOrWhiteSpace(n.Name)) errors.Add($"{f}.name: must not be empty");
+            else if (!netNames.Add(n.Name)) errors.Add($"{f}.name: '{n.Name}' is defined twice");
+            if (n.Vlan is < 0 or > 4094) errors.Add($"{f}.vlan: {n.Vlan} is not a VLAN id (0..4094)");
+            if (n.Vni is < 1 or > 0xFFFFFF) errors.Add($"{f}.vni: {n.Vni} is not a VNI (1..16777215)");
+            if (n.MacAgingSeconds is <= 0 or > 1_000_000) errors.Add($"{f}.macAgingSeconds: {n.MacAgingSeconds} must be 1..1000000");
+        }
+        var portNames = new HashSet<string>();
+        for (int i = 0; i < Ports.Count; i++)
+        {
+            var p = Ports[i];
+            string f = $"ports[{i}]";
+            if (string.IsNullOrWhiteSpace(p.Name)) errors.Add($"{f}.name: must not be empty");
+            else if (p.Name.Length > 15 || p.Name.Any(c => c is '/' or ' ' or ':' or '\0'))
+                errors.Add($"{f}.name: '{p.Name}' is not an interface name (at most 15 characters, no '/', ':' or spaces)");
+            else if (!portNames.Add(p.Name)) errors.Add($"{f}.name: '{p.Name}' is defined twice");
+            if (!netNames.Contains(p.Network ?? "")) errors.Add($"{f}.network: '{p.Network}' is not a defined network");
+            switch (p.Type)
+            {
+                case "tap":
+                    if (p.Device is not null) errors.Add($"{f}.device: only afpacket ports attach a device (type is 'tap')");
+                    if (p.Netns is not null && !netnsExists(p.Netns)) errors.Add($"{f}.netns: '{p.Netns}' does not exist (a name under /run/netns or a path like /proc/PID/ns/net)");
+                    break;
+                case "afpacket":
+                    string dev = p.Device ?? p.Name ?? "";
+                    if (!deviceExists(dev)) errors.Add($"{f}.device: interface '{dev}' does not exist");
+                    if (p.Netns is not null || p.Addresses.Count > 0 || p.Mac is not null)
+                        errors.Add($"{f}: netns, addresses and mac are for tap ports; an afpacket port attaches an existing interface as it is");
+                    break;
+                default:
+                    errors.Add($"{f}.type: '{p.Type}' is not a port type (tap or afpacket)");
+                    break;
+            }
+            if (p.Mac is not null && (!MacAddress.TryParse(p.Mac, out ulong mac) || MacAddress.IsMulticast(mac) || mac == 0))
+                errors.Add($"{f}.mac: '{p.Mac}' is not a unicast MAC address");
+            if (p.Mtu is < 68 or > 9000) errors.Add($"{f}.mtu: {p.Mtu} must be 68..9000");
+            for (int a = 0; a < p.Addresses.Count; a++)
+                if (!IPNetwork.TryParse(p.Addresses[a], out _) || !p.Addresses[a].Contains('/'))
+                    errors.Add($"{f}.addresses[{a}]: '{p.Addresses[a]}' is not an address with a prefix (e.g. 10.0.0.2/24)");
+            if (p.Gateway is not null && !IPAddress.TryParse(p.Gateway, out _)) errors.Add($"{f}.gateway: '{p.Gateway}' is not an IP address");
+            if (p.VlanMode is not ("access" or "trunk")) errors.Add($"{f}.vlanMode: '{p.VlanMode}' must be access or trunk");
+            if (p.Vlan is < 0 or > 4094) errors.Add($"{f}.vlan: {p.Vlan} is not a VLAN id (0..4094)");
+            foreach (var t in p.Trunks)
+                if (t is < 1 or > 4094) errors.Add($"{f}.trunks: {t} is not a VLAN id (1..4094)");
+            if (p.NativeVlan is < 0 or > 4094) errors.Add($"{f}.nativeVlan: {p.NativeVlan} is not a VLAN id (0..4094)");
+        }
+        var d = Datapath;
+        if (d.Threads is < 1 or > 64) errors.Add($"datapath.threads: {d.Threads} must be 1..64");
+        if (d.BatchSize is < 1 or > 64) errors.Add($"datapath.batchSize: {d.BatchSize} must be 1..64");
+        if (d.PoolSize is < 256 or > 1_048_576) errors.Add($"datapath.poolSize: {d.PoolSize} must be 256..1048576");
+        return errors;
+    }
+
+    public static bool NetnsExists(string netns) =>
+        netns.StartsWith('/') ? File.Exists(netns) : File.Exists($"/run/netns/{netns}");
+
+    public DatapathOptions ToOptions() => new()
+    {
+        Threads = Datapath.Threads,
+        BusyPoll = Datapath.BusyPoll,
+        BatchSize = Datapath.BatchSize,
+        PoolSize = Datapath.PoolSize,
+    };
+}
+
+public sealed class NetworkConfig
+{
+    public string Name { get; set; } = "";
+    public int Vlan { get; set; }
+    public int? Vni { get; set; }
+    public int MacAgingSeconds { get; set; } = 300;
+}
+
+public sealed class PortConfig
+{
+    public string Name { get; set; } = "";
+    public string Type { get; set; } = "tap";
+    public string? Network { get; set; }
+    /// <summary>afpacket: the interface to attach (default: the port's name).</summary>
+    public string? Device { get; set; }
+    public string? Netns { get; set; }
+    public string? Mac { get; set; }
+    public int? Mtu { get; set; }
+    public List<string> Addresses { get; set; } = [];
+    public string? Gateway { get; set; }
+    public bool Persistent { get; set; }
+    public string VlanMode { get; set; } = "access";
+    /// <summary>Access VLAN; null means the network's.</summary>
+    public int? Vlan { get; set; }
+    public List<int> Trunks { get; set; } = [];
+    public int NativeVlan { get; set; }
+}
+
+public sealed class DatapathConfig
+{
+    public int Threads { get; set; } = 1;
+    public bool BusyPoll { get; set; }
+    public int BatchSize { get; set; } = 32;
+    public int PoolSize { get; set; } = 8192;
+}
+
+public sealed class ConfigException(string message) : Exception(message);

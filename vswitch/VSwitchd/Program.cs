@@ -1,0 +1,121 @@
+using System.Net.Sockets;
+using VSwitch.Core;
+using VSwitchd.Api;
+using VSwitchd.Config;
+using VSwitchd.Runtime;
+
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+namespace VSwitchd;
+
+public static class Program
+{
+    public const string DefaultSocket = "/run/vswitch/vswitchd.sock";
+
+    private const string Usage = """
+        usage: vswitchd [--config FILE] [--socket PATH] [--state PATH]
+          --config FILE   JSON configuration of networks, ports and datapath (see README)
+          --socket PATH   management API socket (default $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock)
+          --state PATH    state database (default /var/lib/vswitch/state.db)
+        """;
+
+    public static int Main(string[] args)
+    {
+        string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string? Next() => i + 1 < args.Length ? args[++i] : null;
+            switch (a)
+            {
+                case "--config": configPath = Next() ?? UsageError("--config needs a file"); break;
+                case "--socket": socket = Next() ?? UsageError("--socket needs a path"); break;
+                case "--state": state = Next() ?? UsageError("--state needs a path"); break;
+                case "-h" or "--help": Console.WriteLine(Usage); return 0;
+                default: return UsageExit($"unknown argument '{a}'");
+            }
+        }
+        if (configPath == "" || socket == "" || state == "") return 2;
+        socket ??= DefaultSocket;
+
+        VSwitchConfig cfg;
+        try { cfg = configPath is null ? new VSwitchConfig() : VSwitchConfig.Load(configPath); }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"vswitchd: {e.Message}");
+            return 2;
+        }
+
+        if (IsListening(socket))
+        {
+            Console.Error.WriteLine($"vswitchd: another vswitchd is already listening on {socket}");
+            return 1;
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Services.AddSingleton(cfg.ToOptions());
+        builder.Services.AddSingleton<SwitchRuntime>();
+        builder.Services.AddHostedService<SwitchService>();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
+        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket));
+        var app = builder.Build();
+
+        var runtime = app.Services.GetRequiredService<SwitchRuntime>();
+        try { runtime.Apply(cfg); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"vswitchd: cannot start: {e.Message}");
+            runtime.Dispose();
+            return 2;
+        }
+
+        ManagementApi.Map(app);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
+        if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            app.Logger.LogInformation("vswitchd ready: {Networks} network(s), {Ports} port(s), API on {Socket}",
+                cfg.Networks.Count, cfg.Ports.Count, socket);
+        });
+        try
+        {
+            app.Run();
+        }
+        finally
+        {
+            runtime.Dispose();
+            try { File.Delete(socket); } catch (IOException) { }
+        }
+        return 0;
+    }
+
+    private static string? UsageError(string message)
+    {
+        UsageExit(message);
+        return "";
+    }
+
+    private static int UsageExit(string message)
+    {
+        Console.Error.WriteLine($"vswitchd: {message}");
+        Console.Error.WriteLine(Usage);
+        return 2;
+    }
+
+    private static bool IsListening(string socket)
+    {
+        if (!File.Exists(socket)) return false;
+        try
+        {
+            using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            s.Connect(new UnixDomainSocketEndPoint(socket));
+            return true;
+        }
+        catch (SocketException) { return false; }
+    }
+}
