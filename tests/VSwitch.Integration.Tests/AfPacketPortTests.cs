@@ -135,6 +135,8 @@ public class AfPacketPortTests(ITestOutputHelper output)
             if (server is not null) { Proc.KillQuietly(server); server.Dispose(); }
         }
         Assert.Null(loopError);
+        output.WriteLine($"forwarding loop allocated {stop.AllocatedBytes} bytes");
+        Assert.Equal(0, stop.AllocatedBytes); // receive, segment, complete, transmit: no allocation
     }
 
     private const string SinkScript = """
@@ -157,7 +159,7 @@ public class AfPacketPortTests(ITestOutputHelper output)
         print(len(data), hashlib.sha256(data).hexdigest())
         """;
 
-    private sealed class StopFlag { public volatile bool Value; }
+    private sealed class StopFlag { public volatile bool Value; public long AllocatedBytes = -1; }
 
     private static void Forward(AfPacketPort a, AfPacketPort b, StopFlag stop)
     {
@@ -166,17 +168,23 @@ public class AfPacketPortTests(ITestOutputHelper output)
         using var ep = new EpollSet(4);
         ep.Add(a.PollFd, 0);
         ep.Add(b.PollFd, 1);
+        // Steady state: start counting once 10000 frames went through (first calls JIT and initialise).
+        long allocated = -1, frames = 0;
         while (!stop.Value)
         {
             ep.Wait(20);
             for (int round = 0; round < 16; round++)
             {
                 int moved = 0;
-                if (a.Receive(batch, pool) > 0) { moved++; b.Transmit(batch); }
-                if (b.Receive(batch, pool) > 0) { moved++; a.Transmit(batch); }
+                int n;
+                if ((n = a.Receive(batch, pool)) > 0) { moved += n; b.Transmit(batch); }
+                if ((n = b.Receive(batch, pool)) > 0) { moved += n; a.Transmit(batch); }
+                frames += moved;
+                if (allocated < 0 && frames > 10_000) allocated = GC.GetAllocatedBytesForCurrentThread();
                 if (moved == 0) break;
             }
         }
+        stop.AllocatedBytes = allocated < 0 ? -1 : GC.GetAllocatedBytesForCurrentThread() - allocated;
         batch.ReleaseAll();
     }
 }
