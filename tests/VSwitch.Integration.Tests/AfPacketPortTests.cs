@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using VSwitch.Core.Buffers;
+using VSwitch.Core.Ports;
+using VSwitch.Core.Ports.Linux;
+using VSwitch.Core.Wire;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace VSwitch.Integration.Tests;
+
+[Collection("netns")]
+public class AfPacketPortTests(ITestOutputHelper output)
+{
+    private const ulong SwitchMac = 0x02_00_00_aa_bb_dd;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    [RootFact]
+    public void Frames_flow_both_ways_and_own_transmits_are_not_read_back()
+    {
+        using var ns = new TestNetns();
+        using var veth = new TestVeth(ns, "10.9.2.2/24");
+        var pool = new PacketPool(256);
+        using var port = AfPacketPort.Open(veth.Outer);
+        Assert.Equal(NativeMethods.IfNameToIndex(veth.Outer), port.IfIndex);
+
+        using var ping = ns.Start("ping", "-c1", "-W1", "10.9.2.1");
+        try
+        {
+            // namespace → port
+            var (mac, ip) = PortTestHelpers.WaitForArpRequest(port, pool, IPAddress.Parse("10.9.2.1"), Timeout);
+            Assert.Equal(0x0A090202u, ip);
+            // port → namespace
+            Assert.Equal(1, PortTestHelpers.SendArpReply(port, pool, SwitchMac, IPAddress.Parse("10.9.2.1"), mac, ip));
+            Wait.Until(() => PortTestHelpers.NeighbourHasMac(ns, "10.9.2.1", SwitchMac), Timeout,
+                $"{MacAddress.Format(SwitchMac)} in the neighbour table of {ns.Name}");
+
+            // Our own reply must not come back. A quiet window is the only way to see an absence.
+            var batch = new PacketBatch();
+            var sw = Stopwatch.StartNew();
+            while (sw.ElapsedMilliseconds < 300)
+            {
+                port.Receive(batch, pool);
+                foreach (var p in batch.AsSpan())
+                    Assert.NotEqual(SwitchMac, MacAddress.Read(p.Data[6..]));
+                batch.ReleaseAll();
+                Thread.Sleep(10);
+            }
+        }
+        finally { Proc.KillQuietly(ping); }
+        Assert.Equal(1, port.TxFrames);
+        Assert.Equal(0, pool.InUse);
+    }
+
+    [RootFact]
+    public void Unknown_interface_throws_a_clear_error()
+    {
+        string name = Names.Random("vsnone");
+        var ex = Assert.Throws<PortException>(() => AfPacketPort.Open(name));
+        Assert.Contains(name, ex.Message);
+    }
+
+    /// <summary>
+    /// Two namespaces on one subnet, each behind a veth whose offloads stay ON, joined by a test
+    /// forwarding loop over two AfPacketPorts. A TCP transfer completes only if partial checksums
+    /// are completed and GSO super-frames are segmented correctly.
+    /// </summary>
+    [RootFact]
+    public void Iperf3_TCP_through_two_AfPacketPorts_with_offloads_on()
+    {
+        if (Proc.Run("sh", "-c", "command -v iperf3").ExitCode != 0)
+            throw new InvalidOperationException("iperf3 is not installed (apt-get install iperf3)");
+        using var nsA = new TestNetns();
+        using var nsB = new TestNetns();
+        using var vethA = new TestVeth(nsA, "10.9.1.1/24");
+        using var vethB = new TestVeth(nsB, "10.9.1.2/24");
+        output.WriteLine("offloads on " + vethA.Inner + ":\n" +
+            nsA.TryExec(TimeSpan.FromSeconds(5), "ethtool", "-k", vethA.Inner).StdOut.Split('\n')
+                .Where(l => l.Contains("tx-checksumming") || l.Contains("tcp-segmentation-offload")).Aggregate("", (a, l) => a + l + "\n"));
+
+        using var a = AfPacketPort.Open(vethA.Outer);
+        using var b = AfPacketPort.Open(vethB.Outer);
+        StopFlag stop = new();
+        Exception? loopError = null;
+        var loop = new Thread(() =>
+        {
+            try { Forward(a, b, stop); }
+            catch (Exception e) { loopError = e; }
+        }) { IsBackground = true, Name = "test-forwarder" };
+        loop.Start();
+
+        Process? server = null;
+        try
+        {
+            server = nsB.Start("iperf3", "-s", "-1", "-B", "10.9.1.2");
+            Wait.Until(() => nsB.TryExec(Timeout, "ss", "-ltn").StdOut.Contains("10.9.1.2:5201"), Timeout, "iperf3 -s to listen");
+            var client = nsA.TryExec(TimeSpan.FromSeconds(20), "iperf3", "-c", "10.9.1.2", "-t", "3", "-J");
+            output.WriteLine($"A: rx {a.RxFrames} gso {a.RxGsoFrames}->{a.RxGsoSegments} csum {a.RxChecksumsCompleted} unsupported {a.RxUnsupportedOffload} trunc {a.RxTruncated} tx {a.TxFrames} txdrop {a.TxDropped}");
+            output.WriteLine($"B: rx {b.RxFrames} gso {b.RxGsoFrames}->{b.RxGsoSegments} csum {b.RxChecksumsCompleted} unsupported {b.RxUnsupportedOffload} trunc {b.RxTruncated} tx {b.TxFrames} txdrop {b.TxDropped}");
+            Assert.True(client.ExitCode == 0, "iperf3 client failed: " + client.Output);
+            using var json = JsonDocument.Parse(client.StdOut);
+            var end = json.RootElement.GetProperty("end");
+            long sent = end.GetProperty("sum_sent").GetProperty("bytes").GetInt64();
+            long received = end.GetProperty("sum_received").GetProperty("bytes").GetInt64();
+            double bps = end.GetProperty("sum_received").GetProperty("bits_per_second").GetDouble();
+            output.WriteLine($"iperf3: sent {sent} received {received} bytes, {bps / 1e6:F0} Mbit/s");
+            output.WriteLine($"iperf3: retransmits {end.GetProperty("sum_sent").GetProperty("retransmits").GetInt64()}");
+            Assert.True(sent > 1_000_000, $"only {sent} bytes sent");
+            // iperf3 3.12 stops the receiver's count when TEST_END arrives on the control connection,
+            // so data still in flight at that moment is missing from sum_received (seen: 0.3 % at
+            // 2 Gbit/s). Exact equality is checked below with a transfer that counts to EOF.
+            Assert.True(received >= sent * 99 / 100, $"receiver got {received} of {sent} bytes");
+
+            // Exact bytes and content: 32 MiB of known data, counted and hashed to EOF on the other side.
+            var sink = nsB.Start("python3", "-c", SinkScript);
+            try
+            {
+                Wait.Until(() => nsB.TryExec(Timeout, "ss", "-ltn").StdOut.Contains("10.9.1.2:5202"), Timeout, "the TCP sink to listen");
+                var src = nsA.TryExec(TimeSpan.FromSeconds(30), "python3", "-c", SourceScript);
+                Assert.True(src.ExitCode == 0, "source failed: " + src.Output);
+                Assert.True(sink.WaitForExit(30_000), "sink did not finish");
+                string got = sink.StandardOutput.ReadToEnd().Trim();
+                output.WriteLine($"exact transfer: sent '{src.StdOut.Trim()}', received '{got}'");
+                Assert.Equal(src.StdOut.Trim(), got);
+            }
+            finally { Proc.KillQuietly(sink); sink.Dispose(); }
+            // The offload path really ran: the sender's veth handed over GSO frames or partial checksums.
+            Assert.True(a.RxGsoFrames + a.RxChecksumsCompleted > 0, "no offloaded frame was seen on the sender's side");
+        }
+        finally
+        {
+            stop.Value = true;
+            loop.Join(TimeSpan.FromSeconds(5));
+            if (server is not null) { Proc.KillQuietly(server); server.Dispose(); }
+        }
+        Assert.Null(loopError);
+        output.WriteLine($"forwarding loop allocated {stop.AllocatedBytes} bytes");
+        Assert.Equal(0, stop.AllocatedBytes); // receive, segment, complete, transmit: no allocation
+    }
+
+    private const string SinkScript = """
+        import socket, hashlib
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("10.9.1.2", 5202)); s.listen(1); s.settimeout(20)
+        c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256(); n = 0
+        while True:
+            d = c.recv(1 << 16)
+            if not d: break
+            h.update(d); n += len(d)
+        print(n, h.hexdigest())
+        """;
+
+    private const string SourceScript = """
+        import socket, hashlib, random
+        data = random.Random(1).randbytes(32 << 20)
+        c = socket.create_connection(("10.9.1.2", 5202), timeout=20)
+        c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+        print(len(data), hashlib.sha256(data).hexdigest())
+        """;
+
+    private sealed class StopFlag { public volatile bool Value; public long AllocatedBytes = -1; }
+
+    private static void Forward(AfPacketPort a, AfPacketPort b, StopFlag stop)
+    {
+        var pool = new PacketPool(1024);
+        var batch = new PacketBatch(PacketBatch.MaxSize);
+        using var ep = new EpollSet(4);
+        ep.Add(a.PollFd, 0);
+        ep.Add(b.PollFd, 1);
+        // Steady state: start counting once 10000 frames went through (first calls JIT and initialise).
+        long allocated = -1, frames = 0;
+        while (!stop.Value)
+        {
+            ep.Wait(20);
+            for (int round = 0; round < 16; round++)
+            {
+                int moved = 0;
+                int n;
+                if ((n = a.Receive(batch, pool)) > 0) { moved += n; b.Transmit(batch); }
+                if ((n = b.Receive(batch, pool)) > 0) { moved += n; a.Transmit(batch); }
+                frames += moved;
+                if (allocated < 0 && frames > 10_000) allocated = GC.GetAllocatedBytesForCurrentThread();
+                if (moved == 0) break;
+            }
+        }
+        stop.AllocatedBytes = allocated < 0 ? -1 : GC.GetAllocatedBytesForCurrentThread() - allocated;
+        batch.ReleaseAll();
+    }
+}
