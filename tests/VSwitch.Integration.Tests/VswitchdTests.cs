@@ -77,8 +77,7 @@ public class VswitchdTests
         string s = Names.Random("");
         using var d = Vswitchd.Start(TapConfig("blue", ("vta" + s, a, "10.92.0.1/24", "blue"), ("vtb" + s, b, "10.92.0.2/24", "blue")));
         var (sent, received) = Iperf.Run(a, b, "10.92.0.2", seconds: 10);
-        Assert.True(sent > 0);
-        Assert.Equal(sent, received);
+        Iperf.AssertIntact(sent, received);
     }
 
     [RootFact]
@@ -101,8 +100,7 @@ public class VswitchdTests
         Ping(a, "10.93.0.2");
         Ping(b, "10.93.0.1");
         var (sent, received) = Iperf.Run(a, b, "10.93.0.2", seconds: 4);
-        Assert.True(sent > 0);
-        Assert.Equal(sent, received);
+        Iperf.AssertIntact(sent, received);
     }
 
     [RootFact]
@@ -198,6 +196,18 @@ public class VswitchdTests
 /// <summary>iperf3 between two namespaces: the server is started and stopped by PID.</summary>
 public static class Iperf
 {
+    /// <summary>
+    /// iperf3 3.12 stops the receiver's count a moment before the sender's (about 0.3 % seen, also
+    /// over loopback with no switch involved), so "intact" here is: the transfer completed and the
+    /// receiver counted at least 99 % of what was sent. Byte-exact delivery is checked with a
+    /// hashed stream in AfPacketPortTests.
+    /// </summary>
+    public static void AssertIntact(long sent, long received)
+    {
+        Assert.True(sent > 0, "nothing sent");
+        Assert.True(received >= sent * 0.99 && received <= sent, $"sent {sent} bytes, received {received}");
+    }
+
     public static (long Sent, long Received) Run(TestNetns client, TestNetns server, string serverIp, int seconds, int streams = 1)
     {
         var srv = server.Start("iperf3", "-s", "-1", "-B", serverIp);
