@@ -3,6 +3,7 @@ using VSwitch.Core.Buffers;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Tables;
+using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
 
 namespace VSwitch.Core;
@@ -19,20 +20,48 @@ public sealed class Datapath
     private readonly List<DatapathContext> _contexts = [];
     private SwitchTopology _topology = SwitchTopology.Empty;
 
-    public Datapath(MacTable? macTable = null, IReadOnlyList<Stage>? stages = null)
+    private LiveTrace? _liveTrace;
+
+    public Datapath(MacTable? macTable = null, IReadOnlyList<Stage>? stages = null, int flowCacheCapacity = FlowCache.DefaultCapacity,
+        long flowIdleMs = FlowCache.DefaultIdleMs)
     {
         MacTable = macTable ?? new MacTable();
-        Stages = stages ?? [new ClassifyStage(), new BridgeStage(), new OutputStage()];
+        Stages = stages ?? [new ClassifyStage(), new FlowStage(), new ActionStage()];
+        FlowCacheCapacity = flowCacheCapacity;
+        FlowIdleMs = flowIdleMs;
     }
 
     public MacTable MacTable { get; }
+    public RuleTable Rules { get; } = new();
+    public int FlowCacheCapacity { get; }
+    public long FlowIdleMs { get; }
+
+    /// <summary>
+    /// Changes whenever a table the slow path reads changes (rules, MAC table, topology). Each
+    /// part only grows, so the sum grows on any change: a cached flow holding an older value is
+    /// stale and is computed again on its next packet.
+    /// </summary>
+    public long Generation => Rules.Version + MacTable.Generation + Volatile.Read(ref _topology).Version;
+
+    /// <summary>The armed live trace, or null (the datapath checks this once per batch).</summary>
+    public LiveTrace? LiveTrace => Volatile.Read(ref _liveTrace);
+
+    public void ArmLiveTrace(LiveTrace t) => Volatile.Write(ref _liveTrace, t);
+
+    public void DisarmLiveTrace(LiveTrace t) => Interlocked.CompareExchange(ref _liveTrace, null, t);
+
+    public IReadOnlyList<DatapathContext> Contexts
+    {
+        get { lock (_control) return [.. _contexts]; }
+    }
     public IReadOnlyList<Stage> Stages { get; }
     public SwitchTopology Topology => Volatile.Read(ref _topology);
 
     /// <summary>A context for one datapath thread; its counters are included in <see cref="ReadCounters"/>.</summary>
     public DatapathContext CreateContext(PacketPool pool)
     {
-        var ctx = new DatapathContext(this, pool);
+        DatapathContext ctx;
+        lock (_control) ctx = new DatapathContext(this, pool, _contexts.Count);
         lock (_control) _contexts.Add(ctx);
         return ctx;
     }
@@ -45,6 +74,7 @@ public sealed class Datapath
     {
         ctx.Topology = Volatile.Read(ref _topology);
         ctx.NowMs = nowMs;
+        ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version;
         var stages = Stages;
         var sc = ctx.Counters.Stages;
         long t0 = Stopwatch.GetTimestamp();

@@ -54,6 +54,7 @@ public sealed class DatapathThread : IDisposable
         _index = index;
         _pool = new PacketPool(opt.PoolSize, opt.FrameSize);
         _ctx = dp.CreateContext(_pool);
+        _ctx.Owned = true;
         _batch = new PacketBatch(opt.BatchSize);
         _thread = new Thread(Run) { IsBackground = true, Name = $"vswitch-dp{index}" };
     }
@@ -100,6 +101,7 @@ public sealed class DatapathThread : IDisposable
             {
                 var topo = _dp.Topology;
                 if (topo.Version != _seenVersion) Refresh(topo);
+                _ctx.Housekeeping(Environment.TickCount64);
                 if (_opt.BusyPoll || _hasUnpollable)
                 {
                     bool any = false;
@@ -120,6 +122,10 @@ public sealed class DatapathThread : IDisposable
         catch (Exception e)
         {
             Failure = e;
+        }
+        finally
+        {
+            _ctx.Owned = false;
         }
     }
 

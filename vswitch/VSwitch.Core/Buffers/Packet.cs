@@ -43,6 +43,8 @@ public sealed unsafe class Packet
     public DropReason Drop;
     /// <summary>Where the pipeline decided to send the frame: a port id, or <see cref="OutFlood"/> / <see cref="OutNone"/>.</summary>
     public int OutPort;
+    /// <summary>The datapath flow the packet belongs to (set by the flow stage; its actions run next).</summary>
+    public Tables.FlowEntry? Flow;
 
     public const int OutNone = -1;
     public const int OutFlood = -2;
@@ -125,6 +127,7 @@ public sealed unsafe class Packet
         Key = other.Key;
         Drop = other.Drop;
         OutPort = other.OutPort;
+        Flow = other.Flow;
     }
 
     /// <summary>Gives the buffer back to its pool.</summary>
@@ -141,5 +144,6 @@ public sealed unsafe class Packet
         Vlan = 0;
         Drop = DropReason.None;
         OutPort = OutNone;
+        Flow = null;
     }
 }

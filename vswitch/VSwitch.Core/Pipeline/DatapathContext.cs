@@ -1,4 +1,6 @@
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Tables;
+using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
 
 namespace VSwitch.Core.Pipeline;
@@ -13,12 +15,85 @@ public sealed class DatapathContext
     private readonly int[] _dirty = new int[SwitchTopology.MaxPorts];
     private int _dirtyCount;
 
-    public DatapathContext(Datapath datapath, PacketPool pool)
+    private int _flushRequests, _flushesDone;
+    private long _lastSweepMs;
+
+    public DatapathContext(Datapath datapath, PacketPool pool, int index = 0)
     {
         Datapath = datapath;
         Pool = pool;
+        Index = index;
         Counters = new ThreadCounters(datapath.Stages.Count);
         Topology = datapath.Topology;
+        FlowCache = new FlowCache(datapath.FlowCacheCapacity, datapath.FlowIdleMs);
+        RetireFlow = RetireCounters;
+    }
+
+    public int Index { get; }
+    public FlowCache FlowCache { get; }
+    /// <summary>The tables' generation read once per batch (see <see cref="Core.Datapath.Generation"/>).</summary>
+    public long Generation { get; internal set; }
+    /// <summary>Room for the slow path to assemble actions without allocating a list per miss.</summary>
+    internal List<FlowAction> Scratch { get; } = new(8);
+    /// <summary>Cached delegate: passing a method group would allocate a delegate per call.</summary>
+    internal Action<FlowEntry> RetireFlow { get; }
+    /// <summary>Set while a datapath thread owns this context: then only that thread may touch the flow cache.</summary>
+    public volatile bool Owned;
+
+    /// <summary>Adds the flow's not yet attributed counts to its rule's retired counters.</summary>
+    internal void RetireCounters(FlowEntry e)
+    {
+        if (e.Rule is { } r)
+        {
+            Interlocked.Add(ref r.RetiredPackets, e.Packets - e.AttributedPackets);
+            Interlocked.Add(ref r.RetiredBytes, e.Bytes - e.AttributedBytes);
+        }
+        e.AttributedPackets = e.Packets;
+        e.AttributedBytes = e.Bytes;
+    }
+
+    /// <summary>Records a live trace of a packet that just passed the flow stage (only while a live trace is armed).</summary>
+    internal void TraceLive(LiveTrace live, Packet p, FlowEntry e)
+    {
+        if (!live.Filter.Matches(p.Key) || !live.TryClaim())
+        {
+            if (live.Remaining <= 0) Datapath.DisarmLiveTrace(live);
+            return;
+        }
+        var t = new PacketTrace { Flow = FlowKeyFormat.Format(p.Key), CacheHit = e.Packets > 1 && e.CreatedMs != NowMs };
+        t.Add("classify", t.Flow);
+        t.Add("flow-cache", t.CacheHit ? $"hit (flow seen {e.Packets} packets)" : "miss: slow path");
+        var scratchEntry = new FlowEntry();
+        SlowPath.Resolve(in p.Key, p.Vlan, Datapath, Topology, NowMs, scratchEntry, new List<FlowAction>(), sideEffects: false, t);
+        t.Actions = FlowAction.Format(e.Actions, id => Topology.Port(id)?.Name);
+        if (e.Actions.Length == 1 && e.Actions[0].Kind == ActionKind.Drop) t.DropReason = e.Actions[0].DropReason.Name();
+        live.Record(t);
+    }
+
+    /// <summary>Asks the owning thread to empty the flow cache, and waits until it has (or does it now when no thread owns it).</summary>
+    public int FlushFlows(TimeSpan timeout)
+    {
+        if (!Owned) return FlowCache.Flush(RetireFlow);
+        int want = Interlocked.Increment(ref _flushRequests);
+        var deadline = DateTime.UtcNow + timeout;
+        while (Volatile.Read(ref _flushesDone) < want && DateTime.UtcNow < deadline) Thread.Sleep(1);
+        return 0;
+    }
+
+    /// <summary>The owning thread's chores between batches: flush requests and idle flows (twice a second).</summary>
+    public void Housekeeping(long nowMs)
+    {
+        int req = Volatile.Read(ref _flushRequests);
+        if (req != _flushesDone)
+        {
+            FlowCache.Flush(RetireFlow);
+            Volatile.Write(ref _flushesDone, req);
+        }
+        if (nowMs - _lastSweepMs >= 500)
+        {
+            _lastSweepMs = nowMs;
+            FlowCache.ExpireIdle(nowMs, RetireFlow);
+        }
     }
 
     public Datapath Datapath { get; }

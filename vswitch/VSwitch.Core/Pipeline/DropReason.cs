@@ -41,6 +41,8 @@ public enum DropReason : byte
     TxQueueFull,
     // Rules
     RuleDrop,
+    TableMiss,
+    TtlExpired,
     Count
 }
 
@@ -101,6 +103,8 @@ public static class DropReasons
                 DropReason.TxFailed => "tx-failed",
                 DropReason.TxQueueFull => "tx-queue-full",
                 DropReason.RuleDrop => "rule-drop",
+                DropReason.TableMiss => "table-miss",
+                DropReason.TtlExpired => "ttl-expired",
                 _ => throw new InvalidOperationException($"DropReason.{(DropReason)i} has no name: add it to DropReasons.Build"),
             };
         }

@@ -1,0 +1,148 @@
+using System.Buffers.Binary;
+using VSwitch.Core.Buffers;
+using VSwitch.Core.Tables.Rules;
+using VSwitch.Core.Topology;
+using VSwitch.Core.Wire;
+
+namespace VSwitch.Core.Pipeline;
+
+/// <summary>
+/// Runs each packet's flow actions on the packet in place and queues it for its output ports:
+/// one copy per output but the last, which takes the packet itself. Flooding goes to every other
+/// port of the network that carries the frame's VLAN (split horizon: never the ingress port).
+/// </summary>
+public sealed class ActionStage : Stage
+{
+    public override string Name => "actions";
+
+    public override void Process(PacketBatch batch, DatapathContext ctx)
+    {
+        var items = batch.Items;
+        int n = batch.Count;
+        for (int i = 0; i < n; i++)
+        {
+            var p = items[i];
+            var actions = p.Flow?.Actions ?? [];
+            Execute(p, actions, ctx);
+        }
+        batch.Clear();
+    }
+
+    public static void Execute(Packet p, FlowAction[] actions, DatapathContext ctx)
+    {
+        int last = -1;
+        for (int i = actions.Length - 1; i >= 0; i--)
+            if (actions[i].Kind is ActionKind.Output or ActionKind.Flood or ActionKind.InPort) { last = i; break; }
+        if (last < 0)
+        {
+            var reason = actions.Length > 0 && actions[0].Kind == ActionKind.Drop ? actions[0].DropReason : DropReason.NoOutput;
+            ctx.Drop(p, reason);
+            return;
+        }
+        var topo = ctx.Topology;
+        for (int i = 0; i <= last; i++)
+        {
+            var a = actions[i];
+            switch (a.Kind)
+            {
+                case ActionKind.Output:
+                case ActionKind.InPort:
+                {
+                    int id = a.Kind == ActionKind.InPort ? p.InPort : a.Port;
+                    var port = topo.Port(id);
+                    Packet? out_ = i == last ? p : Clone(p, ctx);
+                    if (out_ is null) break;
+                    if (port is null) ctx.Drop(out_, DropReason.PortDown);
+                    else Send(out_, port, ctx);
+                    break;
+                }
+                case ActionKind.Flood:
+                    if (i == last) Flood(p, topo, ctx);
+                    else if (Clone(p, ctx) is { } c) Flood(c, topo, ctx);
+                    break;
+                case ActionKind.SetDlSrc:
+                    MacAddress.Write(p.Data[6..], a.Value);
+                    break;
+                case ActionKind.SetDlDst:
+                    MacAddress.Write(p.Data, a.Value);
+                    break;
+                case ActionKind.SetVlan:
+                    p.Vlan = (ushort)a.Value;
+                    break;
+                case ActionKind.StripVlan:
+                    p.Vlan = 0;
+                    break;
+                case ActionKind.SetTunnel:
+                    p.TunnelId = (uint)a.Value;
+                    break;
+                case ActionKind.DecTtl:
+                    if (!DecrementTtl(p)) { ctx.Drop(p, DropReason.TtlExpired); return; }
+                    break;
+            }
+        }
+    }
+
+    private static Packet? Clone(Packet p, DatapathContext ctx)
+    {
+        var copy = ctx.Pool.TryRent();
+        if (copy is null) { ctx.Counters.Drops[(int)DropReason.PoolExhausted]++; return null; }
+        copy.CopyFrom(p);
+        return copy;
+    }
+
+    /// <summary>TTL or hop limit minus one, with the IPv4 checksum patched (RFC 1624). False when it would reach zero.</summary>
+    public static bool DecrementTtl(Packet p)
+    {
+        var d = p.Data;
+        if (p.Key.IsIPv4 && d.Length >= 34)
+        {
+            byte ttl = d[22];
+            if (ttl <= 1) return false;
+            ushort oldWord = BinaryPrimitives.ReadUInt16BigEndian(d[22..]);
+            d[22] = (byte)(ttl - 1);
+            ushort newWord = BinaryPrimitives.ReadUInt16BigEndian(d[22..]);
+            ushort sum = BinaryPrimitives.ReadUInt16BigEndian(d[24..]);
+            BinaryPrimitives.WriteUInt16BigEndian(d[24..], Checksum.Update(sum, oldWord, newWord));
+            return true;
+        }
+        if (p.Key.IsIPv6 && d.Length >= 54)
+        {
+            if (d[21] <= 1) return false;
+            d[21]--;
+        }
+        return true;
+    }
+
+    /// <summary>Queues a frame for a port, tagging it for a trunk when its VLAN is not the native one.</summary>
+    public static void Send(Packet p, SwitchPort port, DatapathContext ctx)
+    {
+        if (port.Mode == VlanMode.Trunk && p.Vlan != port.NativeVlan)
+        {
+            if (p.Headroom < 4) { ctx.Drop(p, DropReason.PoolExhausted); return; }
+            VlanOps.PushTag(p, p.Vlan, (byte)(p.Key.VlanPcp & 7));
+        }
+        ctx.Enqueue(p, port);
+    }
+
+    private static void Flood(Packet p, SwitchTopology topo, DatapathContext ctx)
+    {
+        var port = topo.Port(p.InPort);
+        if (port is null) { ctx.Drop(p, DropReason.PortDown); return; }
+        var members = topo.Members(port.Network.Id);
+        // The last eligible port gets the original, the others get copies.
+        int last = -1;
+        for (int i = members.Length - 1; i >= 0; i--)
+        {
+            var m = members[i];
+            if (m.Id != p.InPort && m.Carries(p.Vlan)) { last = i; break; }
+        }
+        if (last < 0) { ctx.Drop(p, DropReason.NoOutput); return; }
+        for (int i = 0; i < last; i++)
+        {
+            var m = members[i];
+            if (m.Id == p.InPort || !m.Carries(p.Vlan)) continue;
+            if (Clone(p, ctx) is { } copy) Send(copy, m, ctx);
+        }
+        Send(p, members[last], ctx);
+    }
+}

@@ -1,0 +1,155 @@
+using VSwitch.Core.Tables;
+using VSwitch.Core.Tables.Rules;
+using VSwitch.Core.Topology;
+using VSwitch.Core.Wire;
+
+namespace VSwitch.Core.Pipeline;
+
+/// <summary>
+/// What a flow-cache miss runs (OVS's upcall and xlate): the rule table, then for `normal` the
+/// learning bridge. The result is a flat list of final actions for the flow cache, plus the rule
+/// that decided and the learning to repeat. With a <see cref="PacketTrace"/> it writes down every
+/// decision; with <c>sideEffects</c> off (traces) it learns nothing.
+/// </summary>
+public static class SlowPath
+{
+    private static readonly FlowAction[] FloodOnly = [FlowAction.Flood];
+    private static readonly FlowAction[][] OutputOnly = BuildOutputs();
+
+    private static FlowAction[][] BuildOutputs()
+    {
+        var a = new FlowAction[SwitchTopology.MaxPorts][];
+        for (int i = 0; i < a.Length; i++) a[i] = [FlowAction.Output(i)];
+        return a;
+    }
+
+    public static void Resolve(in FlowKey key, ushort vlan, Datapath dp, SwitchTopology topo, long nowMs,
+        FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
+    {
+        result.Learns = false;
+        result.Rule = null;
+        var port = topo.Port(key.InPort);
+        if (port is null)
+        {
+            result.Actions = [FlowAction.Drop(DropReason.PortDown)];
+            trace?.Add("ingress", $"port {key.InPort} does not exist: drop");
+            return;
+        }
+        trace?.Add("ingress", $"port {port.Name} ({(port.Mode == VlanMode.Trunk ? "trunk" : "access")}) on network {port.Network.Name}, vlan {vlan}");
+
+        var rule = dp.Rules.Lookup(key);
+        if (rule is null)
+        {
+            result.Actions = [FlowAction.Drop(DropReason.TableMiss)];
+            trace?.Add("rules", "no rule matched (table miss): drop");
+            return;
+        }
+        result.Rule = rule;
+        if (sideEffects) Volatile.Write(ref rule.LastUsedMs, nowMs);
+        trace?.Add("rules", $"matched {rule.Format(id => topo.Port(id)?.Name)}");
+        if (rule.Actions.Length == 0)
+        {
+            result.Actions = [FlowAction.Drop(DropReason.RuleDrop)];
+            trace?.Add("actions", "drop (the rule says so)");
+            return;
+        }
+
+        scratch.Clear();
+        ulong dlDst = key.DlDst;
+        ushort curVlan = vlan;
+        foreach (var a in rule.Actions)
+        {
+            switch (a.Kind)
+            {
+                case ActionKind.Normal:
+                    Normal(in key, curVlan, dlDst, port, dp.MacTable, topo, nowMs, result, scratch, sideEffects, trace);
+                    break;
+                case ActionKind.InPort:
+                    scratch.Add(FlowAction.Output(port.Id));
+                    break;
+                case ActionKind.SetDlDst:
+                    dlDst = a.Value;
+                    scratch.Add(a);
+                    break;
+                case ActionKind.SetVlan:
+                    curVlan = (ushort)a.Value;
+                    scratch.Add(a);
+                    break;
+                case ActionKind.StripVlan:
+                    curVlan = 0;
+                    scratch.Add(a);
+                    break;
+                default:
+                    scratch.Add(a);
+                    break;
+            }
+        }
+        result.Actions = Finish(scratch);
+        trace?.Add("actions", FlowAction.Format(result.Actions, id => topo.Port(id)?.Name));
+    }
+
+    private static FlowAction[] Finish(List<FlowAction> scratch)
+    {
+        if (scratch.Count == 1)
+        {
+            var a = scratch[0];
+            if (a.Kind == ActionKind.Output && (uint)a.Port < (uint)OutputOnly.Length) return OutputOnly[a.Port];
+            if (a.Kind == ActionKind.Flood) return FloodOnly;
+        }
+        // Drop actions can only stand alone: keep a drop only when nothing else was decided.
+        bool anyOutput = false;
+        foreach (var a in scratch) anyOutput |= a.Kind is ActionKind.Output or ActionKind.Flood;
+        if (!anyOutput)
+        {
+            foreach (var a in scratch) if (a.Kind == ActionKind.Drop) return [a];
+            return [FlowAction.Drop(DropReason.NoOutput)];
+        }
+        return scratch.FindAll(a => a.Kind != ActionKind.Drop).ToArray();
+    }
+
+    /// <summary>The learning bridge: learn the source, look up the destination, output or flood.</summary>
+    private static void Normal(in FlowKey key, ushort vlan, ulong dlDst, SwitchPort port, MacTable macs, SwitchTopology topo,
+        long nowMs, FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
+    {
+        var net = port.Network;
+        // Never learn a group address as a source (IEEE 802.1D): such frames are bogus.
+        if (!MacAddress.IsMulticast(key.DlSrc))
+        {
+            result.Learns = true;
+            result.LearnNetwork = net.Id;
+            result.LearnVlan = vlan;
+            result.LearnMac = key.DlSrc;
+            result.LearnPort = port.Id;
+            result.LearnAgingMs = net.MacAgingMs;
+            result.LastLearnMs = nowMs;
+            if (sideEffects)
+            {
+                var lr = macs.Learn(net.Id, vlan, key.DlSrc, port.Id, nowMs, net.MacAgingMs);
+                trace?.Add("bridge", $"learned {MacAddress.Format(key.DlSrc)} on {port.Name} (vlan {vlan}): {lr.ToString().ToLowerInvariant()}");
+            }
+            else trace?.Add("bridge", $"would learn {MacAddress.Format(key.DlSrc)} on {port.Name} (vlan {vlan})");
+        }
+        if (MacAddress.IsMulticast(dlDst))
+        {
+            trace?.Add("bridge", $"{MacAddress.Format(dlDst)} is {(MacAddress.IsBroadcast(dlDst) ? "broadcast" : "multicast")}: flood in network {net.Name} vlan {vlan}");
+            scratch.Add(FlowAction.Flood);
+            return;
+        }
+        int outPort = macs.Lookup(net.Id, vlan, dlDst, nowMs);
+        if (outPort < 0)
+        {
+            trace?.Add("bridge", $"{MacAddress.Format(dlDst)} is unknown in network {net.Name} vlan {vlan}: flood");
+            scratch.Add(FlowAction.Flood);
+            return;
+        }
+        var outp = topo.Port(outPort);
+        if (outPort == port.Id)
+        {
+            trace?.Add("bridge", $"{MacAddress.Format(dlDst)} is on the ingress port {port.Name}: drop (output-is-ingress)");
+            scratch.Add(FlowAction.Drop(DropReason.OutputIsIngress));
+            return;
+        }
+        trace?.Add("bridge", $"{MacAddress.Format(dlDst)} learned on {outp?.Name ?? outPort.ToString()}: output");
+        scratch.Add(FlowAction.Output(outPort));
+    }
+}

@@ -1,0 +1,64 @@
+using System.Globalization;
+using VSwitch.Core.Pipeline;
+using VSwitch.Core.Wire;
+
+namespace VSwitch.Core.Tables.Rules;
+
+public enum ActionKind : byte
+{
+    /// <summary>Send to a port (<see cref="FlowAction.Port"/>).</summary>
+    Output,
+    /// <summary>The learning bridge decides (rule tables only; the cache holds what it decided).</summary>
+    Normal,
+    /// <summary>Every other port of the network carrying the frame's VLAN.</summary>
+    Flood,
+    /// <summary>Back out of the port the frame came in on (OpenFlow's IN_PORT).</summary>
+    InPort,
+    Drop,
+    SetDlSrc,
+    SetDlDst,
+    /// <summary>Set the frame's VLAN (tagged again on trunk outputs).</summary>
+    SetVlan,
+    StripVlan,
+    DecTtl,
+    SetTunnel,
+}
+
+/// <summary>
+/// One action, as a small value: a rule's list and a cached flow's list are arrays of these, so
+/// executing them walks an array without virtual calls.
+/// </summary>
+public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Value = 0)
+{
+    public static FlowAction Output(int port) => new(ActionKind.Output, port);
+    public static readonly FlowAction Normal = new(ActionKind.Normal);
+    public static readonly FlowAction Flood = new(ActionKind.Flood);
+    public static FlowAction Drop(DropReason reason) => new(ActionKind.Drop, Value: (ulong)reason);
+
+    public DropReason DropReason => Kind == ActionKind.Drop ? (DropReason)Value : DropReason.None;
+
+    /// <summary>ovs-ofctl's spelling, with port names where known.</summary>
+    public string Format(Func<int, string?>? portName = null) => Kind switch
+    {
+        ActionKind.Output => "output:" + (portName?.Invoke(Port) ?? Port.ToString(CultureInfo.InvariantCulture)),
+        ActionKind.Normal => "normal",
+        ActionKind.Flood => "flood",
+        ActionKind.InPort => "in_port",
+        ActionKind.Drop => DropReason is DropReason.RuleDrop or DropReason.None ? "drop" : "drop(" + DropReason.Name() + ")",
+        ActionKind.SetDlSrc => "mod_dl_src:" + MacAddress.Format(Value),
+        ActionKind.SetDlDst => "mod_dl_dst:" + MacAddress.Format(Value),
+        ActionKind.SetVlan => "mod_vlan_vid:" + Value.ToString(CultureInfo.InvariantCulture),
+        ActionKind.StripVlan => "strip_vlan",
+        ActionKind.DecTtl => "dec_ttl",
+        ActionKind.SetTunnel => "set_tunnel:" + Value.ToString(CultureInfo.InvariantCulture),
+        _ => Kind.ToString(),
+    };
+
+    public static string Format(ReadOnlySpan<FlowAction> actions, Func<int, string?>? portName = null)
+    {
+        if (actions.Length == 0) return "drop";
+        var parts = new string[actions.Length];
+        for (int i = 0; i < actions.Length; i++) parts[i] = actions[i].Format(portName);
+        return string.Join(',', parts);
+    }
+}
