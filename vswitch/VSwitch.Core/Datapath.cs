@@ -188,6 +188,28 @@ public sealed class Datapath
     /// <summary>Raised (on the control thread) after a new topology is published; poll loops re-read their ports.</summary>
     public event Action<SwitchTopology>? TopologyChanged;
 
+    // ---- flows and rules, read across threads ----
+
+    /// <summary>A rule's packets and bytes: what its cached flows counted plus what flows that left the caches counted.</summary>
+    public (long Packets, long Bytes) RuleCounters(Rule rule)
+    {
+        long packets = Volatile.Read(ref rule.RetiredPackets), bytes = Volatile.Read(ref rule.RetiredBytes);
+        foreach (var ctx in Contexts)
+            foreach (var e in ctx.FlowCache.Entries())
+                if (ReferenceEquals(e.Rule, rule))
+                {
+                    packets += e.Packets - e.AttributedPackets;
+                    bytes += e.Bytes - e.AttributedBytes;
+                }
+        return (packets, bytes);
+    }
+
+    /// <summary>Empties every thread's flow cache (each thread does its own); returns after they have.</summary>
+    public void FlushFlows()
+    {
+        foreach (var ctx in Contexts) ctx.FlushFlows(TimeSpan.FromSeconds(2));
+    }
+
     // ---- counters, summed over threads ----
 
     public PortCounters ReadPortCounters(int portId)
