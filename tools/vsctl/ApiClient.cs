@@ -1,0 +1,126 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace VSwitch.Ctl;
+
+/// <summary>A failure to report as <c>vsctl: message</c> with exit code 1.</summary>
+public sealed class CtlException(string message) : Exception(message);
+
+/// <summary>What the daemon answered: the raw JSON (for --json) and its status.</summary>
+public sealed record ApiResponse(HttpStatusCode Status, string Json)
+{
+    public T Read<T>(JsonTypeInfo<T> type) =>
+        JsonSerializer.Deserialize(Json, type) ?? throw new CtlException($"vswitchd sent an empty answer ({(int)Status})");
+}
+
+/// <summary>
+/// HTTP/JSON to vswitchd's management API over its Unix socket. Every failure becomes a
+/// <see cref="CtlException"/>: the daemon's own {"error": "..."} message, or why the socket could not be reached.
+/// </summary>
+public sealed class ApiClient : IDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private readonly HttpClient _http;
+
+    public string SocketPath { get; }
+
+    public ApiClient(string socketPath)
+    {
+        SocketPath = socketPath;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await s.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct);
+                    return new NetworkStream(s, ownsSocket: true);
+                }
+                catch
+                {
+                    s.Dispose();
+                    throw;
+                }
+            },
+        };
+        // The host name is never resolved: ConnectCallback always dials the socket.
+        _http = new HttpClient(handler) { BaseAddress = new Uri("http://vswitchd/"), Timeout = Timeout };
+    }
+
+    public Task<ApiResponse> GetAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Get, path, null, ct);
+
+    public Task<ApiResponse> DeleteAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Delete, path, null, ct);
+
+    public Task<ApiResponse> PostAsync<T>(string path, T body, JsonTypeInfo<T> type, CancellationToken ct) =>
+        SendAsync(HttpMethod.Post, path, JsonContent.Create(body, type), ct);
+
+    /// <summary>A path segment or query value, escaped.</summary>
+    public static string Escape(string value) => Uri.EscapeDataString(value);
+
+    private async Task<ApiResponse> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException e)
+        {
+            throw Unreachable(e);
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new CtlException($"vswitchd at {SocketPath} did not answer within {Timeout.TotalSeconds:0}s");
+        }
+        using (response)
+        {
+            string json = await response.Content.ReadAsStringAsync(ct);
+            if (response.IsSuccessStatusCode) return new ApiResponse(response.StatusCode, json);
+            throw new CtlException(ErrorMessage(response.StatusCode, json));
+        }
+    }
+
+    private static string ErrorMessage(HttpStatusCode status, string json)
+    {
+        try
+        {
+            if (JsonSerializer.Deserialize(json, ApiJson.Default.ApiError) is { Error: { Length: > 0 } error }) return error;
+        }
+        catch (JsonException) { }
+        // Not the API's error shape (e.g. 404 on an unknown route from an older daemon).
+        var sb = new StringBuilder($"vswitchd answered {(int)status} {status}");
+        if (!string.IsNullOrWhiteSpace(json)) sb.Append(": ").Append(json.Trim());
+        return sb.ToString();
+    }
+
+    private CtlException Unreachable(HttpRequestException e)
+    {
+        var socketError = FindInner<SocketException>(e);
+        string reason = !File.Exists(SocketPath) ? "no such socket" : socketError?.SocketErrorCode switch
+        {
+            SocketError.ConnectionRefused => "connection refused",
+            SocketError.AccessDenied => "permission denied",
+            _ => socketError?.Message ?? e.Message,
+        };
+        string hint = socketError?.SocketErrorCode == SocketError.AccessDenied
+            ? "(run as root or as a member of the socket's group)"
+            : "(is it running? start it with: vswitchd --config FILE)";
+        return new CtlException($"cannot reach vswitchd at {SocketPath}: {reason} {hint}");
+    }
+
+    private static T? FindInner<T>(Exception? e) where T : Exception
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is T t) return t;
+        return null;
+    }
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,100 @@
+using System.CommandLine;
+
+namespace VSwitch.Ctl;
+
+/// <summary><c>vsctl network ls|add|inspect|rm</c>: /v1/networks.</summary>
+public static class NetworkCommands
+{
+    public static Command Create(Cli cli)
+    {
+        var network = new Command("network", "Networks: isolated L2 segments that ports join");
+        network.Subcommands.Add(List(cli));
+        network.Subcommands.Add(Add(cli));
+        network.Subcommands.Add(Inspect(cli));
+        network.Subcommands.Add(Remove(cli));
+        return network;
+    }
+
+    private static Command List(Cli cli)
+    {
+        var ls = new Command("ls", "List networks");
+        ls.Aliases.Add("list");
+        cli.SetAction(ls, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.GetAsync("v1/networks", ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            var table = new TableWriter("NAME", "VLAN", "VNI", "AGING", "PORTS");
+            foreach (var n in response.Read(ApiJson.Default.NetworkViewArray))
+                table.AddRow(n.Name, n.Vlan, n.Vni, n.MacAgingSeconds, n.Ports.Length);
+            table.Write(ctx.Out);
+            return Program.Ok;
+        });
+        return ls;
+    }
+
+    private static Command Add(Cli cli)
+    {
+        var name = new Argument<string>("NAME") { Description = "The network's name" };
+        var vlan = Cli.IntOption("--vlan", "VLAN id of its access ports (0..4094, default 0: untagged)", "N");
+        var vni = Cli.IntOption("--vni", "VXLAN network identifier (1..16777215)", "N");
+        var aging = Cli.IntOption("--mac-aging", "Seconds a learned MAC stays without traffic (default 300)", "SECONDS");
+        var add = new Command("add", "Create a network") { name, vlan, vni, aging };
+        cli.SetAction(add, async (ctx, ct) =>
+        {
+            var body = new NetworkRequest(ctx.Get(name)!, ctx.Get(vlan), ctx.Get(vni), ctx.Get(aging));
+            var response = await ctx.Api.PostAsync("v1/networks", body, ApiJson.Default.NetworkRequest, ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            var n = response.Read(ApiJson.Default.NetworkView);
+            ctx.Out.WriteLine($"network {n.Name} added (id {n.Id}, vlan {n.Vlan}, vni {Format.Vni(n.Vni)}, mac aging {n.MacAgingSeconds}s)");
+            return Program.Ok;
+        });
+        return add;
+    }
+
+    private static Command Inspect(Cli cli)
+    {
+        var name = new Argument<string>("NAME") { Description = "The network's name" };
+        var inspect = new Command("inspect", "Show one network and its ports") { name };
+        cli.SetAction(inspect, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.GetAsync("v1/networks/" + ApiClient.Escape(ctx.Get(name)!), ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            var n = response.Read(ApiJson.Default.NetworkView);
+            var w = ctx.Out;
+            w.WriteLine($"name:       {n.Name}");
+            w.WriteLine($"id:         {n.Id}");
+            w.WriteLine($"vlan:       {n.Vlan}");
+            w.WriteLine($"vni:        {Format.Vni(n.Vni)}");
+            w.WriteLine($"mac aging:  {n.MacAgingSeconds}s");
+            w.WriteLine($"ports:      {n.Ports.Length}");
+            if (n.Ports.Length == 0) return Program.Ok;
+            var ports = (await ctx.Api.GetAsync("v1/ports", ct)).Read(ApiJson.Default.PortViewArray).ToDictionary(p => p.Name);
+            var table = new TableWriter("NAME", "ID", "TYPE", "VLAN", "NETNS/DEVICE", "MAC", "ADDRESSES");
+            foreach (string p in n.Ports)
+            {
+                if (ports.TryGetValue(p, out var v))
+                    table.AddRow(v.Name, v.Id, v.Type, Format.PortVlan(v), Format.Where(v), v.Mac, string.Join(' ', v.Addresses));
+                else
+                    table.AddRow(p, null, null, null, null, null, null); // removed between the two requests
+            }
+            w.WriteLine();
+            table.Write(w);
+            return Program.Ok;
+        });
+        return inspect;
+    }
+
+    private static Command Remove(Cli cli)
+    {
+        var name = new Argument<string>("NAME") { Description = "The network's name (it must have no ports)" };
+        var rm = new Command("rm", "Delete a network") { name };
+        rm.Aliases.Add("remove");
+        cli.SetAction(rm, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.DeleteAsync("v1/networks/" + ApiClient.Escape(ctx.Get(name)!), ct);
+            if (ctx.Json) ctx.PrintJson(response);
+            return Program.Ok;
+        });
+        return rm;
+    }
+}

@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace VSwitch.Ctl;
+
+/// <summary><c>vsctl port ls|add|rm</c>: /v1/ports.</summary>
+public static class PortCommands
+{
+    public static Command Create(Cli cli)
+    {
+        var port = new Command("port", "Ports: tap devices vswitchd creates, or existing interfaces it attaches (afpacket)");
+        port.Subcommands.Add(List(cli));
+        port.Subcommands.Add(Add(cli));
+        port.Subcommands.Add(Remove(cli));
+        return port;
+    }
+
+    private static Command List(Cli cli)
+    {
+        var ls = new Command("ls", "List ports with their counters");
+        ls.Aliases.Add("list");
+        cli.SetAction(ls, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.GetAsync("v1/ports", ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            var table = new TableWriter("NAME", "ID", "TYPE", "NETWORK", "VLAN", "NETNS/DEVICE", "RX-PKTS", "TX-PKTS", "DROPS");
+            foreach (var p in response.Read(ApiJson.Default.PortViewArray))
+                table.AddRow(p.Name, p.Id, p.Type, p.Network, Format.PortVlan(p), Format.Where(p),
+                    p.Counters.RxPackets, p.Counters.TxPackets, p.Counters.RxDrops + p.Counters.TxDrops);
+            table.Write(ctx.Out);
+            return Program.Ok;
+        });
+        return ls;
+    }
+
+    private static Command Add(Cli cli)
+    {
+        var name = new Argument<string>("NAME") { Description = "The port's name (the tap's interface name, at most 15 characters)" };
+        var network = new Option<string>("--network") { Description = "The network it joins", HelpName = "NET", Required = true };
+        var type = new Option<string>("--type") { Description = "tap: create a tap device; afpacket: attach an existing interface", Required = true };
+        type.AcceptOnlyFromAmong("tap", "afpacket");
+        var netns = new Option<string>("--netns") { Description = "tap: move it into this network namespace (name or /proc/PID/ns/net)", HelpName = "NS" };
+        var ip = new Option<string[]>("--ip") { Description = "tap: an address with prefix, e.g. 10.0.0.2/24 (repeatable)", HelpName = "CIDR" };
+        var gateway = new Option<string>("--gateway") { Description = "tap: default route via this address", HelpName = "IP" };
+        var mac = new Option<string>("--mac") { Description = "tap: its MAC address", HelpName = "MAC" };
+        var mtu = Cli.IntOption("--mtu", "MTU (68..9000)", "N");
+        var device = new Option<string>("--device") { Description = "afpacket: the interface to attach (default: NAME)", HelpName = "IFNAME" };
+        var vlan = Cli.IntOption("--vlan", "Access VLAN (default: the network's)", "N");
+        var trunks = new Option<int[]>("--trunks")
+        {
+            Description = "Make it a trunk carrying these VLANs, e.g. 10,20",
+            HelpName = "LIST",
+            CustomParser = ParseVlanList,
+        };
+        var nativeVlan = Cli.IntOption("--native-vlan", "Trunk: the VLAN of untagged frames", "N");
+        var add = new Command("add", "Add a port") { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan };
+        add.Validators.Add(r =>
+        {
+            bool trunk = r.GetResult(trunks) is not null;
+            if (trunk && r.GetResult(vlan) is not null) r.AddError("--vlan sets an access port's VLAN; a trunk (--trunks) takes --native-vlan");
+            if (!trunk && r.GetResult(nativeVlan) is not null) r.AddError("--native-vlan is for trunks; give --trunks too");
+        });
+        cli.SetAction(add, async (ctx, ct) =>
+        {
+            int[]? t = ctx.Get(trunks);
+            string[]? addresses = ctx.Get(ip);
+            var body = new PortRequest(ctx.Get(name)!, ctx.Get(type)!, ctx.Get(network)!, ctx.Get(netns),
+                addresses is { Length: > 0 } ? addresses : null, ctx.Get(gateway), ctx.Get(mac), ctx.Get(mtu), ctx.Get(device),
+                t is null ? "access" : "trunk", ctx.Get(vlan), t, ctx.Get(nativeVlan));
+            var response = await ctx.Api.PostAsync("v1/ports", body, ApiJson.Default.PortRequest, ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            var p = response.Read(ApiJson.Default.PortView);
+            string where = Format.Where(p) is { } w ? $", {(p.Netns is not null ? "netns" : "device")} {w}" : "";
+            ctx.Out.WriteLine($"port {p.Name} added (id {p.Id}, {p.Type}, network {p.Network}, vlan {Format.PortVlan(p)}{where})");
+            return Program.Ok;
+        });
+        return add;
+    }
+
+    /// <summary>"10,20" (or repeated --trunks 10 --trunks 20) into VLAN ids; anything else is a usage error.</summary>
+    private static int[] ParseVlanList(ArgumentResult result)
+    {
+        var vlans = new List<int>();
+        foreach (var token in result.Tokens)
+            foreach (string part in token.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v is < 1 or > 4094)
+                {
+                    result.AddError($"--trunks: '{part}' is not a VLAN id (1..4094)");
+                    return [];
+                }
+                vlans.Add(v);
+            }
+        if (vlans.Count == 0) result.AddError("--trunks needs at least one VLAN id, e.g. --trunks 10,20");
+        return vlans.ToArray();
+    }
+
+    private static Command Remove(Cli cli)
+    {
+        var name = new Argument<string>("NAME") { Description = "The port's name" };
+        var rm = new Command("rm", "Remove a port (a tap is deleted; an afpacket interface is left as it was)") { name };
+        rm.Aliases.Add("remove");
+        cli.SetAction(rm, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.DeleteAsync("v1/ports/" + ApiClient.Escape(ctx.Get(name)!), ct);
+            if (ctx.Json) ctx.PrintJson(response);
+            return Program.Ok;
+        });
+        return rm;
+    }
+}

@@ -1,0 +1,47 @@
+using System.CommandLine;
+
+namespace VSwitch.Ctl;
+
+/// <summary><c>vsctl show</c>: the whole switch at a glance, like <c>ovs-vsctl show</c>.</summary>
+public static class ShowCommand
+{
+    public static Command Create(Cli cli)
+    {
+        var show = new Command("show", "Overview: uptime, threads, each network with its ports");
+        cli.SetAction(show, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.GetAsync("v1/show", ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            Print(ctx.Out, response.Read(ApiJson.Default.ShowView));
+            return Program.Ok;
+        });
+        return show;
+    }
+
+    public static void Print(TextWriter w, ShowView s)
+    {
+        w.WriteLine($"vswitchd {s.Version}");
+        w.WriteLine($"    uptime: {Format.Duration(s.UptimeSeconds)}");
+        w.WriteLine($"    threads: {s.Threads} (busy-poll {Format.OnOff(s.BusyPoll)})");
+        w.WriteLine($"    mac entries: {s.MacEntries}");
+        var ports = s.Ports.ToDictionary(p => p.Name);
+        foreach (var n in s.Networks)
+        {
+            string vni = n.Vni is null ? "" : $", vni: {n.Vni}";
+            w.WriteLine($"    Network {n.Name}");
+            w.WriteLine($"        vlan: {n.Vlan}{vni}, mac_aging: {n.MacAgingSeconds}s");
+            foreach (string name in n.Ports)
+            {
+                w.WriteLine($"        Port {name}");
+                if (!ports.TryGetValue(name, out var p)) continue;
+                string where = p.Netns is not null ? $", netns: {p.Netns}" : p.Device is not null ? $", device: {p.Device}" : "";
+                w.WriteLine($"            id: {p.Id}, type: {p.Type}{where}");
+                w.WriteLine(p.VlanMode == "trunk"
+                    ? $"            vlan_mode: trunk, trunks: {(p.Trunks.Length == 0 ? "all" : string.Join(',', p.Trunks))}, native: {p.NativeVlan}"
+                    : $"            vlan_mode: access, tag: {p.Vlan}");
+                if (p.Mac is not null || p.Addresses.Length > 0)
+                    w.WriteLine($"            mac: {p.Mac ?? "-"}, addresses: {(p.Addresses.Length == 0 ? "-" : string.Join(' ', p.Addresses))}");
+            }
+        }
+    }
+}

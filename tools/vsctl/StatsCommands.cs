@@ -1,0 +1,44 @@
+using System.CommandLine;
+
+namespace VSwitch.Ctl;
+
+/// <summary><c>vsctl stats</c>: port counters, drops by reason and per-stage runtime (like VPP's <c>show runtime</c>).</summary>
+public static class StatsCommands
+{
+    public static Command Create(Cli cli)
+    {
+        var stats = new Command("stats", "Counters: per port, drops by reason, datapath stages");
+        cli.SetAction(stats, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.GetAsync("v1/stats", ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            Print(ctx.Out, response.Read(ApiJson.Default.StatsView));
+            return Program.Ok;
+        });
+        return stats;
+    }
+
+    public static void Print(TextWriter w, StatsView s)
+    {
+        var ports = new TableWriter("NAME", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "RX-DROP", "TX-DROP");
+        foreach (var p in s.Ports)
+        {
+            var c = p.Counters;
+            ports.AddRow(p.Name, c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes, c.RxDrops, c.TxDrops);
+        }
+        ports.Write(w);
+
+        w.WriteLine();
+        var drops = new TableWriter("REASON", "PACKETS");
+        foreach (var d in s.Drops.OrderByDescending(d => d.Packets)) drops.AddRow(d.Reason, d.Packets);
+        drops.Write(w);
+
+        w.WriteLine();
+        var stages = new TableWriter("STAGE", "CALLS", "PACKETS", "NS/PKT", "PKTS/CALL");
+        foreach (var st in s.Stages) stages.AddRow(st.Name, st.Calls, st.Packets, st.NsPerPacket, st.PacketsPerCall);
+        stages.Write(w);
+
+        w.WriteLine();
+        w.WriteLine($"mac table: {s.MacEntries} of {s.MacCapacity} entries");
+    }
+}
