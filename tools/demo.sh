@@ -59,7 +59,7 @@ cat > "$WORK/vswitch.json" <<JSON
 }
 JSON
 say "starting vswitchd with $WORK/vswitch.json"
-"$VSWITCHD" --config "$WORK/vswitch.json" --socket "$SOCK" > "$WORK/vswitchd.log" 2>&1 &
+"$VSWITCHD" --config "$WORK/vswitch.json" --socket "$SOCK" --state "$WORK/state.db" > "$WORK/vswitchd.log" 2>&1 &
 PID=$!
 for _ in $(seq 300); do
   [ -S "$SOCK" ] && break

@@ -199,7 +199,7 @@ public sealed class VsctlTests
         public static Daemon Start()
         {
             string socket = $"/tmp/vst-{Guid.NewGuid():N}.sock";
-            var d = new Daemon(StartDotnet(BuiltDll("vswitch/VSwitchd", "vswitchd"), ["--socket", socket]), socket);
+            var d = new Daemon(StartDotnet(BuiltDll("vswitch/VSwitchd", "vswitchd"), ["--socket", socket, "--state", socket + ".db"]), socket);
             try
             {
                 var sw = Stopwatch.StartNew();
@@ -247,6 +247,8 @@ public sealed class VsctlTests
             {
                 _process.Dispose();
                 try { File.Delete(Socket); } catch (IOException) { }
+                foreach (var f in new[] { Socket + ".db", Socket + ".db-wal", Socket + ".db-shm" })
+                    try { File.Delete(f); } catch (IOException) { }
             }
         }
     }

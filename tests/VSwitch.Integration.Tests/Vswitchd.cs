@@ -60,11 +60,14 @@ public sealed class Vswitchd : IDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Starts vswitchd with this config (JSON text, or null for none) and waits for its socket.</summary>
-    public static Vswitchd Start(string? configJson, params string[] extraArgs)
+    public static Vswitchd Start(string? configJson, params string[] extraArgs) => Start(null, configJson, extraArgs);
+
+    /// <summary>Starts vswitchd in <paramref name="dir"/> (reusing its state database: restart tests), or in a new temporary folder.</summary>
+    public static Vswitchd Start(string? dir, string? configJson, params string[] extraArgs)
     {
-        string dir = Directory.CreateTempSubdirectory("vst-d").FullName;
+        dir ??= Directory.CreateTempSubdirectory("vst-d").FullName;
         string socket = Path.Combine(dir, "vswitchd.sock");
-        var args = new List<string> { "--socket", socket };
+        var args = new List<string> { "--socket", socket, "--state", Path.Combine(dir, "state.db") };
         if (configJson is not null)
         {
             File.WriteAllText(Path.Combine(dir, "config.json"), configJson);
@@ -136,11 +139,14 @@ public sealed class Vswitchd : IDisposable
         Proc.KillQuietly(_process);
     }
 
+    /// <summary>Keep the folder (and its state database) on Dispose, for a restart.</summary>
+    public bool KeepDir { get; set; }
+
     public void Dispose()
     {
         try { Stop(); } catch (Exception) { Proc.KillQuietly(_process); }
         Http.Dispose();
         _process.Dispose();
-        try { Directory.Delete(Dir, true); } catch (IOException) { }
+        if (!KeepDir) try { Directory.Delete(Dir, true); } catch (IOException) { }
     }
 }

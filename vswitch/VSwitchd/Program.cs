@@ -11,6 +11,7 @@ namespace VSwitchd;
 public static class Program
 {
     public const string DefaultSocket = "/run/vswitch/vswitchd.sock";
+    public const string DefaultState = "/var/lib/vswitch/state.db";
 
     private const string Usage = """
         usage: vswitchd [--config FILE] [--socket PATH] [--state PATH]
@@ -37,6 +38,7 @@ public static class Program
         }
         if (configPath == "" || socket == "" || state == "") return 2;
         socket ??= DefaultSocket;
+        state ??= DefaultState;
 
         VSwitchConfig cfg;
         try { cfg = configPath is null ? new VSwitchConfig() : VSwitchConfig.Load(configPath); }
@@ -52,35 +54,61 @@ public static class Program
             return 1;
         }
 
+        StateStore store;
+        try { store = new StateStore(state); }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"vswitchd: cannot open state database '{state}': {e.Message} (choose another with --state PATH)");
+            return 2;
+        }
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Services.AddSingleton(cfg.ToOptions());
+        builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<SwitchRuntime>();
+        builder.Services.AddSingleton<MetricsExporter>();
+        builder.Services.AddOpenApi("v1");
+        // Let malformed bodies reach the JSON error handler below instead of an empty 400.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddHostedService<SwitchService>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket));
         var app = builder.Build();
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();
-        try { runtime.Apply(cfg); }
+        string origin;
+        try { origin = runtime.Apply(cfg); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Console.Error.WriteLine($"vswitchd: cannot start: {e.Message}");
             runtime.Dispose();
+            store.Dispose();
             return 2;
         }
 
         ManagementApi.Map(app);
+        app.Services.GetRequiredService<MetricsExporter>().Map(app);
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseExceptionHandler(e => e.Run(async ctx =>
+        {
+            var err = ctx.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Error;
+            ctx.Response.StatusCode = err is BadHttpRequestException b ? b.StatusCode : 500;
+            string msg = err is BadHttpRequestException
+                ? "bad request: " + (err.InnerException is System.Text.Json.JsonException j ? "invalid JSON" + (j.Path?.TrimStart('$', '.') is { Length: > 0 } path ? $" at {path}" : "") + ": " + j.Message.Split(" Path:")[0] : err.Message)
+                : "internal error: " + err?.Message;
+            await ctx.Response.WriteAsJsonAsync(new ApiError(msg));
+        }));
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
         if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
-            app.Logger.LogInformation("vswitchd ready: {Networks} network(s), {Ports} port(s), API on {Socket}",
-                cfg.Networks.Count, cfg.Ports.Count, socket);
+            app.Logger.LogInformation("vswitchd ready ({Origin}): {Networks} network(s), {Ports} port(s), {Rules} rule(s), API on {Socket}",
+                origin, runtime.Datapath.Topology.Networks.Count, runtime.Datapath.Topology.Ports.Count, runtime.Datapath.Rules.Rules.Count, socket);
         });
         try
         {
@@ -89,6 +117,7 @@ public static class Program
         finally
         {
             runtime.Dispose();
+            store.Dispose();
             try { File.Delete(socket); } catch (IOException) { }
         }
         return 0;

@@ -15,8 +15,31 @@ public sealed record StageView(string Name, long Calls, long Packets, double NsP
 
 public sealed record DropView(string Reason, long Packets);
 
-public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity);
+public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView FlowCache);
 
 public sealed record ShowView(string Version, double UptimeSeconds, int Threads, bool BusyPoll, NetworkView[] Networks, PortView[] Ports, int MacEntries);
 
 public sealed record FlushResult(int Removed);
+
+public sealed record RuleView(int Priority, string Cookie, string Match, string Actions, string Text, long Packets, long Bytes,
+    int IdleTimeout, int HardTimeout, double AgeSeconds);
+
+public sealed record RuleRequest(string? Rule);
+
+public sealed record RuleError(string Error, string Token, int Position);
+
+public sealed record DeleteResult(int Removed, string[] Rules);
+
+public sealed record FlowView(int Thread, string Flow, string Actions, string? Rule, long Packets, long Bytes, double AgeSeconds, double IdleSeconds);
+
+public sealed record FlowCacheView(long Flows, long Hits, long Misses, long Revalidations, long Evictions, long Expirations, double HitRate);
+
+public sealed record TraceRequest(string? Spec, string? Hex, string? InPort);
+
+public sealed record LiveTraceRequest(string? Filter, int? Count, double? TimeoutSeconds);
+
+public sealed record TraceStepView(string Stage, string Detail);
+
+public sealed record TraceView(string Flow, TraceStepView[] Steps, string Actions, string? DropReason, bool CacheHit, string? Time);
+
+public sealed record LiveTraceView(int Requested, int Recorded, bool Complete, TraceView[] Packets);

@@ -35,7 +35,7 @@ public static class ManagementApi
         v1.MapDelete("/networks/{name}", (SwitchRuntime rt, string name) =>
         {
             if (rt.Datapath.Topology.NetworkByName(name) is null) return NotFound($"no network named '{name}'");
-            try { rt.Datapath.RemoveNetwork(name); }
+            try { rt.RemoveNetwork(name); }
             catch (InvalidOperationException e) { return Conflict(e.Message); }
             return Results.NoContent();
         });
@@ -84,6 +84,8 @@ public static class ManagementApi
         });
 
         v1.MapGet("/stats", (SwitchRuntime rt) => Results.Ok(Stats(rt)));
+        RulesApi.Map(v1);
+        FlowsApi.Map(v1);
     }
 
     public static IResult BadRequest(string message) => Results.Json(new ApiError(message), statusCode: 400);
@@ -141,6 +143,6 @@ public static class ManagementApi
             stages.Select((s, i) => new StageView(rt.Datapath.Stages[i].Name, s.Calls, s.Packets,
                 s.Packets == 0 ? 0 : Math.Round(s.Ticks * nsPerTick / s.Packets, 1),
                 s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1))).ToArray(),
-            rt.Datapath.MacTable.Count, rt.Datapath.MacTable.Capacity);
+            rt.Datapath.MacTable.Count, rt.Datapath.MacTable.Capacity, FlowsApi.CacheStats(rt));
     }
 }

@@ -17,7 +17,7 @@ public sealed class RuleTable
         _rules = [DefaultRule()];
     }
 
-    public static Rule DefaultRule() => new(0, FlowMatch.Any(), [FlowAction.Normal]);
+    public static Rule DefaultRule() => new(0, FlowMatch.Any(), [FlowAction.Normal]) { InstalledAtMs = Environment.TickCount64, LastUsedMs = Environment.TickCount64 };
 
     public IReadOnlyList<Rule> Rules => Volatile.Read(ref _rules);
     public long Version => Volatile.Read(ref _version);

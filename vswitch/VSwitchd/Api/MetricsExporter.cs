@@ -1,0 +1,83 @@
+using Prometheus;
+using VSwitch.Core.Pipeline;
+using VSwitchd.Runtime;
+
+namespace VSwitchd.Api;
+
+/// <summary>
+/// Prometheus metrics at /metrics, through prometheus-net. The datapath's counters are per-thread
+/// plain fields; they are summed into the exported series just before each scrape.
+/// </summary>
+public sealed class MetricsExporter
+{
+    private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
+    private readonly SwitchRuntime _rt;
+    private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stagePackets, _stageCalls;
+    private readonly Counter _cacheHits, _cacheMisses, _cacheRevalidations, _cacheEvictions;
+    private readonly Gauge _flows, _macEntries, _ports, _rules;
+
+    public MetricsExporter(SwitchRuntime rt)
+    {
+        _rt = rt;
+        var f = Metrics.WithCustomRegistry(_registry);
+        string[] port = ["port"];
+        _rxPackets = f.CreateCounter("vswitch_port_rx_packets_total", "Frames received on a port.", port);
+        _rxBytes = f.CreateCounter("vswitch_port_rx_bytes_total", "Bytes received on a port.", port);
+        _txPackets = f.CreateCounter("vswitch_port_tx_packets_total", "Frames sent on a port.", port);
+        _txBytes = f.CreateCounter("vswitch_port_tx_bytes_total", "Bytes sent on a port.", port);
+        _rxDrops = f.CreateCounter("vswitch_port_rx_drops_total", "Frames received on a port and dropped.", port);
+        _txDrops = f.CreateCounter("vswitch_port_tx_drops_total", "Frames that could not be sent on a port.", port);
+        _drops = f.CreateCounter("vswitch_drops_total", "Frames dropped, by reason.", ["reason"]);
+        _stagePackets = f.CreateCounter("vswitch_stage_packets_total", "Packets handled by a pipeline stage.", ["stage"]);
+        _stageCalls = f.CreateCounter("vswitch_stage_calls_total", "Batches handled by a pipeline stage.", ["stage"]);
+        _cacheHits = f.CreateCounter("vswitch_flow_cache_hits_total", "Flow cache hits.");
+        _cacheMisses = f.CreateCounter("vswitch_flow_cache_misses_total", "Flow cache misses (slow path runs).");
+        _cacheRevalidations = f.CreateCounter("vswitch_flow_cache_revalidations_total", "Cached flows recomputed after a table changed.");
+        _cacheEvictions = f.CreateCounter("vswitch_flow_cache_evictions_total", "Cached flows evicted to make room.");
+        _flows = f.CreateGauge("vswitch_flow_cache_flows", "Flows in the flow caches.");
+        _macEntries = f.CreateGauge("vswitch_mac_table_entries", "Entries in the MAC table.");
+        _ports = f.CreateGauge("vswitch_ports", "Ports attached.");
+        _rules = f.CreateGauge("vswitch_rules", "Rules in the rule table.");
+        _registry.AddBeforeCollectCallback(Update);
+    }
+
+    private void Update()
+    {
+        var dp = _rt.Datapath;
+        foreach (var p in dp.Topology.Ports)
+        {
+            var c = dp.ReadPortCounters(p.Id);
+            _rxPackets.WithLabels(p.Name).IncTo(c.RxPackets);
+            _rxBytes.WithLabels(p.Name).IncTo(c.RxBytes);
+            _txPackets.WithLabels(p.Name).IncTo(c.TxPackets);
+            _txBytes.WithLabels(p.Name).IncTo(c.TxBytes);
+            _rxDrops.WithLabels(p.Name).IncTo(c.RxDrops);
+            _txDrops.WithLabels(p.Name).IncTo(c.TxDrops);
+        }
+        var drops = dp.ReadDropCounters();
+        for (int i = 1; i < drops.Length; i++)
+            if (drops[i] > 0) _drops.WithLabels(((DropReason)i).Name()).IncTo(drops[i]);
+        var stages = dp.ReadStageCounters();
+        for (int i = 0; i < stages.Length; i++)
+        {
+            _stagePackets.WithLabels(dp.Stages[i].Name).IncTo(stages[i].Packets);
+            _stageCalls.WithLabels(dp.Stages[i].Name).IncTo(stages[i].Calls);
+        }
+        var fc = FlowsApi.CacheStats(_rt);
+        _cacheHits.IncTo(fc.Hits);
+        _cacheMisses.IncTo(fc.Misses);
+        _cacheRevalidations.IncTo(fc.Revalidations);
+        _cacheEvictions.IncTo(fc.Evictions);
+        _flows.Set(fc.Flows);
+        _macEntries.Set(dp.MacTable.Count);
+        _ports.Set(dp.Topology.Ports.Count);
+        _rules.Set(dp.Rules.Rules.Count);
+    }
+
+    public void Map(WebApplication app) =>
+        app.MapGet("/metrics", async (HttpContext ctx) =>
+        {
+            ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await _registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
+        }).ExcludeFromDescription();
+}

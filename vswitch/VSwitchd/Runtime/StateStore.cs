@@ -1,0 +1,109 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using VSwitchd.Config;
+
+namespace VSwitchd.Runtime;
+
+/// <summary>
+/// What the operator configured, kept across restarts: networks, ports and rules, in SQLite.
+/// Every change is one statement committed (WAL, synchronous=FULL) before the API answers, so an
+/// acknowledged change survives a SIGKILL. Learned state (MAC table, flow cache) is not stored.
+/// </summary>
+public sealed class StateStore : IDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private readonly SqliteConnection _db;
+    private readonly object _gate = new();
+
+    public StateStore(string path)
+    {
+        Path = path;
+        string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _db.Open();
+        Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+        Exec("""
+            CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS networks(name TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS ports(name TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS rules(priority INTEGER NOT NULL, match TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL,
+                                             PRIMARY KEY(priority, match));
+            """);
+    }
+
+    public string Path { get; }
+
+    /// <summary>True once the store holds a configuration (the config file only seeds an empty store).</summary>
+    public bool IsSeeded => Scalar("SELECT value FROM meta WHERE key='seeded'") == "1";
+
+    public void MarkSeeded() => Exec("INSERT OR REPLACE INTO meta(key, value) VALUES('seeded', '1')");
+
+    public void SaveNetwork(NetworkConfig n) =>
+        Exec("INSERT OR REPLACE INTO networks(name, seq, body) VALUES($k, (SELECT COALESCE(MAX(seq),0)+1 FROM networks), $b)", ("$k", n.Name), ("$b", JsonSerializer.Serialize(n, Json)));
+
+    public void DeleteNetwork(string name) => Exec("DELETE FROM networks WHERE name=$k", ("$k", name));
+
+    public void SavePort(PortConfig p) =>
+        Exec("INSERT OR REPLACE INTO ports(name, seq, body) VALUES($k, (SELECT COALESCE(MAX(seq),0)+1 FROM ports), $b)", ("$k", p.Name), ("$b", JsonSerializer.Serialize(p, Json)));
+
+    public void DeletePort(string name) => Exec("DELETE FROM ports WHERE name=$k", ("$k", name));
+
+    public void SaveRule(int priority, string match, string text) =>
+        Exec("INSERT OR REPLACE INTO rules(priority, match, seq, text) VALUES($p, $m, (SELECT COALESCE(MAX(seq),0)+1 FROM rules), $t)",
+            ("$p", priority), ("$m", match), ("$t", text));
+
+    public void DeleteRule(int priority, string match) => Exec("DELETE FROM rules WHERE priority=$p AND match=$m", ("$p", priority), ("$m", match));
+
+    public List<NetworkConfig> Networks() => Bodies<NetworkConfig>("SELECT body FROM networks ORDER BY seq");
+    public List<PortConfig> Ports() => Bodies<PortConfig>("SELECT body FROM ports ORDER BY seq");
+
+    public List<string> Rules()
+    {
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "SELECT text FROM rules ORDER BY seq";
+            using var r = cmd.ExecuteReader();
+            var list = new List<string>();
+            while (r.Read()) list.Add(r.GetString(0));
+            return list;
+        }
+    }
+
+    private List<T> Bodies<T>(string sql)
+    {
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = sql;
+            using var r = cmd.ExecuteReader();
+            var list = new List<T>();
+            while (r.Read()) list.Add(JsonSerializer.Deserialize<T>(r.GetString(0), Json)!);
+            return list;
+        }
+    }
+
+    private string? Scalar(string sql)
+    {
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = sql;
+            return cmd.ExecuteScalar() as string;
+        }
+    }
+
+    private void Exec(string sql, params (string Name, object Value)[] args)
+    {
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = sql;
+            foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v);
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public void Dispose() => _db.Dispose();
+}
