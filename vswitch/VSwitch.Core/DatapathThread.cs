@@ -17,6 +17,9 @@ public sealed class DatapathOptions
     /// <summary>Buffers per thread.</summary>
     public int PoolSize { get; set; } = 8192;
     public int FrameSize { get; set; } = PacketPool.DefaultFrameSize;
+    /// <summary>How long a datapath flow stays cached without packets.</summary>
+    public long FlowIdleMs { get; set; } = Tables.FlowCache.DefaultIdleMs;
+    public int FlowCacheSize { get; set; } = Tables.FlowCache.DefaultCapacity;
     /// <summary>Batches read from one ready port before looking at the others (fairness).</summary>
     public int MaxBatchesPerWake { get; set; } = 8;
 }

@@ -29,7 +29,7 @@ public sealed class SwitchRuntime : IDisposable
         Options = options;
         _log = log;
         Store = store;
-        Datapath = new Datapath();
+        Datapath = new Datapath(flowCacheCapacity: options.FlowCacheSize, flowIdleMs: options.FlowIdleMs);
     }
 
     public Datapath Datapath { get; }
