@@ -27,7 +27,7 @@ dotnet build "$PROJECT" -c Release -nologo -v quiet
 
 echo "==> running benchmarks (${job[*]:-default job})"
 dotnet "$BENCH_DIR/VSwitch.Benchmarks/bin/Release/net10.0/VSwitch.Benchmarks.dll" \
-  "${filter[@]}" "${job[@]}" --memory --exporters github --artifacts "$ARTIFACTS" "${extra[@]}"
+  "${filter[@]}" "${job[@]}" --memory --artifacts "$ARTIFACTS" "${extra[@]}"
 
 echo "==> markdown reports:"
 ls -1 "$ARTIFACTS"/results/*.md
