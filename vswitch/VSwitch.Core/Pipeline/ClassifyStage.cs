@@ -25,7 +25,12 @@ public sealed class ClassifyStage : Stage
                 reason = port is null ? DropReason.PortDown : VlanOps.Ingress(p, port);
             }
             if (reason != DropReason.None) ctx.Drop(p, reason);
-            else items[kept++] = p;
+            else
+            {
+                // Skip the store (and its GC write barrier) while nothing was dropped.
+                if (kept != i) items[kept] = p;
+                kept++;
+            }
         }
         Compact(batch, kept);
     }

@@ -12,10 +12,15 @@ public struct PortCounters
     }
 }
 
-/// <summary>Cost of one stage, like VPP's `show runtime`: calls (batches), packets, and clock ticks spent.</summary>
+/// <summary>
+/// Cost of one stage, like VPP's `show runtime`: calls (batches) and packets, and the clock ticks
+/// spent on the sampled batches with the packets those batches held (cost per packet = Ticks / TimedPackets).
+/// </summary>
 public struct StageCounters
 {
-    public long Calls, Packets, Ticks;
+    public long Calls, Packets, Ticks, TimedPackets;
+
+    public readonly double NsPerPacket => TimedPackets == 0 ? 0 : Ticks * 1e9 / System.Diagnostics.Stopwatch.Frequency / TimedPackets;
 }
 
 /// <summary>

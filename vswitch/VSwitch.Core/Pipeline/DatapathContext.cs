@@ -30,6 +30,7 @@ public sealed class DatapathContext
     }
 
     public int Index { get; }
+    internal long BatchNumber;
     public FlowCache FlowCache { get; }
     /// <summary>The tables' generation read once per batch (see <see cref="Core.Datapath.Generation"/>).</summary>
     public long Generation { get; internal set; }

@@ -135,13 +135,12 @@ public static class ManagementApi
     {
         var drops = rt.Datapath.ReadDropCounters();
         var stages = rt.Datapath.ReadStageCounters();
-        double nsPerTick = 1e9 / Stopwatch.Frequency;
         return new StatsView(
             Ports(rt),
             Enumerable.Range(1, drops.Length - 1).Where(i => drops[i] > 0 && i != (int)DropReason.Count)
                 .Select(i => new DropView(((DropReason)i).Name(), drops[i])).ToArray(),
             stages.Select((s, i) => new StageView(rt.Datapath.Stages[i].Name, s.Calls, s.Packets,
-                s.Packets == 0 ? 0 : Math.Round(s.Ticks * nsPerTick / s.Packets, 1),
+                Math.Round(s.NsPerPacket, 1),
                 s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1))).ToArray(),
             rt.Datapath.MacTable.Count, rt.Datapath.MacTable.Capacity, FlowsApi.CacheStats(rt));
     }
