@@ -60,10 +60,10 @@ public sealed class Vswitchd : IDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Starts vswitchd with this config (JSON text, or null for none) and waits for its socket.</summary>
-    public static Vswitchd Start(string? configJson, params string[] extraArgs) => Start(null, configJson, extraArgs);
+    public static Vswitchd Start(string? configJson, params string[] extraArgs) => StartIn(null, configJson, extraArgs);
 
     /// <summary>Starts vswitchd in <paramref name="dir"/> (reusing its state database: restart tests), or in a new temporary folder.</summary>
-    public static Vswitchd Start(string? dir, string? configJson, params string[] extraArgs)
+    public static Vswitchd StartIn(string? dir, string? configJson, params string[] extraArgs)
     {
         dir ??= Directory.CreateTempSubdirectory("vst-d").FullName;
         string socket = Path.Combine(dir, "vswitchd.sock");
