@@ -67,6 +67,9 @@ public sealed class VSwitchConfig
             if (n.Vlan is < 0 or > 4094) errors.Add($"{f}.vlan: {n.Vlan} is not a VLAN id (0..4094)");
             if (n.Vni is < 1 or > 0xFFFFFF) errors.Add($"{f}.vni: {n.Vni} is not a VNI (1..16777215)");
             if (n.MacAgingSeconds is <= 0 or > 1_000_000) errors.Add($"{f}.macAgingSeconds: {n.MacAgingSeconds} must be 1..1000000");
+            if (n.Mtu is < 68 or > 9000) errors.Add($"{f}.mtu: {n.Mtu} must be 68..9000");
+            ValidateSubnet(errors, f, "subnet", "gateway", n.Subnet, n.Gateway, System.Net.Sockets.AddressFamily.InterNetwork);
+            ValidateSubnet(errors, f, "subnet6", "gateway6", n.Subnet6, n.Gateway6, System.Net.Sockets.AddressFamily.InterNetworkV6);
         }
         var portNames = new HashSet<string>();
         for (int i = 0; i < Ports.Count; i++)
@@ -116,6 +119,24 @@ public sealed class VSwitchConfig
         return errors;
     }
 
+    private static void ValidateSubnet(List<string> errors, string f, string subnetField, string gatewayField, string? subnet, string? gateway,
+        System.Net.Sockets.AddressFamily family)
+    {
+        IPNetwork net = default;
+        if (subnet is not null && (!IPNetwork.TryParse(subnet, out net) || net.BaseAddress.AddressFamily != family || !subnet.Contains('/')))
+        {
+            errors.Add($"{f}.{subnetField}: '{subnet}' is not an {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "IPv4" : "IPv6")} subnet (e.g. {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "10.1.0.0/24" : "fd00:1::/64")})");
+            return;
+        }
+        if (gateway is null) return;
+        if (!IPAddress.TryParse(gateway, out var gw) || gw.AddressFamily != family)
+            errors.Add($"{f}.{gatewayField}: '{gateway}' is not an {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "IPv4" : "IPv6")} address");
+        else if (subnet is null)
+            errors.Add($"{f}.{gatewayField}: a gateway needs a {subnetField}");
+        else if (!net.Contains(gw))
+            errors.Add($"{f}.{gatewayField}: {gateway} is not inside {subnetField} {subnet}");
+    }
+
     public static bool NetnsExists(string netns) =>
         netns.StartsWith('/') ? File.Exists(netns) : File.Exists($"/run/netns/{netns}");
 
@@ -136,6 +157,15 @@ public sealed class NetworkConfig
     public int Vlan { get; set; }
     public int? Vni { get; set; }
     public int MacAgingSeconds { get; set; } = 300;
+    /// <summary>IPv4 subnet of the network (CIDR), from which attachments get addresses.</summary>
+    public string? Subnet { get; set; }
+    /// <summary>The network's gateway address inside <see cref="Subnet"/>: the router's interface, and the containers' default route.</summary>
+    public string? Gateway { get; set; }
+    /// <summary>Optional IPv6 subnet and gateway.</summary>
+    public string? Subnet6 { get; set; }
+    public string? Gateway6 { get; set; }
+    /// <summary>MTU given to the network's TAPs (default 1500, or 1450 for a VXLAN network).</summary>
+    public int? Mtu { get; set; }
 }
 
 public sealed class PortConfig
