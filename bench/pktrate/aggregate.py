@@ -17,6 +17,7 @@ FIGURES = [
     ("rate_kpps", "64B delivered", "kpps", "hi", 0),
     ("offered_kpps", "64B offered", "kpps", "hi", 0),
     ("drop_pct", "64B drop", "%", "lo", 1),
+    ("sw_loss_pct", "lost in switch", "%", "lo", 1),
     ("cpu_s_per_mpkt", "CPU/Mpkt", "s", "lo", 2),
     ("tcp1_gbps", "TCP 1 stream", "Gbit/s", "hi", 2),
     ("tcp4_gbps", "TCP 4 streams", "Gbit/s", "hi", 2),
@@ -38,6 +39,9 @@ def values_of(rec):
         out["offered_kpps"] = offered / w / 1e3
         if offered > 0:
             out["drop_pct"] = max(0.0, 100.0 * (1.0 - rec["delivered"] / offered))
+        if rec.get("sw_in_rx"):
+            # reached the switch's ingress interface but never left towards rcv
+            out["sw_loss_pct"] = max(0.0, 100.0 * (1.0 - rec["delivered"] / rec["sw_in_rx"]))
         cpu = rec["softirq_cpu_s"] if rec["cpu_kind"] == "softirq" else rec["switch_cpu_s"]
         if rec["delivered"] > 0:
             out["cpu_s_per_mpkt"] = cpu / (rec["delivered"] / 1e6)
@@ -240,7 +244,8 @@ def main():
               "busyPoll off. Linux bridge and OVS: veth pairs with the kernel's default offloads.")
     md.append("- 64B delivered = delta of rcv's `rx_packets` / window; offered = delta of gen's `tx_packets` + `tx_dropped` "
               "(a TAP whose reader falls behind drops at its queue and counts tx_dropped); "
-              "drop = 1 - delivered/offered. trafgen shares the 2 cores with the switch and the receiver.")
+              "drop = 1 - delivered/offered; lost in switch = 1 - delivered / rx_packets of the switch's "
+              "gen-facing veth end (veth datapaths only: frames that reached the switch and never left it). trafgen shares the 2 cores with the switch and the receiver.")
     md.append("- CPU/Mpkt: CPU seconds (utime+stime, all threads) of vswitchd / ovs-vswitchd during the 64B window "
               "per million packets delivered. For the Linux bridge it is the machine-wide softirq time "
               "(/proc/stat) instead, which also includes the generator's and receiver's own softirq work, "

@@ -238,6 +238,12 @@ CFG
   local gtx0 gdr0 rrx0 rdr0 c0 s0 t0 t1 gtx1 gdr1 rrx1 rdr1 c1 s1 rc=0
   gtx0=$(stat_of "$NS_GEN" "$GEN_DEV" tx_packets); gdr0=$(stat_of "$NS_GEN" "$GEN_DEV" tx_dropped)
   rrx0=$(stat_of "$NS_RCV" "$RCV_DEV" rx_packets); rdr0=$(stat_of "$NS_RCV" "$RCV_DEV" rx_dropped)
+  # veth datapaths: what reached the switch's gen-facing interface, to tell drops before the switch
+  # from drops inside it (vswitchd's ring drops show in no counter of its API).
+  local swin0=0 swin1=0 swdr0=0 swdr1=0
+  if [ "$dp" != vswitch-tap ]; then
+    swin0=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr0=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
+  fi
   c0=$(proc_ticks "$SW_PID"); s0=$(softirq_ticks); t0=$(now)
   timeout -s INT -k 5 "$RATE_WINDOW" ip netns exec "$NS_GEN" trafgen -o "$GEN_DEV" -i "$conf" -P 1 --no-sock-mem \
     >"$RAW/$dp-trafgen-$r.log" 2>&1 || rc=$?
@@ -246,11 +252,15 @@ CFG
   gtx1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_packets); gdr1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_dropped)
   rrx1=$(stat_of "$NS_RCV" "$RCV_DEV" rx_packets); rdr1=$(stat_of "$NS_RCV" "$RCV_DEV" rx_dropped)
   c1=$(proc_ticks "$SW_PID"); s1=$(softirq_ticks)
+  if [ "$dp" != vswitch-tap ]; then
+    swin1=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr1=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
+  fi
   # timeout's SIGINT is the normal way trafgen stops (exit 124 or 130 is fine)
   case $rc in 0|124|130) ;; *) note "$dp" warn "trafgen run $r exited $rc: $(tail -2 "$RAW/$dp-trafgen-$r.log" | tr '\n' ' ')" ;; esac
-  printf '{"dp":"%s","fig":"rate","run":%d,"loadavg":"%s","window_s":%s,"offered":%d,"delivered":%d,"gen_tx_dropped":%d,"rcv_rx_dropped":%d,"switch_cpu_s":%s,"softirq_cpu_s":%s,"cpu_kind":"%s"}\n' \
+  printf '{"dp":"%s","fig":"rate","run":%d,"loadavg":"%s","window_s":%s,"offered":%d,"delivered":%d,"gen_tx_dropped":%d,"rcv_rx_dropped":%d,"sw_in_rx":%s,"sw_in_rx_dropped":%s,"switch_cpu_s":%s,"softirq_cpu_s":%s,"cpu_kind":"%s"}\n' \
     "$dp" "$r" "$load" "$("$PY" -c "print(round($t1-$t0, 4))")" \
     $((gtx1 - gtx0)) $((rrx1 - rrx0)) $((gdr1 - gdr0)) $((rdr1 - rdr0)) \
+    "$([ "$dp" = vswitch-tap ] && echo null || echo $((swin1 - swin0)))" "$([ "$dp" = vswitch-tap ] && echo null || echo $((swdr1 - swdr0)))" \
     "$("$PY" -c "print(($c1-$c0)/$CLK_TCK)")" "$("$PY" -c "print(($s1-$s0)/$CLK_TCK)")" \
     "$([ "$SW_KIND" = bridge ] && echo softirq || echo process)" >>"$RUNLOG"
 }
