@@ -53,6 +53,10 @@ fi
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
 
+# One run at a time: two runs would share the cores (and the results directory).
+exec 9>/tmp/vpr-pktrate.lock
+flock -n 9 || { echo "pktrate: another pktrate run holds /tmp/vpr-pktrate.lock; wait for it" >&2; exit 1; }
+
 # --- what it needs ------------------------------------------------------------------------------
 PACKAGES=(iproute2 iputils-ping iperf3 netsniff-ng ethtool sysstat curl procps openvswitch-switch)
 missing=()
@@ -92,7 +96,7 @@ cleanup() {
   set +e
   trap - EXIT INT TERM
   dp_teardown
-  rm -rf "$WORK"
+  rm -rf "$WORK" /tmp/vpr-pktrate.lock
   exit $rc
 }
 trap cleanup EXIT
