@@ -84,6 +84,7 @@ make_veths() {
 }
 
 start_vswitchd() { # $1 = config file
+  [ "${VSD_BUSYPOLL:-false}" = false ] || note "${DP:-vswitchd}" info "VSD_BUSYPOLL=${VSD_BUSYPOLL}: vswitchd datapath busyPoll=${VSD_BUSYPOLL}"
   VSD_SOCK="$WORK/vswitchd.sock"; rm -f "$VSD_SOCK"
   ip netns exec "$NS_SW" "$VSWITCHD" --config "$1" --socket "$VSD_SOCK" >"$WORK/vswitchd.log" 2>&1 &
   VSD_PID=$!
@@ -106,7 +107,7 @@ setup_vswitch_tap() {
     { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" },
     { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" }
   ],
-  "datapath": { "threads": 1, "busyPoll": false }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json" || return 1
@@ -127,7 +128,7 @@ setup_vswitch_afpacket() {
     { "name": "$P-gs", "type": "afpacket", "network": "bench" },
     { "name": "$P-rs", "type": "afpacket", "network": "bench" }
   ],
-  "datapath": { "threads": 1, "busyPoll": false }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json"
@@ -183,7 +184,7 @@ setup_ovs_netdev() {
 ovs_appctl() { ip netns exec "$NS_SW" ovs-appctl -t "$OVS_DIR/ovs-vswitchd.ctl" "$@"; }
 
 dp_setup() {
-  SKIP_REASON="setup failed"
+  SKIP_REASON="setup failed"; DP=$1
   case "$1" in
     vswitch-tap) setup_vswitch_tap ;;
     vswitch-afpacket) setup_vswitch_afpacket ;;
