@@ -7,7 +7,7 @@ public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int M
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
 
 public sealed record PortView(string Name, int Id, string Type, string Network, string VlanMode, int Vlan, int[] Trunks,
-    int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters);
+    int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null);
 
 public sealed record FdbEntryView(string Network, int Vlan, string Mac, string Port, double AgeSeconds, bool Static);
 
