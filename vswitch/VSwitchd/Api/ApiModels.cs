@@ -2,7 +2,8 @@ namespace VSwitchd.Api;
 
 public sealed record ApiError(string Error);
 
-public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports);
+public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports,
+    string? Subnet = null, string? Gateway = null, string? RouterMac = null, int Mtu = 1500);
 
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
 

@@ -85,6 +85,7 @@ public static class ManagementApi
 
         v1.MapGet("/stats", (SwitchRuntime rt) => Results.Ok(Stats(rt)));
         RulesApi.Map(v1);
+        RoutesApi.Map(v1);
         FlowsApi.Map(v1);
     }
 
@@ -101,7 +102,10 @@ public static class ManagementApi
     {
         var t = rt.Datapath.Topology;
         return t.Networks.Select(n => new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
-            t.Members(n.Id).Select(p => p.Name).ToArray())).ToArray();
+            t.Members(n.Id).Select(p => p.Name).ToArray(),
+            n.Router is { } r ? SwitchRuntime.FormatPrefix(r.Subnet, r.PrefixLength) : null,
+            n.Router is { } g ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(g.Address) : null,
+            n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu)).ToArray();
     }
 
     public static PortView[] Ports(SwitchRuntime rt)
