@@ -110,6 +110,13 @@ public sealed class SwitchRuntime : IDisposable
         }
     }
 
+    private static bool OnLink(RouterInterface r, string cidr)
+    {
+        string ip = cidr.Split('/')[0];
+        return System.Net.IPAddress.TryParse(ip, out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+            && r.OnLink(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.GetAddressBytes()));
+    }
+
     private static System.Net.IPAddress FirstHost(System.Net.IPNetwork subnet)
     {
         var b = subnet.BaseAddress.GetAddressBytes();
@@ -145,7 +152,7 @@ public sealed class SwitchRuntime : IDisposable
                     Mtu = p.Mtu ?? (net.Mtu != 1500 ? net.Mtu : null),
                     Netns = p.Netns,
                     Addresses = p.Addresses,
-                    Gateway = p.Gateway ?? (net.Router is { } r && p.Addresses.Count > 0 && p.Netns is not null
+                    Gateway = p.Gateway ?? (net.Router is { } r && p.Netns is not null && p.Addresses.Any(a => OnLink(r, a))
                         ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(r.Address) : null),
                     Persistent = p.Persistent,
                 }),
