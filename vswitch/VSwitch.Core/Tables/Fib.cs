@@ -36,8 +36,9 @@ namespace VSwitch.Core.Tables;
 /// (its content is still right there, so the churn of one /32 costs nothing); for another /24
 /// it is reused only after the <see cref="Version"/> has moved on and <see cref="GroupGraceMs"/>
 /// have passed (FIB.md has the full argument). That makes the race need a reader stalled for that
-/// long between two adjacent loads, and even then the index stays in bounds (no fault, one misrouted packet) and a flow
-/// cached from that lookup was cached under an older Version, so it is revalidated. A hard
+/// long between two adjacent loads, and even then the index stays in bounds (no fault, one
+/// misrouted packet), and a flow cached from that lookup carries an older Version (the slow path
+/// reads Version before it looks up), so it is revalidated. A hard
 /// guarantee would take quiescent-state reporting from the datapath threads (DPDK's RCU QSBR):
 /// a follow-up if the datapath grows such a per-batch hook.
 /// </summary>
