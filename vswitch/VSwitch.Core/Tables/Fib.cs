@@ -35,9 +35,10 @@ namespace VSwitch.Core.Tables;
 /// /24. A group unlinked from a /24 is relinked at once if that same /24 needs a group again
 /// (its content is still right there, so the churn of one /32 costs nothing); for another /24
 /// it is reused only after the <see cref="Version"/> has moved on and <see cref="GroupGraceMs"/>
-/// have passed. That makes the race need a reader stalled for that long between two adjacent
-/// loads, and even then the index stays in bounds (no fault, one misrouted packet) and a flow
-/// cached from that lookup was cached under an older Version, so it is revalidated. A hard
+/// have passed (FIB.md has the full argument). That makes the race need a reader stalled for that
+/// long between two adjacent loads, and even then the index stays in bounds (no fault, one
+/// misrouted packet), and a flow cached from that lookup carries an older Version (the slow path
+/// reads Version before it looks up), so it is revalidated. A hard
 /// guarantee would take quiescent-state reporting from the datapath threads (DPDK's RCU QSBR):
 /// a follow-up if the datapath grows such a per-batch hook.
 /// </summary>
@@ -145,11 +146,6 @@ public sealed partial class Fib
         prefix &= Mask(length);
         lock (_gate)
         {
-            var byLength = _routes[length] ??= new Dictionary<uint, int>();
-            ref int slot = ref CollectionsMarshal.GetValueRefOrAddDefault(byLength, prefix, out bool existed);
-            slot = nextHop;
-            if (!existed) Volatile.Write(ref _count, _count + 1);
-
             var tbl24 = _tbl24;
             if (tbl24 is null)
             {
@@ -189,6 +185,11 @@ public sealed partial class Fib
                     _groupsLinked++;
                 }
             }
+            // Recorded last: if the tables could not take the route (out of memory or of groups), nothing changed.
+            var byLength = _routes[length] ??= new Dictionary<uint, int>();
+            ref int slot = ref CollectionsMarshal.GetValueRefOrAddDefault(byLength, prefix, out bool existed);
+            slot = nextHop;
+            if (!existed) Volatile.Write(ref _count, _count + 1);
             Interlocked.Increment(ref _version);
         }
     }
