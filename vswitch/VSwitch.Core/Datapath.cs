@@ -190,7 +190,8 @@ public sealed class Datapath
             var port = make(id);
             if (port.Id != id) throw new ArgumentException("port must use the id it was given");
             if (t.PortByName(port.Name) is not null) throw new ArgumentException($"port '{port.Name}' already exists");
-            if (!t.Networks.Contains(port.Network)) throw new ArgumentException($"network '{port.Network.Name}' is not part of this switch");
+            if (!port.IsTunnel && !t.Networks.Contains(port.Network)) throw new ArgumentException($"network '{port.Network.Name}' is not part of this switch");
+            if (port.IsTunnel && t.TunnelPort is not null) throw new ArgumentException($"there is already a tunnel port ({t.TunnelPort.Name})");
             Publish(new SwitchTopology(t.Networks, [.. t.Ports, port]));
             return port;
         }
@@ -201,6 +202,21 @@ public sealed class Datapath
     {
         var net = Topology.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
         return AddPort(id => new SwitchPort(id, io, net, mode, accessVlan, trunks, nativeVlan));
+    }
+
+    /// <summary>Sets the remote VTEPs of a VXLAN network (head-end replication list) and whether unknown VTEPs are accepted.</summary>
+    public void SetVteps(string network, IEnumerable<uint> vteps, bool? acceptUnknown = null)
+    {
+        lock (_control)
+        {
+            var t = _topology;
+            var net = t.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
+            if (net.Vni is null) throw new InvalidOperationException($"network '{network}' has no VNI: it is not a VXLAN network");
+            net.SetVteps(vteps.Distinct().ToArray());
+            if (acceptUnknown is bool a) net.AcceptUnknownVteps = a;
+            // Same networks and ports, new version: cached flows (flood lists) revalidate.
+            Publish(new SwitchTopology(t.Networks, t.Ports));
+        }
     }
 
     /// <summary>Detaches a port and forgets its addresses. The caller disposes its I/O once no thread polls it.</summary>

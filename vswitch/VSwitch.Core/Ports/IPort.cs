@@ -37,3 +37,12 @@ public interface IPortDiagnostics
 {
     IReadOnlyList<KeyValuePair<string, long>> Diagnostics();
 }
+
+/// <summary>
+/// A tunnel port (VXLAN): frames arrive with their tunnel key and remote endpoint in
+/// <see cref="Buffers.Packet.TunnelId"/>/<see cref="Buffers.Packet.TunnelRemote"/>, and leave for the
+/// remote and key set on each packet. It belongs to no single network: the key picks the network.
+/// </summary>
+public interface ITunnelPort : IPort
+{
+}

@@ -17,7 +17,7 @@ public enum LearnResult : byte
 }
 
 /// <summary>One learned address, as the management API shows it.</summary>
-public readonly record struct MacEntryInfo(ushort Network, ushort Vlan, ulong Mac, int Port, long AgeMs, bool IsStatic);
+public readonly record struct MacEntryInfo(ushort Network, ushort Vlan, ulong Mac, int Port, long AgeMs, bool IsStatic, uint Remote = 0);
 
 /// <summary>
 /// The learning bridge's forwarding database: (network, VLAN, MAC) → port, with aging.
@@ -45,6 +45,8 @@ public sealed class MacTable
         public readonly uint Domain = domain;
         public readonly bool IsStatic = isStatic;
         public int Port = port;
+        /// <summary>For an address behind a tunnel port: the remote VTEP (IPv4, host order).</summary>
+        public uint Remote;
         public long ExpiresAt = expiresAt;
         private int _dead;
         public bool Dead => Volatile.Read(ref _dead) != 0;
@@ -92,8 +94,12 @@ public sealed class MacTable
 
     /// <summary>Looks an address up; returns its port, or -1 when unknown or aged out.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int Lookup(ushort network, ushort vlan, ulong mac, long nowMs)
+    public int Lookup(ushort network, ushort vlan, ulong mac, long nowMs) => Lookup(network, vlan, mac, nowMs, out _);
+
+    /// <summary>Looks an address up; also gives the remote VTEP for an address learned from a tunnel.</summary>
+    public int Lookup(ushort network, ushort vlan, ulong mac, long nowMs, out uint remote)
     {
+        remote = 0;
         uint domain = Domain(network, vlan);
         var slots = _slots;
         int h = Hash(mac, domain);
@@ -102,20 +108,24 @@ public sealed class MacTable
             var e = slots[(h + i) & _mask];
             if (e is null) return -1;
             if (e.Mac == mac && e.Domain == domain && !e.Dead)
-                return e.IsStatic || Volatile.Read(ref e.ExpiresAt) > nowMs ? Volatile.Read(ref e.Port) : -1;
+            {
+                if (!e.IsStatic && Volatile.Read(ref e.ExpiresAt) <= nowMs) return -1;
+                remote = Volatile.Read(ref e.Remote);
+                return Volatile.Read(ref e.Port);
+            }
         }
         return -1;
     }
 
     /// <summary>Learns that <paramref name="mac"/> lives behind <paramref name="port"/>.</summary>
-    public LearnResult Learn(ushort network, ushort vlan, ulong mac, int port, long nowMs, long agingMs = DefaultAgingMs)
-        => Insert(Domain(network, vlan), mac, port, nowMs, agingMs, isStatic: false);
+    public LearnResult Learn(ushort network, ushort vlan, ulong mac, int port, long nowMs, long agingMs = DefaultAgingMs, uint remote = 0)
+        => Insert(Domain(network, vlan), mac, port, nowMs, agingMs, isStatic: false, remote);
 
-    /// <summary>Adds an address that never ages and that learning never moves.</summary>
-    public LearnResult AddStatic(ushort network, ushort vlan, ulong mac, int port)
-        => Insert(Domain(network, vlan), mac, port, 0, 0, isStatic: true);
+    /// <summary>Adds an address that never ages and that learning never moves (for a tunnel port, behind <paramref name="remote"/>).</summary>
+    public LearnResult AddStatic(ushort network, ushort vlan, ulong mac, int port, uint remote = 0)
+        => Insert(Domain(network, vlan), mac, port, 0, 0, isStatic: true, remote);
 
-    private LearnResult Insert(uint domain, ulong mac, int port, long nowMs, long agingMs, bool isStatic)
+    private LearnResult Insert(uint domain, ulong mac, int port, long nowMs, long agingMs, bool isStatic, uint remote)
     {
         if ((uint)port >= (uint)_perPort.Length) throw new ArgumentOutOfRangeException(nameof(port), port, "port id out of range");
         var slots = _slots;
@@ -153,6 +163,14 @@ public sealed class MacTable
             }
             long expires = nowMs + agingMs;
             int old = Volatile.Read(ref e.Port);
+            if (old == port && Volatile.Read(ref e.Remote) != remote)
+            {
+                // Moved to another VTEP behind the same tunnel port.
+                Volatile.Write(ref e.Remote, remote);
+                Volatile.Write(ref e.ExpiresAt, expires);
+                Interlocked.Increment(ref _generation);
+                return LearnResult.Moved;
+            }
             if (old != port)
             {
                 if (Volatile.Read(ref _perPort[port]) >= PerPortLimit) return LearnResult.Full;
@@ -160,6 +178,7 @@ public sealed class MacTable
                 if (Interlocked.CompareExchange(ref e.Port, port, old) != old) return LearnResult.Raced;
                 Interlocked.Increment(ref _perPort[port]);
                 Interlocked.Decrement(ref _perPort[old]);
+                Volatile.Write(ref e.Remote, remote);
                 Volatile.Write(ref e.ExpiresAt, expires);
                 Interlocked.Increment(ref _generation);
                 return LearnResult.Moved;
@@ -183,7 +202,7 @@ public sealed class MacTable
         if (Volatile.Read(ref _count) >= Capacity || Volatile.Read(ref _perPort[port]) >= PerPortLimit)
             return LearnResult.Full;
         // A new address costs one small object: learning is a control event, not a per-frame cost.
-        var entry = new Entry(mac, domain, port, nowMs + agingMs, agingMs, isStatic);
+        var entry = new Entry(mac, domain, port, nowMs + agingMs, agingMs, isStatic) { Remote = remote };
         if (!ReferenceEquals(Interlocked.CompareExchange(ref slots[free], entry, freeWas), freeWas))
             return LearnResult.Raced;
         Interlocked.Increment(ref _count);
@@ -237,7 +256,7 @@ public sealed class MacTable
             if (e is null || e.Dead) continue;
             if (!e.IsStatic && Volatile.Read(ref e.ExpiresAt) <= nowMs) continue;
             list.Add(new MacEntryInfo((ushort)(e.Domain >> 12), (ushort)(e.Domain & 0xFFF), e.Mac, e.Port,
-                e.IsStatic ? 0 : nowMs - (Volatile.Read(ref e.ExpiresAt) - e.AgingMs), e.IsStatic));
+                e.IsStatic ? 0 : nowMs - (Volatile.Read(ref e.ExpiresAt) - e.AgingMs), e.IsStatic, Volatile.Read(ref e.Remote)));
         }
         return list;
     }

@@ -36,6 +36,21 @@ public sealed class Network
     /// <summary>The largest IP packet the network's ports carry (the router sends "fragmentation needed" above it).</summary>
     public int Mtu { get; }
 
+    private uint[] _vteps = [];
+
+    /// <summary>Remote VTEPs (IPv4, host order) that share this network's VNI: flooding replicates to each (head-end replication).</summary>
+    public uint[] Vteps => Volatile.Read(ref _vteps);
+
+    /// <summary>Accept frames from VTEPs not in <see cref="Vteps"/> (and learn them); off by default.</summary>
+    public bool AcceptUnknownVteps { get; internal set; }
+
+    internal void SetVteps(uint[] vteps) => Volatile.Write(ref _vteps, vteps);
+
+    public bool HasVtep(uint address) => Array.IndexOf(Vteps, address) >= 0;
+
+    /// <summary>The placeholder network of tunnel ports, which belong to no network (the VNI chooses one per frame).</summary>
+    public static readonly Network Underlay = new(0, "underlay");
+
     /// <summary>The router MAC the switch uses on a network: locally administered, unique per network id.</summary>
     public static ulong DefaultRouterMac(ushort id) => 0x02_76_73_72_00_00UL | id;
 }

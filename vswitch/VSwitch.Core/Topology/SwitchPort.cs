@@ -45,6 +45,8 @@ public sealed class SwitchPort
     private readonly bool[]? _allowed;
 
     public int Id { get; }
+    /// <summary>A tunnel (VXLAN) port: member of no network; frames carry their VNI and remote VTEP.</summary>
+    public bool IsTunnel => Io is ITunnelPort;
     public string Name => Io.Name;
     public IPort Io { get; }
     public Network Network { get; }

@@ -49,6 +49,25 @@ public sealed class SwitchTopology
     /// <summary>The ports of a network, the flood list.</summary>
     public SwitchPort[] Members(ushort networkId) => networkId < _members.Length ? _members[networkId] : [];
 
+    public Network? NetworkByVni(uint vni)
+    {
+        foreach (var n in Networks) if (n.Vni == vni) return n;
+        return null;
+    }
+
+    /// <summary>The tunnel port frames for remote VTEPs leave through, or null.</summary>
+    public SwitchPort? TunnelPort
+    {
+        get
+        {
+            foreach (var p in Ports) if (p.IsTunnel) return p;
+            return null;
+        }
+    }
+
+    /// <summary>The network a frame belongs to: its port's, or for a tunnel port the one with the frame's VNI.</summary>
+    public Network? IngressNetwork(SwitchPort port, uint tunnelId) => port.IsTunnel ? NetworkByVni(tunnelId) : port.Network;
+
     public Network? Network(ushort id)
     {
         foreach (var n in Networks) if (n.Id == id) return n;
