@@ -8,7 +8,9 @@ namespace VSwitch.Ctl;
 
 public sealed record ApiError(string? Error);
 
-public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports);
+/// <summary>A network. Subnet, Gateway (the router's address on it) and RouterMac are null when it is not routed (or from an older daemon).</summary>
+public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports,
+    string? Subnet = null, string? Gateway = null, string? RouterMac = null, int? Mtu = null);
 
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
 
@@ -59,11 +61,27 @@ public sealed record TraceView(string Flow, TraceStepView[] Steps, string Action
 public sealed record LiveTraceView(int Requested, int Recorded, bool Complete, TraceView[] Packets);
 
 /// <summary>POST /v1/networks (the daemon's NetworkConfig). Null fields are left out so the daemon's defaults apply.</summary>
-public sealed record NetworkRequest(string Name, int? Vlan, int? Vni, int? MacAgingSeconds);
+public sealed record NetworkRequest(string Name, int? Vlan, int? Vni, int? MacAgingSeconds,
+    string? Subnet = null, string? Gateway = null, int? Mtu = null);
 
 /// <summary>POST /v1/ports (the daemon's PortConfig).</summary>
 public sealed record PortRequest(string Name, string Type, string Network, string? Netns, string[]? Addresses, string? Gateway,
     string? Mac, int? Mtu, string? Device, string VlanMode, int? Vlan, int[]? Trunks, int? NativeVlan);
+
+/// <summary>One path of a route: kind connected, dev or via; the network it leaves on; the gateway for via.</summary>
+public sealed record RoutePathView(string Kind, string Network, string? Via);
+
+/// <summary>A route of the router's FIB (GET /v1/routes): its prefix and its paths (several for ECMP).</summary>
+public sealed record RouteView(string Prefix, RoutePathView[] Paths);
+
+/// <summary>POST /v1/routes: a prefix and exactly one of via (a gateway address) or dev (a network).</summary>
+public sealed record RouteRequest(string Prefix, string? Via, string? Dev);
+
+/// <summary>An ARP cache entry (GET /v1/neighbors). Mac is empty while incomplete or failed; AgeSeconds is 0 for permanent.</summary>
+public sealed record NeighborView(string Network, string Ip, string Mac, string State, double AgeSeconds);
+
+/// <summary>POST /v1/neighbors: a static (permanent) entry.</summary>
+public sealed record NeighborRequest(string Network, string Ip, string Mac);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ApiError))]
@@ -87,4 +105,10 @@ public sealed record PortRequest(string Name, string Type, string Network, strin
 [JsonSerializable(typeof(LiveTraceRequest))]
 [JsonSerializable(typeof(TraceView))]
 [JsonSerializable(typeof(LiveTraceView))]
+[JsonSerializable(typeof(RouteView))]
+[JsonSerializable(typeof(RouteView[]))]
+[JsonSerializable(typeof(RouteRequest))]
+[JsonSerializable(typeof(NeighborView))]
+[JsonSerializable(typeof(NeighborView[]))]
+[JsonSerializable(typeof(NeighborRequest))]
 internal sealed partial class ApiJson : JsonSerializerContext;

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace VSwitch.Ctl;
 
-/// <summary><c>vsctl network ls|add|inspect|rm</c>: /v1/networks.</summary>
+/// <summary><c>vsctl network ls|add|inspect|rm</c>: /v1/networks (with a network's subnet and gateway when it is routed).</summary>
 public static class NetworkCommands
 {
     public static Command Create(Cli cli)
@@ -23,9 +23,17 @@ public static class NetworkCommands
         {
             var response = await ctx.Api.GetAsync("v1/networks", ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            var table = new TableWriter("NAME", "VLAN", "VNI", "AGING", "PORTS");
-            foreach (var n in response.Read(ApiJson.Default.NetworkViewArray))
-                table.AddRow(n.Name, n.Vlan, n.Vni, n.MacAgingSeconds, n.Ports.Length);
+            var networks = response.Read(ApiJson.Default.NetworkViewArray);
+            // SUBNET and GATEWAY only when some network is routed (a pure L2 switch keeps its narrow table).
+            bool routed = networks.Any(n => n.Subnet is not null);
+            var table = routed
+                ? new TableWriter("NAME", "VLAN", "VNI", "SUBNET", "GATEWAY", "AGING", "PORTS")
+                : new TableWriter("NAME", "VLAN", "VNI", "AGING", "PORTS");
+            foreach (var n in networks)
+            {
+                if (routed) table.AddRow(n.Name, n.Vlan, n.Vni, n.Subnet, n.Gateway, n.MacAgingSeconds, n.Ports.Length);
+                else table.AddRow(n.Name, n.Vlan, n.Vni, n.MacAgingSeconds, n.Ports.Length);
+            }
             table.Write(ctx.Out);
             return Program.Ok;
         });
@@ -38,14 +46,22 @@ public static class NetworkCommands
         var vlan = Cli.IntOption("--vlan", "VLAN id of its access ports (0..4094, default 0: untagged)", "N");
         var vni = Cli.IntOption("--vni", "VXLAN network identifier (1..16777215)", "N");
         var aging = Cli.IntOption("--mac-aging", "Seconds a learned MAC stays without traffic (default 300)", "SECONDS");
-        var add = new Command("add", "Create a network") { name, vlan, vni, aging };
+        var subnet = new Option<string>("--subnet") { Description = "IPv4 subnet (e.g. 10.1.0.0/24): the router gets an interface on it", HelpName = "CIDR" };
+        var gateway = new Option<string>("--gateway") { Description = "The router's address in --subnet (default: its first host address)", HelpName = "IP" };
+        var mtu = Cli.IntOption("--mtu", "MTU of its TAPs and its router interface (68..9000; default 1500, 1450 with --vni)", "N");
+        var add = new Command("add", "Create a network") { name, vlan, vni, aging, subnet, gateway, mtu };
+        add.Validators.Add(r =>
+        {
+            if (r.GetResult(gateway) is not null && r.GetResult(subnet) is null) r.AddError("--gateway needs --subnet (the gateway is an address in it)");
+        });
         cli.SetAction(add, async (ctx, ct) =>
         {
-            var body = new NetworkRequest(ctx.Get(name)!, ctx.Get(vlan), ctx.Get(vni), ctx.Get(aging));
+            var body = new NetworkRequest(ctx.Get(name)!, ctx.Get(vlan), ctx.Get(vni), ctx.Get(aging), ctx.Get(subnet), ctx.Get(gateway), ctx.Get(mtu));
             var response = await ctx.Api.PostAsync("v1/networks", body, ApiJson.Default.NetworkRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var n = response.Read(ApiJson.Default.NetworkView);
-            ctx.Out.WriteLine($"network {n.Name} added (id {n.Id}, vlan {n.Vlan}, vni {Format.Vni(n.Vni)}, mac aging {n.MacAgingSeconds}s)");
+            string routed = n.Subnet is null ? "" : $", subnet {n.Subnet}, gateway {n.Gateway ?? "-"}";
+            ctx.Out.WriteLine($"network {n.Name} added (id {n.Id}, vlan {n.Vlan}, vni {Format.Vni(n.Vni)}, mac aging {n.MacAgingSeconds}s{routed})");
             return Program.Ok;
         });
         return add;
@@ -66,6 +82,10 @@ public static class NetworkCommands
             w.WriteLine($"vlan:       {n.Vlan}");
             w.WriteLine($"vni:        {Format.Vni(n.Vni)}");
             w.WriteLine($"mac aging:  {n.MacAgingSeconds}s");
+            w.WriteLine($"subnet:     {n.Subnet ?? "-"}");
+            w.WriteLine($"gateway:    {n.Gateway ?? "-"}");
+            w.WriteLine($"router mac: {n.RouterMac ?? "-"}");
+            w.WriteLine($"mtu:        {(n.Mtu is { } m ? m.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}");
             w.WriteLine($"ports:      {n.Ports.Length}");
             if (n.Ports.Length == 0) return Program.Ok;
             var ports = (await ctx.Api.GetAsync("v1/ports", ct)).Read(ApiJson.Default.PortViewArray).ToDictionary(p => p.Name);

@@ -30,7 +30,9 @@ public static class Program
         root.Subcommands.Add(RulesCommands.Create(cli));
         root.Subcommands.Add(FlowsCommands.Create(cli));
         root.Subcommands.Add(TraceCommands.Create(cli));
-        // Later groups (route, neigh, attach) go here once the daemon's API has them.
+        root.Subcommands.Add(RouteCommands.Create(cli));
+        root.Subcommands.Add(NeighCommands.Create(cli));
+        // Later groups (attach) go here once the daemon's API has them.
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

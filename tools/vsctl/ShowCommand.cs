@@ -18,6 +18,14 @@ public static class ShowCommand
         return show;
     }
 
+    /// <summary>" (gateway 10.1.0.1/24)" for a routed network: the router's address there, with the subnet's length; "" otherwise.</summary>
+    public static string Gateway(NetworkView n)
+    {
+        if (n.Gateway is null) return "";
+        int slash = n.Subnet?.IndexOf('/') ?? -1;
+        return $" (gateway {n.Gateway}{(slash >= 0 ? n.Subnet![slash..] : "")})";
+    }
+
     public static void Print(TextWriter w, ShowView s)
     {
         w.WriteLine($"vswitchd {s.Version}");
@@ -28,7 +36,7 @@ public static class ShowCommand
         foreach (var n in s.Networks)
         {
             string vni = n.Vni is null ? "" : $", vni: {n.Vni}";
-            w.WriteLine($"    Network {n.Name}");
+            w.WriteLine($"    Network {n.Name}{Gateway(n)}");
             w.WriteLine($"        vlan: {n.Vlan}{vni}, mac_aging: {n.MacAgingSeconds}s");
             foreach (string name in n.Ports)
             {
