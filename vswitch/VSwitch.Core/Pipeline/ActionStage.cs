@@ -57,7 +57,15 @@ public sealed class ActionStage : Stage
                     Packet? out_ = i == last ? p : Clone(p, ctx);
                     if (out_ is null) break;
                     if (port is null) ctx.Drop(out_, DropReason.PortDown);
-                    else Send(out_, port, ctx);
+                    else
+                    {
+                        if (a.Value != 0)
+                        {
+                            out_.TunnelId = (uint)(a.Value >> 32);
+                            out_.TunnelRemote = (uint)a.Value;
+                        }
+                        Send(out_, port, ctx);
+                    }
                     break;
                 }
                 case ActionKind.Flood:
@@ -152,6 +160,13 @@ public sealed class ActionStage : Stage
     /// <summary>Queues a frame for a port, tagging it for a trunk when its VLAN is not the native one.</summary>
     public static void Send(Packet p, SwitchPort port, DatapathContext ctx)
     {
+        if (port.IsTunnel)
+        {
+            // The inner frame leaves untagged: the VNI stands for the network (and its VLAN).
+            if (p.TunnelRemote == 0) { ctx.Drop(p, DropReason.NoTunnelPort); return; }
+            ctx.Enqueue(p, port);
+            return;
+        }
         if (port.Mode == VlanMode.Trunk && p.Vlan != port.NativeVlan)
         {
             if (p.Headroom < 4) { ctx.Drop(p, DropReason.PoolExhausted); return; }
@@ -160,14 +175,32 @@ public sealed class ActionStage : Stage
         ctx.Enqueue(p, port);
     }
 
-    /// <summary>Floods in network <paramref name="networkId"/>, or (0) in the ingress port's network.</summary>
+    /// <summary>
+    /// Floods in network <paramref name="networkId"/>, or (0) in the frame's ingress network: to
+    /// every other local port carrying its VLAN and, on a VXLAN network, to every remote VTEP
+    /// (head-end replication) unless the frame came from the tunnel (split horizon).
+    /// </summary>
     public static void Flood(Packet p, int networkId, SwitchTopology topo, DatapathContext ctx)
     {
+        var inPort = topo.Port(p.InPort);
+        bool fromTunnel = inPort is { IsTunnel: true };
         if (networkId == 0)
         {
-            var port = topo.Port(p.InPort);
-            if (port is null) { ctx.Drop(p, DropReason.PortDown); return; }
-            networkId = port.Network.Id;
+            var net0 = inPort is null ? null : topo.IngressNetwork(inPort, p.TunnelId);
+            if (net0 is null) { ctx.Drop(p, DropReason.PortDown); return; }
+            networkId = net0.Id;
+        }
+        var net = topo.Network((ushort)networkId);
+        if (net is { Vni: uint vni } && !fromTunnel && topo.TunnelPort is { } tunnel)
+        {
+            var vteps = net.Vteps;
+            for (int v = 0; v < vteps.Length; v++)
+            {
+                if (Clone(p, ctx) is not { } copy) continue;
+                copy.TunnelId = vni;
+                copy.TunnelRemote = vteps[v];
+                ctx.Enqueue(copy, tunnel);
+            }
         }
         var members = topo.Members((ushort)networkId);
         // The last eligible port gets the original, the others get copies.

@@ -18,11 +18,13 @@ public sealed class ClassifyStage : Stage
         for (int i = 0; i < n; i++)
         {
             var p = items[i];
-            var reason = Classify.Extract(p);
+            // A port may have judged the frame already (a tunnel port: bad VXLAN header).
+            var reason = p.Drop != DropReason.None ? p.Drop : Classify.Extract(p);
             if (reason == DropReason.None)
             {
                 var port = topo.Port(p.InPort);
-                reason = port is null ? DropReason.PortDown : VlanOps.Ingress(p, port);
+                reason = port is null ? DropReason.PortDown
+                    : port.IsTunnel ? TunnelIngress(p) : VlanOps.Ingress(p, port);
             }
             if (reason != DropReason.None) ctx.Drop(p, reason);
             else
@@ -33,5 +35,17 @@ public sealed class ClassifyStage : Stage
             }
         }
         Compact(batch, kept);
+
+        DropReason TunnelIngress(Buffers.Packet p)
+        {
+            p.Key.TunId = p.TunnelId;
+            p.Key.TunRemote = p.TunnelRemote;
+            var net = topo.NetworkByVni(p.TunnelId);
+            if (net is null) return DropReason.UnknownVni;
+            if (!net.AcceptUnknownVteps && !net.HasVtep(p.TunnelRemote)) return DropReason.UnknownVtep;
+            // The inner frame's own 802.1Q tag is not ours to interpret: the VNI chose the network.
+            p.Vlan = net.Vlan;
+            return DropReason.None;
+        }
     }
 }

@@ -126,7 +126,7 @@ public sealed class DatapathContext
         }
         if (_icmpTokens < 1) { Counters.Drops[(int)DropReason.IcmpRateLimited]++; return; }
         var port = Topology.Port(original.InPort);
-        if (port?.Network.Router is not { } r) return;
+        if (port is null || Topology.IngressNetwork(port, original.TunnelId)?.Router is not { } r) return;
         var reply = Pool.TryRent();
         if (reply is null) { Counters.Drops[(int)DropReason.PoolExhausted]++; return; }
         if (!RouterPackets.IcmpError(original, reply, r, type, code, mtu)) { reply.Release(); return; }

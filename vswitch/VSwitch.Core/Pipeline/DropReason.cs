@@ -51,6 +51,10 @@ public enum DropReason : byte
     NotRoutable,
     IcmpRateLimited,
     RouterConsumed,
+    UnknownVni,
+    UnknownVtep,
+    TunnelToTunnel,
+    NoTunnelPort,
     Count
 }
 
@@ -121,6 +125,10 @@ public static class DropReasons
                 DropReason.NotRoutable => "not-routable",
                 DropReason.IcmpRateLimited => "icmp-rate-limited",
                 DropReason.RouterConsumed => "router-consumed",
+                DropReason.UnknownVni => "unknown-vni",
+                DropReason.UnknownVtep => "unknown-vtep",
+                DropReason.TunnelToTunnel => "tunnel-to-tunnel",
+                DropReason.NoTunnelPort => "no-tunnel-port",
                 _ => throw new InvalidOperationException($"DropReason.{(DropReason)i} has no name: add it to DropReasons.Build"),
             };
         }

@@ -48,7 +48,7 @@ public sealed class FlowStage : Stage
                 if (now - e.LastLearnMs >= 1000)
                 {
                     e.LastLearnMs = now;
-                    if (e.Learns) ctx.Datapath.MacTable.Learn(e.LearnNetwork, e.LearnVlan, e.LearnMac, e.LearnPort, now, e.LearnAgingMs);
+                    if (e.Learns) ctx.Datapath.MacTable.Learn(e.LearnNetwork, e.LearnVlan, e.LearnMac, e.LearnPort, now, e.LearnAgingMs, e.LearnRemote);
                     if (e.Rule is { } r) Volatile.Write(ref r.LastUsedMs, now);
                 }
             }

@@ -21,10 +21,9 @@ public static class Router
     public static bool Handles(in FlowKey key, Network net, ulong dlDst) =>
         net.Router is { } r && (dlDst == r.Mac || (key.IsArp && key.NwProto == 1 && (uint)key.NwDst == r.Address));
 
-    public static void Route(in FlowKey key, SwitchPort port, Datapath dp, SwitchTopology topo, long nowMs,
+    public static void Route(in FlowKey key, SwitchPort port, Network net, Datapath dp, SwitchTopology topo, long nowMs,
         FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
     {
-        var net = port.Network;
         var r = net.Router!;
         if (key.IsArp)
         {
@@ -88,8 +87,13 @@ public static class Router
         scratch.Add(new FlowAction(ActionKind.SetDlDst, Value: mac));
         scratch.Add(new FlowAction(ActionKind.DecTtl));
         scratch.Add(new FlowAction(ActionKind.SetVlan, Value: egress.Vlan));
-        int outPort = dp.MacTable.Lookup(egress.Id, egress.Vlan, mac, nowMs);
-        if (outPort >= 0)
+        int outPort = dp.MacTable.Lookup(egress.Id, egress.Vlan, mac, nowMs, out uint remote);
+        if (outPort >= 0 && topo.Port(outPort) is { IsTunnel: true })
+        {
+            trace?.Add("tunnel", $"{MacAddress.Format(mac)} is behind VTEP {FlowKeyFormat.IPv4(remote)}: encapsulate in VXLAN VNI {egress.Vni}");
+            scratch.Add(FlowAction.Tunnel(outPort, egress.Vni ?? 0, remote));
+        }
+        else if (outPort >= 0)
         {
             trace?.Add("bridge", $"{MacAddress.Format(mac)} learned on {topo.Port(outPort)?.Name ?? outPort.ToString()} in {egress.Name}: output");
             scratch.Add(FlowAction.Output(outPort));

@@ -86,6 +86,8 @@ public static class RouterPackets
         reply.SetLength(Eth + 20 + 8 + quoted);
         reply.InPort = original.InPort;
         reply.Vlan = original.Vlan;
+        reply.TunnelId = original.TunnelId;
+        reply.TunnelRemote = original.TunnelRemote;
         return true;
     }
 

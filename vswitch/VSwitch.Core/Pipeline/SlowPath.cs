@@ -36,7 +36,17 @@ public static class SlowPath
             trace?.Add("ingress", $"port {key.InPort} does not exist: drop");
             return;
         }
-        trace?.Add("ingress", $"port {port.Name} ({(port.Mode == VlanMode.Trunk ? "trunk" : "access")}) on network {port.Network.Name}, vlan {vlan}");
+        var net = topo.IngressNetwork(port, key.TunId);
+        if (net is null)
+        {
+            result.Actions = [FlowAction.Drop(DropReason.UnknownVni)];
+            trace?.Add("ingress", $"tunnel frame with VNI {key.TunId}: no network has it: drop");
+            return;
+        }
+        if (port.IsTunnel)
+            trace?.Add("ingress", $"tunnel port {port.Name}: VNI {key.TunId} from VTEP {FlowKeyFormat.IPv4(key.TunRemote)}: network {net.Name}, vlan {vlan}");
+        else
+            trace?.Add("ingress", $"port {port.Name} ({(port.Mode == VlanMode.Trunk ? "trunk" : "access")}) on network {net.Name}, vlan {vlan}");
 
         var rule = dp.Rules.Lookup(key);
         if (rule is null)
@@ -63,7 +73,7 @@ public static class SlowPath
             switch (a.Kind)
             {
                 case ActionKind.Normal:
-                    Normal(in key, curVlan, dlDst, port, dp, topo, nowMs, result, scratch, sideEffects, trace);
+                    Normal(in key, curVlan, dlDst, port, net, dp, topo, nowMs, result, scratch, sideEffects, trace);
                     break;
                 case ActionKind.InPort:
                     scratch.Add(FlowAction.Output(port.Id));
@@ -109,11 +119,11 @@ public static class SlowPath
     }
 
     /// <summary>The learning bridge: learn the source, look up the destination, output or flood.</summary>
-    private static void Normal(in FlowKey key, ushort vlan, ulong dlDst, SwitchPort port, Datapath dp, SwitchTopology topo,
+    private static void Normal(in FlowKey key, ushort vlan, ulong dlDst, SwitchPort port, Network net, Datapath dp, SwitchTopology topo,
         long nowMs, FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
     {
-        var net = port.Network;
         var macs = dp.MacTable;
+        uint inRemote = port.IsTunnel ? key.TunRemote : 0;
         // Never learn a group address as a source (IEEE 802.1D): such frames are bogus.
         if (!MacAddress.IsMulticast(key.DlSrc))
         {
@@ -123,17 +133,19 @@ public static class SlowPath
             result.LearnMac = key.DlSrc;
             result.LearnPort = port.Id;
             result.LearnAgingMs = net.MacAgingMs;
+            result.LearnRemote = inRemote;
             result.LastLearnMs = nowMs;
+            string where = inRemote != 0 ? $"{port.Name} behind VTEP {FlowKeyFormat.IPv4(inRemote)}" : port.Name;
             if (sideEffects)
             {
-                var lr = macs.Learn(net.Id, vlan, key.DlSrc, port.Id, nowMs, net.MacAgingMs);
-                trace?.Add("bridge", $"learned {MacAddress.Format(key.DlSrc)} on {port.Name} (vlan {vlan}): {lr.ToString().ToLowerInvariant()}");
+                var lr = macs.Learn(net.Id, vlan, key.DlSrc, port.Id, nowMs, net.MacAgingMs, inRemote);
+                trace?.Add("bridge", $"learned {MacAddress.Format(key.DlSrc)} on {where} (vlan {vlan}): {lr.ToString().ToLowerInvariant()}");
             }
-            else trace?.Add("bridge", $"would learn {MacAddress.Format(key.DlSrc)} on {port.Name} (vlan {vlan})");
+            else trace?.Add("bridge", $"would learn {MacAddress.Format(key.DlSrc)} on {where} (vlan {vlan})");
         }
         if (Router.Handles(in key, net, dlDst))
         {
-            Router.Route(in key, port, dp, topo, nowMs, result, scratch, sideEffects, trace);
+            Router.Route(in key, port, net, dp, topo, nowMs, result, scratch, sideEffects, trace);
             return;
         }
         // ARP that is not for the router still refreshes a neighbour the router knows (gratuitous ARP).
@@ -148,7 +160,7 @@ public static class SlowPath
             scratch.Add(FlowAction.Flood);
             return;
         }
-        int outPort = macs.Lookup(net.Id, vlan, dlDst, nowMs);
+        int outPort = macs.Lookup(net.Id, vlan, dlDst, nowMs, out uint remote);
         if (outPort < 0)
         {
             trace?.Add("bridge", $"{MacAddress.Format(dlDst)} is unknown in network {net.Name} vlan {vlan}: flood");
@@ -160,6 +172,18 @@ public static class SlowPath
         {
             trace?.Add("bridge", $"{MacAddress.Format(dlDst)} is on the ingress port {port.Name}: drop (output-is-ingress)");
             scratch.Add(FlowAction.Drop(DropReason.OutputIsIngress));
+            return;
+        }
+        if (outp is { IsTunnel: true })
+        {
+            if (port.IsTunnel)
+            {
+                trace?.Add("bridge", $"{MacAddress.Format(dlDst)} is behind another VTEP: drop (split horizon, never tunnel to tunnel)");
+                scratch.Add(FlowAction.Drop(DropReason.TunnelToTunnel));
+                return;
+            }
+            trace?.Add("tunnel", $"{MacAddress.Format(dlDst)} is behind VTEP {FlowKeyFormat.IPv4(remote)}: encapsulate in VXLAN VNI {net.Vni}");
+            scratch.Add(FlowAction.Tunnel(outPort, net.Vni ?? 0, remote));
             return;
         }
         trace?.Add("bridge", $"{MacAddress.Format(dlDst)} learned on {outp?.Name ?? outPort.ToString()}: output");

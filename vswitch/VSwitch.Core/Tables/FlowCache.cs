@@ -30,6 +30,7 @@ public sealed class FlowEntry
     public ushort LearnNetwork, LearnVlan;
     public ulong LearnMac;
     public int LearnPort;
+    public uint LearnRemote;
     public long LearnAgingMs;
     public long LastLearnMs;
 }

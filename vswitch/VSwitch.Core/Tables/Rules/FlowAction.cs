@@ -44,6 +44,9 @@ public enum ActionKind : byte
 public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Value = 0)
 {
     public static FlowAction Output(int port) => new(ActionKind.Output, port);
+
+    /// <summary>Output to a tunnel port, encapsulated with this VNI for this remote VTEP.</summary>
+    public static FlowAction Tunnel(int port, uint vni, uint remote) => new(ActionKind.Output, port, (ulong)vni << 32 | remote);
     public static readonly FlowAction Normal = new(ActionKind.Normal);
     public static readonly FlowAction Flood = new(ActionKind.Flood);
     public static FlowAction Drop(DropReason reason) => new(ActionKind.Drop, Value: (ulong)reason);
@@ -53,6 +56,8 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
     /// <summary>ovs-ofctl's spelling, with port names where known.</summary>
     public string Format(Func<int, string?>? portName = null) => Kind switch
     {
+        ActionKind.Output when Value != 0 => "output:" + (portName?.Invoke(Port) ?? Port.ToString(CultureInfo.InvariantCulture))
+            + $"(vxlan vni={Value >> 32},remote={Pipeline.FlowKeyFormat.IPv4((uint)Value)})",
         ActionKind.Output => "output:" + (portName?.Invoke(Port) ?? Port.ToString(CultureInfo.InvariantCulture)),
         ActionKind.Normal => "normal",
         ActionKind.InPort => "in_port",
