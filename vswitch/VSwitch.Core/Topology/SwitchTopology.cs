@@ -14,10 +14,19 @@ public sealed class SwitchTopology
     private readonly SwitchPort?[] _byId;
     private readonly SwitchPort[][] _members;
 
+    // Arrays, not the IReadOnlyList views: the datapath walks these, and a foreach over an
+    // interface would allocate an enumerator per call.
+    private readonly Network[] _networks;
+    private readonly SwitchPort[] _ports;
+    private readonly Network?[] _networkById;
+
     public SwitchTopology(IReadOnlyList<Network> networks, IReadOnlyList<SwitchPort> ports)
     {
-        Networks = networks;
-        Ports = ports;
+        _networks = [.. networks];
+        _ports = [.. ports];
+        Networks = _networks;
+        Ports = _ports;
+        foreach (var p in _ports) if (p.IsTunnel) { TunnelPort = p; break; }
         int maxId = -1;
         foreach (var p in ports) maxId = Math.Max(maxId, p.Id);
         _byId = new SwitchPort?[maxId + 1];
@@ -28,6 +37,8 @@ public sealed class SwitchTopology
         }
         int maxNet = -1;
         foreach (var n in networks) maxNet = Math.Max(maxNet, n.Id);
+        _networkById = new Network?[maxNet + 1];
+        foreach (var n in networks) _networkById[n.Id] = n;
         _members = new SwitchPort[maxNet + 1][];
         for (int i = 0; i < _members.Length; i++) _members[i] = [];
         foreach (var n in networks)
@@ -51,45 +62,34 @@ public sealed class SwitchTopology
 
     public Network? NetworkByVni(uint vni)
     {
-        foreach (var n in Networks) if (n.Vni == vni) return n;
+        foreach (var n in _networks) if (n.Vni == vni) return n;
         return null;
     }
 
     /// <summary>The tunnel port frames for remote VTEPs leave through, or null.</summary>
-    public SwitchPort? TunnelPort
-    {
-        get
-        {
-            foreach (var p in Ports) if (p.IsTunnel) return p;
-            return null;
-        }
-    }
+    public SwitchPort? TunnelPort { get; }
 
     /// <summary>The network a frame belongs to: its port's, or for a tunnel port the one with the frame's VNI.</summary>
     public Network? IngressNetwork(SwitchPort port, uint tunnelId) => port.IsTunnel ? NetworkByVni(tunnelId) : port.Network;
 
-    public Network? Network(ushort id)
-    {
-        foreach (var n in Networks) if (n.Id == id) return n;
-        return null;
-    }
+    public Network? Network(ushort id) => id < _networkById.Length ? _networkById[id] : null;
 
     /// <summary>True when <paramref name="address"/> is one of the router's own addresses.</summary>
     public bool IsRouterAddress(uint address)
     {
-        foreach (var n in Networks) if (n.Router is { } r && r.Address == address) return true;
+        foreach (var n in _networks) if (n.Router is { } r && r.Address == address) return true;
         return false;
     }
 
     public SwitchPort? PortByName(string name)
     {
-        foreach (var p in Ports) if (p.Name == name) return p;
+        foreach (var p in _ports) if (p.Name == name) return p;
         return null;
     }
 
     public Network? NetworkByName(string name)
     {
-        foreach (var n in Networks) if (n.Name == name) return n;
+        foreach (var n in _networks) if (n.Name == name) return n;
         return null;
     }
 }
