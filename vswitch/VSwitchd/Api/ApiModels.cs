@@ -2,7 +2,16 @@ namespace VSwitchd.Api;
 
 public sealed record ApiError(string Error);
 
-public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports);
+public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports)
+{
+    // The address plan (attachments): subnet, gateway (default: the first host), MTU, and the addresses in use.
+    public string? Subnet { get; init; }
+    public string? Gateway { get; init; }
+    public string? Subnet6 { get; init; }
+    public string? Gateway6 { get; init; }
+    public int? Mtu { get; init; }
+    public AllocationView[] Allocations { get; init; } = [];
+}
 
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
 
@@ -43,3 +52,10 @@ public sealed record TraceStepView(string Stage, string Detail);
 public sealed record TraceView(string Flow, TraceStepView[] Steps, string Actions, string? DropReason, bool CacheHit, string? Time);
 
 public sealed record LiveTraceView(int Requested, int Recorded, bool Complete, TraceView[] Packets);
+
+public sealed record AttachmentView(string Id, string Network, string Netns, string ContainerId, string Ifname, string Port, string Mac,
+    int Mtu, string? Address, string? Ip, string? Gateway, string? Source, DateTime CreatedAt);
+
+public sealed record AttachmentCheckView(bool Ok, string[] Problems);
+
+public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port);

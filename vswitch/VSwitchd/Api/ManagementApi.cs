@@ -86,6 +86,7 @@ public static class ManagementApi
         v1.MapGet("/stats", (SwitchRuntime rt) => Results.Ok(Stats(rt)));
         RulesApi.Map(v1);
         FlowsApi.Map(v1);
+        AttachApi.Map(v1);
     }
 
     public static IResult BadRequest(string message) => Results.Json(new ApiError(message), statusCode: 400);
@@ -100,8 +101,8 @@ public static class ManagementApi
     public static NetworkView[] Networks(SwitchRuntime rt)
     {
         var t = rt.Datapath.Topology;
-        return t.Networks.Select(n => new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
-            t.Members(n.Id).Select(p => p.Name).ToArray())).ToArray();
+        return t.Networks.Select(n => AttachApi.WithAddressing(rt, new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
+            t.Members(n.Id).Select(p => p.Name).ToArray()))).ToArray();
     }
 
     public static PortView[] Ports(SwitchRuntime rt)
