@@ -8,7 +8,15 @@ namespace VSwitch.Ctl;
 
 public sealed record ApiError(string? Error);
 
-public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports);
+public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports)
+{
+    public string? Subnet { get; init; }
+    public string? Gateway { get; init; }
+    public int? Mtu { get; init; }
+    public AllocationView[]? Allocations { get; init; }
+}
+
+public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port);
 
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
 
@@ -28,7 +36,12 @@ public sealed record ShowView(string Version, double UptimeSeconds, int Threads,
 public sealed record FlushResult(int Removed);
 
 /// <summary>POST /v1/networks (the daemon's NetworkConfig). Null fields are left out so the daemon's defaults apply.</summary>
-public sealed record NetworkRequest(string Name, int? Vlan, int? Vni, int? MacAgingSeconds);
+public sealed record NetworkRequest(string Name, int? Vlan, int? Vni, int? MacAgingSeconds)
+{
+    public string? Subnet { get; init; }
+    public string? Gateway { get; init; }
+    public int? Mtu { get; init; }
+}
 
 /// <summary>POST /v1/ports (the daemon's PortConfig).</summary>
 public sealed record PortRequest(string Name, string Type, string Network, string? Netns, string[]? Addresses, string? Gateway,

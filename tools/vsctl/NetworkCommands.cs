@@ -38,10 +38,13 @@ public static class NetworkCommands
         var vlan = Cli.IntOption("--vlan", "VLAN id of its access ports (0..4094, default 0: untagged)", "N");
         var vni = Cli.IntOption("--vni", "VXLAN network identifier (1..16777215)", "N");
         var aging = Cli.IntOption("--mac-aging", "Seconds a learned MAC stays without traffic (default 300)", "SECONDS");
-        var add = new Command("add", "Create a network") { name, vlan, vni, aging };
+        var subnet = new Option<string>("--subnet") { Description = "IPv4 subnet whose addresses attachments get, e.g. 10.1.0.0/24", HelpName = "CIDR" };
+        var gateway = new Option<string>("--gateway") { Description = "The subnet's gateway (default: its first host address)", HelpName = "IP" };
+        var mtu = Cli.IntOption("--mtu", "MTU of attached interfaces (default 1500, or 1450 with a VNI)", "N");
+        var add = new Command("add", "Create a network") { name, vlan, vni, aging, subnet, gateway, mtu };
         cli.SetAction(add, async (ctx, ct) =>
         {
-            var body = new NetworkRequest(ctx.Get(name)!, ctx.Get(vlan), ctx.Get(vni), ctx.Get(aging));
+            var body = new NetworkRequest(ctx.Get(name)!, ctx.Get(vlan), ctx.Get(vni), ctx.Get(aging)) { Subnet = ctx.Get(subnet), Gateway = ctx.Get(gateway), Mtu = ctx.Get(mtu) };
             var response = await ctx.Api.PostAsync("v1/networks", body, ApiJson.Default.NetworkRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var n = response.Read(ApiJson.Default.NetworkView);
@@ -66,6 +69,13 @@ public static class NetworkCommands
             w.WriteLine($"vlan:       {n.Vlan}");
             w.WriteLine($"vni:        {Format.Vni(n.Vni)}");
             w.WriteLine($"mac aging:  {n.MacAgingSeconds}s");
+            if (n.Subnet is not null)
+            {
+                w.WriteLine($"subnet:     {n.Subnet}");
+                w.WriteLine($"gateway:    {n.Gateway}");
+                w.WriteLine($"addresses:  {(n.Allocations is { Length: > 0 } al ? string.Join(' ', al.Select(x => $"{x.Address}({x.Ifname}@{x.Attachment})")) : "none in use")}");
+            }
+            if (n.Mtu is int m) w.WriteLine($"mtu:        {m}");
             w.WriteLine($"ports:      {n.Ports.Length}");
             if (n.Ports.Length == 0) return Program.Ok;
             var ports = (await ctx.Api.GetAsync("v1/ports", ct)).Read(ApiJson.Default.PortViewArray).ToDictionary(p => p.Name);

@@ -27,6 +27,8 @@ public static class Program
         root.Subcommands.Add(PortCommands.Create(cli));
         root.Subcommands.Add(FdbCommands.Create(cli));
         root.Subcommands.Add(StatsCommands.Create(cli));
+        root.Subcommands.Add(AttachCommands.Attach(cli));
+        root.Subcommands.Add(AttachCommands.Detach(cli));
         // Later groups (rules, flows, trace, route, neigh, attach) go here once the daemon's API has them.
 
         var parsed = root.Parse(args);
