@@ -34,7 +34,11 @@ public sealed record Attachment
     public DateTime CreatedAt { get; init; }
 }
 
-public sealed record AttachRequest(string? Network, string? Netns, string? ContainerId, string? Ifname, string? Ip, string? Mac, string? Source);
+public sealed record AttachRequest(string? Network, string? Netns, string? ContainerId, string? Ifname, string? Ip, string? Mac, string? Source)
+{
+    /// <summary>Overrides the network's MTU (CNI's "mtu").</summary>
+    public int? Mtu { get; init; }
+}
 
 /// <summary>A refused attach or detach: the HTTP status to answer and a message naming the bad value.</summary>
 public sealed class AttachException(int status, string message) : Exception(message)
@@ -112,7 +116,8 @@ public sealed class Attachments : IHostedService, IDisposable
         catch (ArgumentException e) { throw new AttachException(400, $"netns: {e.Message}"); }
         if (NetnsIdentity(path) is not var (dev, ino))
             throw new AttachException(400, $"netns: network namespace '{netns}' does not exist ({path} not found)");
-        int mtu = cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450);
+        if (req.Mtu is < 68 or > 9000) throw new AttachException(400, $"mtu: {req.Mtu} must be 68..9000");
+        int mtu = req.Mtu ?? cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450);
 
         lock (_gate)
         {
