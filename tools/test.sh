@@ -31,8 +31,11 @@ else
 fi
 
 say "building VSwitch.sln ($CONFIG)"
-dotnet build VSwitch.sln -c "$CONFIG" -nologo -v quiet 2>&1 | grep -E "error|warn|Elapsed" || true
-dotnet build VSwitch.sln -c "$CONFIG" -nologo -v quiet >/dev/null 2>&1 || { dotnet build VSwitch.sln -c "$CONFIG" -nologo; exit 1; }
+if ! dotnet build VSwitch.sln -c "$CONFIG" -nologo -v quiet > "$OUT/build.log" 2>&1; then
+  grep -E "error" "$OUT/build.log" | sort -u | head -n 40
+  echo "Totals: 0 passed, 1 failed, 0 skipped (the build failed)"
+  exit 1
+fi
 
 passed=0; failed=0; skipped=0; status=0
 for proj in tests/*/*.csproj; do
@@ -40,17 +43,18 @@ for proj in tests/*/*.csproj; do
   say "running $name"
   log="$OUT/$name.log"
   set +e
-  dotnet test "$proj" -c "$CONFIG" --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" | grep -E "^\s+(Passed|Failed|Skipped) |\[FAIL\]|^(Passed|Failed)!|Error Message|Assert" 
+  dotnet test "$proj" -c "$CONFIG" --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" | grep -E "^\s+(Failed|Skipped) |\[FAIL\]|Error Message|^\s+(Assert|Expected|Actual)" 
   rc=${PIPESTATUS[0]}
   set -e
-  line=$(grep -E "^(Passed|Failed)!" "$log" | tail -n 1 || true)
-  if [ -z "$line" ]; then
-    say "$name: no summary line (build or host failure), see $log"
+  # The console logger ends with "Total tests: N" and then "Passed: N", "Failed: N", "Skipped: N" lines (zeros omitted).
+  if ! grep -qE "^Total tests: [0-9]+" "$log"; then
+    say "$name: no summary (the test host failed), see $log"
     failed=$((failed + 1)); status=1; continue
   fi
-  p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line")
-  f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line")
-  s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")
+  count() { sed -n -E "/^Total tests:/,\$ s/^ +$1: +([0-9]+).*/\1/p" "$log" | tail -n 1; }
+  p=$(count Passed); f=$(count Failed); s=$(count Skipped)
+  p=${p:-0}; f=${f:-0}; s=${s:-0}
+  say "$name: $p passed, $f failed, $s skipped"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   [ "$rc" = 0 ] || status=1
 done

@@ -7,8 +7,14 @@ using System.Text.Json.Serialization.Metadata;
 
 namespace VSwitch.Ctl;
 
-/// <summary>A failure to report as <c>vsctl: message</c> with exit code 1.</summary>
-public sealed class CtlException(string message) : Exception(message);
+/// <summary>
+/// A failure to report as <c>vsctl: message</c> with exit code 1. <see cref="Body"/> is the daemon's error
+/// answer as it came (for errors that carry more than a message, like a rule's bad token); null otherwise.
+/// </summary>
+public sealed class CtlException(string message, string? body = null) : Exception(message)
+{
+    public string? Body { get; } = body;
+}
 
 /// <summary>What the daemon answered: the raw JSON (for --json) and its status.</summary>
 public sealed record ApiResponse(HttpStatusCode Status, string Json)
@@ -50,40 +56,43 @@ public sealed class ApiClient : IDisposable
             },
         };
         // The host name is never resolved: ConnectCallback always dials the socket.
-        _http = new HttpClient(handler) { BaseAddress = new Uri("http://vswitchd/"), Timeout = Timeout };
+        // Each request has its own deadline (SendAsync): a live trace may wait longer than the default.
+        _http = new HttpClient(handler) { BaseAddress = new Uri("http://vswitchd/"), Timeout = System.Threading.Timeout.InfiniteTimeSpan };
     }
 
-    public Task<ApiResponse> GetAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Get, path, null, ct);
+    public Task<ApiResponse> GetAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Get, path, null, Timeout, ct);
 
-    public Task<ApiResponse> DeleteAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Delete, path, null, ct);
+    public Task<ApiResponse> DeleteAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Delete, path, null, Timeout, ct);
 
     public Task<ApiResponse> PostAsync<T>(string path, T body, JsonTypeInfo<T> type, CancellationToken ct) =>
-        SendAsync(HttpMethod.Post, path, JsonContent.Create(body, type), ct);
+        PostAsync(path, body, type, Timeout, ct);
+
+    /// <summary>A POST that may take longer than <see cref="Timeout"/> (the daemon waits on purpose, e.g. a live trace).</summary>
+    public Task<ApiResponse> PostAsync<T>(string path, T body, JsonTypeInfo<T> type, TimeSpan timeout, CancellationToken ct) =>
+        SendAsync(HttpMethod.Post, path, JsonContent.Create(body, type), timeout, ct);
 
     /// <summary>A path segment or query value, escaped.</summary>
     public static string Escape(string value) => Uri.EscapeDataString(value);
 
-    private async Task<ApiResponse> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    private async Task<ApiResponse> SendAsync(HttpMethod method, string path, HttpContent? content, TimeSpan timeout, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
-        HttpResponseMessage response;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(timeout);
         try
         {
-            response = await _http.SendAsync(request, ct);
+            using var response = await _http.SendAsync(request, deadline.Token);
+            string json = await response.Content.ReadAsStringAsync(deadline.Token);
+            if (response.IsSuccessStatusCode) return new ApiResponse(response.StatusCode, json);
+            throw new CtlException(ErrorMessage(response.StatusCode, json), json);
         }
         catch (HttpRequestException e)
         {
             throw Unreachable(e);
         }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new CtlException($"vswitchd at {SocketPath} did not answer within {Timeout.TotalSeconds:0}s");
-        }
-        using (response)
-        {
-            string json = await response.Content.ReadAsStringAsync(ct);
-            if (response.IsSuccessStatusCode) return new ApiResponse(response.StatusCode, json);
-            throw new CtlException(ErrorMessage(response.StatusCode, json));
+            throw new CtlException($"vswitchd at {SocketPath} did not answer within {timeout.TotalSeconds:0}s");
         }
     }
 

@@ -29,11 +29,42 @@ public sealed record StageView(string Name, long Calls, long Packets, double NsP
 
 public sealed record DropView(string Reason, long Packets);
 
-public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity);
+/// <summary>The datapath threads' flow caches, summed (null from a daemon older than the rules API).</summary>
+public sealed record FlowCacheView(long Flows, long Hits, long Misses, long Revalidations, long Evictions, long Expirations, double HitRate);
+
+public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView? FlowCache);
 
 public sealed record ShowView(string Version, double UptimeSeconds, int Threads, bool BusyPoll, NetworkView[] Networks, PortView[] Ports, int MacEntries);
 
 public sealed record FlushResult(int Removed);
+
+/// <summary>One rule of the rule table (GET /v1/rules). Cookie is hex ("0x0"); timeouts are seconds, 0 for none.</summary>
+public sealed record RuleView(int Priority, string Cookie, string Match, string Actions, string Text, long Packets, long Bytes,
+    int IdleTimeout, int HardTimeout, double AgeSeconds);
+
+/// <summary>POST /v1/rules.</summary>
+public sealed record RuleRequest(string Rule);
+
+/// <summary>A 400 for rule (or match, packet, filter) text: the message, the bad token and where it starts in the trimmed text.</summary>
+public sealed record RuleError(string? Error, string? Token, int? Position);
+
+/// <summary>DELETE /v1/rules: how many went and their text.</summary>
+public sealed record DeleteResult(int Removed, string[] Rules);
+
+/// <summary>One datapath flow: a cached (exact) flow key and the actions a thread applies to it.</summary>
+public sealed record FlowView(int Thread, string Flow, string Actions, string? Rule, long Packets, long Bytes, double AgeSeconds, double IdleSeconds);
+
+/// <summary>POST /v1/trace: a packet as a match (spec) or as a frame (hex), and the port it comes in on.</summary>
+public sealed record TraceRequest(string? Spec, string? Hex, string? InPort);
+
+/// <summary>POST /v1/trace/live. Null fields take the daemon's defaults (10 packets, 10 seconds).</summary>
+public sealed record LiveTraceRequest(string? Filter, int? Count, double? TimeoutSeconds);
+
+public sealed record TraceStepView(string Stage, string Detail);
+
+public sealed record TraceView(string Flow, TraceStepView[] Steps, string Actions, string? DropReason, bool CacheHit, string? Time);
+
+public sealed record LiveTraceView(int Requested, int Recorded, bool Complete, TraceView[] Packets);
 
 /// <summary>POST /v1/networks (the daemon's NetworkConfig). Null fields are left out so the daemon's defaults apply.</summary>
 public sealed record NetworkRequest(string Name, int? Vlan, int? Vni, int? MacAgingSeconds)
@@ -59,4 +90,14 @@ public sealed record PortRequest(string Name, string Type, string Network, strin
 [JsonSerializable(typeof(FlushResult))]
 [JsonSerializable(typeof(NetworkRequest))]
 [JsonSerializable(typeof(PortRequest))]
+[JsonSerializable(typeof(RuleView))]
+[JsonSerializable(typeof(RuleView[]))]
+[JsonSerializable(typeof(RuleRequest))]
+[JsonSerializable(typeof(RuleError))]
+[JsonSerializable(typeof(DeleteResult))]
+[JsonSerializable(typeof(FlowView[]))]
+[JsonSerializable(typeof(TraceRequest))]
+[JsonSerializable(typeof(LiveTraceRequest))]
+[JsonSerializable(typeof(TraceView))]
+[JsonSerializable(typeof(LiveTraceView))]
 internal sealed partial class ApiJson : JsonSerializerContext;

@@ -27,9 +27,12 @@ public static class Program
         root.Subcommands.Add(PortCommands.Create(cli));
         root.Subcommands.Add(FdbCommands.Create(cli));
         root.Subcommands.Add(StatsCommands.Create(cli));
+        root.Subcommands.Add(RulesCommands.Create(cli));
+        root.Subcommands.Add(FlowsCommands.Create(cli));
+        root.Subcommands.Add(TraceCommands.Create(cli));
         root.Subcommands.Add(AttachCommands.Attach(cli));
         root.Subcommands.Add(AttachCommands.Detach(cli));
-        // Later groups (rules, flows, trace, route, neigh, attach) go here once the daemon's API has them.
+        // Later groups (route, neigh) go here once the daemon's API has them.
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

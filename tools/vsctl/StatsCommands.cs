@@ -1,13 +1,14 @@
 using System.CommandLine;
+using System.Globalization;
 
 namespace VSwitch.Ctl;
 
-/// <summary><c>vsctl stats</c>: port counters, drops by reason and per-stage runtime (like VPP's <c>show runtime</c>).</summary>
+/// <summary><c>vsctl stats</c>: port counters, drops by reason, per-stage runtime (like VPP's <c>show runtime</c>) and the flow cache.</summary>
 public static class StatsCommands
 {
     public static Command Create(Cli cli)
     {
-        var stats = new Command("stats", "Counters: per port, drops by reason, datapath stages");
+        var stats = new Command("stats", "Counters: per port, drops by reason, datapath stages, flow cache");
         cli.SetAction(stats, async (ctx, ct) =>
         {
             var response = await ctx.Api.GetAsync("v1/stats", ct);
@@ -40,5 +41,19 @@ public static class StatsCommands
 
         w.WriteLine();
         w.WriteLine($"mac table: {s.MacEntries} of {s.MacCapacity} entries");
+
+        if (s.FlowCache is { } fc)
+        {
+            w.WriteLine();
+            var cache = new TableWriter("FLOW CACHE", "VALUE");
+            cache.AddRow("flows", fc.Flows.ToString(CultureInfo.InvariantCulture));
+            cache.AddRow("hits", fc.Hits.ToString(CultureInfo.InvariantCulture));
+            cache.AddRow("misses", fc.Misses.ToString(CultureInfo.InvariantCulture));
+            cache.AddRow("revalidations", fc.Revalidations.ToString(CultureInfo.InvariantCulture));
+            cache.AddRow("evictions", fc.Evictions.ToString(CultureInfo.InvariantCulture));
+            cache.AddRow("expirations", fc.Expirations.ToString(CultureInfo.InvariantCulture));
+            cache.AddRow("hit rate", (fc.HitRate * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%");
+            cache.Write(w);
+        }
     }
 }

@@ -38,6 +38,14 @@ public sealed class Datapath
 
     public MacTable MacTable { get; }
     public RuleTable Rules { get; } = new();
+    public RouteTable Routes { get; } = new();
+    public NeighborTable Neighbors { get; } = new();
+
+    /// <summary>
+    /// Frames the control plane wants sent (ARP retransmissions): (network, next hop to ask for).
+    /// A datapath thread drains it between batches, since only datapath threads own buffers.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(ushort Network, uint Target)> ArpRequests { get; } = new();
     public int FlowCacheCapacity { get; }
     public long FlowIdleMs { get; }
 
@@ -46,7 +54,7 @@ public sealed class Datapath
     /// part only grows, so the sum grows on any change: a cached flow holding an older value is
     /// stale and is computed again on its next packet.
     /// </summary>
-    public long Generation => Rules.Version + MacTable.Generation + Volatile.Read(ref _topology).Version;
+    public long Generation => Rules.Version + MacTable.Generation + Volatile.Read(ref _topology).Version + Routes.Version + Neighbors.Version;
 
     /// <summary>The armed live trace, or null (the datapath checks this once per batch).</summary>
     public LiveTrace? LiveTrace => Volatile.Read(ref _liveTrace);
@@ -75,18 +83,21 @@ public sealed class Datapath
     /// Runs one received batch through every stage and transmits what comes out. The topology and
     /// the clock are read once for the whole batch. The batch is empty afterwards.
     /// </summary>
-    public void ProcessBatch(PacketBatch batch, DatapathContext ctx, long nowMs)
+    public void ProcessBatch(PacketBatch batch, DatapathContext ctx, long nowMs) => ProcessBatch(batch, ctx, nowMs, 0);
+
+    /// <summary>Runs a batch from stage <paramref name="firstStage"/> on (packets held for a neighbour re-enter at the flow stage).</summary>
+    public void ProcessBatch(PacketBatch batch, DatapathContext ctx, long nowMs, int firstStage)
     {
         ctx.Topology = Volatile.Read(ref _topology);
         ctx.NowMs = nowMs;
-        ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version;
+        ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version + Routes.Version + Neighbors.Version;
         var stages = _stageArray;
         var sc = ctx.Counters.Stages;
         // Stage cost is sampled: a clock read costs 30-40 ns on a VM, so only one batch in
         // StageTimingInterval is timed (VPP's `show runtime` is also an estimate).
         bool timed = (++ctx.BatchNumber & (StageTimingInterval - 1)) == 0;
         long t0 = timed ? Stopwatch.GetTimestamp() : 0;
-        for (int s = 0; s < stages.Length && batch.Count > 0; s++)
+        for (int s = firstStage; s < stages.Length && batch.Count > 0; s++)
         {
             int n = batch.Count;
             stages[s].Process(batch, ctx);
@@ -126,7 +137,13 @@ public sealed class Datapath
 
     // ---- control plane ----
 
-    public Network AddNetwork(string name, ushort vlan = 0, uint? vni = null, long macAgingMs = MacTable.DefaultAgingMs)
+    /// <summary>
+    /// Adds a network. With a gateway (<paramref name="gateway"/>/<paramref name="prefixLength"/>)
+    /// the router gets an interface on it (MAC: <see cref="Network.DefaultRouterMac"/> unless given)
+    /// and the connected route to its subnet.
+    /// </summary>
+    public Network AddNetwork(string name, ushort vlan = 0, uint? vni = null, long macAgingMs = MacTable.DefaultAgingMs,
+        uint gateway = 0, int prefixLength = 0, int mtu = 1500, ulong routerMac = 0)
     {
         lock (_control)
         {
@@ -134,8 +151,15 @@ public sealed class Datapath
             if (t.NetworkByName(name) is not null) throw new ArgumentException($"network '{name}' already exists");
             ushort id = 1;
             while (t.Networks.Any(n => n.Id == id)) id++;
-            var net = new Network(id, name, vlan, vni, macAgingMs);
+            RouterInterface? router = null;
+            if (gateway != 0)
+            {
+                if (prefixLength is < 1 or > 30) throw new ArgumentOutOfRangeException(nameof(prefixLength), prefixLength, "a gateway's prefix must be /1../30");
+                router = new RouterInterface(gateway, prefixLength, routerMac != 0 ? routerMac : Network.DefaultRouterMac(id));
+            }
+            var net = new Network(id, name, vlan, vni, macAgingMs, router, mtu);
             Publish(new SwitchTopology([.. t.Networks, net], t.Ports));
+            if (router is not null) Routes.Add(router.Subnet, router.PrefixLength, new NextHop(RouteKind.Connected, id, 0));
             return net;
         }
     }
@@ -150,6 +174,8 @@ public sealed class Datapath
                 throw new InvalidOperationException($"network '{name}' still has ports");
             Publish(new SwitchTopology(t.Networks.Where(n => n != net).ToList(), t.Ports));
             MacTable.FlushNetwork(net.Id);
+            Routes.RemoveNetwork(net.Id);
+            Neighbors.Flush(net.Id);
         }
     }
 

@@ -28,11 +28,15 @@ public sealed class ActionStage : Stage
         batch.Clear();
     }
 
+    /// <summary>Actions that hand the packet on (or consume it); the last one takes the packet itself, earlier ones a copy.</summary>
+    public static bool IsTerminal(ActionKind k) => k is ActionKind.Output or ActionKind.Flood or ActionKind.InPort
+        or ActionKind.ArpReply or ActionKind.EchoReply or ActionKind.IcmpError or ActionKind.Resolve or ActionKind.Consume;
+
     public static void Execute(Packet p, FlowAction[] actions, DatapathContext ctx)
     {
         int last = -1;
         for (int i = actions.Length - 1; i >= 0; i--)
-            if (actions[i].Kind is ActionKind.Output or ActionKind.Flood or ActionKind.InPort) { last = i; break; }
+            if (IsTerminal(actions[i].Kind)) { last = i; break; }
         if (last < 0)
         {
             var reason = actions.Length > 0 && actions[0].Kind == ActionKind.Drop ? actions[0].DropReason : DropReason.NoOutput;
@@ -57,8 +61,40 @@ public sealed class ActionStage : Stage
                     break;
                 }
                 case ActionKind.Flood:
-                    if (i == last) Flood(p, topo, ctx);
-                    else if (Clone(p, ctx) is { } c) Flood(c, topo, ctx);
+                    if (i == last) Flood(p, a.Port, topo, ctx);
+                    else if (Clone(p, ctx) is { } c) Flood(c, a.Port, topo, ctx);
+                    break;
+                case ActionKind.ArpReply:
+                case ActionKind.EchoReply:
+                {
+                    var port = topo.Port(p.InPort);
+                    bool ok = a.Kind == ActionKind.ArpReply ? RouterPackets.ArpReplyInPlace(p, a.Value) : RouterPackets.EchoReplyInPlace(p, a.Value);
+                    if (!ok || port is null) ctx.Drop(p, DropReason.NotRoutable);
+                    else Send(p, port, ctx);
+                    return;
+                }
+                case ActionKind.IcmpError:
+                    ctx.SendIcmpError(p, (byte)(a.Port >> 8), (byte)a.Port, (ushort)a.Value);
+                    ctx.Drop(p, (DropReason)(a.Value >> 32));
+                    return;
+                case ActionKind.Resolve:
+                    ctx.HoldForNeighbor(p, (ushort)a.Port, (uint)a.Value);
+                    return;
+                case ActionKind.Consume:
+                    ctx.Counters.Drops[(int)DropReason.RouterConsumed]++;
+                    p.Release();
+                    return;
+                case ActionKind.CheckMtu:
+                    if (p.Length - 14 > (int)a.Value)
+                    {
+                        if (RouterPackets.DontFragment(p))
+                        {
+                            ctx.SendIcmpError(p, Router.IcmpUnreachable, Router.CodeFragNeeded, (ushort)a.Value);
+                            ctx.Drop(p, DropReason.FragmentationNeeded);
+                        }
+                        else ctx.Drop(p, DropReason.MtuExceeded);
+                        return;
+                    }
                     break;
                 case ActionKind.SetDlSrc:
                     MacAddress.Write(p.Data[6..], a.Value);
@@ -124,11 +160,16 @@ public sealed class ActionStage : Stage
         ctx.Enqueue(p, port);
     }
 
-    private static void Flood(Packet p, SwitchTopology topo, DatapathContext ctx)
+    /// <summary>Floods in network <paramref name="networkId"/>, or (0) in the ingress port's network.</summary>
+    public static void Flood(Packet p, int networkId, SwitchTopology topo, DatapathContext ctx)
     {
-        var port = topo.Port(p.InPort);
-        if (port is null) { ctx.Drop(p, DropReason.PortDown); return; }
-        var members = topo.Members(port.Network.Id);
+        if (networkId == 0)
+        {
+            var port = topo.Port(p.InPort);
+            if (port is null) { ctx.Drop(p, DropReason.PortDown); return; }
+            networkId = port.Network.Id;
+        }
+        var members = topo.Members((ushort)networkId);
         // The last eligible port gets the original, the others get copies.
         int last = -1;
         for (int i = members.Length - 1; i >= 0; i--)

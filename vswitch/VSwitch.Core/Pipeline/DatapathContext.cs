@@ -71,6 +71,110 @@ public sealed class DatapathContext
         live.Record(t);
     }
 
+    // ---- the router's per-thread state ----
+
+    private const int MaxHeld = 128;
+    private const long HoldMs = 3_500;
+    private readonly (Packet Packet, ushort Network, uint Target, long Since)[] _held = new (Packet, ushort, uint, long)[MaxHeld];
+    private int _heldCount;
+    private PacketBatch? _release;
+    private readonly Packet[] _ready = new Packet[MaxHeld];
+    // ICMP errors: a token bucket per thread, 100 per second with bursts of 100 (like the kernel's icmp_ratelimit).
+    private const int IcmpPerSecond = 100;
+    private double _icmpTokens = IcmpPerSecond;
+    private long _icmpRefillMs;
+
+    public int HeldPackets => Volatile.Read(ref _heldCount);
+
+    /// <summary>Keeps a packet until its next hop answers ARP (the kernel's unresolved queue), sending the first request.</summary>
+    internal void HoldForNeighbor(Packet p, ushort network, uint target)
+    {
+        var entry = Datapath.Neighbors.Resolve(network, target, NowMs, out bool created);
+        if (entry is null) { Drop(p, DropReason.NeighborQueueFull); return; }
+        if (created) SendArpRequest(network, target);
+        if (entry.State == NeighborState.Failed)
+        {
+            SendIcmpError(p, Router.IcmpUnreachable, Router.CodeHost, 0);
+            Drop(p, DropReason.NeighborUnresolved);
+            return;
+        }
+        if (_heldCount == MaxHeld) { Drop(p, DropReason.NeighborQueueFull); return; }
+        p.Flow = null;
+        _held[_heldCount++] = (p, network, target, NowMs);
+    }
+
+    /// <summary>Sends a broadcast ARP request from the router's interface on a network.</summary>
+    internal void SendArpRequest(ushort network, uint target)
+    {
+        var net = Topology.Network(network);
+        if (net?.Router is null) return;
+        var req = Pool.TryRent();
+        if (req is null) { Counters.Drops[(int)DropReason.PoolExhausted]++; return; }
+        RouterPackets.ArpRequest(req, net.Router, target);
+        req.InPort = 0;
+        req.Vlan = net.Vlan;
+        ActionStage.Flood(req, network, Topology, this);
+    }
+
+    /// <summary>Sends an ICMP error about <paramref name="original"/> back out of its ingress port, if the rate limit allows.</summary>
+    internal void SendIcmpError(Packet original, byte type, byte code, ushort mtu)
+    {
+        if (NowMs != _icmpRefillMs)
+        {
+            _icmpTokens = Math.Min(IcmpPerSecond, _icmpTokens + (NowMs - _icmpRefillMs) * IcmpPerSecond / 1000.0);
+            _icmpRefillMs = NowMs;
+        }
+        if (_icmpTokens < 1) { Counters.Drops[(int)DropReason.IcmpRateLimited]++; return; }
+        var port = Topology.Port(original.InPort);
+        if (port?.Network.Router is not { } r) return;
+        var reply = Pool.TryRent();
+        if (reply is null) { Counters.Drops[(int)DropReason.PoolExhausted]++; return; }
+        if (!RouterPackets.IcmpError(original, reply, r, type, code, mtu)) { reply.Release(); return; }
+        _icmpTokens -= 1;
+        ActionStage.Send(reply, port, this);
+    }
+
+    /// <summary>Releases held packets whose neighbour answered (they re-enter at the flow stage) and drops those that waited too long.</summary>
+    private void ReleaseHeld(long nowMs)
+    {
+        if (_heldCount == 0) return;
+        NowMs = nowMs;
+        Topology = Datapath.Topology;
+        _release ??= new PacketBatch(PacketBatch.MaxSize);
+        // Decide first, then send: sending may hold packets again, which must not disturb this walk.
+        int kept = 0, ready = 0;
+        for (int i = 0; i < _heldCount; i++)
+        {
+            var h = _held[i];
+            var e = Datapath.Neighbors.Lookup(h.Network, h.Target);
+            if (e is { Usable: true }) _ready[ready++] = h.Packet;
+            else if (e is null || e.State == NeighborState.Failed || nowMs - h.Since > HoldMs)
+            {
+                SendIcmpError(h.Packet, Router.IcmpUnreachable, Router.CodeHost, 0);
+                Drop(h.Packet, DropReason.NeighborUnresolved);
+            }
+            else _held[kept++] = h;
+        }
+        for (int i = kept; i < _heldCount; i++) _held[i] = default;
+        _heldCount = kept;
+        for (int i = 0; i < ready; i++)
+        {
+            _release.Add(_ready[i]);
+            _ready[i] = null!;
+            if (_release.IsFull || i == ready - 1) Datapath.ProcessBatch(_release, this, nowMs, 1);
+        }
+        Flush();
+    }
+
+    /// <summary>Sends the ARP requests the control plane queued (retransmissions).</summary>
+    private void SendQueuedArp()
+    {
+        if (Datapath.ArpRequests.IsEmpty) return;
+        Topology = Datapath.Topology;
+        while (Datapath.ArpRequests.TryDequeue(out var r)) SendArpRequest(r.Network, r.Target);
+        Flush();
+    }
+
     /// <summary>Asks the owning thread to empty the flow cache, and waits until it has (or does it now when no thread owns it).</summary>
     public int FlushFlows(TimeSpan timeout)
     {
@@ -84,6 +188,8 @@ public sealed class DatapathContext
     /// <summary>The owning thread's chores between batches: flush requests and idle flows (twice a second).</summary>
     public void Housekeeping(long nowMs)
     {
+        ReleaseHeld(nowMs);
+        SendQueuedArp();
         int req = Volatile.Read(ref _flushRequests);
         if (req != _flushesDone)
         {

@@ -43,6 +43,14 @@ public enum DropReason : byte
     RuleDrop,
     TableMiss,
     TtlExpired,
+    NoRoute,
+    NeighborUnresolved,
+    NeighborQueueFull,
+    FragmentationNeeded,
+    MtuExceeded,
+    NotRoutable,
+    IcmpRateLimited,
+    RouterConsumed,
     Count
 }
 
@@ -105,6 +113,14 @@ public static class DropReasons
                 DropReason.RuleDrop => "rule-drop",
                 DropReason.TableMiss => "table-miss",
                 DropReason.TtlExpired => "ttl-expired",
+                DropReason.NoRoute => "no-route",
+                DropReason.NeighborUnresolved => "neighbor-unresolved",
+                DropReason.NeighborQueueFull => "neighbor-queue-full",
+                DropReason.FragmentationNeeded => "fragmentation-needed",
+                DropReason.MtuExceeded => "mtu-exceeded",
+                DropReason.NotRoutable => "not-routable",
+                DropReason.IcmpRateLimited => "icmp-rate-limited",
+                DropReason.RouterConsumed => "router-consumed",
                 _ => throw new InvalidOperationException($"DropReason.{(DropReason)i} has no name: add it to DropReasons.Build"),
             };
         }

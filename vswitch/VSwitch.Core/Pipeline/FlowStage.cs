@@ -31,6 +31,7 @@ public sealed class FlowStage : Stage
                 e = cache.Install(in p.Key, hash, now, ctx.RetireFlow);
                 e.Generation = gen;
                 SlowPath.Resolve(in p.Key, p.Vlan, ctx.Datapath, ctx.Topology, now, e, ctx.Scratch, sideEffects: true, trace: null);
+                if (e.NoCache) e.Generation = -1;
             }
             else if (e.Generation != gen)
             {
@@ -38,6 +39,7 @@ public sealed class FlowStage : Stage
                 ctx.RetireCounters(e);
                 e.Generation = gen;
                 SlowPath.Resolve(in p.Key, p.Vlan, ctx.Datapath, ctx.Topology, now, e, ctx.Scratch, sideEffects: true, trace: null);
+                if (e.NoCache) e.Generation = -1;
             }
             else
             {

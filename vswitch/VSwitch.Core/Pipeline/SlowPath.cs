@@ -28,6 +28,7 @@ public static class SlowPath
     {
         result.Learns = false;
         result.Rule = null;
+        result.NoCache = false;
         var port = topo.Port(key.InPort);
         if (port is null)
         {
@@ -62,7 +63,7 @@ public static class SlowPath
             switch (a.Kind)
             {
                 case ActionKind.Normal:
-                    Normal(in key, curVlan, dlDst, port, dp.MacTable, topo, nowMs, result, scratch, sideEffects, trace);
+                    Normal(in key, curVlan, dlDst, port, dp, topo, nowMs, result, scratch, sideEffects, trace);
                     break;
                 case ActionKind.InPort:
                     scratch.Add(FlowAction.Output(port.Id));
@@ -98,7 +99,7 @@ public static class SlowPath
         }
         // Drop actions can only stand alone: keep a drop only when nothing else was decided.
         bool anyOutput = false;
-        foreach (var a in scratch) anyOutput |= a.Kind is ActionKind.Output or ActionKind.Flood;
+        foreach (var a in scratch) anyOutput |= ActionStage.IsTerminal(a.Kind);
         if (!anyOutput)
         {
             foreach (var a in scratch) if (a.Kind == ActionKind.Drop) return [a];
@@ -108,10 +109,11 @@ public static class SlowPath
     }
 
     /// <summary>The learning bridge: learn the source, look up the destination, output or flood.</summary>
-    private static void Normal(in FlowKey key, ushort vlan, ulong dlDst, SwitchPort port, MacTable macs, SwitchTopology topo,
+    private static void Normal(in FlowKey key, ushort vlan, ulong dlDst, SwitchPort port, Datapath dp, SwitchTopology topo,
         long nowMs, FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
     {
         var net = port.Network;
+        var macs = dp.MacTable;
         // Never learn a group address as a source (IEEE 802.1D): such frames are bogus.
         if (!MacAddress.IsMulticast(key.DlSrc))
         {
@@ -128,6 +130,17 @@ public static class SlowPath
                 trace?.Add("bridge", $"learned {MacAddress.Format(key.DlSrc)} on {port.Name} (vlan {vlan}): {lr.ToString().ToLowerInvariant()}");
             }
             else trace?.Add("bridge", $"would learn {MacAddress.Format(key.DlSrc)} on {port.Name} (vlan {vlan})");
+        }
+        if (Router.Handles(in key, net, dlDst))
+        {
+            Router.Route(in key, port, dp, topo, nowMs, result, scratch, sideEffects, trace);
+            return;
+        }
+        // ARP that is not for the router still refreshes a neighbour the router knows (gratuitous ARP).
+        if (net.Router is not null && key.IsArp)
+        {
+            result.NoCache = true;
+            if (sideEffects && (uint)key.NwSrc != 0) dp.Neighbors.Confirm(net.Id, (uint)key.NwSrc, key.ArpSha, nowMs, create: false);
         }
         if (MacAddress.IsMulticast(dlDst))
         {

@@ -19,7 +19,7 @@ namespace VSwitch.Core.Ports;
 /// goes in front of each frame: nothing left to do for the kernel.
 /// </para>
 /// </summary>
-public sealed unsafe class AfPacketPort : IPort
+public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
 {
     private int _fd;
     private byte* _ring;
@@ -289,6 +289,43 @@ public sealed unsafe class AfPacketPort : IPort
     /// The kernel's counters for this socket since the last call (reading resets them):
     /// frames delivered to the ring and frames dropped because the ring was full.
     /// </summary>
+    private long _ringDrops;
+    private readonly object _statsGate = new();
+
+    /// <summary>
+    /// Frames the kernel dropped because the receive ring was full, since the port opened.
+    /// PACKET_STATISTICS clears the kernel's counters on every read, so they are accumulated here.
+    /// </summary>
+    public long RingDrops
+    {
+        get
+        {
+            if (_fd < 0) return _ringDrops;
+            lock (_statsGate)
+            {
+                try { _ringDrops += ReadKernelStats().Drops; }
+                catch (PortException) { }
+                return _ringDrops;
+            }
+        }
+    }
+
+    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
+    [
+        new("rx-ring-full-drops", RingDrops),
+        new("rx-frames", Volatile.Read(ref RxFrames)),
+        new("rx-gso-frames", Volatile.Read(ref RxGsoFrames)),
+        new("rx-gso-segments", Volatile.Read(ref RxGsoSegments)),
+        new("rx-checksums-completed", Volatile.Read(ref RxChecksumsCompleted)),
+        new("rx-unsupported-offload", Volatile.Read(ref RxUnsupportedOffload)),
+        new("rx-truncated", Volatile.Read(ref RxTruncated)),
+        new("rx-oversize", Volatile.Read(ref RxOversize)),
+        new("rx-pool-empty", Volatile.Read(ref RxPoolEmpty)),
+        new("tx-frames", Volatile.Read(ref TxFrames)),
+        new("tx-dropped", Volatile.Read(ref TxDropped)),
+        new("tx-errors", Volatile.Read(ref TxErrors)),
+    ];
+
     public (uint Packets, uint Drops) ReadKernelStats()
     {
         var st = default(TPacketStats);

@@ -27,3 +27,13 @@ public interface IPort : IDisposable
     /// </summary>
     int Transmit(PacketBatch batch);
 }
+
+/// <summary>
+/// A port's own counters (offload work, kernel-side drops) for the API: things the datapath's
+/// per-port counters cannot see, such as frames the kernel dropped before the switch read them.
+/// Read from the control thread; may be a few packets behind.
+/// </summary>
+public interface IPortDiagnostics
+{
+    IReadOnlyList<KeyValuePair<string, long>> Diagnostics();
+}

@@ -11,7 +11,7 @@ namespace VSwitch.Core.Ports;
 /// must carry complete checksums (which AfPacketPort guarantees by completing/segmenting on receive).
 /// One read() per frame and one write() per frame is all a TAP offers.
 /// </summary>
-public sealed unsafe class TapPort : IPort
+public sealed unsafe class TapPort : IPort, IPortDiagnostics
 {
     private int _fd;
 
@@ -38,6 +38,14 @@ public sealed unsafe class TapPort : IPort
     /// Creates the TAP, sets MAC and MTU, moves it into the namespace, adds addresses and the
     /// default route there and brings it up. On any failure the fd is closed, so no device is left.
     /// </summary>
+    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
+    [
+        new("rx-frames", Volatile.Read(ref RxFrames)),
+        new("rx-errors", Volatile.Read(ref RxErrors)),
+        new("tx-frames", Volatile.Read(ref TxFrames)),
+        new("tx-dropped", Volatile.Read(ref TxDropped)),
+    ];
+
     public static TapPort Create(TapOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);

@@ -21,6 +21,8 @@ public sealed class FlowEntry
     public long CreatedMs, LastUsedMs;
     /// <summary>The tables' generation when the actions were computed; a different one means stale.</summary>
     public long Generation;
+    /// <summary>The slow path must see every packet of this flow (ARP to the router): never served from the cache.</summary>
+    public bool NoCache;
 
     // The learning side effect of a `normal` flow, repeated from the cache at most once a second
     // so that hosts that only ever hit the cache do not age out of the MAC table.

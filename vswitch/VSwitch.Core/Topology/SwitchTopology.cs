@@ -49,6 +49,19 @@ public sealed class SwitchTopology
     /// <summary>The ports of a network, the flood list.</summary>
     public SwitchPort[] Members(ushort networkId) => networkId < _members.Length ? _members[networkId] : [];
 
+    public Network? Network(ushort id)
+    {
+        foreach (var n in Networks) if (n.Id == id) return n;
+        return null;
+    }
+
+    /// <summary>True when <paramref name="address"/> is one of the router's own addresses.</summary>
+    public bool IsRouterAddress(uint address)
+    {
+        foreach (var n in Networks) if (n.Router is { } r && r.Address == address) return true;
+        return false;
+    }
+
     public SwitchPort? PortByName(string name)
     {
         foreach (var p in Ports) if (p.Name == name) return p;

@@ -2,21 +2,19 @@ namespace VSwitchd.Api;
 
 public sealed record ApiError(string Error);
 
-public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports)
+public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports,
+    string? Subnet = null, string? Gateway = null, string? RouterMac = null, int Mtu = 1500)
 {
-    // The address plan (attachments): subnet, gateway (default: the first host), MTU, and the addresses in use.
-    public string? Subnet { get; init; }
-    public string? Gateway { get; init; }
+    // Attachments: the IPv6 plan (not handed out yet) and the addresses IPAM gave out.
     public string? Subnet6 { get; init; }
     public string? Gateway6 { get; init; }
-    public int? Mtu { get; init; }
     public AllocationView[] Allocations { get; init; } = [];
 }
 
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
 
 public sealed record PortView(string Name, int Id, string Type, string Network, string VlanMode, int Vlan, int[] Trunks,
-    int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters);
+    int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null);
 
 public sealed record FdbEntryView(string Network, int Vlan, string Mac, string Port, double AgeSeconds, bool Static);
 

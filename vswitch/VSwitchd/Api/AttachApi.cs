@@ -61,11 +61,10 @@ public static class AttachApi
             .Select(x => new AllocationView(x.Address.Split('/')[0], x.Owner.Id, x.Owner.ContainerId, x.Owner.Ifname, x.Owner.Port)).ToArray() ?? [];
         return v with
         {
-            Subnet = pool?.Subnet ?? cfg.Subnet,
-            Gateway = pool?.GatewayAddress ?? cfg.Gateway,
+            Subnet = v.Subnet ?? pool?.Subnet,
+            Gateway = v.Gateway ?? pool?.GatewayAddress,
             Subnet6 = cfg.Subnet6,
             Gateway6 = cfg.Gateway6,
-            Mtu = cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450),
             Allocations = allocations,
         };
     }

@@ -85,6 +85,7 @@ public static class ManagementApi
 
         v1.MapGet("/stats", (SwitchRuntime rt) => Results.Ok(Stats(rt)));
         RulesApi.Map(v1);
+        RoutesApi.Map(v1);
         FlowsApi.Map(v1);
         AttachApi.Map(v1);
     }
@@ -102,7 +103,10 @@ public static class ManagementApi
     {
         var t = rt.Datapath.Topology;
         return t.Networks.Select(n => AttachApi.WithAddressing(rt, new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
-            t.Members(n.Id).Select(p => p.Name).ToArray()))).ToArray();
+            t.Members(n.Id).Select(p => p.Name).ToArray(),
+            n.Router is { } r ? SwitchRuntime.FormatPrefix(r.Subnet, r.PrefixLength) : null,
+            n.Router is { } g ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(g.Address) : null,
+            n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu))).ToArray();
     }
 
     public static PortView[] Ports(SwitchRuntime rt)
@@ -117,7 +121,8 @@ public static class ManagementApi
         return new PortView(p.Name, p.Id, c?.Type ?? p.Io.GetType().Name, p.Network.Name,
             p.Mode == VlanMode.Trunk ? "trunk" : "access", p.AccessVlan, p.Trunks.Select(v => (int)v).ToArray(), p.NativeVlan,
             c?.Netns, c?.Type == "afpacket" ? c.Device ?? c.Name : null, c?.Mac, c?.Addresses.ToArray() ?? [],
-            new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops));
+            new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops),
+            p.Io is VSwitch.Core.Ports.IPortDiagnostics d ? d.Diagnostics().ToDictionary(kv => kv.Key, kv => kv.Value) : null);
     }
 
     public static FdbEntryView[] Fdb(SwitchRuntime rt, string? network)

@@ -12,6 +12,7 @@ public sealed class MetricsExporter
 {
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly SwitchRuntime _rt;
+    private readonly Counter _ringDrops;
     private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stagePackets, _stageCalls;
     private readonly Counter _cacheHits, _cacheMisses, _cacheRevalidations, _cacheEvictions;
     private readonly Gauge _flows, _macEntries, _ports, _rules;
@@ -27,6 +28,7 @@ public sealed class MetricsExporter
         _txBytes = f.CreateCounter("vswitch_port_tx_bytes_total", "Bytes sent on a port.", port);
         _rxDrops = f.CreateCounter("vswitch_port_rx_drops_total", "Frames received on a port and dropped.", port);
         _txDrops = f.CreateCounter("vswitch_port_tx_drops_total", "Frames that could not be sent on a port.", port);
+        _ringDrops = f.CreateCounter("vswitch_port_rx_ring_drops_total", "Frames the kernel dropped because an AF_PACKET port's receive ring was full.", port);
         _drops = f.CreateCounter("vswitch_drops_total", "Frames dropped, by reason.", ["reason"]);
         _stagePackets = f.CreateCounter("vswitch_stage_packets_total", "Packets handled by a pipeline stage.", ["stage"]);
         _stageCalls = f.CreateCounter("vswitch_stage_calls_total", "Batches handled by a pipeline stage.", ["stage"]);
@@ -53,6 +55,7 @@ public sealed class MetricsExporter
             _txBytes.WithLabels(p.Name).IncTo(c.TxBytes);
             _rxDrops.WithLabels(p.Name).IncTo(c.RxDrops);
             _txDrops.WithLabels(p.Name).IncTo(c.TxDrops);
+            if (p.Io is VSwitch.Core.Ports.AfPacketPort af) _ringDrops.WithLabels(p.Name).IncTo(af.RingDrops);
         }
         var drops = dp.ReadDropCounters();
         for (int i = 1; i < drops.Length; i++)

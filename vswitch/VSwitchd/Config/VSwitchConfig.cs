@@ -159,7 +159,7 @@ public sealed class NetworkConfig
     public int MacAgingSeconds { get; set; } = 300;
     /// <summary>IPv4 subnet of the network (CIDR), from which attachments get addresses.</summary>
     public string? Subnet { get; set; }
-    /// <summary>The network's gateway address inside <see cref="Subnet"/>: the router's interface, and the containers' default route.</summary>
+    /// <summary>The network's gateway address inside <see cref="Subnet"/>: the router's interface, and the containers' default route (default: the first host address).</summary>
     public string? Gateway { get; set; }
     /// <summary>Optional IPv6 subnet and gateway.</summary>
     public string? Subnet6 { get; set; }

@@ -27,6 +27,9 @@ public sealed partial class StateStore : IDisposable
             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS networks(name TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS ports(name TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS routes(prefix TEXT NOT NULL, via TEXT NOT NULL, dev TEXT NOT NULL, seq INTEGER NOT NULL,
+                                              PRIMARY KEY(prefix, via, dev));
+            CREATE TABLE IF NOT EXISTS neighbors(network TEXT NOT NULL, ip TEXT NOT NULL, mac TEXT NOT NULL, PRIMARY KEY(network, ip));
             CREATE TABLE IF NOT EXISTS rules(priority INTEGER NOT NULL, match TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL,
                                              PRIMARY KEY(priority, match));
             """);
@@ -54,6 +57,37 @@ public sealed partial class StateStore : IDisposable
             ("$p", priority), ("$m", match), ("$t", text));
 
     public void DeleteRule(int priority, string match) => Exec("DELETE FROM rules WHERE priority=$p AND match=$m", ("$p", priority), ("$m", match));
+
+    public void SaveRoute(string prefix, string? via, string? dev) =>
+        Exec("INSERT OR REPLACE INTO routes(prefix, via, dev, seq) VALUES($p, $v, $d, (SELECT COALESCE(MAX(seq),0)+1 FROM routes))",
+            ("$p", prefix), ("$v", via ?? ""), ("$d", dev ?? ""));
+
+    public void DeleteRoute(string prefix, string? via, string? dev) =>
+        Exec("DELETE FROM routes WHERE prefix=$p AND ($v='' OR via=$v) AND ($d='' OR dev=$d)", ("$p", prefix), ("$v", via ?? ""), ("$d", dev ?? ""));
+
+    public void SaveNeighbor(string network, string ip, string mac) =>
+        Exec("INSERT OR REPLACE INTO neighbors(network, ip, mac) VALUES($n, $i, $m)", ("$n", network), ("$i", ip), ("$m", mac));
+
+    public void DeleteNeighbor(string network, string ip) => Exec("DELETE FROM neighbors WHERE network=$n AND ip=$i", ("$n", network), ("$i", ip));
+
+    public List<(string Prefix, string? Via, string? Dev)> Routes() =>
+        Rows("SELECT prefix, via, dev FROM routes ORDER BY seq", r => (r.GetString(0), r.GetString(1) is { Length: > 0 } v ? v : null, r.GetString(2) is { Length: > 0 } d ? d : null));
+
+    public List<(string Network, string Ip, string Mac)> StaticNeighbors() =>
+        Rows("SELECT network, ip, mac FROM neighbors", r => (r.GetString(0), r.GetString(1), r.GetString(2)));
+
+    private List<T> Rows<T>(string sql, Func<SqliteDataReader, T> read)
+    {
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = sql;
+            using var r = cmd.ExecuteReader();
+            var list = new List<T>();
+            while (r.Read()) list.Add(read(r));
+            return list;
+        }
+    }
 
     public List<NetworkConfig> Networks() => Bodies<NetworkConfig>("SELECT body FROM networks ORDER BY seq");
     public List<PortConfig> Ports() => Bodies<PortConfig>("SELECT body FROM ports ORDER BY seq");

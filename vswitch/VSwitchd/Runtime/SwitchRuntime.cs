@@ -1,5 +1,6 @@
 using VSwitch.Core;
 using VSwitch.Core.Ports;
+using VSwitch.Core.Tables;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
 using VSwitch.Core.Wire;
@@ -54,6 +55,16 @@ public sealed partial class SwitchRuntime : IDisposable
             {
                 foreach (var n in Store.Networks()) AddNetwork(n, persist: false);
                 foreach (var p in Store.Ports()) AddPort(p, persist: false);
+                foreach (var (prefix, via, dev) in Store.Routes())
+                {
+                    try { AddRoute(prefix, via, dev, persist: false); }
+                    catch (ArgumentException e) { _log.LogWarning("stored route {Prefix} no longer applies: {Error}", prefix, e.Message); }
+                }
+                foreach (var (network, ip, mac) in Store.StaticNeighbors())
+                {
+                    try { AddStaticNeighbor(network, ip, mac, persist: false); }
+                    catch (ArgumentException e) { _log.LogWarning("stored neighbour {Ip} no longer applies: {Error}", ip, e.Message); }
+                }
                 foreach (var r in Store.Rules())
                 {
                     try { AddRule(r, persist: false); }
@@ -73,15 +84,44 @@ public sealed partial class SwitchRuntime : IDisposable
         }
     }
 
+    /// <summary>The MTU a network's ports get: as configured, else 1500, or 1450 on a VXLAN network (50 bytes of encapsulation on a 1500 underlay).</summary>
+    public static int NetworkMtu(NetworkConfig n) => n.Mtu ?? (n.Vni is null ? 1500 : 1450);
+
     public Network AddNetwork(NetworkConfig n, bool persist = true)
     {
         lock (_gate)
         {
-            var net = Datapath.AddNetwork(n.Name, (ushort)n.Vlan, n.Vni is null ? null : (uint)n.Vni, n.MacAgingSeconds * 1000L);
+            uint gateway = 0;
+            int prefix = 0;
+            if (n.Subnet is not null)
+            {
+                var subnet = System.Net.IPNetwork.Parse(n.Subnet);
+                prefix = subnet.PrefixLength;
+                // A network with a subnet is routed, as a Docker network is: the gateway is the
+                // router's address there, by default the subnet's first host address.
+                var gw = n.Gateway is not null ? System.Net.IPAddress.Parse(n.Gateway) : FirstHost(subnet);
+                gateway = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(gw.GetAddressBytes());
+            }
+            var net = Datapath.AddNetwork(n.Name, (ushort)n.Vlan, n.Vni is null ? null : (uint)n.Vni, n.MacAgingSeconds * 1000L,
+                gateway, prefix, NetworkMtu(n));
             _networkConfigs[n.Name] = n;
             if (persist) Store?.SaveNetwork(n);
             return net;
         }
+    }
+
+    private static bool OnLink(RouterInterface r, string cidr)
+    {
+        string ip = cidr.Split('/')[0];
+        return System.Net.IPAddress.TryParse(ip, out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+            && r.OnLink(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.GetAddressBytes()));
+    }
+
+    private static System.Net.IPAddress FirstHost(System.Net.IPNetwork subnet)
+    {
+        var b = subnet.BaseAddress.GetAddressBytes();
+        b[^1]++;
+        return new System.Net.IPAddress(b);
     }
 
     public void RemoveNetwork(string name)
@@ -107,10 +147,13 @@ public sealed partial class SwitchRuntime : IDisposable
                 {
                     Name = p.Name,
                     Mac = p.Mac is null ? null : MacAddress.Parse(p.Mac),
-                    Mtu = p.Mtu,
+                    // Unless the port says otherwise, it takes its network's MTU and, when the network is
+                    // routed and the port has an address, a default route via the network's gateway.
+                    Mtu = p.Mtu ?? (net.Mtu != 1500 ? net.Mtu : null),
                     Netns = p.Netns,
                     Addresses = p.Addresses,
-                    Gateway = p.Gateway,
+                    Gateway = p.Gateway ?? (net.Router is { } r && p.Netns is not null && p.Addresses.Any(a => OnLink(r, a))
+                        ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(r.Address) : null),
                     Persistent = p.Persistent,
                 }),
                 "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name }),
@@ -175,6 +218,85 @@ public sealed partial class SwitchRuntime : IDisposable
         }
     }
 
+    /// <summary>
+    /// Adds a static route: <c>prefix via GATEWAY</c> (the gateway must be on a routed network) or
+    /// <c>prefix dev NETWORK</c>. A second path to the same prefix makes an ECMP group.
+    /// Throws <see cref="ArgumentException"/> naming the bad value.
+    /// </summary>
+    public void AddRoute(string prefix, string? via, string? dev, bool persist = true)
+    {
+        lock (_gate)
+        {
+            var (addr, len) = ParsePrefix(prefix);
+            NextHop hop;
+            var topo = Datapath.Topology;
+            if (via is not null && dev is null)
+            {
+                uint gw = ParseIPv4(via, "via");
+                var net = topo.Networks.FirstOrDefault(n => n.Router is { } r && r.OnLink(gw))
+                    ?? throw new ArgumentException($"via {via} is not on any routed network (no network's subnet contains it)");
+                if (topo.IsRouterAddress(gw)) throw new ArgumentException($"via {via} is the router's own address");
+                hop = new NextHop(RouteKind.Via, net.Id, gw);
+            }
+            else if (dev is not null && via is null)
+            {
+                var net = topo.NetworkByName(dev) ?? throw new ArgumentException($"dev {dev}: no network named '{dev}'");
+                if (net.Router is null) throw new ArgumentException($"dev {dev}: network '{dev}' has no gateway, so the router has no interface there");
+                hop = new NextHop(RouteKind.Dev, net.Id, 0);
+            }
+            else throw new ArgumentException("give exactly one of via (a gateway address) or dev (a network)");
+            if (!Datapath.Routes.Add(addr, len, hop)) throw new ArgumentException($"route {prefix} {(via is not null ? "via " + via : "dev " + dev)} already exists");
+            if (persist) Store?.SaveRoute(FormatPrefix(addr, len), via, dev);
+        }
+    }
+
+    public bool DeleteRoute(string prefix, string? via, string? dev)
+    {
+        lock (_gate)
+        {
+            var (addr, len) = ParsePrefix(prefix);
+            var route = Datapath.Routes.Routes().FirstOrDefault(r => r.Prefix == addr && r.Length == len);
+            if (route is null) return false;
+            NextHop? path = null;
+            if (via is not null) path = route.Paths.FirstOrDefault(p => p.Kind == RouteKind.Via && p.Gateway == ParseIPv4(via, "via"));
+            else if (dev is not null) path = route.Paths.FirstOrDefault(p => p.Kind == RouteKind.Dev && Datapath.Topology.Network(p.Network)?.Name == dev);
+            if ((via is not null || dev is not null) && path is null) return false;
+            if (route.Paths.Any(p => p.Kind == RouteKind.Connected))
+                throw new InvalidOperationException($"{prefix} is a connected route: it goes with its network's gateway");
+            if (!Datapath.Routes.Remove(addr, len, path)) return false;
+            Store?.DeleteRoute(FormatPrefix(addr, len), via, dev);
+            return true;
+        }
+    }
+
+    public void AddStaticNeighbor(string network, string ip, string mac, bool persist = true)
+    {
+        lock (_gate)
+        {
+            var net = Datapath.Topology.NetworkByName(network) ?? throw new ArgumentException($"no network named '{network}'");
+            uint addr = ParseIPv4(ip, "ip");
+            if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new ArgumentException($"mac: '{mac}' is not a unicast MAC address");
+            Datapath.Neighbors.AddStatic(net.Id, addr, m);
+            if (persist) Store?.SaveNeighbor(network, ip, MacAddress.Format(m));
+        }
+    }
+
+    public static (uint Address, int Length) ParsePrefix(string prefix)
+    {
+        if (!System.Net.IPNetwork.TryParse(prefix, out var net) || net.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            throw new ArgumentException($"prefix: '{prefix}' is not an IPv4 prefix (e.g. 10.2.0.0/24)");
+        return (System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(net.BaseAddress.GetAddressBytes()), net.PrefixLength);
+    }
+
+    public static uint ParseIPv4(string ip, string field)
+    {
+        if (!System.Net.IPAddress.TryParse(ip, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            throw new ArgumentException($"{field}: '{ip}' is not an IPv4 address");
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.GetAddressBytes());
+    }
+
+    public static string FormatPrefix(uint addr, int len) => VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(addr) + "/" + len;
+
     private void WaitQuiescent(long version)
     {
         if (!_running) return;
@@ -192,14 +314,18 @@ public sealed partial class SwitchRuntime : IDisposable
             _threads.Add(t);
             t.Start();
         }
-        // Aging and rule timeouts run on the control side once a second; the datapath only compares times.
-        _timer = new Timer(_ => Tick(), null, 1000, 1000);
+        // Aging, rule timeouts and neighbour timers run on the control side; the datapath only compares times.
+        _timer = new Timer(_ => Tick(), null, 250, 250);
         _log.LogInformation("datapath started: {Threads} thread(s), {Mode}", Options.Threads, Options.BusyPoll ? "busy polling" : "epoll");
     }
+
+    private int _ticks;
 
     private void Tick()
     {
         long now = Environment.TickCount64;
+        Datapath.Neighbors.Tick(now, e => Datapath.ArpRequests.Enqueue((e.Network, e.Address)));
+        if (++_ticks % 4 != 0) return;
         Datapath.MacTable.Expire(now);
         foreach (var r in Datapath.Rules.Expired(now))
         {

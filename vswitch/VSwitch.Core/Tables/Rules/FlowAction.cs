@@ -22,6 +22,19 @@ public enum ActionKind : byte
     StripVlan,
     DecTtl,
     SetTunnel,
+    // Router actions (produced by the slow path, never written in rules).
+    /// <summary>Turn an ARP request for the router's address into the reply, back out of the ingress port (Value: router MAC).</summary>
+    ArpReply,
+    /// <summary>Turn an ICMP echo request to the router into the reply, back out of the ingress port (Value: router MAC).</summary>
+    EchoReply,
+    /// <summary>Send an ICMP error about the frame back to its sender and drop the frame (Port: type &lt;&lt; 8 | code; Value: reason &lt;&lt; 32 | MTU).</summary>
+    IcmpError,
+    /// <summary>Hold the frame until the next hop's MAC is known (Port: network; Value: next-hop address).</summary>
+    Resolve,
+    /// <summary>Frames longer than the MTU (Value) get "fragmentation needed" when DF is set (Port: ingress network).</summary>
+    CheckMtu,
+    /// <summary>The router took the frame (an ARP reply it learned from): released, not a drop.</summary>
+    Consume,
 }
 
 /// <summary>
@@ -42,7 +55,6 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
     {
         ActionKind.Output => "output:" + (portName?.Invoke(Port) ?? Port.ToString(CultureInfo.InvariantCulture)),
         ActionKind.Normal => "normal",
-        ActionKind.Flood => "flood",
         ActionKind.InPort => "in_port",
         ActionKind.Drop => DropReason is DropReason.RuleDrop or DropReason.None ? "drop" : "drop(" + DropReason.Name() + ")",
         ActionKind.SetDlSrc => "mod_dl_src:" + MacAddress.Format(Value),
@@ -51,6 +63,14 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
         ActionKind.StripVlan => "strip_vlan",
         ActionKind.DecTtl => "dec_ttl",
         ActionKind.SetTunnel => "set_tunnel:" + Value.ToString(CultureInfo.InvariantCulture),
+        ActionKind.Flood when Port != 0 => "flood(network " + Port.ToString(CultureInfo.InvariantCulture) + ")",
+        ActionKind.ArpReply => "arp_reply(" + MacAddress.Format(Value) + ")",
+        ActionKind.EchoReply => "icmp_echo_reply",
+        ActionKind.IcmpError => $"icmp_error(type={Port >> 8},code={Port & 0xFF}{((uint)Value != 0 ? ",mtu=" + (uint)Value : "")})",
+        ActionKind.Resolve => "resolve(" + Pipeline.FlowKeyFormat.IPv4((uint)Value) + ")",
+        ActionKind.CheckMtu => "check_mtu(" + Value.ToString(CultureInfo.InvariantCulture) + ")",
+        ActionKind.Consume => "consume",
+        ActionKind.Flood => "flood",
         _ => Kind.ToString(),
     };
 

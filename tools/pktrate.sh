@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# End-to-end packet-rate comparison: the same two namespaces (gen -> rcv), the same traffic, through
+# four datapaths in turn: vswitchd with TAP ports, vswitchd with AF_PACKET ports on veths, the Linux
+# bridge, and Open vSwitch's userspace (netdev) datapath. See bench/pktrate/README.md.
+#
+#   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--out DIR]
+#
+# Everything it creates (namespaces vpr-XXXXXX-*, veths, a bridge, vswitchd/ovs processes, a work
+# directory under /tmp) is removed on exit, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+BENCH="$REPO/bench/pktrate"
+
+RUNS=3
+SHORT=0
+ONLY=""
+OUTDIR="$BENCH/results"
+ALL_DPS=(vswitch-tap vswitch-afpacket linux-bridge ovs-netdev)
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --runs=*) RUNS="${1#*=}"; shift ;;
+    --short) SHORT=1; shift ;;
+    --only) ONLY="$2"; shift 2 ;;
+    --only=*) ONLY="${1#*=}"; shift ;;
+    --out) OUTDIR="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "pktrate: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "pktrate: --runs '$RUNS' is not a positive number" >&2; exit 2; }
+if [ "$SHORT" = 1 ]; then RUNS=1; RATE_WINDOW=2; IPERF_T=2; PING_COUNT=5; else RATE_WINDOW=5; IPERF_T=5; PING_COUNT=20; fi
+
+DPS=()
+if [ -n "$ONLY" ]; then
+  IFS=, read -r -a want <<<"$ONLY"
+  for w in "${want[@]}"; do
+    ok=0; for d in "${ALL_DPS[@]}"; do [ "$d" = "$w" ] && ok=1; done
+    [ $ok = 1 ] || { echo "pktrate: --only: '$w' is not a datapath (${ALL_DPS[*]})" >&2; exit 2; }
+    DPS+=("$w")
+  done
+else
+  DPS=("${ALL_DPS[@]}")
+fi
+
+if [ "$(id -u)" != 0 ]; then
+  echo "pktrate: run as root (it creates network namespaces, veths, TAPs and a bridge): sudo $0" >&2
+  exit 1
+fi
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# One run at a time: two runs would share the cores (and the results directory).
+exec 9>/tmp/vpr-pktrate.lock
+flock -n 9 || { echo "pktrate: another pktrate run holds /tmp/vpr-pktrate.lock; wait for it" >&2; exit 1; }
+
+# --- what it needs ------------------------------------------------------------------------------
+PACKAGES=(iproute2 iputils-ping iperf3 netsniff-ng ethtool sysstat curl procps openvswitch-switch)
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq -o DPkg::Lock::Timeout=600
+  # openvswitch-switch may fail to install; the ovs-netdev datapath is then skipped with the reason.
+  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null \
+    || apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 \
+         $(printf '%s\n' "${missing[@]}" | grep -v '^openvswitch-switch$') >/dev/null
+fi
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+log "building vswitchd (Release)"
+dotnet build "$REPO/vswitch/VSwitchd" -c Release -nologo -v quiet >/dev/null
+VSWITCHD="$REPO/vswitch/VSwitchd/bin/Release/net10.0/vswitchd"
+[ -x "$VSWITCHD" ] || { echo "pktrate: $VSWITCHD was not built" >&2; exit 1; }
+
+# --- state and cleanup ----------------------------------------------------------------------------
+SUFFIX=$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+P="vpr-$SUFFIX"
+WORK=$(mktemp -d "/tmp/$P-XXXX")
+RUNLOG="$WORK/runs.jsonl"; : >"$RUNLOG"
+NOTES="$WORK/notes.jsonl"; : >"$NOTES"
+mkdir -p "$OUTDIR"
+RAW="$OUTDIR/raw"; rm -rf "$RAW"; mkdir -p "$RAW"
+PIDS=()        # every process this script started (by PID)
+
+# shellcheck source=../bench/pktrate/lib.sh
+. "$BENCH/lib.sh"
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  dp_teardown
+  rm -rf "$WORK" /tmp/vpr-pktrate.lock
+  exit $rc
+}
+trap cleanup EXIT
+trap 'echo; log "interrupted"; exit 130' INT TERM
+
+# --- runs -----------------------------------------------------------------------------------------
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+log "pktrate: datapaths: ${DPS[*]}; runs: $RUNS; 64B window ${RATE_WINDOW}s, iperf3 -t $IPERF_T, ping -c $PING_COUNT; prefix $P"
+i=0
+for dp in "${DPS[@]}"; do
+  i=$((i + 1))
+  TAG="[$i/${#DPS[@]}] $dp"
+  log "$TAG: setting up"
+  if ! dp_setup "$dp"; then
+    log "$TAG: SKIPPED: $SKIP_REASON"
+    note "$dp" skip "$SKIP_REASON"
+    dp_teardown
+    continue
+  fi
+  if ! warmup; then
+    log "$TAG: SKIPPED: no connectivity gen -> rcv through $dp"
+    note "$dp" skip "no connectivity gen -> rcv (ping failed after setup)"
+    dp_snapshot "$dp" after-fail
+    dp_teardown
+    continue
+  fi
+  dp_snapshot "$dp" before
+  for r in $(seq "$RUNS"); do
+    log "$TAG: 64B rate run $r/$RUNS (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    measure_rate "$dp" "$r"
+  done
+  dp_snapshot "$dp" after-rate
+  for r in $(seq "$RUNS"); do
+    for s in 1 4; do
+      log "$TAG: TCP $s stream(s) run $r/$RUNS (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      measure_tcp "$dp" "$r" "$s"
+    done
+  done
+  for r in $(seq "$RUNS"); do
+    log "$TAG: ping RTT run $r/$RUNS"
+    measure_ping "$dp" "$r"
+  done
+  dp_snapshot "$dp" end
+  log "$TAG: tearing down"
+  dp_teardown
+done
+FINISHED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+"$PY" "$BENCH/aggregate.py" --runs-file "$RUNLOG" --notes-file "$NOTES" --out-json "$OUTDIR/latest.json" \
+  --out-md "$BENCH/RESULTS-e2e.md" --raw-dir "$RAW" --started "$STARTED" --finished "$FINISHED" \
+  --mode "$([ $SHORT = 1 ] && echo short || echo normal)" --runs "$RUNS" --rate-window "$RATE_WINDOW" \
+  --iperf-t "$IPERF_T" --ping-count "$PING_COUNT" --datapaths "$(IFS=,; echo "${DPS[*]}")"

@@ -1,0 +1,132 @@
+using VSwitch.Core.Tables;
+using VSwitch.Core.Tables.Rules;
+using VSwitch.Core.Topology;
+using VSwitch.Core.Wire;
+
+namespace VSwitch.Core.Pipeline;
+
+/// <summary>
+/// The router's slow path: what happens to a frame sent to the router (its MAC, or an ARP request
+/// for its address) on a network that has a gateway. It answers ARP and ping for its own
+/// addresses, learns neighbours from ARP, and routes IPv4: longest-prefix match, next hop,
+/// neighbour, then rewrite Ethernet, decrement TTL and output; ICMP errors where RFC 1812 wants them.
+/// The decision becomes the flow's actions, so routed flows run from the flow cache like bridged ones.
+/// </summary>
+public static class Router
+{
+    public const byte IcmpUnreachable = 3, IcmpTimeExceeded = 11;
+    public const byte CodeNet = 0, CodeHost = 1, CodeFragNeeded = 4;
+
+    /// <summary>Whether the router, not the bridge, handles this frame.</summary>
+    public static bool Handles(in FlowKey key, Network net, ulong dlDst) =>
+        net.Router is { } r && (dlDst == r.Mac || (key.IsArp && key.NwProto == 1 && (uint)key.NwDst == r.Address));
+
+    public static void Route(in FlowKey key, SwitchPort port, Datapath dp, SwitchTopology topo, long nowMs,
+        FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
+    {
+        var net = port.Network;
+        var r = net.Router!;
+        if (key.IsArp)
+        {
+            Arp(in key, net, r, dp, nowMs, result, scratch, sideEffects, trace);
+            return;
+        }
+        if (!key.IsIPv4)
+        {
+            trace?.Add("router", $"ethertype 0x{key.DlType:x4} to the router MAC is not routed: drop");
+            scratch.Add(FlowAction.Drop(DropReason.NotRoutable));
+            return;
+        }
+        uint dst = (uint)key.NwDst;
+        if (topo.IsRouterAddress(dst))
+        {
+            if (key.NwProto == IpProtocols.Icmp && key.TpSrc == 8)
+            {
+                trace?.Add("router", $"echo request to the router's address {FlowKeyFormat.IPv4(dst)}: echo reply");
+                scratch.Add(new FlowAction(ActionKind.EchoReply, Value: r.Mac));
+            }
+            else
+            {
+                trace?.Add("router", $"packet to the router's own address {FlowKeyFormat.IPv4(dst)} (protocol {key.NwProto}): consumed");
+                scratch.Add(new FlowAction(ActionKind.Consume));
+            }
+            return;
+        }
+        if (key.NwTtl <= 1)
+        {
+            trace?.Add("router", $"TTL {key.NwTtl} expires here: ICMP time exceeded to {FlowKeyFormat.IPv4((uint)key.NwSrc)}");
+            scratch.Add(IcmpError(IcmpTimeExceeded, 0, DropReason.TtlExpired));
+            return;
+        }
+        var hop = dp.Routes.Lookup(dst, key.Hash64());
+        var egress = hop is null ? null : topo.Network(hop.Network);
+        if (hop is null || egress?.Router is null)
+        {
+            trace?.Add("router", $"no route to {FlowKeyFormat.IPv4(dst)}: ICMP net unreachable");
+            scratch.Add(IcmpError(IcmpUnreachable, CodeNet, DropReason.NoRoute));
+            return;
+        }
+        uint nh = hop.Kind == RouteKind.Via ? hop.Gateway : dst;
+        trace?.Add("router", $"route to {FlowKeyFormat.IPv4(dst)}: {Describe(hop, egress)}, next hop {FlowKeyFormat.IPv4(nh)}");
+        var neighbor = dp.Neighbors.Lookup(egress.Id, nh);
+        if (neighbor is null || neighbor.State == NeighborState.Incomplete)
+        {
+            trace?.Add("router", $"neighbour {FlowKeyFormat.IPv4(nh)} on {egress.Name} is {(neighbor is null ? "unknown" : "incomplete")}: hold the packet and send an ARP request");
+            scratch.Add(new FlowAction(ActionKind.Resolve, egress.Id, nh));
+            return;
+        }
+        if (neighbor.State == NeighborState.Failed)
+        {
+            trace?.Add("router", $"neighbour {FlowKeyFormat.IPv4(nh)} on {egress.Name} failed to answer: ICMP host unreachable");
+            scratch.Add(IcmpError(IcmpUnreachable, CodeHost, DropReason.NeighborUnresolved));
+            return;
+        }
+        ulong mac = neighbor.Mac;
+        trace?.Add("router", $"neighbour {FlowKeyFormat.IPv4(nh)} is at {MacAddress.Format(mac)} ({neighbor.State.ToString().ToLowerInvariant()})");
+        scratch.Add(new FlowAction(ActionKind.CheckMtu, net.Id, (ulong)egress.Mtu));
+        scratch.Add(new FlowAction(ActionKind.SetDlSrc, Value: egress.Router.Mac));
+        scratch.Add(new FlowAction(ActionKind.SetDlDst, Value: mac));
+        scratch.Add(new FlowAction(ActionKind.DecTtl));
+        scratch.Add(new FlowAction(ActionKind.SetVlan, Value: egress.Vlan));
+        int outPort = dp.MacTable.Lookup(egress.Id, egress.Vlan, mac, nowMs);
+        if (outPort >= 0)
+        {
+            trace?.Add("bridge", $"{MacAddress.Format(mac)} learned on {topo.Port(outPort)?.Name ?? outPort.ToString()} in {egress.Name}: output");
+            scratch.Add(FlowAction.Output(outPort));
+        }
+        else
+        {
+            trace?.Add("bridge", $"{MacAddress.Format(mac)} not in the MAC table of {egress.Name}: flood there");
+            scratch.Add(new FlowAction(ActionKind.Flood, egress.Id));
+        }
+    }
+
+    private static void Arp(in FlowKey key, Network net, RouterInterface r, Datapath dp, long nowMs,
+        FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
+    {
+        // ARP is never cached: each one may teach the router a neighbour.
+        result.NoCache = true;
+        uint spa = (uint)key.NwSrc, tpa = (uint)key.NwDst;
+        bool senderOnLink = spa != 0 && r.OnLink(spa) && !MacAddress.IsMulticast(key.ArpSha);
+        if (key.NwProto == 1 && tpa == r.Address)
+        {
+            if (sideEffects && senderOnLink) dp.Neighbors.Confirm(net.Id, spa, key.ArpSha, nowMs, create: true);
+            trace?.Add("router", $"ARP request for the gateway {FlowKeyFormat.IPv4(tpa)} from {FlowKeyFormat.IPv4(spa)}: reply with {MacAddress.Format(r.Mac)}");
+            scratch.Add(new FlowAction(ActionKind.ArpReply, Value: r.Mac));
+            return;
+        }
+        if (sideEffects && senderOnLink) dp.Neighbors.Confirm(net.Id, spa, key.ArpSha, nowMs, create: key.NwProto == 2 && tpa == r.Address);
+        trace?.Add("router", $"ARP {(key.NwProto == 2 ? "reply" : "op " + key.NwProto)} from {FlowKeyFormat.IPv4(spa)} ({MacAddress.Format(key.ArpSha)}): learned, consumed");
+        scratch.Add(new FlowAction(ActionKind.Consume));
+    }
+
+    private static FlowAction IcmpError(byte type, byte code, DropReason reason, uint mtu = 0) =>
+        new(ActionKind.IcmpError, type << 8 | code, (ulong)reason << 32 | mtu);
+
+    private static string Describe(NextHop hop, Network egress) => hop.Kind switch
+    {
+        RouteKind.Connected => $"connected on {egress.Name}",
+        RouteKind.Via => $"via {FlowKeyFormat.IPv4(hop.Gateway)} on {egress.Name}",
+        _ => $"dev {egress.Name}",
+    };
+}
