@@ -10,7 +10,12 @@ public sealed record ApiError(string? Error);
 
 /// <summary>A network. Subnet, Gateway (the router's address on it) and RouterMac are null when it is not routed (or from an older daemon).</summary>
 public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports,
-    string? Subnet = null, string? Gateway = null, string? RouterMac = null, int? Mtu = null);
+    string? Subnet = null, string? Gateway = null, string? RouterMac = null, int? Mtu = null)
+{
+    public AllocationView[]? Allocations { get; init; }
+}
+
+public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port);
 
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
 

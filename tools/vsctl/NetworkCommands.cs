@@ -86,6 +86,8 @@ public static class NetworkCommands
             w.WriteLine($"gateway:    {n.Gateway ?? "-"}");
             w.WriteLine($"router mac: {n.RouterMac ?? "-"}");
             w.WriteLine($"mtu:        {(n.Mtu is { } m ? m.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}");
+            if (n.Subnet is not null)
+                w.WriteLine($"addresses:  {(n.Allocations is { Length: > 0 } al ? string.Join(' ', al.Select(x => $"{x.Address}({x.Ifname}@{x.Attachment})")) : "none in use")}");
             w.WriteLine($"ports:      {n.Ports.Length}");
             if (n.Ports.Length == 0) return Program.Ok;
             var ports = (await ctx.Api.GetAsync("v1/ports", ct)).Read(ApiJson.Default.PortViewArray).ToDictionary(p => p.Name);

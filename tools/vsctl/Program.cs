@@ -32,7 +32,8 @@ public static class Program
         root.Subcommands.Add(TraceCommands.Create(cli));
         root.Subcommands.Add(RouteCommands.Create(cli));
         root.Subcommands.Add(NeighCommands.Create(cli));
-        // Later groups (attach) go here once the daemon's API has them.
+        root.Subcommands.Add(AttachCommands.Attach(cli));
+        root.Subcommands.Add(AttachCommands.Detach(cli));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -75,6 +75,8 @@ public static class Program
         // Let malformed bodies reach the JSON error handler below instead of an empty 400.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddHostedService<SwitchService>();
+        builder.Services.AddSingleton<Attachments>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket));
         var app = builder.Build();

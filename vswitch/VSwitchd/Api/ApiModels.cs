@@ -3,7 +3,13 @@ namespace VSwitchd.Api;
 public sealed record ApiError(string Error);
 
 public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports,
-    string? Subnet = null, string? Gateway = null, string? RouterMac = null, int Mtu = 1500);
+    string? Subnet = null, string? Gateway = null, string? RouterMac = null, int Mtu = 1500)
+{
+    // Attachments: the IPv6 plan (not handed out yet) and the addresses IPAM gave out.
+    public string? Subnet6 { get; init; }
+    public string? Gateway6 { get; init; }
+    public AllocationView[] Allocations { get; init; } = [];
+}
 
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
 
@@ -44,3 +50,10 @@ public sealed record TraceStepView(string Stage, string Detail);
 public sealed record TraceView(string Flow, TraceStepView[] Steps, string Actions, string? DropReason, bool CacheHit, string? Time);
 
 public sealed record LiveTraceView(int Requested, int Recorded, bool Complete, TraceView[] Packets);
+
+public sealed record AttachmentView(string Id, string Network, string Netns, string ContainerId, string Ifname, string Port, string Mac,
+    int Mtu, string? Address, string? Ip, string? Gateway, string? Source, DateTime CreatedAt);
+
+public sealed record AttachmentCheckView(bool Ok, string[] Problems);
+
+public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port);

@@ -87,6 +87,7 @@ public static class ManagementApi
         RulesApi.Map(v1);
         RoutesApi.Map(v1);
         FlowsApi.Map(v1);
+        AttachApi.Map(v1);
     }
 
     public static IResult BadRequest(string message) => Results.Json(new ApiError(message), statusCode: 400);
@@ -101,11 +102,11 @@ public static class ManagementApi
     public static NetworkView[] Networks(SwitchRuntime rt)
     {
         var t = rt.Datapath.Topology;
-        return t.Networks.Select(n => new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
+        return t.Networks.Select(n => AttachApi.WithAddressing(rt, new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
             t.Members(n.Id).Select(p => p.Name).ToArray(),
             n.Router is { } r ? SwitchRuntime.FormatPrefix(r.Subnet, r.PrefixLength) : null,
             n.Router is { } g ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(g.Address) : null,
-            n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu)).ToArray();
+            n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu))).ToArray();
     }
 
     public static PortView[] Ports(SwitchRuntime rt)

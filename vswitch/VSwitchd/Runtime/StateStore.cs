@@ -9,7 +9,7 @@ namespace VSwitchd.Runtime;
 /// Every change is one statement committed (WAL, synchronous=FULL) before the API answers, so an
 /// acknowledged change survives a SIGKILL. Learned state (MAC table, flow cache) is not stored.
 /// </summary>
-public sealed class StateStore : IDisposable
+public sealed partial class StateStore : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly SqliteConnection _db;

@@ -14,7 +14,7 @@ namespace VSwitchd.Runtime;
 /// written to the state store, and only then acknowledged. On stop it removes every TAP it
 /// created (unless persistent).
 /// </summary>
-public sealed class SwitchRuntime : IDisposable
+public sealed partial class SwitchRuntime : IDisposable
 {
     private readonly object _gate = new();
     private readonly List<DatapathThread> _threads = [];

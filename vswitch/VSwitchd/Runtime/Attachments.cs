@@ -1,0 +1,352 @@
+using System.Net;
+using System.Security.Cryptography;
+using VSwitch.Core.Ports.Linux;
+using VSwitch.Core.Wire;
+using VSwitchd.Config;
+
+namespace VSwitchd.Runtime;
+
+/// <summary>
+/// A container's interface on a network: a TAP the daemon created, moved into the container's
+/// namespace and renamed there (eth0), with an address from the network's subnet. Keyed by
+/// (container id, interface name) like a CNI attachment. Stored, so a restarted daemon recreates it.
+/// </summary>
+public sealed record Attachment
+{
+    public string Id { get; init; } = "";
+    public string Network { get; init; } = "";
+    /// <summary>As given: a name under /run/netns or a path (/proc/PID/ns/net, /run/netns/X).</summary>
+    public string Netns { get; init; } = "";
+    public string ContainerId { get; init; } = "";
+    public string Ifname { get; init; } = "eth0";
+    /// <summary>The switch port (the TAP's name before it was moved and renamed).</summary>
+    public string Port { get; init; } = "";
+    public string Mac { get; init; } = "";
+    public int Mtu { get; init; }
+    /// <summary>Address with prefix (10.1.0.2/24), or null on a network without a subnet.</summary>
+    public string? Address { get; init; }
+    public string? Gateway { get; init; }
+    /// <summary>Who asked (vsctl, cni:NAME): CNI's GC only removes its own.</summary>
+    public string? Source { get; init; }
+    /// <summary>Identity of the namespace (device and inode of its nsfs file): a new namespace under the same name is another.</summary>
+    public ulong NetnsDev { get; init; }
+    public ulong NetnsInode { get; init; }
+    public DateTime CreatedAt { get; init; }
+}
+
+public sealed record AttachRequest(string? Network, string? Netns, string? ContainerId, string? Ifname, string? Ip, string? Mac, string? Source)
+{
+    /// <summary>Overrides the network's MTU (CNI's "mtu").</summary>
+    public int? Mtu { get; init; }
+}
+
+/// <summary>A refused attach or detach: the HTTP status to answer and a message naming the bad value.</summary>
+public sealed class AttachException(int status, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+}
+
+/// <summary>
+/// Attaches namespaces to networks and detaches them: IPAM (lowest free address of the subnet,
+/// persisted before the device exists), the TAP's life, and a watch every 2 s that detaches
+/// attachments whose namespace vanished (a container killed without DEL) or whose port was removed.
+/// </summary>
+public sealed class Attachments : IHostedService, IDisposable
+{
+    public static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(2);
+
+    private readonly object _gate = new();
+    private readonly Dictionary<string, Attachment> _byId = [];
+    private readonly SwitchRuntime _rt;
+    private readonly ILogger _log;
+    private Timer? _timer;
+    private volatile bool _stopping;
+
+    public Attachments(SwitchRuntime rt, ILogger<Attachments> log)
+    {
+        _rt = rt;
+        _log = log;
+        rt.Attachments = this;
+    }
+
+    public Attachment[] List()
+    {
+        lock (_gate) return _byId.Values.OrderBy(a => a.CreatedAt).ThenBy(a => a.Id).ToArray();
+    }
+
+    public Attachment? Get(string id)
+    {
+        lock (_gate) return _byId.GetValueOrDefault(id);
+    }
+
+    /// <summary>Addresses in use on a network: (address with prefix, attachment).</summary>
+    public (string Address, Attachment Owner)[] Allocations(string network)
+    {
+        lock (_gate)
+            return _byId.Values.Where(a => a.Network == network && a.Address is not null)
+                .Select(a => (a.Address!, a))
+                .OrderBy(x => Ipv4Pool.ToUInt(IPAddress.Parse(x.Item1.Split('/')[0]))).ToArray();
+    }
+
+    public Attachment Attach(AttachRequest req)
+    {
+        string network = req.Network?.Trim() is { Length: > 0 } n ? n : throw new AttachException(400, "network: must be given");
+        string netns = req.Netns?.Trim() is { Length: > 0 } s ? s : throw new AttachException(400, "netns: must be given (a name under /run/netns or a path like /proc/PID/ns/net)");
+        string ifname = string.IsNullOrWhiteSpace(req.Ifname) ? "eth0" : req.Ifname.Trim();
+        if (ifname.Length > 15 || ifname is "." or ".." || ifname.Any(c => c is '/' or ':' or '\0' || char.IsWhiteSpace(c)))
+            throw new AttachException(400, $"ifname: '{ifname}' is not an interface name (at most 15 characters, no '/', ':' or spaces)");
+        string containerId = string.IsNullOrWhiteSpace(req.ContainerId) ? netns : req.ContainerId.Trim();
+        ulong mac;
+        if (req.Mac is not null)
+        {
+            if (!MacAddress.TryParse(req.Mac, out mac) || MacAddress.IsMulticast(mac) || mac == 0)
+                throw new AttachException(400, $"mac: '{req.Mac}' is not a unicast MAC address");
+        }
+        else mac = RandomMac();
+
+        if (_rt.Datapath.Topology.NetworkByName(network) is null) throw new AttachException(404, $"no network named '{network}'");
+        var cfg = _rt.NetworkConfig(network) ?? new NetworkConfig { Name = network };
+        Ipv4Pool? pool;
+        try { pool = Ipv4Pool.Of(cfg.Subnet, cfg.Gateway); }
+        catch (ArgumentException e) { throw new AttachException(400, $"network '{network}': {e.Message}"); }
+        if (req.Ip is not null && pool is null)
+            throw new AttachException(400, $"ip: network '{network}' has no subnet, so it hands out no addresses (create it with a subnet)");
+        string path;
+        try { path = NetConfig.NetnsPath(netns)!; }
+        catch (ArgumentException e) { throw new AttachException(400, $"netns: {e.Message}"); }
+        if (NetnsIdentity(path) is not var (dev, ino))
+            throw new AttachException(400, $"netns: network namespace '{netns}' does not exist ({path} not found)");
+        if (req.Mtu is < 68 or > 9000) throw new AttachException(400, $"mtu: {req.Mtu} must be 68..9000");
+        int mtu = req.Mtu ?? cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450);
+
+        lock (_gate)
+        {
+            if (_stopping) throw new AttachException(503, "vswitchd is stopping");
+            if (_byId.Values.FirstOrDefault(a => a.ContainerId == containerId && a.Ifname == ifname) is { } dup)
+                throw new AttachException(409, $"container '{containerId}' already has {ifname} attached (attachment {dup.Id} on network {dup.Network})");
+            if (_byId.Values.FirstOrDefault(a => a.NetnsDev == dev && a.NetnsInode == ino && a.Ifname == ifname) is { } dup2)
+                throw new AttachException(409, $"namespace '{netns}' already has {ifname} attached (attachment {dup2.Id})");
+            string id = NewId();
+            string? address = null;
+            if (pool is { } p)
+            {
+                uint a;
+                if (req.Ip is not null)
+                {
+                    try { a = p.ParseRequested(req.Ip.Trim()); }
+                    catch (ArgumentException e) { throw new AttachException(400, e.Message); }
+                    if (p.WhyNot(a) is { } why) throw new AttachException(400, $"ip: {why}");
+                    if (Taken(network).Contains(a))
+                        throw new AttachException(409, $"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}'");
+                }
+                else
+                {
+                    a = p.NextFree(Taken(network)) ?? throw new AttachException(409, $"network '{network}': no free address left in {p.Subnet}");
+                }
+                address = p.Cidr(a);
+                // Persisted before the device exists: a crash after this leaves an address that start-up releases, never one given twice.
+                if (_rt.Store is { } st && !st.TryAllocate(network, address, id))
+                    throw new AttachException(409, $"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}'");
+            }
+            var att = new Attachment
+            {
+                Id = id, Network = network, Netns = netns, ContainerId = containerId, Ifname = ifname, Port = "vsa" + id,
+                Mac = MacAddress.Format(mac), Mtu = mtu, Address = address, Gateway = pool?.GatewayAddress,
+                Source = req.Source, NetnsDev = dev, NetnsInode = ino, CreatedAt = DateTime.UtcNow,
+            };
+            try
+            {
+                CreatePort(att);
+                _rt.Store?.SaveAttachment(att);
+            }
+            catch (Exception e) when (e is not AttachException)
+            {
+                if (address is not null) _rt.Store?.Release(network, address);
+                throw new AttachException(400, $"attaching {netns} to {network}: {e.Message}");
+            }
+            _byId[id] = att;
+            _log.LogInformation("attached {Netns} ({Container}) {Ifname} to {Network}: port {Port}, {Address}, mac {Mac}",
+                netns, containerId, ifname, network, att.Port, address ?? "no address", att.Mac);
+            return att;
+        }
+    }
+
+    /// <summary>Removes the port (which flushes its MACs) and releases the address; false when there is no such attachment.</summary>
+    public bool Detach(string id, string reason = "detached")
+    {
+        lock (_gate)
+        {
+            if (!_byId.Remove(id, out var a)) return false;
+            if (_rt.Datapath.Topology.PortByName(a.Port) is not null)
+            {
+                try { _rt.RemovePort(a.Port, persist: false); }
+                catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException) { }
+            }
+            _rt.Store?.DeleteAttachment(a.Id);
+            _log.LogInformation("{Reason}: {Netns} ({Container}) {Ifname} from {Network}, port {Port} removed, {Address} released",
+                reason, a.Netns, a.ContainerId, a.Ifname, a.Network, a.Port, a.Address ?? "no address");
+            return true;
+        }
+    }
+
+    /// <summary>What is wrong with an attachment as the namespace sees it (CNI CHECK); empty when all is well.</summary>
+    public List<string> Check(Attachment a)
+    {
+        var problems = new List<string>();
+        string path = NetConfig.NetnsPath(a.Netns)!;
+        if (NetnsIdentity(path) is not var (dev, ino)) { problems.Add($"namespace {a.Netns} no longer exists"); return problems; }
+        if (dev != a.NetnsDev || ino != a.NetnsInode) { problems.Add($"{a.Netns} is another namespace than the one attached"); return problems; }
+        if (_rt.Datapath.Topology.PortByName(a.Port) is null) problems.Add($"port {a.Port} is not on the switch");
+        var r = NetConfig.Run(a.Netns, "ip", "-o", "addr", "show", "dev", a.Ifname);
+        if (r.ExitCode != 0) { problems.Add($"interface {a.Ifname} is missing in {a.Netns}"); return problems; }
+        if (a.Address is not null && !r.Output.Contains(" " + a.Address + " ", StringComparison.Ordinal))
+            problems.Add($"{a.Ifname} in {a.Netns} does not have {a.Address}");
+        var link = NetConfig.Run(a.Netns, "ip", "-o", "link", "show", "dev", a.Ifname).Output;
+        if (!link.Contains(a.Mac, StringComparison.OrdinalIgnoreCase)) problems.Add($"{a.Ifname} in {a.Netns} does not have MAC {a.Mac}");
+        return problems;
+    }
+
+    private HashSet<uint> Taken(string network)
+    {
+        var set = new HashSet<uint>();
+        foreach (var a in _byId.Values)
+            if (a.Network == network && a.Address is not null) set.Add(Ipv4Pool.ToUInt(IPAddress.Parse(a.Address.Split('/')[0])));
+        if (_rt.Store is { } st)
+            foreach (var (n, addr, _) in st.Allocations())
+                if (n == network) set.Add(Ipv4Pool.ToUInt(IPAddress.Parse(addr.Split('/')[0])));
+        return set;
+    }
+
+    /// <summary>
+    /// The TAP as a switch port, then inside the namespace: down, renamed to the requested name,
+    /// addressed, up, default route via the gateway. On failure the port (and with it the device) goes.
+    /// </summary>
+    private void CreatePort(Attachment a)
+    {
+        var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu };
+        _rt.AddPort(pc, persist: false);
+        try
+        {
+            NetConfig.SetUp(a.Port, a.Netns, up: false);
+            NetConfig.Rename(a.Port, a.Ifname, a.Netns);
+            if (a.Address is not null) NetConfig.AddAddress(a.Ifname, a.Address, a.Netns);
+            NetConfig.SetUp(a.Ifname, a.Netns);
+            if (a.Address is not null && a.Gateway is not null)
+            {
+                var r = NetConfig.Run(a.Netns, "ip", "-4", "route", "add", "default", "via", a.Gateway, "dev", a.Ifname);
+                // A second interface in a namespace that already has a default route keeps the first one's.
+                if (r.ExitCode != 0 && !r.Output.Contains("File exists", StringComparison.Ordinal))
+                    throw new PortException($"{a.Ifname}: default route via {a.Gateway} in {a.Netns}: {r.Output.Trim()}");
+            }
+        }
+        catch
+        {
+            try { _rt.RemovePort(a.Port, persist: false); } catch (Exception e) { _log.LogWarning("removing port {Port}: {Error}", a.Port, e.Message); }
+            throw;
+        }
+        _rt.ReplacePortConfig(new PortConfig
+        {
+            Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu,
+            Addresses = a.Address is null ? [] : [a.Address], Gateway = a.Gateway,
+        });
+    }
+
+    /// <summary>Start: restore stored attachments whose namespace still exists, release the others; then watch.</summary>
+    public Task StartAsync(CancellationToken ct)
+    {
+        if (_rt.Store is { } st)
+        {
+            lock (_gate)
+            {
+                var stored = st.Attachments();
+                foreach (var a in stored)
+                {
+                    string? why = null;
+                    if (_rt.Datapath.Topology.NetworkByName(a.Network) is null) why = $"network {a.Network} no longer exists";
+                    else if (NetnsIdentity(NetConfig.NetnsPath(a.Netns)!) is not var (dev, ino)) why = $"namespace {a.Netns} is gone";
+                    else if (dev != a.NetnsDev || ino != a.NetnsInode) why = $"{a.Netns} is another namespace now";
+                    if (why is null)
+                    {
+                        try
+                        {
+                            CreatePort(a);
+                            _byId[a.Id] = a;
+                            _log.LogInformation("restored attachment {Id}: {Netns} {Ifname} on {Network}, {Address}", a.Id, a.Netns, a.Ifname, a.Network, a.Address ?? "no address");
+                            continue;
+                        }
+                        catch (Exception e) when (e is not OutOfMemoryException) { why = e.Message; }
+                    }
+                    st.DeleteAttachment(a.Id);
+                    _log.LogInformation("released attachment {Id} ({Netns} {Ifname}, {Address}): {Why}", a.Id, a.Netns, a.Ifname, a.Address ?? "no address", why);
+                }
+                // Addresses whose attachment row never got written (a crash in between).
+                var ids = stored.Select(a => a.Id).ToHashSet();
+                foreach (var (n, addr, owner) in st.Allocations())
+                    if (!_byId.ContainsKey(owner) && !ids.Contains(owner)) st.Release(n, addr);
+            }
+        }
+        _timer = new Timer(_ => Watch(), null, WatchInterval, WatchInterval);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Detaches what lost its namespace or its port.</summary>
+    private void Watch()
+    {
+        if (_stopping) return;
+        foreach (var a in List())
+        {
+            string? why = null;
+            if (NetnsIdentity(NetConfig.NetnsPath(a.Netns)!) is not var (dev, ino)) why = $"namespace {a.Netns} is gone";
+            else if (dev != a.NetnsDev || ino != a.NetnsInode) why = $"namespace {a.Netns} was replaced";
+            else if (_rt.Datapath.Topology.PortByName(a.Port) is null) why = $"port {a.Port} was removed";
+            if (why is null) continue;
+            try { Detach(a.Id, $"detached ({why})"); }
+            catch (Exception e) when (e is not OutOfMemoryException) { _log.LogWarning("detaching {Id}: {Error}", a.Id, e.Message); }
+        }
+    }
+
+    public Task StopAsync(CancellationToken ct)
+    {
+        _stopping = true;
+        _timer?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _timer?.Dispose();
+    }
+
+    private string NewId()
+    {
+        while (true)
+        {
+            string id = Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
+            if (!_byId.ContainsKey(id) && _rt.Datapath.Topology.PortByName("vsa" + id) is null && !Directory.Exists("/sys/class/net/vsa" + id))
+                return id;
+        }
+    }
+
+    /// <summary>A random locally administered unicast MAC (02:...).</summary>
+    private static ulong RandomMac()
+    {
+        Span<byte> b = stackalloc byte[6];
+        RandomNumberGenerator.Fill(b);
+        b[0] = (byte)((b[0] & 0xFC) | 0x02);
+        ulong m = 0;
+        foreach (byte x in b) m = (m << 8) | x;
+        return m;
+    }
+
+    /// <summary>(device, inode) of a namespace file, or null when it does not exist.</summary>
+    public static unsafe (ulong Dev, ulong Ino)? NetnsIdentity(string path)
+    {
+        Tmds.Linux.stat st;
+        int rc;
+        fixed (byte* p = System.Text.Encoding.UTF8.GetBytes(path + "\0"))
+            rc = Tmds.Linux.LibC.stat(p, &st);
+        if (rc != 0) return null;
+        return ((ulong)st.st_dev, (ulong)st.st_ino);
+    }
+}
