@@ -197,15 +197,50 @@ public class VswitchdTests
 public static class Iperf
 {
     /// <summary>
-    /// iperf3 3.12 stops the receiver's count a moment before the sender's (about 0.3 % seen, also
-    /// over loopback with no switch involved), so "intact" here is: the transfer completed and the
-    /// receiver counted at least 99 % of what was sent. Byte-exact delivery is checked with a
-    /// hashed stream in AfPacketPortTests.
+    /// iperf3 3.12 stops the receiver's count when the test ends on its control connection, so
+    /// bytes still in flight are missing from it (0.3-2 % seen, also over loopback with no switch
+    /// involved). So iperf3's figures only show the transfer completed; <see cref="Run"/> also
+    /// sends 16 MiB of known data and compares count and SHA-256 at the far end, to EOF.
     /// </summary>
     public static void AssertIntact(long sent, long received)
     {
         Assert.True(sent > 0, "nothing sent");
-        Assert.True(received >= sent * 0.99 && received <= sent, $"sent {sent} bytes, received {received}");
+        Assert.True(received >= sent * 0.95 && received <= sent, $"sent {sent} bytes, received {received}");
+    }
+
+    private const string SinkScript = """
+        import socket, hashlib, sys
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((sys.argv[1], 5203)); s.listen(1); s.settimeout(30)
+        c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
+        while True:
+            d = c.recv(1 << 16)
+            if not d: break
+            h.update(d); n += len(d)
+        print(n, h.hexdigest())
+        """;
+
+    private const string SourceScript = """
+        import socket, hashlib, random, sys
+        data = random.Random(7).randbytes(16 << 20)
+        c = socket.create_connection((sys.argv[1], 5203), timeout=30)
+        c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+        print(len(data), hashlib.sha256(data).hexdigest())
+        """;
+
+    /// <summary>16 MiB of known bytes over one TCP connection, counted and hashed on both sides, to EOF.</summary>
+    public static void ExactTransfer(TestNetns client, TestNetns server, string serverIp)
+    {
+        var srv = server.Start("python3", "-c", SinkScript, serverIp);
+        try
+        {
+            Wait.Until(() => server.TryExec(TimeSpan.FromSeconds(5), "ss", "-ltn").StdOut.Contains(":5203"), TimeSpan.FromSeconds(10), "the TCP sink to listen");
+            var src = client.TryExec(TimeSpan.FromSeconds(60), "python3", "-c", SourceScript, serverIp);
+            Assert.True(src.ExitCode == 0, "source failed: " + src.Output);
+            Assert.True(srv.WaitForExit(30_000), "sink did not finish");
+            Assert.Equal(src.StdOut.Trim(), srv.StandardOutput.ReadToEnd().Trim());
+        }
+        finally { Proc.KillQuietly(srv); srv.Dispose(); }
     }
 
     public static (long Sent, long Received) Run(TestNetns client, TestNetns server, string serverIp, int seconds, int streams = 1)
@@ -219,6 +254,8 @@ public static class Iperf
             var j = JsonNode.Parse(r.StdOut)!;
             long sent = (long)(double)j["end"]!["sum_sent"]!["bytes"]!;
             long received = (long)(double)j["end"]!["sum_received"]!["bytes"]!;
+            Proc.KillQuietly(srv);
+            ExactTransfer(client, server, serverIp);
             return (sent, received);
         }
         finally
