@@ -16,7 +16,7 @@ public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, 
 public sealed record PortView(string Name, int Id, string Type, string Network, string VlanMode, int Vlan, int[] Trunks,
     int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null);
 
-public sealed record FdbEntryView(string Network, int Vlan, string Mac, string Port, double AgeSeconds, bool Static);
+public sealed record FdbEntryView(string Network, int Vlan, string Mac, string Port, double AgeSeconds, bool Static, string? Vtep = null);
 
 public sealed record StageView(string Name, long Calls, long Packets, double NsPerPacket, double PacketsPerCall);
 

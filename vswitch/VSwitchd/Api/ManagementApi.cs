@@ -86,6 +86,7 @@ public static class ManagementApi
         v1.MapGet("/stats", (SwitchRuntime rt) => Results.Ok(Stats(rt)));
         RulesApi.Map(v1);
         RoutesApi.Map(v1);
+        OverlayApi.Map(v1);
         FlowsApi.Map(v1);
         AttachApi.Map(v1);
     }
@@ -131,7 +132,8 @@ public static class ManagementApi
         var nets = t.Networks.ToDictionary(n => n.Id, n => n.Name);
         return rt.Datapath.MacTable.Entries(Environment.TickCount64)
             .Select(e => new FdbEntryView(nets.GetValueOrDefault(e.Network, $"#{e.Network}"), e.Vlan, MacAddress.Format(e.Mac),
-                t.Port(e.Port)?.Name ?? $"#{e.Port}", Math.Round(e.AgeMs / 1000.0, 1), e.IsStatic))
+                t.Port(e.Port)?.Name ?? $"#{e.Port}", Math.Round(e.AgeMs / 1000.0, 1), e.IsStatic,
+                e.Remote != 0 ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(e.Remote) : null))
             .Where(e => network is null || e.Network == network)
             .OrderBy(e => e.Network).ThenBy(e => e.Vlan).ThenBy(e => e.Port).ThenBy(e => e.Mac)
             .ToArray();

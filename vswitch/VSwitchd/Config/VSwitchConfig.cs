@@ -12,6 +12,8 @@ public sealed class VSwitchConfig
     public List<NetworkConfig> Networks { get; set; } = [];
     public List<PortConfig> Ports { get; set; } = [];
     public DatapathConfig Datapath { get; set; } = new();
+    /// <summary>The local VXLAN tunnel endpoint, needed when any network has a VNI.</summary>
+    public OverlayConfig? Overlay { get; set; }
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -68,9 +70,32 @@ public sealed class VSwitchConfig
             if (n.Vni is < 1 or > 0xFFFFFF) errors.Add($"{f}.vni: {n.Vni} is not a VNI (1..16777215)");
             if (n.MacAgingSeconds is <= 0 or > 1_000_000) errors.Add($"{f}.macAgingSeconds: {n.MacAgingSeconds} must be 1..1000000");
             if (n.Mtu is < 68 or > 9000) errors.Add($"{f}.mtu: {n.Mtu} must be 68..9000");
+            if (n.RouterMac is not null && (!MacAddress.TryParse(n.RouterMac, out ulong rm) || MacAddress.IsMulticast(rm) || rm == 0))
+                errors.Add($"{f}.routerMac: '{n.RouterMac}' is not a unicast MAC address");
             ValidateSubnet(errors, f, "subnet", "gateway", n.Subnet, n.Gateway, System.Net.Sockets.AddressFamily.InterNetwork);
             ValidateSubnet(errors, f, "subnet6", "gateway6", n.Subnet6, n.Gateway6, System.Net.Sockets.AddressFamily.InterNetworkV6);
         }
+        bool anyVni = false;
+        for (int i = 0; i < Networks.Count; i++)
+        {
+            var n = Networks[i];
+            anyVni |= n.Vni is not null;
+            for (int v = 0; v < n.Vteps.Count; v++)
+                if (!IPAddress.TryParse(n.Vteps[v], out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+                    errors.Add($"networks[{i}].vteps[{v}]: '{n.Vteps[v]}' is not an IPv4 address");
+            if (n.Vni is null && (n.Vteps.Count > 0 || n.AcceptUnknownVteps))
+                errors.Add($"networks[{i}].vteps: a network without a vni has no VTEPs");
+        }
+        var vnis = Networks.Where(n => n.Vni is not null).GroupBy(n => n.Vni).FirstOrDefault(g => g.Count() > 1);
+        if (vnis is not null) errors.Add($"networks: vni {vnis.Key} is used by {string.Join(" and ", vnis.Select(n => "'" + n.Name + "'"))}");
+        if (Overlay is not null)
+        {
+            if (Overlay.Local is null || !IPAddress.TryParse(Overlay.Local, out var lip) || lip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+                errors.Add($"overlay.local: '{Overlay.Local}' is not an IPv4 address (this host's VTEP address)");
+            if (Overlay.Port is < 1 or > 65535) errors.Add($"overlay.port: {Overlay.Port} is not a UDP port");
+        }
+        else if (anyVni) errors.Add("overlay.local: a network has a vni, so the VXLAN endpoint needs this host's underlay address (\"overlay\": {\"local\": \"IP\"})");
+
         var portNames = new HashSet<string>();
         for (int i = 0; i < Ports.Count; i++)
         {
@@ -164,6 +189,15 @@ public sealed class NetworkConfig
     /// <summary>Optional IPv6 subnet and gateway.</summary>
     public string? Subnet6 { get; set; }
     public string? Gateway6 { get; set; }
+    /// <summary>
+    /// The router's MAC on this network. Default: a random locally administered address, chosen
+    /// once and stored, so that two hosts' routers on one VXLAN network never share a MAC.
+    /// </summary>
+    public string? RouterMac { get; set; }
+    /// <summary>Remote VTEPs (IPv4) of this VXLAN network: flooding replicates to each, frames from others are refused.</summary>
+    public List<string> Vteps { get; set; } = [];
+    /// <summary>Accept (and learn from) VTEPs that are not in <see cref="Vteps"/>.</summary>
+    public bool AcceptUnknownVteps { get; set; }
     /// <summary>MTU given to the network's TAPs (default 1500, or 1450 for a VXLAN network).</summary>
     public int? Mtu { get; set; }
 }
@@ -186,6 +220,14 @@ public sealed class PortConfig
     public int? Vlan { get; set; }
     public List<int> Trunks { get; set; } = [];
     public int NativeVlan { get; set; }
+}
+
+public sealed class OverlayConfig
+{
+    /// <summary>This host's VTEP address (IPv4, an address of this host's underlay interface).</summary>
+    public string? Local { get; set; }
+    /// <summary>UDP port of VXLAN (IANA 4789; the Linux kernel's historical default is 8472).</summary>
+    public int Port { get; set; } = 4789;
 }
 
 public sealed class DatapathConfig

@@ -54,6 +54,7 @@ public sealed partial class SwitchRuntime : IDisposable
             if (Store is { IsSeeded: true })
             {
                 foreach (var n in Store.Networks()) AddNetwork(n, persist: false);
+                if (StoredOverlay() is { } overlay) StartOverlay(overlay, persist: false);
                 foreach (var p in Store.Ports()) AddPort(p, persist: false);
                 foreach (var (prefix, via, dev) in Store.Routes())
                 {
@@ -73,6 +74,7 @@ public sealed partial class SwitchRuntime : IDisposable
                 return $"restored from {Store.Path}";
             }
             foreach (var n in cfg.Networks) AddNetwork(n);
+            if (cfg.Overlay is not null) StartOverlay(cfg.Overlay);
             foreach (var p in cfg.Ports) AddPort(p);
             Store?.MarkSeeded();
             return Store is null ? "from configuration" : $"from configuration, saved to {Store.Path}";
@@ -102,9 +104,16 @@ public sealed partial class SwitchRuntime : IDisposable
                 var gw = n.Gateway is not null ? System.Net.IPAddress.Parse(n.Gateway) : FirstHost(subnet);
                 gateway = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(gw.GetAddressBytes());
             }
+            if (gateway != 0 && n.RouterMac is null)
+            {
+                var b = System.Security.Cryptography.RandomNumberGenerator.GetBytes(6);
+                b[0] = (byte)((b[0] & 0xFC) | 0x02); // unicast, locally administered
+                n.RouterMac = MacAddress.Format(MacAddress.Read(b));
+            }
             var net = Datapath.AddNetwork(n.Name, (ushort)n.Vlan, n.Vni is null ? null : (uint)n.Vni, n.MacAgingSeconds * 1000L,
-                gateway, prefix, NetworkMtu(n));
+                gateway, prefix, NetworkMtu(n), n.RouterMac is null ? 0 : MacAddress.Parse(n.RouterMac));
             _networkConfigs[n.Name] = n;
+            ApplyVteps(n);
             if (persist) Store?.SaveNetwork(n);
             return net;
         }

@@ -1,0 +1,95 @@
+using System.Text.Json;
+using VSwitch.Core.Topology;
+using VSwitch.Core.Wire;
+using VSwitch.Overlay;
+using VSwitchd.Config;
+
+namespace VSwitchd.Runtime;
+
+/// <summary>The overlay: this host's VXLAN endpoint, the remote VTEPs of each VXLAN network, static remote MACs.</summary>
+public sealed partial class SwitchRuntime
+{
+    public const string TunnelPortName = "vxlan0";
+    private static readonly JsonSerializerOptions OverlayJson = new(JsonSerializerDefaults.Web);
+
+    public VxlanPort? Tunnel { get; private set; }
+    public OverlayConfig? Overlay { get; private set; }
+
+    /// <summary>Opens the VXLAN endpoint on the local VTEP address and attaches it as the tunnel port.</summary>
+    public void StartOverlay(OverlayConfig o, bool persist = true)
+    {
+        lock (_gate)
+        {
+            if (Tunnel is not null) throw new InvalidOperationException("the VXLAN endpoint is already open");
+            uint local = ParseIPv4(o.Local ?? "", "overlay.local");
+            var io = VxlanPort.Open(TunnelPortName, local, (ushort)o.Port);
+            try
+            {
+                Datapath.AddPort(id => new SwitchPort(id, io, Network.Underlay));
+            }
+            catch
+            {
+                io.Dispose();
+                throw;
+            }
+            Tunnel = io;
+            Overlay = o;
+            if (persist) Store?.SetMeta("overlay", JsonSerializer.Serialize(o, OverlayJson));
+            _log.LogInformation("VXLAN endpoint {Local}:{Port} open as port {Port}", o.Local, o.Port, TunnelPortName);
+        }
+    }
+
+    private OverlayConfig? StoredOverlay() =>
+        Store?.GetMeta("overlay") is { } json ? JsonSerializer.Deserialize<OverlayConfig>(json, OverlayJson) : null;
+
+    /// <summary>Publishes a VXLAN network's VTEP list to the datapath.</summary>
+    private void ApplyVteps(NetworkConfig n)
+    {
+        if (n.Vni is null) return;
+        Datapath.SetVteps(n.Name, n.Vteps.Select(v => ParseIPv4(v, "vtep")), n.AcceptUnknownVteps);
+    }
+
+    public void AddVtep(string network, string vtep)
+    {
+        lock (_gate)
+        {
+            var n = _networkConfigs.GetValueOrDefault(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
+            if (n.Vni is null) throw new ArgumentException($"network '{network}' has no vni: it is not a VXLAN network");
+            uint ip = ParseIPv4(vtep, "vtep");
+            if (Overlay is { Local: { } l } && ParseIPv4(l, "local") == ip) throw new ArgumentException($"vtep {vtep} is this host's own VTEP address");
+            string canonical = VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(ip);
+            if (n.Vteps.Contains(canonical)) throw new ArgumentException($"vtep {canonical} is already in network '{network}'");
+            n.Vteps.Add(canonical);
+            ApplyVteps(n);
+            Store?.SaveNetwork(n);
+        }
+    }
+
+    public bool RemoveVtep(string network, string vtep)
+    {
+        lock (_gate)
+        {
+            var n = _networkConfigs.GetValueOrDefault(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
+            string canonical = VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(ParseIPv4(vtep, "vtep"));
+            if (!n.Vteps.Remove(canonical)) return false;
+            ApplyVteps(n);
+            Store?.SaveNetwork(n);
+            return true;
+        }
+    }
+
+    public IReadOnlyDictionary<string, NetworkConfig> NetworkConfigs
+    {
+        get { lock (_gate) return new Dictionary<string, NetworkConfig>(_networkConfigs); }
+    }
+
+    /// <summary>A static remote MAC: <paramref name="mac"/> lives behind <paramref name="vtep"/> on a VXLAN network (not persisted: learned state's static cousin).</summary>
+    public void AddRemoteMac(string network, string mac, string vtep)
+    {
+        var net = Datapath.Topology.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
+        if (net.Vni is null) throw new ArgumentException($"network '{network}' has no vni");
+        var tunnel = Datapath.Topology.TunnelPort ?? throw new ArgumentException("no VXLAN endpoint is open (configure overlay.local)");
+        if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new ArgumentException($"mac: '{mac}' is not a unicast MAC address");
+        Datapath.MacTable.AddStatic(net.Id, net.Vlan, m, tunnel.Id, ParseIPv4(vtep, "vtep"));
+    }
+}
