@@ -63,7 +63,12 @@ public sealed class Vswitchd : IDisposable
     public static Vswitchd Start(string? configJson, params string[] extraArgs) => StartIn(null, configJson, extraArgs);
 
     /// <summary>Starts vswitchd in <paramref name="dir"/> (reusing its state database: restart tests), or in a new temporary folder.</summary>
-    public static Vswitchd StartIn(string? dir, string? configJson, params string[] extraArgs)
+    public static Vswitchd StartIn(string? dir, string? configJson, params string[] extraArgs) => StartIn(dir, configJson, null, extraArgs);
+
+    /// <summary>Starts vswitchd inside a network namespace (a "host" of an overlay test).</summary>
+    public static Vswitchd StartInNetns(string netns, string configJson) => StartIn(null, configJson, netns);
+
+    private static Vswitchd StartIn(string? dir, string? configJson, string? netns, params string[] extraArgs)
     {
         dir ??= Directory.CreateTempSubdirectory("vst-d").FullName;
         string socket = Path.Combine(dir, "vswitchd.sock");
@@ -74,7 +79,9 @@ public sealed class Vswitchd : IDisposable
             args.AddRange(["--config", Path.Combine(dir, "config.json")]);
         }
         args.AddRange(extraArgs);
-        var psi = new ProcessStartInfo(Repo.Vswitchd) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(netns is null ? Repo.Vswitchd : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // `ip netns exec` execs the program, so the PID is vswitchd's own.
+        if (netns is not null) foreach (var a in new[] { "netns", "exec", netns, Repo.Vswitchd }) psi.ArgumentList.Add(a);
         foreach (var a in args) psi.ArgumentList.Add(a);
         var d = new Vswitchd(Process.Start(psi)!, socket, dir);
         try

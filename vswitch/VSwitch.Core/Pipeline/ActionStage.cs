@@ -191,6 +191,7 @@ public sealed class ActionStage : Stage
             networkId = net0.Id;
         }
         var net = topo.Network((ushort)networkId);
+        int replicated = 0;
         if (net is { Vni: uint vni } && !fromTunnel && topo.TunnelPort is { } tunnel)
         {
             var vteps = net.Vteps;
@@ -200,6 +201,7 @@ public sealed class ActionStage : Stage
                 copy.TunnelId = vni;
                 copy.TunnelRemote = vteps[v];
                 ctx.Enqueue(copy, tunnel);
+                replicated++;
             }
         }
         var members = topo.Members((ushort)networkId);
@@ -210,7 +212,13 @@ public sealed class ActionStage : Stage
             var m = members[i];
             if (m.Id != p.InPort && m.Carries(p.Vlan)) { last = i; break; }
         }
-        if (last < 0) { ctx.Drop(p, DropReason.NoOutput); return; }
+        if (last < 0)
+        {
+            // Only remote VTEPs (or nobody) to flood to: the copies went, the original is done.
+            if (replicated > 0) p.Release();
+            else ctx.Drop(p, DropReason.NoOutput);
+            return;
+        }
         for (int i = 0; i < last; i++)
         {
             var m = members[i];

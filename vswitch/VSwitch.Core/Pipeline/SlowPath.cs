@@ -104,8 +104,8 @@ public static class SlowPath
         if (scratch.Count == 1)
         {
             var a = scratch[0];
-            if (a.Kind == ActionKind.Output && (uint)a.Port < (uint)OutputOnly.Length) return OutputOnly[a.Port];
-            if (a.Kind == ActionKind.Flood) return FloodOnly;
+            if (a.Kind == ActionKind.Output && a.Value == 0 && (uint)a.Port < (uint)OutputOnly.Length) return OutputOnly[a.Port];
+            if (a.Kind == ActionKind.Flood && a.Port == 0) return FloodOnly;
         }
         // Drop actions can only stand alone: keep a drop only when nothing else was decided.
         bool anyOutput = false;
