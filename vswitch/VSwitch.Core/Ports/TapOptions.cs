@@ -17,4 +17,11 @@ public sealed class TapOptions
     /// <summary>Keep the device after the port is disposed (TUNSETPERSIST).</summary>
     public bool Persistent { get; set; }
     public bool Up { get; set; } = true;
+    /// <summary>
+    /// Open the TAP with IFF_VNET_HDR and TUNSETOFFLOAD (checksum, TSO4, TSO6, TSO-ECN): the namespace
+    /// hands the switch partial checksums and up-to-64 KB TCP super-frames, which the port completes
+    /// and segments itself (far cheaper than the kernel's software GSO plus one read per 1500-byte
+    /// frame). False: plain IFF_TAP | IFF_NO_PI, the kernel does all of it and every frame read is complete.
+    /// </summary>
+    public bool Offloads { get; set; } = true;
 }

@@ -215,6 +215,8 @@ public sealed class PortConfig
     public List<string> Addresses { get; set; } = [];
     public string? Gateway { get; set; }
     public bool Persistent { get; set; }
+    /// <summary>tap: checksum and TCP segmentation offloads from the namespace (IFF_VNET_HDR); false leaves them to the kernel.</summary>
+    public bool Offloads { get; set; } = true;
     public string VlanMode { get; set; } = "access";
     /// <summary>Access VLAN; null means the network's.</summary>
     public int? Vlan { get; set; }

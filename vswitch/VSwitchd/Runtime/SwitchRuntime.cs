@@ -164,6 +164,7 @@ public sealed partial class SwitchRuntime : IDisposable
                     Gateway = p.Gateway ?? (net.Router is { } r && p.Netns is not null && p.Addresses.Any(a => OnLink(r, a))
                         ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(r.Address) : null),
                     Persistent = p.Persistent,
+                    Offloads = p.Offloads,
                 }),
                 "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name }),
                 _ => throw new ArgumentException($"'{p.Type}' is not a port type (tap or afpacket)"),
