@@ -3,7 +3,7 @@
 # four datapaths in turn: vswitchd with TAP ports, vswitchd with AF_PACKET ports on veths, the Linux
 # bridge, and Open vSwitch's userspace (netdev) datapath. See bench/pktrate/README.md.
 #
-#   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--out DIR]
+#   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--out DIR]   (PKTRATE_MD=FILE: where the Markdown goes)
 #
 # Everything it creates (namespaces vpr-XXXXXX-*, veths, a bridge, vswitchd/ovs processes, a work
 # directory under /tmp) is removed on exit, also on failure or Ctrl-C.
@@ -146,6 +146,6 @@ done
 FINISHED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 "$PY" "$BENCH/aggregate.py" --runs-file "$RUNLOG" --notes-file "$NOTES" --out-json "$OUTDIR/latest.json" \
-  --out-md "$BENCH/RESULTS-e2e.md" --raw-dir "$RAW" --started "$STARTED" --finished "$FINISHED" \
+  --out-md "${PKTRATE_MD:-$BENCH/RESULTS-e2e.md}" --raw-dir "$RAW" --started "$STARTED" --finished "$FINISHED" \
   --mode "$([ $SHORT = 1 ] && echo short || echo normal)" --runs "$RUNS" --rate-window "$RATE_WINDOW" \
   --iperf-t "$IPERF_T" --ping-count "$PING_COUNT" --datapaths "$(IFS=,; echo "${DPS[*]}")"
