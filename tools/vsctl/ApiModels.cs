@@ -22,7 +22,8 @@ public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, 
 public sealed record PortView(string Name, int Id, string Type, string Network, string VlanMode, int Vlan, int[] Trunks,
     int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters);
 
-public sealed record FdbEntryView(string Network, int Vlan, string Mac, string Port, double AgeSeconds, bool Static);
+/// <summary>A MAC entry. Vtep is the remote VTEP a MAC on a VXLAN network lives behind; null for a local port's MAC.</summary>
+public sealed record FdbEntryView(string Network, int Vlan, string Mac, string Port, double AgeSeconds, bool Static, string? Vtep = null);
 
 public sealed record StageView(string Name, long Calls, long Packets, double NsPerPacket, double PacketsPerCall);
 
@@ -88,6 +89,21 @@ public sealed record NeighborView(string Network, string Ip, string Mac, string 
 /// <summary>POST /v1/neighbors: a static (permanent) entry.</summary>
 public sealed record NeighborRequest(string Network, string Ip, string Mac);
 
+/// <summary>One remote VTEP's counters (only VTEPs the endpoint has sent to or heard from).</summary>
+public sealed record VtepView(string Address, long RxPackets, long RxBytes, long TxPackets, long TxBytes);
+
+/// <summary>A VXLAN network: its VNI, its remote VTEPs (head-end replication list), whether it learns unknown VTEPs.</summary>
+public sealed record OverlayNetworkView(string Network, long Vni, string[] Vteps, bool AcceptUnknownVteps, int Mtu);
+
+/// <summary>GET /v1/overlay. Local is null (and Port 0) when vswitchd has no VXLAN endpoint (no overlay.local in its config).</summary>
+public sealed record OverlayView(string? Local, int Port, string? TunnelPort, OverlayNetworkView[] Networks, VtepView[] Vteps);
+
+/// <summary>POST /v1/networks/{name}/vteps.</summary>
+public sealed record VtepRequest(string Vtep);
+
+/// <summary>POST /v1/fdb: a static remote MAC, behind a VTEP on a VXLAN network.</summary>
+public sealed record RemoteMacRequest(string Network, string Mac, string Vtep);
+
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(NetworkView))]
@@ -116,4 +132,8 @@ public sealed record NeighborRequest(string Network, string Ip, string Mac);
 [JsonSerializable(typeof(NeighborView))]
 [JsonSerializable(typeof(NeighborView[]))]
 [JsonSerializable(typeof(NeighborRequest))]
+[JsonSerializable(typeof(OverlayView))]
+[JsonSerializable(typeof(OverlayNetworkView))]
+[JsonSerializable(typeof(VtepRequest))]
+[JsonSerializable(typeof(RemoteMacRequest))]
 internal sealed partial class ApiJson : JsonSerializerContext;

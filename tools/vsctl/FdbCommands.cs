@@ -2,13 +2,14 @@ using System.CommandLine;
 
 namespace VSwitch.Ctl;
 
-/// <summary><c>vsctl fdb show|flush</c>: the learned MAC table, /v1/fdb.</summary>
+/// <summary><c>vsctl fdb show|add|flush</c>: the MAC table, /v1/fdb (learned entries, and static remote MACs behind VXLAN VTEPs).</summary>
 public static class FdbCommands
 {
     public static Command Create(Cli cli)
     {
         var fdb = new Command("fdb", "The forwarding database: MAC addresses learned per network and VLAN");
         fdb.Subcommands.Add(Show(cli));
+        fdb.Subcommands.Add(Add(cli));
         fdb.Subcommands.Add(Flush(cli));
         return fdb;
     }
@@ -23,14 +24,49 @@ public static class FdbCommands
             string? net = ctx.Get(network);
             var response = await ctx.Api.GetAsync("v1/fdb" + (net is null ? "" : "?network=" + ApiClient.Escape(net)), ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            var table = new TableWriter("NETWORK", "VLAN", "MAC", "PORT", "AGE");
-            foreach (var e in response.Read(ApiJson.Default.FdbEntryViewArray))
-                table.AddRow(e.Network, e.Vlan, e.Mac, e.Port, e.Static ? "static" : e.AgeSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture));
+            var entries = response.Read(ApiJson.Default.FdbEntryViewArray);
+            // VTEP only when some MAC lives behind one (a switch without an overlay keeps its narrow table).
+            bool overlay = entries.Any(e => e.Vtep is not null);
+            var table = overlay
+                ? new TableWriter("NETWORK", "VLAN", "MAC", "PORT", "VTEP", "AGE")
+                : new TableWriter("NETWORK", "VLAN", "MAC", "PORT", "AGE");
+            foreach (var e in entries)
+            {
+                string age = e.Static ? "static" : e.AgeSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+                if (overlay) table.AddRow(e.Network, e.Vlan, e.Mac, e.Port, e.Vtep, age);
+                else table.AddRow(e.Network, e.Vlan, e.Mac, e.Port, age);
+            }
             table.Write(ctx.Out);
             return Program.Ok;
         });
         return show;
     }
+
+    private static Command Add(Cli cli)
+    {
+        var network = new Argument<string>("NETWORK") { Description = "A VXLAN network (one with a vni)" };
+        var mac = new Argument<string>("MAC") { Description = "The remote MAC address (unicast)" };
+        var vtep = new Option<string>("--vtep") { Description = "The remote VTEP it lives behind (its underlay IPv4 address)", HelpName = "IP", Required = true };
+        var add = new Command("add", "Add a static remote MAC: frames to it go to --vtep, never flooded (not kept across restarts)") { network, mac, vtep };
+        cli.SetAction(add, async (ctx, ct) =>
+        {
+            var body = new RemoteMacRequest(ctx.Get(network)!, ctx.Get(mac)!, ctx.Get(vtep)!);
+            ApiResponse response;
+            try { response = await ctx.Api.PostAsync("v1/fdb", body, ApiJson.Default.RemoteMacRequest, ct); }
+            catch (CtlException e) { throw await OverlayCommands.Explain(ctx.Api, e, ct); }
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            // The answer is the network's table: find the entry, written the daemon's way.
+            var entry = response.Read(ApiJson.Default.FdbEntryViewArray)
+                .FirstOrDefault(e => Normal(e.Mac) == Normal(body.Mac));
+            ctx.Out.WriteLine($"static MAC {entry?.Mac ?? body.Mac} on network {body.Network} behind vtep {entry?.Vtep ?? body.Vtep}"
+                + (entry is null ? "" : $" (port {entry.Port})"));
+            return Program.Ok;
+        });
+        return add;
+    }
+
+    /// <summary>A MAC's twelve hex digits, lower case, whatever the separators.</summary>
+    private static string Normal(string mac) => new(mac.Where(Uri.IsHexDigit).Select(char.ToLowerInvariant).ToArray());
 
     private static Command Flush(Cli cli)
     {

@@ -12,7 +12,9 @@ public static class ShowCommand
         {
             var response = await ctx.Api.GetAsync("v1/show", ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            Print(ctx.Out, response.Read(ApiJson.Default.ShowView));
+            var view = response.Read(ApiJson.Default.ShowView);
+            // The overlay is its own resource: the endpoint and each VXLAN network's VTEPs (none from an older daemon).
+            Print(ctx.Out, view, await OverlayCommands.TryGet(ctx.Api, ct));
             return Program.Ok;
         });
         return show;
@@ -26,18 +28,24 @@ public static class ShowCommand
         return $" (gateway {n.Gateway}{(slash >= 0 ? n.Subnet![slash..] : "")})";
     }
 
-    public static void Print(TextWriter w, ShowView s)
+    public static void Print(TextWriter w, ShowView s, OverlayView? overlay = null)
     {
         w.WriteLine($"vswitchd {s.Version}");
+        if (overlay is not null && OverlayCommands.Endpoint(overlay) is { } endpoint)
+            w.WriteLine($"    VXLAN endpoint {endpoint}");
         w.WriteLine($"    uptime: {Format.Duration(s.UptimeSeconds)}");
         w.WriteLine($"    threads: {s.Threads} (busy-poll {Format.OnOff(s.BusyPoll)})");
         w.WriteLine($"    mac entries: {s.MacEntries}");
         var ports = s.Ports.ToDictionary(p => p.Name);
+        var vxlan = overlay?.Networks.ToDictionary(n => n.Network) ?? [];
         foreach (var n in s.Networks)
         {
             string vni = n.Vni is null ? "" : $", vni: {n.Vni}";
             w.WriteLine($"    Network {n.Name}{Gateway(n)}");
             w.WriteLine($"        vlan: {n.Vlan}{vni}, mac_aging: {n.MacAgingSeconds}s");
+            if (vxlan.TryGetValue(n.Name, out var o))
+                w.WriteLine($"        vni {o.Vni}, vteps {(o.Vteps.Length == 0 ? "none" : string.Join(", ", o.Vteps))}"
+                    + (o.AcceptUnknownVteps ? " (and unknown VTEPs)" : ""));
             foreach (string name in n.Ports)
             {
                 w.WriteLine($"        Port {name}");
