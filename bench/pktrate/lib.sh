@@ -86,6 +86,8 @@ make_veths() {
 start_vswitchd() { # $1 = config file
   [ "${VSD_BUSYPOLL:-false}" = false ] || note "${DP:-vswitchd}" info "VSD_BUSYPOLL=${VSD_BUSYPOLL}: vswitchd datapath busyPoll=${VSD_BUSYPOLL}"
   VSD_SOCK="$WORK/vswitchd.sock"; rm -f "$VSD_SOCK"
+  # A fresh state database per start: a stored configuration would win over this run's config.
+  rm -f "$WORK"/state.db*
   ip netns exec "$NS_SW" "$VSWITCHD" --config "$1" --socket "$VSD_SOCK" --state "$WORK/state.db" >"$WORK/vswitchd.log" 2>&1 &
   VSD_PID=$!
   local i

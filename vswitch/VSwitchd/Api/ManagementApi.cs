@@ -25,7 +25,8 @@ public static class ManagementApi
             Networks(rt).FirstOrDefault(n => n.Name == name) is { } n ? Results.Ok(n) : NotFound($"no network named '{name}'"));
         v1.MapPost("/networks", (SwitchRuntime rt, NetworkConfig body) =>
         {
-            var cfg = new VSwitchConfig { Networks = [body] };
+            // The running endpoint counts as the overlay section: a VXLAN network needs one.
+            var cfg = new VSwitchConfig { Networks = [body], Overlay = rt.Overlay };
             var errors = cfg.Validate().Select(e => e.Replace("networks[0].", "")).ToList();
             if (errors.Count > 0) return BadRequest(string.Join("; ", errors));
             if (rt.Datapath.Topology.NetworkByName(body.Name) is not null) return Conflict($"network '{body.Name}' already exists");

@@ -94,7 +94,7 @@ public sealed class VSwitchConfig
                 errors.Add($"overlay.local: '{Overlay.Local}' is not an IPv4 address (this host's VTEP address)");
             if (Overlay.Port is < 1 or > 65535) errors.Add($"overlay.port: {Overlay.Port} is not a UDP port");
         }
-        else if (anyVni) errors.Add("overlay.local: a network has a vni, so the VXLAN endpoint needs this host's underlay address (\"overlay\": {\"local\": \"IP\"})");
+        else if (anyVni) errors.Add("overlay.local: a network with a vni needs this host's VXLAN endpoint, and none is configured (\"overlay\": {\"local\": \"IP\"} in the config file)");
 
         var portNames = new HashSet<string>();
         for (int i = 0; i < Ports.Count; i++)
