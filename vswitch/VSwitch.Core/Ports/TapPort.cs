@@ -45,6 +45,13 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     private byte* _scratch;
     private int _scratchLength; // > 0: a frame is waiting in the scratch buffer
     private int _pendingSegment; // segments of that frame already handed out
+    // A frame left half-handed-out in the scratch buffer does not make the TAP's fd readable, and
+    // the datapath sleeps in epoll on PollFd. So with offloads PollFd is a small epoll set of the
+    // TAP fd and an eventfd, and the eventfd is raised while a frame waits in the scratch buffer
+    // (a syscall on each change only: when a super-frame overflows a batch, and when it is done).
+    private int _pollFd = -1;
+    private int _wakeFd = -1;
+    private bool _wakeRaised;
 
     private TapPort(int fd, string name, string? netns, bool offloads)
     {
@@ -52,13 +59,31 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         Name = name;
         Netns = netns;
         _offloads = offloads;
-        if (offloads) _scratch = (byte*)NativeMemory.AlignedAlloc(ScratchSize, 64);
+        if (!offloads) return;
+        try
+        {
+            _wakeFd = LibC.eventfd(0, LibC.EFD_NONBLOCK | LibC.EFD_CLOEXEC);
+            if (_wakeFd < 0) NativeError.Throw(name, "eventfd");
+            _pollFd = LibC.epoll_create1(LibC.EPOLL_CLOEXEC);
+            if (_pollFd < 0) NativeError.Throw(name, "epoll_create1");
+            var ev = new epoll_event { events = LibC.EPOLLIN };
+            if (LibC.epoll_ctl(_pollFd, LibC.EPOLL_CTL_ADD, fd, &ev) < 0) NativeError.Throw(name, "epoll_ctl(ADD, tap)");
+            if (LibC.epoll_ctl(_pollFd, LibC.EPOLL_CTL_ADD, _wakeFd, &ev) < 0) NativeError.Throw(name, "epoll_ctl(ADD, eventfd)");
+            _scratch = (byte*)NativeMemory.AlignedAlloc(ScratchSize, 64);
+        }
+        catch
+        {
+            if (_pollFd >= 0) LibC.close(_pollFd);
+            if (_wakeFd >= 0) LibC.close(_wakeFd);
+            throw; // Create closes the TAP fd
+        }
     }
 
     public string Name { get; }
     /// <summary>The namespace the device was moved into, or null.</summary>
     public string? Netns { get; }
-    public int PollFd => _fd;
+    /// <summary>The TAP fd, or with offloads an epoll fd over it and the "frame waiting" eventfd.</summary>
+    public int PollFd => _offloads ? _pollFd : _fd;
     /// <summary>True when the TAP was opened with IFF_VNET_HDR and TUNSETOFFLOAD.</summary>
     public bool Offloads => _offloads;
 
@@ -228,6 +253,14 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
             if (!HandleScratch(batch, pool)) break; // batch or pool ran out: the frame waits
             _scratchLength = 0;
         }
+        bool waiting = _scratchLength > 0;
+        if (waiting != _wakeRaised)
+        {
+            ulong v = 1;
+            if (waiting) LibC.write(_wakeFd, &v, sizeof(ulong));
+            else LibC.read(_wakeFd, &v, sizeof(ulong));
+            _wakeRaised = waiting;
+        }
         int added = batch.Count - before;
         RxFrames += added;
         return added;
@@ -334,6 +367,8 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         int fd = Interlocked.Exchange(ref _fd, -1);
         if (fd < 0) return;
         LibC.close(fd);
+        if (_pollFd >= 0) { LibC.close(_pollFd); _pollFd = -1; }
+        if (_wakeFd >= 0) { LibC.close(_wakeFd); _wakeFd = -1; }
         // Receive runs on the owning datapath thread, which has stopped polling this port by now.
         if (_scratch is not null) { NativeMemory.AlignedFree(_scratch); _scratch = null; }
     }
