@@ -58,7 +58,7 @@ exec 9>/tmp/vpr-pktrate.lock
 flock -n 9 || { echo "pktrate: another pktrate run holds /tmp/vpr-pktrate.lock; wait for it" >&2; exit 1; }
 
 # --- what it needs ------------------------------------------------------------------------------
-PACKAGES=(iproute2 iputils-ping iperf3 netsniff-ng ethtool sysstat curl procps openvswitch-switch)
+PACKAGES=(iproute2 iputils-ping iperf3 netsniff-ng ethtool sysstat curl procps python3-matplotlib openvswitch-switch)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -149,3 +149,10 @@ FINISHED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   --out-md "${PKTRATE_MD:-$BENCH/RESULTS-e2e.md}" --raw-dir "$RAW" --started "$STARTED" --finished "$FINISHED" \
   --mode "$([ $SHORT = 1 ] && echo short || echo normal)" --runs "$RUNS" --rate-window "$RATE_WINDOW" \
   --iperf-t "$IPERF_T" --ping-count "$PING_COUNT" --datapaths "$(IFS=,; echo "${DPS[*]}")"
+
+# The plot: a panel per figure, a bar per datapath (Debian's matplotlib, with the system python).
+if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  /usr/bin/python3 "$BENCH/plot.py" "$OUTDIR/latest.json" "$OUTDIR/latest.png" || log "plot failed (the table and JSON are complete)"
+else
+  log "python3-matplotlib is missing: no plot (the table and JSON are complete)"
+fi
