@@ -52,3 +52,51 @@ public class ZeroAllocationTests
         Assert.True(ports[1].SentCount > 2000 * 28);
     }
 }
+
+/// <summary>The routed path (LPM, neighbour, rewrite, TTL) allocates nothing once its flows are cached.</summary>
+public class RoutedZeroAllocationTests
+{
+    [Fact]
+    public void Steady_state_routing_allocates_nothing()
+    {
+        var dp = new Datapath();
+        ulong r1 = dp.AddNetwork("n1", gateway: 0x0A010001, prefixLength: 24).Router!.Mac;
+        dp.AddNetwork("n2", gateway: 0x0A020001, prefixLength: 24);
+        var a = new MemoryPort("a") { KeepSent = false };
+        var b = new MemoryPort("b") { KeepSent = false };
+        int ia = dp.AddPort(a, "n1").Id;
+        dp.AddPort(b, "n2");
+        ulong macB = TestFrames.Mac(0xB);
+        dp.Neighbors.AddStatic(2, 0x0A020002, macB);
+        dp.MacTable.AddStatic(2, 0, macB, dp.Topology.PortByName("b")!.Id);
+        var frames = new byte[32][];
+        for (int i = 0; i < 32; i++)
+        {
+            var k = new Pipeline.FlowKey
+            {
+                DlSrc = TestFrames.Mac(0xA), DlDst = r1, DlType = Pipeline.EtherTypes.IPv4, NwSrc = 0x0A010002, NwDst = 0x0A020002,
+                NwTtl = 64, NwProto = Pipeline.IpProtocols.Udp, TpSrc = (ushort)(1000 + i % 4), TpDst = 53,
+            };
+            frames[i] = Pipeline.FrameBuilder.FromKey(k);
+        }
+        a.Replay(frames);
+        var pool = new PacketPool(512);
+        var ctx = dp.CreateContext(pool);
+        var batch = new PacketBatch(32);
+        void Run(int rounds)
+        {
+            for (int r = 0; r < rounds; r++)
+            {
+                a.Receive(batch, pool);
+                Datapath.CountReceive(batch, ctx, ia);
+                dp.ProcessBatch(batch, ctx, 1000 + r);
+            }
+        }
+        Run(100);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Run(2000);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(b.SentCount >= 2000 * 32);
+        Assert.Equal(0, pool.InUse);
+    }
+}
