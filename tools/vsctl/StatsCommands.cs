@@ -30,9 +30,13 @@ public static class StatsCommands
         ports.Write(w);
 
         w.WriteLine();
-        var drops = new TableWriter("REASON", "PACKETS");
-        foreach (var d in s.Drops.OrderByDescending(d => d.Packets)) drops.AddRow(d.Reason, d.Packets);
-        drops.Write(w);
+        if (s.Drops.Length == 0) w.WriteLine("no drops");
+        else
+        {
+            var drops = new TableWriter("REASON", "PACKETS");
+            foreach (var d in s.Drops.OrderByDescending(d => d.Packets)) drops.AddRow(d.Reason, d.Packets);
+            drops.Write(w);
+        }
 
         w.WriteLine();
         var stages = new TableWriter("STAGE", "CALLS", "PACKETS", "NS/PKT", "PKTS/CALL");
