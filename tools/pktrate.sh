@@ -16,7 +16,7 @@ RUNS=3
 SHORT=0
 ONLY=""
 OUTDIR="$BENCH/results"
-ALL_DPS=(vswitch-tap vswitch-afpacket linux-bridge ovs-netdev)
+ALL_DPS=(vswitch-tap vswitch-afpacket linux-bridge ovs-netdev vswitch-vxlan kernel-vxlan)
 
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do

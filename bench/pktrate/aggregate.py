@@ -128,14 +128,16 @@ def main():
         return s["median"] if s else None
 
     ratios = {}
-    for vs in ("vswitch-tap", "vswitch-afpacket"):
-        for ref, refname in (("linux-bridge", "bridge"), ("ovs-netdev", "ovs")):
-            row = {}
-            for k in RATIO_FIGS:
-                x, y = med(vs, k), med(ref, k)
-                row[k] = (x / y) if (x is not None and y) else None
-            if any(v is not None for v in row.values()):
-                ratios[f"{vs}/{refname}"] = row
+    pairs = [(vs, ref, refname) for vs in ("vswitch-tap", "vswitch-afpacket")
+             for ref, refname in (("linux-bridge", "bridge"), ("ovs-netdev", "ovs"))]
+    pairs.append(("vswitch-vxlan", "kernel-vxlan", "kernel-vxlan"))
+    for vs, ref, refname in pairs:
+        row = {}
+        for k in RATIO_FIGS:
+            x, y = med(vs, k), med(ref, k)
+            row[k] = (x / y) if (x is not None and y) else None
+        if any(v is not None for v in row.values()):
+            ratios[f"{vs}/{refname}"] = row
 
     uname = platform.release()
     nproc = os.cpu_count()

@@ -12,6 +12,9 @@
 # TAP datapath: vswitchd creates TAPs $P-g / $P-r in sw and moves them into gen / rcv.
 
 NS_GEN="$P-gen"; NS_RCV="$P-rcv"; NS_SW="$P-sw"
+# VXLAN rows: two "hosts", $P-sw (gen's side) and $P-sw2 (rcv's side), joined by an underlay veth.
+NS_SW2="$P-sw2"; UL_A=10.62.0.1; UL_B=10.62.0.2
+VSD2_PID=""
 GEN_DEV="$P-g"; RCV_DEV="$P-r"
 GEN_IP=10.61.0.1; RCV_IP=10.61.0.2
 GEN_MAC=02:00:00:61:00:01; RCV_MAC=02:00:00:61:00:02
@@ -52,10 +55,11 @@ ovs_stop() {
 dp_teardown() {
   local pid
   stop_pid "$VSD_PID" 15; VSD_PID=""
+  stop_pid "$VSD2_PID" 15; VSD2_PID=""
   ovs_stop
   for pid in "${PIDS[@]}"; do stop_pid "$pid" 3; done
   PIDS=()
-  for ns in "$NS_GEN" "$NS_RCV" "$NS_SW"; do
+  for ns in "$NS_GEN" "$NS_RCV" "$NS_SW" "$NS_SW2"; do
     [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2>/dev/null
   done
   SW_KIND=""; SW_PID=""; VSD_SOCK=""
@@ -185,6 +189,66 @@ setup_ovs_netdev() {
 }
 ovs_appctl() { ip netns exec "$NS_SW" ovs-appctl -t "$OVS_DIR/ovs-vswitchd.ctl" "$@"; }
 
+# The second host of the VXLAN rows and its underlay link to the first: $P-ua (sw) <-> $P-ub (sw2).
+make_underlay() {
+  ip netns add "$NS_SW2"
+  ip -n "$NS_SW2" link set lo up
+  ip link add "$P-ua" netns "$NS_SW" type veth peer name "$P-ub" netns "$NS_SW2"
+  ip -n "$NS_SW" addr add "$UL_A/24" dev "$P-ua"
+  ip -n "$NS_SW2" addr add "$UL_B/24" dev "$P-ub"
+  ip -n "$NS_SW" link set "$P-ua" up
+  ip -n "$NS_SW2" link set "$P-ub" up
+}
+
+# vswitchd on each host, one VXLAN network (VNI 42), gen and rcv attached by TAP (MTU 1450).
+# CPU is counted for gen's side vswitchd only (the receiving host's vswitchd runs too).
+setup_vswitch_vxlan() {
+  make_ns; make_underlay
+  cat >"$WORK/vswitch.json" <<JSON
+{ "overlay": { "local": "$UL_A" },
+  "networks": [ { "name": "bench", "vni": 42, "vteps": ["$UL_B"] } ],
+  "ports": [ { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" } ],
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false} } }
+JSON
+  cat >"$WORK/vswitch2.json" <<JSON
+{ "overlay": { "local": "$UL_B" },
+  "networks": [ { "name": "bench", "vni": 42, "vteps": ["$UL_A"] } ],
+  "ports": [ { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" } ],
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false} } }
+JSON
+  rm -f "$WORK"/state2.db* "$WORK/vswitchd2.sock"
+  ip netns exec "$NS_SW2" "$VSWITCHD" --config "$WORK/vswitch2.json" --socket "$WORK/vswitchd2.sock" --state "$WORK/state2.db" >"$WORK/vswitchd2.log" 2>&1 &
+  VSD2_PID=$!
+  start_vswitchd "$WORK/vswitch.json" || return 1
+  local i
+  for ((i = 0; i < 300; i++)); do
+    ip -n "$NS_RCV" link show "$RCV_DEV" >/dev/null 2>&1 && ip -n "$NS_GEN" link show "$GEN_DEV" >/dev/null 2>&1 && return 0
+    kill -0 "$VSD2_PID" 2>/dev/null || { SKIP_REASON="the second vswitchd exited: $(tail -3 "$WORK/vswitchd2.log" | tr '\n' ' ')"; return 1; }
+    sleep 0.1
+  done
+  SKIP_REASON="vswitchd's TAPs did not appear in $NS_GEN / $NS_RCV"; return 1
+}
+
+# The kernel's VXLAN device on each host, bridged to a veth to gen / rcv (as Flannel or Docker's overlay would).
+setup_kernel_vxlan() {
+  make_ns; make_underlay
+  ip link add "$GEN_DEV" netns "$NS_GEN" address "$GEN_MAC" type veth peer name "$P-gs" netns "$NS_SW"
+  ip link add "$RCV_DEV" netns "$NS_RCV" address "$RCV_MAC" type veth peer name "$P-rs" netns "$NS_SW2"
+  local side ns ul peer port
+  for side in a b; do
+    if [ $side = a ]; then ns=$NS_SW; ul=$UL_A; peer=$UL_B; port="$P-gs"; else ns=$NS_SW2; ul=$UL_B; peer=$UL_A; port="$P-rs"; fi
+    ip -n "$ns" link add vx0 type vxlan id 42 dstport 4789 local "$ul" remote "$peer" dev "$P-u$side"
+    ip -n "$ns" link add br0 type bridge
+    ip -n "$ns" link set vx0 master br0
+    ip -n "$ns" link set "$port" master br0
+    ip -n "$ns" link set vx0 up; ip -n "$ns" link set br0 up; ip -n "$ns" link set "$port" up
+  done
+  ip -n "$NS_GEN" link set "$GEN_DEV" mtu 1450; ip -n "$NS_RCV" link set "$RCV_DEV" mtu 1450
+  ip -n "$NS_GEN" addr add "$GEN_IP/24" dev "$GEN_DEV"; ip -n "$NS_RCV" addr add "$RCV_IP/24" dev "$RCV_DEV"
+  ip -n "$NS_GEN" link set "$GEN_DEV" up; ip -n "$NS_RCV" link set "$RCV_DEV" up
+  SW_KIND=bridge; SW_PID=""
+}
+
 dp_setup() {
   SKIP_REASON="setup failed"; DP=$1
   case "$1" in
@@ -192,6 +256,8 @@ dp_setup() {
     vswitch-afpacket) setup_vswitch_afpacket ;;
     linux-bridge) setup_linux_bridge ;;
     ovs-netdev) setup_ovs_netdev ;;
+    vswitch-vxlan) setup_vswitch_vxlan ;;
+    kernel-vxlan) setup_kernel_vxlan ;;
   esac
 }
 
@@ -244,7 +310,7 @@ CFG
   # veth datapaths: what reached the switch's gen-facing interface, to tell drops before the switch
   # from drops inside it (vswitchd's ring drops show in no counter of its API).
   local swin0=0 swin1=0 swdr0=0 swdr1=0
-  if [ "$dp" != vswitch-tap ]; then
+  if [ "$dp" != vswitch-tap ] && [ "$dp" != vswitch-vxlan ]; then
     swin0=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr0=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
   fi
   c0=$(proc_ticks "$SW_PID"); s0=$(softirq_ticks); t0=$(now)
@@ -255,7 +321,7 @@ CFG
   gtx1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_packets); gdr1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_dropped)
   rrx1=$(stat_of "$NS_RCV" "$RCV_DEV" rx_packets); rdr1=$(stat_of "$NS_RCV" "$RCV_DEV" rx_dropped)
   c1=$(proc_ticks "$SW_PID"); s1=$(softirq_ticks)
-  if [ "$dp" != vswitch-tap ]; then
+  if [ "$dp" != vswitch-tap ] && [ "$dp" != vswitch-vxlan ]; then
     swin1=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr1=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
   fi
   # timeout's SIGINT is the normal way trafgen stops (exit 124 or 130 is fine)
@@ -263,7 +329,7 @@ CFG
   printf '{"dp":"%s","fig":"rate","run":%d,"loadavg":"%s","window_s":%s,"offered":%d,"delivered":%d,"gen_tx_dropped":%d,"rcv_rx_dropped":%d,"sw_in_rx":%s,"sw_in_rx_dropped":%s,"switch_cpu_s":%s,"softirq_cpu_s":%s,"cpu_kind":"%s"}\n' \
     "$dp" "$r" "$load" "$("$PY" -c "print(round($t1-$t0, 4))")" \
     $((gtx1 - gtx0)) $((rrx1 - rrx0)) $((gdr1 - gdr0)) $((rdr1 - rdr0)) \
-    "$([ "$dp" = vswitch-tap ] && echo null || echo $((swin1 - swin0)))" "$([ "$dp" = vswitch-tap ] && echo null || echo $((swdr1 - swdr0)))" \
+    "$(case $dp in vswitch-tap|vswitch-vxlan) echo null ;; *) echo $((swin1 - swin0)) ;; esac)" "$(case $dp in vswitch-tap|vswitch-vxlan) echo null ;; *) echo $((swdr1 - swdr0)) ;; esac)" \
     "$("$PY" -c "print(($c1-$c0)/$CLK_TCK)")" "$("$PY" -c "print(($s1-$s0)/$CLK_TCK)")" \
     "$([ "$SW_KIND" = bridge ] && echo softirq || echo process)" >>"$RUNLOG"
 }
