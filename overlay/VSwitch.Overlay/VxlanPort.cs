@@ -79,7 +79,15 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         try
         {
             p._rx = Socket(name, local, port, receiveBuffer: 8 << 20);
-            for (int i = 0; i < TxSockets; i++) p._tx[i] = Socket(name, local, 0, receiveBuffer: 0);
+            for (int i = 0; i < TxSockets; i++)
+            {
+                p._tx[i] = Socket(name, local, 0, receiveBuffer: 0);
+                // A zero outer UDP checksum, as RFC 7348 allows over IPv4 and as the kernel's VXLAN
+                // device and OVS send: on a veth the kernel would otherwise leave the checksum to an
+                // offload, and a userspace receiver (OVS's netdev datapath) drops it as bad.
+                int one = 1;
+                LibC.setsockopt(p._tx[i], LibC.SOL_SOCKET, 11 /* SO_NO_CHECK */, &one, sizeof(int));
+            }
             return p;
         }
         catch

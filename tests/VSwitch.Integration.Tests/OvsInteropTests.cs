@@ -159,12 +159,9 @@ public class OvsInteropTests
         string s = Names.Random("");
 
         // Host A: vswitchd, network "ov" on VNI 42, host B as its only VTEP, one container by TAP.
-        // The checksum trap (PEERS.md): vswitchd sends VXLAN through a kernel UDP socket, and on a
-        // veth the kernel leaves the outer UDP checksum to an offload (CHECKSUM_PARTIAL). OVS's
-        // netdev datapath reads u0 by AF_PACKET without a virtio header, sees a wrong nonzero UDP
-        // checksum and drops the packet in tnl_pop (coverage: datapath_drop_tunnel_pop_error).
-        // A physical NIC would have filled it in; on this veth the kernel must do it in software.
-        ha.Exec("ethtool", "-K", "u0", "tx", "off");
+        // A's underlay veth keeps its default offloads: vswitchd sends a zero outer UDP checksum
+        // (SO_NO_CHECK), which OVS's netdev datapath accepts. With a nonzero one left to veth
+        // offload (CHECKSUM_PARTIAL), OVS read it as wrong and dropped every packet in tnl_pop.
         string config = new JsonObject
         {
             ["overlay"] = new JsonObject { ["local"] = hostA },
