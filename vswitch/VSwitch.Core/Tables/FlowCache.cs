@@ -77,7 +77,7 @@ public sealed class FlowCache
         for (int i = 0; i < Ways; i++)
         {
             var e = slots[start + i];
-            if (e is not null && e.Hash == hash && e.Key.Equals(key)) return e;
+            if (e is not null && e.Hash == hash && e.Key.Equals(in key)) return e;
         }
         return null;
     }
