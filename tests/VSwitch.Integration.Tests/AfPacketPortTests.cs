@@ -112,19 +112,8 @@ public class AfPacketPortTests(ITestOutputHelper output)
             // 2 Gbit/s). Exact equality is checked below with a transfer that counts to EOF.
             Assert.True(received >= sent * 99 / 100, $"receiver got {received} of {sent} bytes");
 
-            // Exact bytes and content: 32 MiB of known data, counted and hashed to EOF on the other side.
-            var sink = nsB.Start("python3", "-c", SinkScript);
-            try
-            {
-                Wait.Until(() => nsB.TryExec(Timeout, "ss", "-ltn").StdOut.Contains("10.9.1.2:5202"), Timeout, "the TCP sink to listen");
-                var src = nsA.TryExec(TimeSpan.FromSeconds(30), "python3", "-c", SourceScript);
-                Assert.True(src.ExitCode == 0, "source failed: " + src.Output);
-                Assert.True(sink.WaitForExit(30_000), "sink did not finish");
-                string got = sink.StandardOutput.ReadToEnd().Trim();
-                output.WriteLine($"exact transfer: sent '{src.StdOut.Trim()}', received '{got}'");
-                Assert.Equal(src.StdOut.Trim(), got);
-            }
-            finally { Proc.KillQuietly(sink); sink.Dispose(); }
+            // Exact bytes and content: known data, counted and hashed to EOF on the other side.
+            Iperf.ExactTransfer(nsA, nsB, "10.9.1.2");
             // The offload path really ran: the sender's veth handed over GSO frames or partial checksums.
             Assert.True(a.RxGsoFrames + a.RxChecksumsCompleted > 0, "no offloaded frame was seen on the sender's side");
         }
@@ -138,26 +127,6 @@ public class AfPacketPortTests(ITestOutputHelper output)
         output.WriteLine($"forwarding loop allocated {stop.AllocatedBytes} bytes");
         Assert.Equal(0, stop.AllocatedBytes); // receive, segment, complete, transmit: no allocation
     }
-
-    private const string SinkScript = """
-        import socket, hashlib
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("10.9.1.2", 5202)); s.listen(1); s.settimeout(20)
-        c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256(); n = 0
-        while True:
-            d = c.recv(1 << 16)
-            if not d: break
-            h.update(d); n += len(d)
-        print(n, h.hexdigest())
-        """;
-
-    private const string SourceScript = """
-        import socket, hashlib, random
-        data = random.Random(1).randbytes(32 << 20)
-        c = socket.create_connection(("10.9.1.2", 5202), timeout=20)
-        c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
-        print(len(data), hashlib.sha256(data).hexdigest())
-        """;
 
     private sealed class StopFlag { public volatile bool Value; public long AllocatedBytes = -1; }
 
