@@ -27,8 +27,8 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     private readonly int _frameSize;
     private readonly int _frameCount;
     private int _cursor;
-    // Segments of the GSO frame at the cursor already handed out (the batch filled up midway).
-    private int _pendingSegment;
+    // Offload work on received frames; it also remembers how far a GSO frame at the cursor got.
+    private readonly Offload.VnetDelivery _vnet = new();
 
     private readonly MMsgHdr* _msgs;
     private readonly IoVec* _iovs;
@@ -37,19 +37,19 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     // Counters: plain fields, written only by the thread that owns the port.
     public long RxFrames;
     /// <summary>GSO super-frames segmented in software.</summary>
-    public long RxGsoFrames;
+    public long RxGsoFrames => Volatile.Read(ref _vnet.GsoFrames);
     /// <summary>Segments produced from GSO super-frames.</summary>
-    public long RxGsoSegments;
+    public long RxGsoSegments => Volatile.Read(ref _vnet.GsoSegments);
     /// <summary>Partial checksums completed.</summary>
-    public long RxChecksumsCompleted;
+    public long RxChecksumsCompleted => Volatile.Read(ref _vnet.ChecksumsCompleted);
     /// <summary>Frames dropped because they need an offload this port cannot do (UDP GSO, GSO of something not TCP, bad offsets).</summary>
-    public long RxUnsupportedOffload;
+    public long RxUnsupportedOffload => Volatile.Read(ref _vnet.UnsupportedOffload);
     /// <summary>Frames longer than the ring slot (snaplen &lt; len).</summary>
     public long RxTruncated;
     /// <summary>Frames (or segments) longer than a pool frame.</summary>
-    public long RxOversize;
+    public long RxOversize => Volatile.Read(ref _vnet.Oversize);
     /// <summary>Receive calls that stopped because the pool was empty.</summary>
-    public long RxPoolEmpty;
+    public long RxPoolEmpty => Volatile.Read(ref _vnet.PoolEmpty);
     public long TxFrames;
     public long TxDropped;
     public long TxErrors;
@@ -169,7 +169,6 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
             uint status = Volatile.Read(ref hdr->Status);
             if ((status & AfPacket.TP_STATUS_USER) == 0) break;
             if (!Handle(frame, hdr, status, batch, pool)) break; // keep the slot: batch or pool ran out
-            _pendingSegment = 0;
             Volatile.Write(ref hdr->Status, AfPacket.TP_STATUS_KERNEL);
             if (++_cursor == _frameCount) _cursor = 0;
         }
@@ -187,7 +186,7 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
         VirtioNetHdr vnet = *(VirtioNetHdr*)(data - VirtioNetHdr.Size);
         int csumStart = vnet.CsumStart;
 
-        if ((status & AfPacket.TP_STATUS_VLAN_VALID) != 0 && _pendingSegment == 0)
+        if ((status & AfPacket.TP_STATUS_VLAN_VALID) != 0 && _vnet.PendingSegment == 0)
         {
             // The kernel took the tag out into the header: put it back in front of the ethertype,
             // in place (the slot has room before the frame; the virtio header was copied above).
@@ -205,51 +204,7 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
             *(VirtioNetHdr*)(data - VirtioNetHdr.Size) = vnet with { CsumStart = (ushort)csumStart };
             hdr->Status = status & ~AfPacket.TP_STATUS_VLAN_VALID;
         }
-        var src = new ReadOnlySpan<byte>(data, len);
-
-        int gso = vnet.GsoType & ~VirtioNetHdr.GSO_ECN;
-        if (gso != VirtioNetHdr.GSO_NONE)
-        {
-            if ((gso != VirtioNetHdr.GSO_TCPV4 && gso != VirtioNetHdr.GSO_TCPV6) ||
-                !TcpSegmenter.TryParse(src, vnet.GsoSize, out var layout))
-            {
-                RxUnsupportedOffload++;
-                return true;
-            }
-            if (layout.MaxSegmentLength > pool.FrameSize) { RxOversize++; return true; }
-            int count = layout.SegmentCount;
-            for (int i = _pendingSegment; i < count; i++)
-            {
-                if (batch.IsFull) { _pendingSegment = i; return false; }
-                var p = pool.TryRent();
-                if (p is null) { RxPoolEmpty++; _pendingSegment = i; return false; }
-                int n = TcpSegmenter.WriteSegment(src, layout, i, p.ReceiveBuffer());
-                p.SetLength(n);
-                batch.Add(p);
-                RxGsoSegments++;
-            }
-            RxGsoFrames++;
-            return true;
-        }
-
-        if (len > pool.FrameSize) { RxOversize++; return true; }
-        var pkt = pool.TryRent();
-        if (pkt is null) { RxPoolEmpty++; return false; }
-        var dst = pkt.ReceiveBuffer()[..len];
-        src.CopyTo(dst);
-        if ((vnet.Flags & VirtioNetHdr.F_NEEDS_CSUM) != 0)
-        {
-            if (!ChecksumCompletion.TryComplete(dst, csumStart, vnet.CsumOffset))
-            {
-                pkt.Release();
-                RxUnsupportedOffload++;
-                return true;
-            }
-            RxChecksumsCompleted++;
-        }
-        pkt.SetLength(len);
-        batch.Add(pkt);
-        return true;
+        return _vnet.Deliver(in vnet, csumStart, new ReadOnlySpan<byte>(data, len), batch, pool);
     }
 
     public int Transmit(PacketBatch batch)
@@ -314,13 +269,13 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     [
         new("rx-ring-full-drops", RingDrops),
         new("rx-frames", Volatile.Read(ref RxFrames)),
-        new("rx-gso-frames", Volatile.Read(ref RxGsoFrames)),
-        new("rx-gso-segments", Volatile.Read(ref RxGsoSegments)),
-        new("rx-checksums-completed", Volatile.Read(ref RxChecksumsCompleted)),
-        new("rx-unsupported-offload", Volatile.Read(ref RxUnsupportedOffload)),
+        new("rx-gso-frames", RxGsoFrames),
+        new("rx-gso-segments", RxGsoSegments),
+        new("rx-checksums-completed", RxChecksumsCompleted),
+        new("rx-unsupported-offload", RxUnsupportedOffload),
         new("rx-truncated", Volatile.Read(ref RxTruncated)),
-        new("rx-oversize", Volatile.Read(ref RxOversize)),
-        new("rx-pool-empty", Volatile.Read(ref RxPoolEmpty)),
+        new("rx-oversize", RxOversize),
+        new("rx-pool-empty", RxPoolEmpty),
         new("tx-frames", Volatile.Read(ref TxFrames)),
         new("tx-dropped", Volatile.Read(ref TxDropped)),
         new("tx-errors", Volatile.Read(ref TxErrors)),

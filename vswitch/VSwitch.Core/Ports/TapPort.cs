@@ -44,7 +44,8 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     // Offloads only: the last frame read (virtio header + frame) and what is left of it.
     private byte* _scratch;
     private int _scratchLength; // > 0: a frame is waiting in the scratch buffer
-    private int _pendingSegment; // segments of that frame already handed out
+    // Offload work on received frames; it also remembers how far the waiting frame got.
+    private readonly Offload.VnetDelivery _vnet = new();
     // A frame left half-handed-out in the scratch buffer does not make the TAP's fd readable, and
     // the datapath sleeps in epoll on PollFd. So with offloads PollFd is a small epoll set of the
     // TAP fd and an eventfd, and the eventfd is raised while a frame waits in the scratch buffer
@@ -96,32 +97,32 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     /// <summary>Frames dropped on receive because the pool was empty (without offloads) or a read failed.</summary>
     public long RxErrors;
     /// <summary>GSO super-frames segmented in software.</summary>
-    public long RxGsoFrames;
+    public long RxGsoFrames => Volatile.Read(ref _vnet.GsoFrames);
     /// <summary>Segments produced from GSO super-frames.</summary>
-    public long RxGsoSegments;
+    public long RxGsoSegments => Volatile.Read(ref _vnet.GsoSegments);
     /// <summary>Partial checksums completed.</summary>
-    public long RxChecksumsCompleted;
+    public long RxChecksumsCompleted => Volatile.Read(ref _vnet.ChecksumsCompleted);
     /// <summary>Frames dropped because they need an offload this port cannot do (UDP GSO, GSO of something not TCP, bad offsets).</summary>
-    public long RxUnsupportedOffload;
+    public long RxUnsupportedOffload => Volatile.Read(ref _vnet.UnsupportedOffload);
     /// <summary>Frames that filled the scratch buffer (possibly cut short) or were shorter than the virtio header.</summary>
     public long RxTruncated;
     /// <summary>Frames (or segments) longer than a pool frame.</summary>
-    public long RxOversize;
+    public long RxOversize => Volatile.Read(ref _vnet.Oversize);
     /// <summary>Receive calls that stopped because the pool was empty (offloads: the frame waits).</summary>
-    public long RxPoolEmpty;
+    public long RxPoolEmpty => Volatile.Read(ref _vnet.PoolEmpty);
 
     public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
     [
         new("offloads", _offloads ? 1 : 0),
         new("rx-frames", Volatile.Read(ref RxFrames)),
         new("rx-errors", Volatile.Read(ref RxErrors)),
-        new("rx-gso-frames", Volatile.Read(ref RxGsoFrames)),
-        new("rx-gso-segments", Volatile.Read(ref RxGsoSegments)),
-        new("rx-checksums-completed", Volatile.Read(ref RxChecksumsCompleted)),
-        new("rx-unsupported-offload", Volatile.Read(ref RxUnsupportedOffload)),
+        new("rx-gso-frames", RxGsoFrames),
+        new("rx-gso-segments", RxGsoSegments),
+        new("rx-checksums-completed", RxChecksumsCompleted),
+        new("rx-unsupported-offload", RxUnsupportedOffload),
         new("rx-truncated", Volatile.Read(ref RxTruncated)),
-        new("rx-oversize", Volatile.Read(ref RxOversize)),
-        new("rx-pool-empty", Volatile.Read(ref RxPoolEmpty)),
+        new("rx-oversize", RxOversize),
+        new("rx-pool-empty", RxPoolEmpty),
         new("tx-frames", Volatile.Read(ref TxFrames)),
         new("tx-dropped", Volatile.Read(ref TxDropped)),
     ];
@@ -234,7 +235,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
             if (_scratchLength == 0)
             {
                 // Nothing to put the frame in: leave it in the kernel's queue.
-                if (pool.Available == 0) { RxPoolEmpty++; break; }
+                if (pool.Available == 0) { _vnet.PoolEmpty++; break; }
                 long n = LibC.read(fd, _scratch, ScratchSize);
                 if (n <= 0)
                 {
@@ -248,7 +249,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
                 }
                 if (n <= VnetHeaderSize || n >= ScratchSize) { RxTruncated++; continue; }
                 _scratchLength = (int)n;
-                _pendingSegment = 0;
+                _vnet.PendingSegment = 0;
             }
             if (!HandleScratch(batch, pool)) break; // batch or pool ran out: the frame waits
             _scratchLength = 0;
@@ -271,51 +272,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     {
         VirtioNetHdr vnet = *(VirtioNetHdr*)_scratch;
         var src = new ReadOnlySpan<byte>(_scratch + VnetHeaderSize, _scratchLength - VnetHeaderSize);
-
-        int gso = vnet.GsoType & ~VirtioNetHdr.GSO_ECN;
-        if (gso != VirtioNetHdr.GSO_NONE)
-        {
-            if ((gso != VirtioNetHdr.GSO_TCPV4 && gso != VirtioNetHdr.GSO_TCPV6) ||
-                !TcpSegmenter.TryParse(src, vnet.GsoSize, out var layout))
-            {
-                RxUnsupportedOffload++;
-                return true;
-            }
-            if (layout.MaxSegmentLength > pool.FrameSize) { RxOversize++; return true; }
-            int count = layout.SegmentCount;
-            for (int i = _pendingSegment; i < count; i++)
-            {
-                if (batch.IsFull) { _pendingSegment = i; return false; }
-                var p = pool.TryRent();
-                if (p is null) { RxPoolEmpty++; _pendingSegment = i; return false; }
-                int n = TcpSegmenter.WriteSegment(src, layout, i, p.ReceiveBuffer());
-                p.SetLength(n);
-                batch.Add(p);
-                RxGsoSegments++;
-            }
-            RxGsoFrames++;
-            return true;
-        }
-
-        int len = src.Length;
-        if (len > pool.FrameSize) { RxOversize++; return true; }
-        var pkt = pool.TryRent();
-        if (pkt is null) { RxPoolEmpty++; return false; }
-        var dst = pkt.ReceiveBuffer()[..len];
-        src.CopyTo(dst);
-        if ((vnet.Flags & VirtioNetHdr.F_NEEDS_CSUM) != 0)
-        {
-            if (!ChecksumCompletion.TryComplete(dst, vnet.CsumStart, vnet.CsumOffset))
-            {
-                pkt.Release();
-                RxUnsupportedOffload++;
-                return true;
-            }
-            RxChecksumsCompleted++;
-        }
-        pkt.SetLength(len);
-        batch.Add(pkt);
-        return true;
+        return _vnet.Deliver(in vnet, vnet.CsumStart, src, batch, pool);
     }
 
     public int Transmit(PacketBatch batch)

@@ -1,0 +1,72 @@
+using VSwitch.Core.Buffers;
+using VSwitch.Core.Ports.Linux;
+
+namespace VSwitch.Core.Ports.Offload;
+
+/// <summary>
+/// Turns one frame that arrived with a virtio-net header (a TAP with IFF_VNET_HDR, an AF_PACKET
+/// socket with PACKET_VNET_HDR) into complete frames in pool packets: a TCP GSO super-frame is cut
+/// into MSS-sized segments, a partial checksum is completed, anything else the switch cannot finish
+/// (UDP GSO, truncated or oversize frames) is dropped and counted. Shared by the ports that read
+/// such frames; each port owns one, used only by the thread that receives on it.
+/// </summary>
+public sealed class VnetDelivery
+{
+    public long GsoFrames, GsoSegments, ChecksumsCompleted, UnsupportedOffload, Oversize, PoolEmpty;
+
+    /// <summary>Segments of the current super-frame already handed out (the batch or the pool ran out midway).</summary>
+    public int PendingSegment;
+
+    /// <summary>
+    /// Delivers the frame in <paramref name="src"/> into <paramref name="batch"/>. False: the batch
+    /// or the pool ran out; call again with the same frame later (it resumes where it stopped).
+    /// </summary>
+    public bool Deliver(in VirtioNetHdr vnet, int csumStart, ReadOnlySpan<byte> src, PacketBatch batch, PacketPool pool)
+    {
+        int gso = vnet.GsoType & ~VirtioNetHdr.GSO_ECN;
+        if (gso != VirtioNetHdr.GSO_NONE)
+        {
+            if ((gso != VirtioNetHdr.GSO_TCPV4 && gso != VirtioNetHdr.GSO_TCPV6) ||
+                !TcpSegmenter.TryParse(src, vnet.GsoSize, out var layout))
+            {
+                UnsupportedOffload++;
+                return true;
+            }
+            if (layout.MaxSegmentLength > pool.FrameSize) { Oversize++; return true; }
+            int count = layout.SegmentCount;
+            for (int i = PendingSegment; i < count; i++)
+            {
+                if (batch.IsFull) { PendingSegment = i; return false; }
+                var p = pool.TryRent();
+                if (p is null) { PoolEmpty++; PendingSegment = i; return false; }
+                int n = TcpSegmenter.WriteSegment(src, layout, i, p.ReceiveBuffer());
+                p.SetLength(n);
+                batch.Add(p);
+                GsoSegments++;
+            }
+            GsoFrames++;
+            PendingSegment = 0;
+            return true;
+        }
+
+        int len = src.Length;
+        if (len > pool.FrameSize) { Oversize++; return true; }
+        var pkt = pool.TryRent();
+        if (pkt is null) { PoolEmpty++; return false; }
+        var dst = pkt.ReceiveBuffer()[..len];
+        src.CopyTo(dst);
+        if ((vnet.Flags & VirtioNetHdr.F_NEEDS_CSUM) != 0)
+        {
+            if (!ChecksumCompletion.TryComplete(dst, csumStart, vnet.CsumOffset))
+            {
+                pkt.Release();
+                UnsupportedOffload++;
+                return true;
+            }
+            ChecksumsCompleted++;
+        }
+        pkt.SetLength(len);
+        batch.Add(pkt);
+        return true;
+    }
+}
