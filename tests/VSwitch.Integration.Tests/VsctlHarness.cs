@@ -73,10 +73,17 @@ public static class VsctlHarness
             _stderr = process.StandardError.ReadToEndAsync();
         }
 
-        public static Daemon Start()
+        /// <summary>Starts vswitchd on a private socket and state database, with this configuration (JSON) or none.</summary>
+        public static Daemon Start(string? configJson = null)
         {
             string socket = $"/tmp/vst-{Guid.NewGuid():N}.sock";
-            var d = new Daemon(StartDotnet(BuiltDll("vswitch/VSwitchd", "vswitchd"), ["--socket", socket, "--state", socket + ".db"]), socket);
+            string[] args = ["--socket", socket, "--state", socket + ".db"];
+            if (configJson is not null)
+            {
+                File.WriteAllText(socket + ".json", configJson);
+                args = [.. args, "--config", socket + ".json"];
+            }
+            var d = new Daemon(StartDotnet(BuiltDll("vswitch/VSwitchd", "vswitchd"), args), socket);
             try
             {
                 var sw = Stopwatch.StartNew();
@@ -124,7 +131,7 @@ public static class VsctlHarness
             {
                 _process.Dispose();
                 try { File.Delete(Socket); } catch (IOException) { }
-                foreach (var f in new[] { Socket + ".db", Socket + ".db-wal", Socket + ".db-shm" })
+                foreach (var f in new[] { Socket + ".json", Socket + ".db", Socket + ".db-wal", Socket + ".db-shm" })
                     try { File.Delete(f); } catch (IOException) { }
             }
         }

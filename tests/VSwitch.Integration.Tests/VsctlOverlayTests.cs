@@ -209,82 +209,18 @@ public sealed class VsctlOverlayTests
     }
 
     /// <summary>vswitchd with a config that opens its VXLAN endpoint on 127.0.0.1 (a free UDP port), a VXLAN network "ov" (vni 42) and "plain".</summary>
-    private sealed class EndpointDaemon : IDisposable
+    private static class EndpointDaemon
     {
-        private readonly Process _process;
-        private readonly Task<string> _stdout, _stderr;
-        public string Socket { get; }
-
-        private EndpointDaemon(Process process, string socket)
-        {
-            _process = process;
-            Socket = socket;
-            _stdout = process.StandardOutput.ReadToEndAsync();
-            _stderr = process.StandardError.ReadToEndAsync();
-        }
-
-        public static EndpointDaemon Start(out int port)
+        public static VsctlHarness.Daemon Start(out int port)
         {
             using (var probe = new UdpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0)))
                 port = ((System.Net.IPEndPoint)probe.Client.LocalEndPoint!).Port;
-            string socket = $"/tmp/vst-{Guid.NewGuid():N}.sock";
-            File.WriteAllText(socket + ".json", $$"""
+            return VsctlHarness.Daemon.Start($$"""
                 {
                   "overlay": { "local": "127.0.0.1", "port": {{port}} },
                   "networks": [ { "name": "ov", "vni": 42 }, { "name": "plain" } ]
                 }
                 """);
-            var d = new EndpointDaemon(StartDotnet(BuiltDll("vswitch/VSwitchd", "vswitchd"),
-                ["--config", socket + ".json", "--socket", socket, "--state", socket + ".db"]), socket);
-            try
-            {
-                var sw = Stopwatch.StartNew();
-                while (!Answers(socket))
-                {
-                    if (d._process.HasExited)
-                        throw new InvalidOperationException($"vswitchd exited with {d._process.ExitCode}: {d._stderr.Result}{d._stdout.Result}");
-                    if (sw.Elapsed > TimeSpan.FromSeconds(30))
-                        throw new TimeoutException($"vswitchd did not open {socket} within 30s");
-                    Thread.Sleep(50);
-                }
-                return d;
-            }
-            catch
-            {
-                d.Dispose();
-                throw;
-            }
-        }
-
-        private static bool Answers(string socket)
-        {
-            if (!File.Exists(socket)) return false;
-            try
-            {
-                using var s = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                s.Connect(new UnixDomainSocketEndPoint(socket));
-                return true;
-            }
-            catch (SocketException) { return false; }
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                if (!_process.HasExited)
-                {
-                    _process.Kill(entireProcessTree: true);
-                    _process.WaitForExit(10_000);
-                }
-            }
-            catch (InvalidOperationException) { } // already gone
-            finally
-            {
-                _process.Dispose();
-                foreach (var f in new[] { Socket, Socket + ".json", Socket + ".db", Socket + ".db-wal", Socket + ".db-shm" })
-                    try { File.Delete(f); } catch (IOException) { }
-            }
         }
     }
 }
