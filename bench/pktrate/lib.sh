@@ -37,9 +37,11 @@ stop_pid() {
   local pid=$1 grace=${2:-10} i
   [ -n "$pid" ] || return 0
   kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null
+  # The process may end on its own between the checks (iperf3 -s -1 does): under set -e a failed
+  # kill must not end the run.
+  kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < grace * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && { log "  pid $pid did not stop on TERM; KILL"; kill -KILL "$pid" 2>/dev/null; }
+  if kill -0 "$pid" 2>/dev/null; then log "  pid $pid did not stop on TERM; KILL"; kill -KILL "$pid" 2>/dev/null || true; fi
   wait "$pid" 2>/dev/null || true
 }
 
