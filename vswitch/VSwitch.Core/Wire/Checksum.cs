@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace VSwitch.Core.Wire;
 
@@ -13,12 +14,21 @@ public static class Checksum
     /// <summary>One's-complement sum of <paramref name="data"/> (odd tail padded with a zero byte), folded to 16 bits.</summary>
     public static ushort Sum(ReadOnlySpan<byte> data, ushort initial = 0)
     {
-        // 32-bit words into a 64-bit accumulator: 2^32 ≡ 2^16 ≡ 1 (mod 0xFFFF), so folding at the end is exact.
+        // 32-bit words into a 64-bit accumulator: 2^32 ≡ 2^16 ≡ 1 (mod 0xFFFF), so folding at the end
+        // is exact. Unrolled by four: software GSO sums every 1.4 KB segment it writes.
         ulong acc = initial;
-        int i = 0;
-        for (; i + 4 <= data.Length; i += 4) acc += BinaryPrimitives.ReadUInt32BigEndian(data[i..]);
-        if (i + 2 <= data.Length) { acc += BinaryPrimitives.ReadUInt16BigEndian(data[i..]); i += 2; }
-        if (i < data.Length) acc += (uint)data[i] << 8;
+        int i = 0, n = data.Length;
+        ref byte b = ref MemoryMarshal.GetReference(data);
+        for (; i + 16 <= n; i += 16)
+        {
+            acc += BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref b, i)));
+            acc += BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref b, i + 4)));
+            acc += BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref b, i + 8)));
+            acc += BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref b, i + 12)));
+        }
+        for (; i + 4 <= n; i += 4) acc += BinaryPrimitives.ReadUInt32BigEndian(data[i..]);
+        if (i + 2 <= n) { acc += BinaryPrimitives.ReadUInt16BigEndian(data[i..]); i += 2; }
+        if (i < n) acc += (uint)data[i] << 8;
         return Fold(acc);
     }
 

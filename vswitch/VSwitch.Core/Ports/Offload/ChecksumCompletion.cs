@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using VSwitch.Core.Wire;
 
 namespace VSwitch.Core.Ports.Offload;
 
@@ -17,7 +18,7 @@ public static class ChecksumCompletion
     {
         int field = csumStart + csumOffset;
         if (csumStart < 0 || csumOffset < 0 || field + 2 > frame.Length) return false;
-        ushort sum = InternetChecksum.Finish(InternetChecksum.Add(frame[csumStart..]));
+        ushort sum = Checksum.Compute(frame[csumStart..]);
         // As the kernel does (skb_checksum_help): a computed 0 is sent as 0xFFFF, which means
         // the same in ones-complement and is required for UDP, where 0 means "no checksum".
         if (sum == 0) sum = 0xFFFF;

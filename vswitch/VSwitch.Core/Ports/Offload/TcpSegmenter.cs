@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using VSwitch.Core.Wire;
 
 namespace VSwitch.Core.Ports.Offload;
 
@@ -88,11 +89,11 @@ public static class TcpSegmenter
 
         var ip = dest[g.L3Offset..];
         int l4Len = g.TcpHeaderLength + payload;
-        ulong pseudo;
+        ushort pseudo;
         if (g.IsIPv6)
         {
             BinaryPrimitives.WriteUInt16BigEndian(ip[4..], (ushort)l4Len);
-            pseudo = InternetChecksum.PseudoHeaderV6(ip, ProtoTcp, l4Len);
+            pseudo = Checksum.Fold((ulong)Checksum.Sum(ip.Slice(8, 32)) + ProtoTcp + (uint)l4Len);
         }
         else
         {
@@ -101,8 +102,8 @@ public static class TcpSegmenter
             ushort id = BinaryPrimitives.ReadUInt16BigEndian(ip[4..]);
             BinaryPrimitives.WriteUInt16BigEndian(ip[4..], (ushort)(id + index));
             ip[10] = 0; ip[11] = 0;
-            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], InternetChecksum.Compute(ip[..ihl]));
-            pseudo = InternetChecksum.PseudoHeaderV4(ip, ProtoTcp, l4Len);
+            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Checksum.Compute(ip[..ihl]));
+            pseudo = Checksum.Fold((ulong)Checksum.Sum(ip.Slice(12, 8)) + ProtoTcp + (uint)l4Len);
         }
 
         var tcp = dest.Slice(g.L4Offset, l4Len);
@@ -113,7 +114,7 @@ public static class TcpSegmenter
         if (index != 0) flags &= unchecked((byte)~TcpCwr);
         tcp[13] = flags;
         tcp[16] = 0; tcp[17] = 0;
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], InternetChecksum.Finish(InternetChecksum.Add(tcp, pseudo)));
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Compute(tcp, pseudo));
         return len;
     }
 }
