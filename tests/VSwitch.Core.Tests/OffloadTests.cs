@@ -7,7 +7,7 @@ namespace VSwitch.Core.Tests;
 public class OffloadTests
 {
     // Reference ones-complement sum, written the slow obvious way, independent of Wire.Checksum.
-    private static ushort RefSum(params byte[][] parts)
+    internal static ushort RefSum(params byte[][] parts)
     {
         uint sum = 0;
         foreach (var p in parts)
@@ -19,7 +19,7 @@ public class OffloadTests
         return (ushort)sum;
     }
 
-    private static byte[] PseudoV4(ReadOnlySpan<byte> ip, byte proto, int l4Len)
+    internal static byte[] PseudoV4(ReadOnlySpan<byte> ip, byte proto, int l4Len)
     {
         var b = new byte[12];
         ip.Slice(12, 8).CopyTo(b);
@@ -38,7 +38,7 @@ public class OffloadTests
     }
 
     /// <summary>An Ethernet/IPv4/TCP frame with timestamps option, as a sender hands it to a TSO device.</summary>
-    private static byte[] TcpV4Frame(int payloadLen, byte flags, uint seq = 1_000_000, ushort ipId = 0x1234)
+    internal static byte[] TcpV4Frame(int payloadLen, byte flags, uint seq = 1_000_000, ushort ipId = 0x1234)
     {
         const int tcpLen = 32;
         var f = new byte[14 + 20 + tcpLen + payloadLen];

@@ -17,6 +17,13 @@ public sealed class DatapathOptions
     /// <summary>Buffers per thread.</summary>
     public int PoolSize { get; set; } = 8192;
     public int FrameSize { get; set; } = PacketPool.DefaultFrameSize;
+    public const int DefaultLargePoolSize = 128;
+    /// <summary>
+    /// 64 KiB buffers per thread for TCP GSO super-frames kept whole from a port that hands them
+    /// over (TAP or AF_PACKET with virtio headers) to one that takes them; 0 turns this off and every
+    /// super-frame is segmented on receive. 128 of them are about 8.5 MB.
+    /// </summary>
+    public int LargePoolSize { get; set; } = DefaultLargePoolSize;
     /// <summary>How long a datapath flow stays cached without packets.</summary>
     public long FlowIdleMs { get; set; } = Tables.FlowCache.DefaultIdleMs;
     public int FlowCacheSize { get; set; } = Tables.FlowCache.DefaultCapacity;
@@ -56,6 +63,7 @@ public sealed class DatapathThread : IDisposable
         _opt = opt;
         _index = index;
         _pool = new PacketPool(opt.PoolSize, opt.FrameSize);
+        if (opt.LargePoolSize > 0) _pool.Large = new PacketPool(opt.LargePoolSize, PacketPool.LargeFrameSize);
         _ctx = dp.CreateContext(_pool);
         _ctx.Owned = true;
         _batch = new PacketBatch(opt.BatchSize);

@@ -45,6 +45,14 @@ public sealed unsafe class Packet
     public int OutPort;
     /// <summary>The datapath flow the packet belongs to (set by the flow stage; its actions run next).</summary>
     public Tables.FlowEntry? Flow;
+    /// <summary>
+    /// Set when the frame is a TCP GSO super-frame kept whole (virtio's gso_size: the MSS of the
+    /// segments it stands for); 0 for an ordinary frame. Its TCP checksum is partial (the
+    /// pseudo-header sum), as the sender's kernel left it. See Ports/Offload/GsoFrame.
+    /// </summary>
+    public ushort GsoSize;
+    /// <summary>virtio_net_hdr gso_type of a super-frame (TCPV4 or TCPV6, with the ECN bit); 0 otherwise.</summary>
+    public byte GsoType;
 
     public const int OutNone = -1;
     public const int OutFlood = -2;
@@ -120,6 +128,14 @@ public sealed unsafe class Packet
         Offset = Math.Min(other.Offset, _slotSize - other.Length);
         Length = other.Length;
         other.Data.CopyTo(Data);
+        CopyMetadataFrom(other);
+        GsoSize = other.GsoSize;
+        GsoType = other.GsoType;
+    }
+
+    /// <summary>Copies what the pipeline knows about a frame, but not the frame nor its GSO marks (a segment of a super-frame takes this).</summary>
+    public void CopyMetadataFrom(Packet other)
+    {
         InPort = other.InPort;
         TunnelId = other.TunnelId;
         TunnelRemote = other.TunnelRemote;
@@ -145,5 +161,7 @@ public sealed unsafe class Packet
         Drop = DropReason.None;
         OutPort = OutNone;
         Flow = null;
+        GsoSize = 0;
+        GsoType = 0;
     }
 }

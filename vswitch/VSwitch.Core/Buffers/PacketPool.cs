@@ -38,6 +38,16 @@ public sealed unsafe class PacketPool
         _freeCount = count;
     }
 
+    /// <summary>
+    /// The same thread's pool of large slots (64 KiB frames) for TCP super-frames kept whole
+    /// between ports that can take them (TAP and AF_PACKET with virtio headers); null when there is
+    /// none, and then such frames are segmented on receive.
+    /// </summary>
+    public PacketPool? Large { get; set; }
+
+    /// <summary>Frame size of a large pool: a 64 KiB GSO frame (IP total length ≤ 65535) plus Ethernet and two VLAN tags, rounded up.</summary>
+    public const int LargeFrameSize = 64 * 1024 + 512;
+
     public int Capacity { get; }
     public int FrameSize { get; }
     public int Headroom { get; }

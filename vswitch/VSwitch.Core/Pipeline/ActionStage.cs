@@ -93,7 +93,8 @@ public sealed class ActionStage : Stage
                     p.Release();
                     return;
                 case ActionKind.CheckMtu:
-                    if (p.Length - 14 > (int)a.Value)
+                    // A super-frame is checked by the segments it stands for, as the kernel does.
+                    if ((p.GsoSize == 0 ? p.Length - 14 : Ports.Offload.GsoFrame.NetworkLength(p, 14)) > (int)a.Value)
                     {
                         if (RouterPackets.DontFragment(p))
                         {
@@ -128,7 +129,8 @@ public sealed class ActionStage : Stage
 
     private static Packet? Clone(Packet p, DatapathContext ctx)
     {
-        var copy = ctx.Pool.TryRent();
+        // From the packet's own pool: a super-frame needs a large buffer like the one it is in.
+        var copy = p.Pool.TryRent();
         if (copy is null) { ctx.Counters.Drops[(int)DropReason.PoolExhausted]++; return null; }
         copy.CopyFrom(p);
         return copy;

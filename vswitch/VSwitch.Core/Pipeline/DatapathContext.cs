@@ -221,11 +221,34 @@ public sealed class DatapathContext
     /// <summary>Queues a packet for a port; the queue goes out as one batch at the end of the pipeline or when full.</summary>
     public void Enqueue(Packet p, SwitchPort port)
     {
+        if (p.GsoSize != 0 && !port.Io.AcceptsGso) { EnqueueSegments(p, port); return; }
         var q = _tx[port.Id];
         if (q is null) _tx[port.Id] = q = new PacketBatch(PacketBatch.MaxSize);
         if (q.Count == 0) _dirty[_dirtyCount++] = port.Id;
         else if (q.IsFull) Send(port.Id, q);
         q.Add(p);
+    }
+
+    /// <summary>
+    /// Software GSO: cuts a TCP super-frame into MSS-sized frames with full checksums for a port
+    /// that cannot take it whole (TAP without offloads, VXLAN, memory), and queues them.
+    /// </summary>
+    private void EnqueueSegments(Packet p, SwitchPort port)
+    {
+        var frame = p.Data;
+        if (!Ports.Offload.TcpSegmenter.TryParse(frame, p.GsoSize, out var layout)) { Drop(p, DropReason.GsoUnsupported); return; }
+        if (layout.MaxSegmentLength > Pool.FrameSize) { Drop(p, DropReason.GsoUnsupported); return; }
+        int count = layout.SegmentCount;
+        for (int i = 0; i < count; i++)
+        {
+            var seg = Pool.TryRent();
+            if (seg is null) { Counters.Drops[(int)DropReason.PoolExhausted] += count - i; break; }
+            seg.CopyMetadataFrom(p);
+            var buf = seg.ReceiveBuffer();
+            seg.SetLength(Ports.Offload.TcpSegmenter.WriteSegment(frame, layout, i, buf));
+            Enqueue(seg, port);
+        }
+        p.Release();
     }
 
     /// <summary>Transmits every queued batch.</summary>

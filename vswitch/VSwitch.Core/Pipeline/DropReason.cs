@@ -39,6 +39,8 @@ public enum DropReason : byte
     PoolExhausted,
     TxFailed,
     TxQueueFull,
+    /// <summary>A TCP super-frame whose headers no longer parse, or whose segments would not fit a buffer, on its way to a port that needs it segmented.</summary>
+    GsoUnsupported,
     // Rules
     RuleDrop,
     TableMiss,
@@ -114,6 +116,7 @@ public static class DropReasons
                 DropReason.PoolExhausted => "pool-exhausted",
                 DropReason.TxFailed => "tx-failed",
                 DropReason.TxQueueFull => "tx-queue-full",
+                DropReason.GsoUnsupported => "gso-unsupported",
                 DropReason.RuleDrop => "rule-drop",
                 DropReason.TableMiss => "table-miss",
                 DropReason.TtlExpired => "ttl-expired",

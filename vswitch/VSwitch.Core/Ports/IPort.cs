@@ -26,6 +26,12 @@ public interface IPort : IDisposable
     /// Returns how many were sent; the rest are counted by the caller as tx drops.
     /// </summary>
     int Transmit(PacketBatch batch);
+
+    /// <summary>
+    /// True when <see cref="Transmit"/> takes TCP super-frames (<see cref="Packet.GsoSize"/> set)
+    /// whole; otherwise the datapath segments them before they reach the port (Offload/GsoFrame).
+    /// </summary>
+    bool AcceptsGso => false;
 }
 
 /// <summary>

@@ -10,6 +10,7 @@ namespace VSwitch.Core.Ports;
 public sealed class MemoryPort(string name) : IPort
 {
     private readonly Queue<byte[]> _rx = new();
+    private readonly Dictionary<byte[], (ushort Mss, byte Type)> _gso = new(ReferenceEqualityComparer.Instance);
     private byte[][]? _replay;
     private int _replayNext;
 
@@ -20,6 +21,22 @@ public sealed class MemoryPort(string name) : IPort
     public long SentCount { get; private set; }
 
     public void Inject(byte[] frame) => _rx.Enqueue(frame);
+
+    /// <summary>Queues a TCP super-frame with its MSS, received into the pool's large buffers as a TAP with offloads would hand it over.</summary>
+    public void InjectGso(byte[] frame, ushort mss, bool ipv6 = false) =>
+        Enqueue(frame, (mss, ipv6 ? Linux.VirtioNetHdr.GSO_TCPV6 : Linux.VirtioNetHdr.GSO_TCPV4));
+
+    private void Enqueue(byte[] frame, (ushort, byte) gso)
+    {
+        _gso[frame] = gso;
+        _rx.Enqueue(frame);
+    }
+
+    /// <summary>Whether Transmit takes super-frames whole (as a TAP with offloads does); off: the datapath segments them first.</summary>
+    public bool AcceptsGso { get; set; }
+
+    /// <summary>With <see cref="KeepSent"/>: the GSO size of each frame in <see cref="Sent"/> (0 for ordinary frames).</summary>
+    public List<ushort> SentGsoSizes { get; } = [];
 
     /// <summary>Receives these frames over and over, without allocating (benchmarks).</summary>
     public void Replay(byte[][] frames)
@@ -36,8 +53,11 @@ public sealed class MemoryPort(string name) : IPort
             byte[] frame;
             if (_replay is not null) frame = _replay[_replayNext++ % _replay.Length];
             else if (!_rx.TryDequeue(out frame!)) break;
-            var p = pool.TryRent();
+            (ushort Mss, byte Type) gso = default;
+            bool isGso = _gso.Count > 0 && _gso.Remove(frame, out gso);
+            var p = isGso ? pool.Large?.TryRent() : pool.TryRent();
             if (p is null) break;
+            if (isGso) { p.GsoSize = gso.Mss; p.GsoType = gso.Type; }
             var buf = p.ReceiveBuffer();
             int len = Math.Min(frame.Length, buf.Length);
             frame.AsSpan(0, len).CopyTo(buf);
@@ -53,7 +73,7 @@ public sealed class MemoryPort(string name) : IPort
         int n = batch.Count;
         foreach (var p in batch.AsSpan())
         {
-            if (KeepSent) Sent.Add(p.Data.ToArray());
+            if (KeepSent) { Sent.Add(p.Data.ToArray()); SentGsoSizes.Add(p.GsoSize); }
             p.Release();
         }
         SentCount += n;

@@ -87,6 +87,8 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     public int PollFd => _offloads ? _pollFd : _fd;
     /// <summary>True when the TAP was opened with IFF_VNET_HDR and TUNSETOFFLOAD.</summary>
     public bool Offloads => _offloads;
+    /// <summary>With offloads, TCP super-frames are written whole behind a GSO virtio header.</summary>
+    public bool AcceptsGso => _offloads;
 
     // Counters: plain fields, written only by the thread that owns the port (Tx* by the sender).
     /// <summary>Packets handed to the switch (segments count one each).</summary>
@@ -94,12 +96,16 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     public long TxFrames;
     /// <summary>Frames not sent because the device queue was full (EAGAIN) or the device was down.</summary>
     public long TxDropped;
+    /// <summary>TCP super-frames written whole (with a GSO virtio header).</summary>
+    public long TxGsoFrames;
     /// <summary>Frames dropped on receive because the pool was empty (without offloads) or a read failed.</summary>
     public long RxErrors;
     /// <summary>GSO super-frames segmented in software.</summary>
     public long RxGsoFrames => Volatile.Read(ref _vnet.GsoFrames);
     /// <summary>Segments produced from GSO super-frames.</summary>
     public long RxGsoSegments => Volatile.Read(ref _vnet.GsoSegments);
+    /// <summary>GSO super-frames handed to the switch whole (not segmented).</summary>
+    public long RxGsoWhole => Volatile.Read(ref _vnet.GsoWhole);
     /// <summary>Partial checksums completed.</summary>
     public long RxChecksumsCompleted => Volatile.Read(ref _vnet.ChecksumsCompleted);
     /// <summary>Frames dropped because they need an offload this port cannot do (UDP GSO, GSO of something not TCP, bad offsets).</summary>
@@ -116,6 +122,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         new("offloads", _offloads ? 1 : 0),
         new("rx-frames", Volatile.Read(ref RxFrames)),
         new("rx-errors", Volatile.Read(ref RxErrors)),
+        new("rx-gso-whole", RxGsoWhole),
         new("rx-gso-frames", RxGsoFrames),
         new("rx-gso-segments", RxGsoSegments),
         new("rx-checksums-completed", RxChecksumsCompleted),
@@ -125,6 +132,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         new("rx-pool-empty", RxPoolEmpty),
         new("tx-frames", Volatile.Read(ref TxFrames)),
         new("tx-dropped", Volatile.Read(ref TxDropped)),
+        new("tx-gso-frames", Volatile.Read(ref TxGsoFrames)),
     ];
 
     /// <summary>
@@ -236,6 +244,14 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
             {
                 // Nothing to put the frame in: leave it in the kernel's queue.
                 if (pool.Available == 0) { _vnet.PoolEmpty++; break; }
+                if (pool.Large?.TryRent() is { } large)
+                {
+                    int r = ReadLarge(fd, large, batch, pool);
+                    if (r < 0) break;
+                    if (r == 0) continue;
+                    // r > 0: a frame to segment did not fit and now waits in the scratch buffer.
+                    break;
+                }
                 long n = LibC.read(fd, _scratch, ScratchSize);
                 if (n <= 0)
                 {
@@ -267,6 +283,52 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         return added;
     }
 
+    /// <summary>
+    /// Reads one frame straight into a large pool packet (no copy for a super-frame). A TCP GSO
+    /// super-frame stays in it whole; anything else goes through <see cref="VnetDelivery"/> into
+    /// ordinary packets and the large one goes back. Returns -1 when nothing was read (stop), 0
+    /// when the frame was handled, 1 when a frame being segmented ran out of room and was parked
+    /// in the scratch buffer (resumed by the next Receive).
+    /// </summary>
+    private int ReadLarge(int fd, Packet large, PacketBatch batch, PacketPool pool)
+    {
+        VirtioNetHdr h;
+        IoVec* iov = stackalloc IoVec[2];
+        large.ReceiveBuffer();
+        int room = large.ReceiveCapacity;
+        iov[0].Base = &h;
+        iov[0].Len = VnetHeaderSize;
+        iov[1].Base = large.DataPointer;
+        iov[1].Len = (nuint)room;
+        long n;
+        do n = NativeMethods.readv(fd, iov, 2);
+        while (n < 0 && NativeError.Last == NativeError.EINTR);
+        if (n <= 0)
+        {
+            large.Release();
+            if (n < 0 && NativeError.Last != NativeError.EAGAIN) RxErrors++;
+            return -1;
+        }
+        int len = (int)n - VnetHeaderSize;
+        if (len <= 0 || len >= room) { large.Release(); RxTruncated++; return 0; }
+        large.SetLength(len);
+        if (h.GsoType != VirtioNetHdr.GSO_NONE && GsoFrame.CanKeepWhole(in h, h.CsumStart, large.Data))
+        {
+            GsoFrame.Mark(large, in h);
+            batch.Add(large);
+            _vnet.GsoWhole++;
+            return 0;
+        }
+        _vnet.PendingSegment = 0;
+        if (_vnet.Deliver(in h, h.CsumStart, large.Data, batch, pool)) { large.Release(); return 0; }
+        // Park the rest of the work (header + frame) in the scratch buffer, where the ordinary path resumes it.
+        *(VirtioNetHdr*)_scratch = h;
+        large.Data.CopyTo(new Span<byte>(_scratch + VnetHeaderSize, ScratchSize - VnetHeaderSize));
+        _scratchLength = VnetHeaderSize + len;
+        large.Release();
+        return 1;
+    }
+
     /// <summary>Turns the frame in the scratch buffer into packets. False: stop, and come back to it.</summary>
     private bool HandleScratch(PacketBatch batch, PacketPool pool)
     {
@@ -282,7 +344,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         int fd = _fd;
         bool full = fd < 0;
         // Transmit may run on any datapath thread: the iovecs and the zeroed header live on the stack.
-        VirtioNetHdr zero = default;
+        VirtioNetHdr zero = default, gsoHdr;
         IoVec* iov = stackalloc IoVec[2];
         iov[0].Base = &zero;
         iov[0].Len = VnetHeaderSize;
@@ -294,7 +356,15 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
                 long n;
                 if (_offloads)
                 {
-                    // Frames leaving the switch are complete: a zeroed header asks nothing of the kernel.
+                    // Ordinary frames leaving the switch are complete: a zeroed header asks nothing of
+                    // the kernel. A super-frame goes whole, with its GSO request rebuilt.
+                    iov[0].Base = &zero;
+                    if (p.GsoSize != 0)
+                    {
+                        if (!GsoFrame.TryBuildHeader(p, out gsoHdr)) { p.Release(); continue; }
+                        iov[0].Base = &gsoHdr;
+                        TxGsoFrames++;
+                    }
                     iov[1].Base = p.DataPointer;
                     iov[1].Len = (nuint)p.Length;
                     n = NativeMethods.writev(fd, iov, 2);

@@ -257,6 +257,9 @@ public static unsafe class NativeMethods
     [DllImport("libc", SetLastError = true)]
     public static extern nint writev(int fd, IoVec* iov, int iovcnt);
 
+    [DllImport("libc", SetLastError = true)]
+    public static extern nint readv(int fd, IoVec* iov, int iovcnt);
+
     /// <summary>The index of an interface in the caller's namespace, or 0 when there is none.</summary>
     public static int IfNameToIndex(string name)
     {

@@ -6,13 +6,13 @@ namespace VSwitch.Core.Ports.Offload;
 /// <summary>
 /// Turns one frame that arrived with a virtio-net header (a TAP with IFF_VNET_HDR, an AF_PACKET
 /// socket with PACKET_VNET_HDR) into complete frames in pool packets: a TCP GSO super-frame is cut
-/// into MSS-sized segments, a partial checksum is completed, anything else the switch cannot finish
+/// into MSS-sized segments (or kept whole in a large buffer, see <see cref="GsoFrame"/>), a partial checksum is completed, anything else the switch cannot finish
 /// (UDP GSO, truncated or oversize frames) is dropped and counted. Shared by the ports that read
 /// such frames; each port owns one, used only by the thread that receives on it.
 /// </summary>
 public sealed class VnetDelivery
 {
-    public long GsoFrames, GsoSegments, ChecksumsCompleted, UnsupportedOffload, Oversize, PoolEmpty;
+    public long GsoFrames, GsoSegments, GsoWhole, ChecksumsCompleted, UnsupportedOffload, Oversize, PoolEmpty;
 
     /// <summary>Segments of the current super-frame already handed out (the batch or the pool ran out midway).</summary>
     public int PendingSegment;
@@ -26,6 +26,21 @@ public sealed class VnetDelivery
         int gso = vnet.GsoType & ~VirtioNetHdr.GSO_ECN;
         if (gso != VirtioNetHdr.GSO_NONE)
         {
+            // Keep a TCP super-frame whole when the thread has a large buffer for it (see GsoFrame);
+            // otherwise, or for anything but TCP with a partial checksum, segment it here.
+            if (PendingSegment == 0 && pool.Large is { } large && GsoFrame.CanKeepWhole(in vnet, csumStart, src))
+            {
+                if (batch.IsFull) return false;
+                if (large.TryRent() is { } whole)
+                {
+                    src.CopyTo(whole.ReceiveBuffer());
+                    whole.SetLength(src.Length);
+                    GsoFrame.Mark(whole, in vnet);
+                    batch.Add(whole);
+                    GsoWhole++;
+                    return true;
+                }
+            }
             if ((gso != VirtioNetHdr.GSO_TCPV4 && gso != VirtioNetHdr.GSO_TCPV6) ||
                 !TcpSegmenter.TryParse(src, vnet.GsoSize, out var layout))
             {
