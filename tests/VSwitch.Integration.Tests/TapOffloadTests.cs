@@ -8,8 +8,9 @@ namespace VSwitch.Integration.Tests;
 
 /// <summary>
 /// TAP offloads through a real vswitchd: with IFF_VNET_HDR + TUNSETOFFLOAD (the default) the
-/// namespaces hand the switch partial checksums and 64 KB TCP super-frames, which the TAP port
-/// completes and segments; with "offloads": false the kernel does it. TCP must arrive intact
+/// namespaces hand the switch partial checksums and 64 KB TCP super-frames, which cross the switch
+/// whole (or, with no large buffers, are segmented by the port); with "offloads": false the kernel
+/// segments. TCP must arrive intact
 /// (iperf3 plus 16 MiB hashed end to end) either way; the throughput of both is printed.
 /// </summary>
 [Collection("netns")]
@@ -17,7 +18,9 @@ public class TapOffloadTests(ITestOutputHelper output)
 {
     private const int Seconds = 8;
 
-    private static string Config(bool? offloads, params (string Name, TestNetns Ns, string[] Ips)[] ports)
+    private static string Config(bool? offloads, params (string Name, TestNetns Ns, string[] Ips)[] ports) => Config(offloads, null, ports);
+
+    private static string Config(bool? offloads, int? largePoolSize, params (string Name, TestNetns Ns, string[] Ips)[] ports)
     {
         var arr = new JsonArray(ports.Select(p =>
         {
@@ -29,7 +32,9 @@ public class TapOffloadTests(ITestOutputHelper output)
             if (offloads is bool b) o["offloads"] = b;
             return (JsonNode)o;
         }).ToArray());
-        return new JsonObject { ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue" }), ["ports"] = arr }.ToJsonString();
+        var cfg = new JsonObject { ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue" }), ["ports"] = arr };
+        if (largePoolSize is int l) cfg["datapath"] = new JsonObject { ["largePoolSize"] = l };
+        return cfg.ToJsonString();
     }
 
     private static long Detail(Vswitchd d, string port, string key) => (long)d.Port(port)["details"]![key]!;
@@ -37,7 +42,7 @@ public class TapOffloadTests(ITestOutputHelper output)
     private static string Features(TestNetns ns, string dev) => ns.Exec("ethtool", "-k", dev);
 
     [RootFact]
-    public void Tcp_through_taps_with_offloads_is_segmented_by_the_port_and_arrives_intact()
+    public void Tcp_through_taps_with_offloads_passes_super_frames_whole_and_arrives_intact()
     {
         using var a = new TestNetns();
         using var b = new TestNetns();
@@ -56,10 +61,11 @@ public class TapOffloadTests(ITestOutputHelper output)
 
         var details = d.Port(ta)["details"]!;
         output.WriteLine($"{ta} details: {details.ToJsonString()}");
-        long gso = (long)details["rx-gso-frames"]!, csum = (long)details["rx-checksums-completed"]!;
-        Assert.True(gso > 0 || csum > 0, $"the offload path never ran: {details.ToJsonString()}");
-        Assert.True(gso > 0, $"no TCP super-frame came through the TAP: {details.ToJsonString()}");
-        Assert.True((long)details["rx-gso-segments"]! > gso, details.ToJsonString());
+        output.WriteLine($"{tb} details: {d.Port(tb)["details"]!.ToJsonString()}");
+        long whole = (long)details["rx-gso-whole"]!;
+        // Super-frames crossed the switch whole: read whole from a's TAP, written whole to b's.
+        Assert.True(whole > 0, $"no TCP super-frame came through the TAP whole: {details.ToJsonString()}");
+        Assert.True(Detail(d, tb, "tx-gso-frames") >= whole / 2, $"b wrote {Detail(d, tb, "tx-gso-frames")} super-frames, a read {whole}");
         Assert.Equal(0, (long)details["rx-unsupported-offload"]!);
         Assert.Equal(0, (long)details["rx-truncated"]!);
         Assert.Equal(0, (long)details["rx-oversize"]!);
@@ -68,10 +74,33 @@ public class TapOffloadTests(ITestOutputHelper output)
         var r = RunIperf6(a, b, "fd00:97::2", 4);
         Assert.True(r.Received >= r.Sent * 0.95 && r.Received <= r.Sent && r.Sent > 0, $"IPv6: sent {r.Sent}, received {r.Received}");
         output.WriteLine($"offloads on, IPv6: {r.Sent * 8.0 / 4 / 1e9:F2} Gbit/s, {r.Retransmits} retransmits");
-        long gso6 = Detail(d, ta, "rx-gso-frames");
-        Assert.True(gso6 > gso, $"no IPv6 super-frame: {gso} before, {gso6} after");
+        long whole6 = Detail(d, ta, "rx-gso-whole");
+        Assert.True(whole6 > whole, $"no IPv6 super-frame: {whole} before, {whole6} after");
         Assert.Equal(0, Detail(d, ta, "rx-unsupported-offload"));
         Assert.False(d.HasExited);
+    }
+
+    [RootFact]
+    public void Tcp_through_taps_with_offloads_and_no_large_buffers_is_segmented_by_the_port_and_arrives_intact()
+    {
+        using var a = new TestNetns();
+        using var b = new TestNetns();
+        string s = Names.Random("");
+        string ta = "vqa" + s, tb = "vqb" + s;
+        using var d = Vswitchd.Start(Config(null, 0, (ta, a, ["10.95.0.1/24"]), (tb, b, ["10.95.0.2/24"])));
+
+        var (sent, received) = Iperf.Run(a, b, "10.95.0.2", Seconds);
+        Iperf.AssertIntact(sent, received);
+        output.WriteLine($"offloads on, largePoolSize 0, IPv4: {sent * 8.0 / Seconds / 1e9:F2} Gbit/s ({sent} bytes in {Seconds} s)");
+
+        var details = d.Port(ta)["details"]!;
+        output.WriteLine($"{ta} details: {details.ToJsonString()}");
+        long gso = (long)details["rx-gso-frames"]!;
+        Assert.Equal(0, (long)details["rx-gso-whole"]!);
+        Assert.True(gso > 0, $"no TCP super-frame came through the TAP: {details.ToJsonString()}");
+        Assert.True((long)details["rx-gso-segments"]! > gso, details.ToJsonString());
+        Assert.Equal(0, Detail(d, tb, "tx-gso-frames"));
+        Assert.Equal(0, (long)details["rx-unsupported-offload"]!);
     }
 
     [RootFact]
