@@ -47,6 +47,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, VtepCounters> _vteps = new();
 
     public long RxPackets, RxBadHeader, TxPackets, TxDropped;
+    private readonly VSwitch.Core.Ports.Offload.TcpCoalescer _gro = new();
 
     /// <summary>Per remote VTEP counters (packets/bytes in and out).</summary>
     public sealed class VtepCounters
@@ -121,6 +122,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
 
     public int Receive(PacketBatch batch, PacketPool pool)
     {
+        int before = batch.Count;
         int want = Math.Min(batch.Capacity - batch.Count, MaxBatch);
         int n = 0;
         for (; n < want; n++)
@@ -161,7 +163,10 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
             batch.Add(p);
         }
         RxPackets += got;
-        return got;
+        // Software GRO: a TCP flow's consecutive segments become one super-frame (a TAP with
+        // offloads takes it in one write instead of one per segment).
+        if (got > 1) _gro.Coalesce(batch, before, pool);
+        return batch.Count - before;
     }
 
     public int Transmit(PacketBatch batch)
@@ -234,6 +239,9 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     [
         new("rx-packets", Volatile.Read(ref RxPackets)),
         new("rx-bad-vxlan", Volatile.Read(ref RxBadHeader)),
+        new("rx-gro-super-frames", Volatile.Read(ref _gro.SuperFrames)),
+        new("rx-gro-segments-joined", Volatile.Read(ref _gro.SegmentsJoined)),
+        new("rx-gro-bad-checksum", Volatile.Read(ref _gro.BadChecksum)),
         new("tx-packets", Volatile.Read(ref TxPackets)),
         new("tx-dropped", Volatile.Read(ref TxDropped)),
     ];

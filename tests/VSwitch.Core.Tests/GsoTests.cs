@@ -163,3 +163,104 @@ public class GsoTests
         Assert.Equal(2, pool.Large.Available);
     }
 }
+
+/// <summary>Software GRO (the VXLAN port's receive side): segments in, super-frames out, and back.</summary>
+public class TcpCoalescerTests
+{
+    private const byte Ack = 0x10, Psh = 0x08;
+
+    private static List<byte[]> Segments(byte[] frame, int mss)
+    {
+        Assert.True(TcpSegmenter.TryParse(frame, mss, out var g));
+        var list = new List<byte[]>();
+        for (int i = 0; i < g.SegmentCount; i++)
+        {
+            var buf = new byte[2048];
+            int n = TcpSegmenter.WriteSegment(frame, g, i, buf);
+            list.Add(buf[..n]);
+        }
+        return list;
+    }
+
+    private static PacketBatch Batch(PacketPool pool, IEnumerable<byte[]> frames)
+    {
+        var b = new PacketBatch(64);
+        foreach (var f in frames)
+        {
+            var p = pool.TryRent()!;
+            f.CopyTo(p.ReceiveBuffer());
+            p.SetLength(f.Length);
+            p.TunnelId = 42;
+            p.TunnelRemote = 0x0A000002;
+            b.Add(p);
+        }
+        return b;
+    }
+
+    private static PacketPool Pools()
+    {
+        var pool = new PacketPool(256);
+        pool.Large = new PacketPool(4, PacketPool.LargeFrameSize);
+        return pool;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Segments_join_into_one_super_frame_that_segments_back_into_the_same_frames(bool ipv6)
+    {
+        var frame = ipv6 ? OffloadTests.TcpV6Frame(20000, Ack | Psh, 5000) : OffloadTests.TcpV4Frame(20000, Ack | Psh);
+        var segs = Segments(frame, 1448);
+        var pool = Pools();
+        var batch = Batch(pool, segs);
+        var gro = new TcpCoalescer();
+        gro.Coalesce(batch, 0, pool);
+
+        var p = Assert.Single(batch.AsSpan().ToArray());
+        Assert.Same(pool.Large, p.Pool);
+        Assert.Equal((ushort)1448, p.GsoSize);
+        Assert.Equal(ipv6 ? VirtioNetHdr.GSO_TCPV6 : VirtioNetHdr.GSO_TCPV4, p.GsoType);
+        Assert.Equal(frame.Length, p.Length);
+        Assert.Equal((uint)42, p.TunnelId);
+        Assert.Equal(segs.Count - 1, gro.SegmentsJoined);
+        Assert.Equal(1, gro.SuperFrames);
+        Assert.Equal(Segments(frame, 1448), Segments(p.Data.ToArray(), 1448));
+        // What a TAP writes in front of it is valid too.
+        Assert.True(GsoFrame.TryBuildHeader(p, out var h));
+        Assert.Equal(VirtioNetHdr.F_NEEDS_CSUM, h.Flags);
+        batch.ReleaseAll();
+        Assert.Equal(pool.Capacity, pool.Available);
+        Assert.Equal(pool.Large!.Capacity, pool.Large.Available);
+    }
+
+    [Fact]
+    public void A_bad_checksum_a_gap_or_another_frame_ends_a_run_and_order_is_kept()
+    {
+        var frame = OffloadTests.TcpV4Frame(10 * 1000, Ack);
+        var segs = Segments(frame, 1000);   // 10 segments
+        segs[3][^1] ^= 0xFF;                 // corrupt segment 3's payload
+        var arp = new byte[60]; arp[12] = 0x08; arp[13] = 0x06;
+        var frames = new List<byte[]> { segs[0], segs[1], segs[2], segs[3], segs[4], segs[5], arp, segs[6], segs[8], segs[9] };
+        var pool = Pools();
+        var batch = Batch(pool, frames);
+        var gro = new TcpCoalescer();
+        gro.Coalesce(batch, 0, pool);
+
+        var got = batch.AsSpan().ToArray();
+        // [0+1+2] [3 bad] [4+5] [arp] [6] [8+9]
+        Assert.Equal(6, got.Length);
+        Assert.Equal(frame.Length - 7 * 1000, got[0].Length);
+        Assert.Equal((ushort)1000, got[0].GsoSize);
+        Assert.Equal(segs[3], got[1].Data.ToArray());
+        Assert.Equal((ushort)0, got[1].GsoSize);
+        Assert.Equal((ushort)1000, got[2].GsoSize);
+        Assert.Equal(arp, got[3].Data.ToArray());
+        Assert.Equal(segs[6], got[4].Data.ToArray());
+        Assert.Equal((ushort)1000, got[5].GsoSize);
+        Assert.Equal(1, gro.BadChecksum);
+        Assert.Equal(Segments(got[5].Data.ToArray(), 1000), new List<byte[]> { segs[8], segs[9] });
+        batch.ReleaseAll();
+        Assert.Equal(pool.Capacity, pool.Available);
+        Assert.Equal(pool.Large!.Capacity, pool.Large.Available);
+    }
+}

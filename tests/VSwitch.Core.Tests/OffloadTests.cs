@@ -66,7 +66,7 @@ public class OffloadTests
         return f;
     }
 
-    private static byte[] TcpV6Frame(int payloadLen, byte flags, uint seq)
+    internal static byte[] TcpV6Frame(int payloadLen, byte flags, uint seq)
     {
         const int tcpLen = 20;
         var f = new byte[14 + 40 + tcpLen + payloadLen];
