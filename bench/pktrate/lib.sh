@@ -284,7 +284,10 @@ softirq_ticks() { awk '/^cpu /{print $8}' /proc/stat; }
 dp_snapshot() { # dp tag: keep the switch's own view of counters and drops in results/raw/
   local f="$RAW/$1-$2"
   case "$SW_KIND" in
-    vswitchd) curl -s --max-time 5 --unix-socket "$VSD_SOCK" http://x/v1/stats >"$f-stats.json" 2>/dev/null || true ;;
+    vswitchd) curl -s --max-time 5 --unix-socket "$VSD_SOCK" http://x/v1/stats >"$f-stats.json" 2>/dev/null || true
+              # Per-port details (offload counters: GSO whole/segmented, GRO, UDP GSO), both hosts for VXLAN.
+              curl -s --max-time 5 --unix-socket "$VSD_SOCK" http://x/v1/ports >"$f-ports.json" 2>/dev/null || true
+              [ -S "$WORK/vswitchd2.sock" ] && { curl -s --max-time 5 --unix-socket "$WORK/vswitchd2.sock" http://x/v1/ports >"$f-ports2.json" 2>/dev/null || true; } ;;
     ovs) { ovs_appctl dpctl/show -s; ovs_appctl dpif-netdev/pmd-stats-show; ovs_appctl coverage/show; } >"$f-ovs.txt" 2>&1 || true ;;
   esac
   { echo "# ss -0 -m in $NS_SW (AF_PACKET sockets; d<N> = receive-buffer drops)"

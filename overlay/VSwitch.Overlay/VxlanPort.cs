@@ -5,6 +5,7 @@ using VSwitch.Core.Buffers;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Ports.Linux;
+using VSwitch.Core.Ports.Offload;
 using VSwitch.Core.Wire;
 
 namespace VSwitch.Overlay;
@@ -48,6 +49,30 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
 
     public long RxPackets, RxBadHeader, TxPackets, TxDropped;
     private readonly VSwitch.Core.Ports.Offload.TcpCoalescer _gro = new();
+    // UDP GRO receive (ReceiveTrains): cmsg room per message, packets a train produced beyond the batch.
+    private const int UdpGro = 104;
+    private const int RxCmsgSpace = 32;
+    /// <summary>Large buffers left free for the other ports' super-frames before trains are received into them.</summary>
+    private const int GroReserve = 16;
+    private readonly byte* _rxCmsgs;
+    private int _groState; // 0: not tried, 1: on, -1: the kernel refused
+    private readonly Packet?[] _pending = new Packet?[4 * MaxBatch];
+    private int _pendingHead, _pendingCount;
+    /// <summary>Frames dropped on receive for want of a buffer (pool empty, or more leftovers than fit).</summary>
+    public long RxNoBuffer;
+    // Software GSO into UDP GSO (SendSuperFrame): datagrams end to end, their lengths, iovecs for the fallback, the cmsg.
+    private const int SoNoCheck = 11;
+    private const int MaxGsoSegments = 64;           // UDP_MAX_SEGMENTS is 64 on older kernels
+    private const int MaxUdpPayload = 65535 - 20 - 8; // one IPv4 datagram's worth
+    private const int GsoBufferSize = 64 * 1024;
+    private const int GsoCmsgSpace = 24;              // CMSG_SPACE(sizeof(u16)) on 64-bit
+    private readonly byte* _gsoBuf;
+    private readonly int[] _gsoLens = new int[MaxBatch];
+    private readonly IoVec* _gsoIovs;
+    private readonly byte* _gsoCmsg;
+    private bool _udpGso = true;
+    /// <summary>sendmsg calls that carried a train of datagrams with UDP_SEGMENT.</summary>
+    public long TxGsoSends;
 
     /// <summary>Per remote VTEP counters (packets/bytes in and out).</summary>
     public sealed class VtepCounters
@@ -63,6 +88,14 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         _msgs = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(MMsgHdr)));
         _iovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(IoVec)));
         _addrs = (SockAddrIn*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(SockAddrIn)));
+        _gsoBuf = (byte*)NativeMemory.AlignedAlloc(GsoBufferSize, 64);
+        _rxCmsgs = (byte*)NativeMemory.AllocZeroed((nuint)(MaxBatch * RxCmsgSpace));
+        _gsoIovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(IoVec)));
+        _gsoCmsg = (byte*)NativeMemory.AllocZeroed(GsoCmsgSpace);
+        // struct cmsghdr { size_t len; int level; int type; } then the u16 segment size.
+        *(nuint*)_gsoCmsg = 16 + sizeof(ushort);
+        *(int*)(_gsoCmsg + 8) = 17;   // SOL_UDP
+        *(int*)(_gsoCmsg + 12) = 103; // UDP_SEGMENT
         _rx = -1;
         Array.Fill(_tx, -1);
     }
@@ -72,6 +105,8 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     public uint Local { get; }
     public ushort UdpPort { get; }
     public int PollFd => _rx;
+    /// <summary>TCP super-frames are taken whole and segmented here, into UDP GSO sends.</summary>
+    public bool AcceptsGso => true;
 
     /// <summary>Opens the endpoint; throws <see cref="PortException"/> naming the address when it cannot bind (not local, port in use).</summary>
     public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort)
@@ -87,7 +122,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
                 // device and OVS send: on a veth the kernel would otherwise leave the checksum to an
                 // offload, and a userspace receiver (OVS's netdev datapath) drops it as bad.
                 int one = 1;
-                LibC.setsockopt(p._tx[i], LibC.SOL_SOCKET, 11 /* SO_NO_CHECK */, &one, sizeof(int));
+                LibC.setsockopt(p._tx[i], LibC.SOL_SOCKET, SoNoCheck, &one, sizeof(int));
             }
             return p;
         }
@@ -123,6 +158,16 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     public int Receive(PacketBatch batch, PacketPool pool)
     {
         int before = batch.Count;
+        // What the last train left over (more packets than the batch had room for) goes first.
+        while (_pendingHead < _pendingCount && !batch.IsFull)
+        {
+            batch.Add(_pending[_pendingHead]!);
+            _pending[_pendingHead++] = null;
+        }
+        if (_pendingHead < _pendingCount) return batch.Count - before;
+        _pendingHead = _pendingCount = 0;
+        if (pool.Large is { } large && large.Available >= GroReserve && EnableGro())
+            return ReceiveTrains(batch, pool, large, before);
         int want = Math.Min(batch.Capacity - batch.Count, MaxBatch);
         int n = 0;
         for (; n < want; n++)
@@ -169,10 +214,143 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         return batch.Count - before;
     }
 
+    /// <summary>Asks the kernel, once, to hand over UDP GSO trains whole (UDP_GRO); false when it will not.</summary>
+    private bool EnableGro()
+    {
+        if (_groState == 0)
+        {
+            int one = 1;
+            _groState = LibC.setsockopt(_rx, 17 /* SOL_UDP */, UdpGro, &one, sizeof(int)) == 0 ? 1 : -1;
+        }
+        return _groState > 0;
+    }
+
+    /// <summary>
+    /// With UDP_GRO: every message lands in a large buffer, because one message may be a train of
+    /// up to 64 datagrams that a peer sent with UDP GSO (the kernel then gives their common size
+    /// in a UDP_GRO cmsg). A lone datagram is copied into an ordinary packet; a train is walked
+    /// datagram by datagram, decapsulated, and its TCP segments joined into super-frames as it
+    /// goes (<see cref="TcpCoalescer"/>); whatever does not join is copied out on its own. The
+    /// kernel never cuts the train into 40-odd socket buffers, and the TAP on the far side gets one
+    /// write per super-frame.
+    /// </summary>
+    private int ReceiveTrains(PacketBatch batch, PacketPool pool, PacketPool large, int before)
+    {
+        int want = Math.Min(Math.Min(batch.Capacity - batch.Count, MaxBatch), large.Available - GroReserve / 2);
+        int n = 0;
+        for (; n < want; n++)
+        {
+            var p = large.TryRent();
+            if (p is null) break;
+            p.ReceiveBuffer();
+            _rxPackets[n] = p;
+            _iovs[n] = new IoVec { Base = p.DataPointer, Len = (nuint)p.ReceiveCapacity };
+            _msgs[n] = default;
+            _msgs[n].Hdr.Iov = &_iovs[n];
+            _msgs[n].Hdr.IovLen = 1;
+            _msgs[n].Hdr.Name = &_addrs[n];
+            _msgs[n].Hdr.NameLen = (uint)sizeof(SockAddrIn);
+            _msgs[n].Hdr.Control = _rxCmsgs + n * RxCmsgSpace;
+            _msgs[n].Hdr.ControlLen = RxCmsgSpace;
+        }
+        int got = n == 0 ? 0 : NativeMethods.recvmmsg(_rx, _msgs, (uint)n, LibC.MSG_DONTWAIT, null);
+        if (got < 0) got = 0;
+        long datagrams = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var train = _rxPackets[i]!;
+            _rxPackets[i] = null;
+            if (i >= got) { train.Release(); continue; }
+            int len = (int)_msgs[i].Len;
+            train.SetLength(len);
+            uint remote = BinaryPrimitives.ReverseEndianness(_addrs[i].Address);
+            int size = GroSegmentSize(in _msgs[i].Hdr);
+            if (size <= 0 || size >= len) size = len;
+            var data = train.Data;
+            for (int off = 0; off < len; off += size)
+            {
+                var d = data.Slice(off, Math.Min(size, len - off));
+                datagrams++;
+                if (!VxlanHeader.TryCreate(d, out var vx, out var reason))
+                {
+                    RxBadHeader++;
+                    // Counted by the classifier under this reason, like any bad frame.
+                    if (CopyOut(d, pool, batch) is { } bad) { bad.TunnelRemote = remote; bad.Drop = reason == DropReason.None ? DropReason.BadVxlan : reason; }
+                    continue;
+                }
+                var inner = d[VxlanHeader.HeaderLength..];
+                Count(remote, rx: true, inner.Length);
+                if (size == len) // a lone datagram
+                {
+                    if (CopyOut(inner, pool, batch) is { } one) { one.TunnelId = vx.Vni; one.TunnelRemote = remote; }
+                    continue;
+                }
+                if (_gro.TryAppend(inner, vx.Vni, remote)) continue;
+                if (_gro.Finish() is { } done) Output(done, batch);
+                if (_gro.TryStart(inner, vx.Vni, remote, large)) continue;
+                if (CopyOut(inner, pool, batch) is { } p) { p.TunnelId = vx.Vni; p.TunnelRemote = remote; }
+            }
+            if (_gro.Finish() is { } last) Output(last, batch);
+            train.Release();
+        }
+        RxPackets += datagrams;
+        if (got > 1) _gro.Coalesce(batch, before, pool);
+        return batch.Count - before;
+    }
+
+    /// <summary>The segment size from a UDP_GRO cmsg, or 0 when the message is one datagram.</summary>
+    private static int GroSegmentSize(in MsgHdr h)
+    {
+        if (h.Control is null || h.ControlLen < 20) return 0;
+        byte* c = (byte*)h.Control;
+        return *(int*)(c + 8) == 17 && *(int*)(c + 12) == UdpGro ? *(int*)(c + 16) : 0;
+    }
+
+    /// <summary>Copies a frame into an ordinary packet (a large one if it is bigger) and outputs it; null when no buffer was free.</summary>
+    private Packet? CopyOut(ReadOnlySpan<byte> frame, PacketPool pool, PacketBatch batch)
+    {
+        var p = frame.Length <= pool.FrameSize ? pool.TryRent() : pool.Large?.TryRent();
+        if (p is null) { RxNoBuffer++; return null; }
+        frame.CopyTo(p.ReceiveBuffer());
+        p.SetLength(frame.Length);
+        Output(p, batch);
+        return p;
+    }
+
+    /// <summary>Into the batch, or, when it is full, into the leftovers the next Receive hands out first.</summary>
+    private void Output(Packet p, PacketBatch batch)
+    {
+        if (!batch.IsFull) batch.Add(p);
+        else if (_pendingCount < _pending.Length) _pending[_pendingCount++] = p;
+        else { RxNoBuffer++; p.Release(); }
+    }
+
     public int Transmit(PacketBatch batch)
     {
         int n = batch.Count, sent = 0;
         var items = batch.AsSpan();
+        // In order: runs of ordinary frames go out by sendmmsg, a super-frame on its own in
+        // between (so that a flow's packets never overtake each other).
+        int run = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (items[i].GsoSize == 0) continue;
+            if (run < i) sent += SendFrames(items[run..i]);
+            if (SendSuperFrame(items[i])) sent++;
+            run = i + 1;
+        }
+        if (run < n) sent += SendFrames(items[run..n]);
+        foreach (var p in items) p.Release();
+        batch.Clear();
+        TxPackets += sent;
+        TxDropped += n - sent;
+        return sent;
+    }
+
+    /// <summary>Ordinary frames: VXLAN header into the headroom, one sendmmsg per source-port socket per 64.</summary>
+    private int SendFrames(ReadOnlySpan<Packet> items)
+    {
+        int n = items.Length, sent = 0;
         for (int start = 0; start < n; start += MaxBatch)
         {
             int end = Math.Min(n, start + MaxBatch);
@@ -182,7 +360,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
                 int k = i - start;
                 if (p.Headroom < VxlanHeader.HeaderLength || p.TunnelRemote == 0) { _choice[k] = 0xFF; continue; }
                 VxlanHeader.Write(p.Prepend(VxlanHeader.HeaderLength), p.TunnelId);
-                _addrs[k] = new SockAddrIn { Family = (ushort)LibC.AF_INET, Port = BinaryPrimitives.ReverseEndianness(UdpPort), Address = BinaryPrimitives.ReverseEndianness(p.TunnelRemote) };
+                _addrs[k] = Destination(p.TunnelRemote);
                 _iovs[k] = new IoVec { Base = p.DataPointer, Len = (nuint)p.Length };
                 _choice[k] = (byte)(p.Key.Hash64() % TxSockets);
             }
@@ -201,24 +379,109 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
                     _msgs[m].Hdr.NameLen = (uint)sizeof(SockAddrIn);
                     m++;
                 }
-                int off = 0;
-                while (off < m)
-                {
-                    int r = NativeMethods.sendmmsg(_tx[s], _msgs + off, (uint)(m - off), LibC.MSG_DONTWAIT);
-                    if (r > 0) { sent += r; off += r; continue; }
-                    if (r < 0 && NativeError.Last == NativeError.EINTR) continue;
-                    if (r < 0 && NativeError.Last is not (NativeError.EAGAIN or NativeError.ENOBUFS)) { off++; continue; } // one bad destination
-                    break;
-                }
+                sent += SendMany(_tx[s], m);
             }
             for (int i = start; i < end; i++)
                 if (_choice[i - start] != 0xFF) Count(items[i].TunnelRemote, rx: false, items[i].Length - VxlanHeader.HeaderLength);
         }
-        foreach (var p in items) p.Release();
-        batch.Clear();
-        TxPackets += sent;
-        TxDropped += n - sent;
         return sent;
+    }
+
+    private SockAddrIn Destination(uint remote) => new()
+    {
+        Family = (ushort)LibC.AF_INET, Port = BinaryPrimitives.ReverseEndianness(UdpPort), Address = BinaryPrimitives.ReverseEndianness(remote),
+    };
+
+    /// <summary>sendmmsg of the first <paramref name="m"/> prepared messages; returns how many went.</summary>
+    private int SendMany(int fd, int m)
+    {
+        int off = 0, sent = 0;
+        while (off < m)
+        {
+            int r = NativeMethods.sendmmsg(fd, _msgs + off, (uint)(m - off), LibC.MSG_DONTWAIT);
+            if (r > 0) { sent += r; off += r; continue; }
+            if (r < 0 && NativeError.Last == NativeError.EINTR) continue;
+            if (r < 0 && NativeError.Last is not (NativeError.EAGAIN or NativeError.ENOBUFS)) { off++; continue; } // one bad destination
+            break;
+        }
+        return sent;
+    }
+
+    /// <summary>
+    /// A TCP super-frame: cut into MSS-sized inner frames (software GSO), each behind its VXLAN
+    /// header, laid end to end in one buffer, and handed to the kernel with UDP_SEGMENT: one
+    /// sendmsg per ~43 datagrams instead of one datagram each, and the underlay (a veth) carries
+    /// them as one UDP GSO packet. If the kernel refuses UDP GSO the same buffer goes out by
+    /// sendmmsg, one message per datagram, and the port stops asking.
+    /// </summary>
+    private bool SendSuperFrame(Packet p)
+    {
+        if (p.TunnelRemote == 0 || !TcpSegmenter.TryParse(p.Data, p.GsoSize, out var g)) return false;
+        int full = VxlanHeader.HeaderLength + g.HeaderLength + g.Mss;   // one datagram's UDP payload
+        int perSend = Math.Min(MaxGsoSegments, MaxUdpPayload / full);
+        if (perSend < 1 || full > GsoBufferSize) return false;
+        int fd = _tx[p.Key.Hash64() % TxSockets];
+        var dst = Destination(p.TunnelRemote);
+        var frame = p.Data;
+        int count = g.SegmentCount;
+        bool ok = true;
+        for (int first = 0; first < count && ok; first += perSend)
+        {
+            int last = Math.Min(count, first + perSend);
+            int len = 0;
+            for (int i = first; i < last; i++)
+            {
+                var slot = new Span<byte>(_gsoBuf + len, GsoBufferSize - len);
+                VxlanHeader.Write(slot, p.TunnelId);
+                int seg = TcpSegmenter.WriteSegment(frame, g, i, slot[VxlanHeader.HeaderLength..]);
+                _gsoLens[i - first] = VxlanHeader.HeaderLength + seg;
+                len += VxlanHeader.HeaderLength + seg;
+            }
+            ok = _udpGso && last - first > 1 ? SendGso(fd, &dst, len, full) : SendEach(fd, &dst, last - first);
+        }
+        if (ok) Count(p.TunnelRemote, rx: false, p.Length);
+        return ok;
+    }
+
+    private bool SendGso(int fd, SockAddrIn* dst, int len, int segment)
+    {
+        var iov = new IoVec { Base = _gsoBuf, Len = (nuint)len };
+        var msg = new MsgHdr { Name = dst, NameLen = (uint)sizeof(SockAddrIn), Iov = &iov, IovLen = 1, Control = _gsoCmsg, ControlLen = GsoCmsgSpace };
+        *(ushort*)(_gsoCmsg + 16) = (ushort)segment;
+        // The kernel refuses UDP GSO on a socket with SO_NO_CHECK (udp_send_skb: EINVAL): these
+        // datagrams carry a UDP checksum (the kernel's, or the underlay's offload), ordinary
+        // frames keep the zero checksum. Same socket, so the flow keeps its source port.
+        int zero = 0, one = 1;
+        LibC.setsockopt(fd, LibC.SOL_SOCKET, SoNoCheck, &zero, sizeof(int));
+        long r;
+        do r = NativeMethods.sendmsg(fd, &msg, LibC.MSG_DONTWAIT);
+        while (r < 0 && NativeError.Last == NativeError.EINTR);
+        int err = NativeError.Last;
+        LibC.setsockopt(fd, LibC.SOL_SOCKET, SoNoCheck, &one, sizeof(int));
+        if (r == len) { TxGsoSends++; return true; }
+        if (r < 0 && err is NativeError.EAGAIN or NativeError.ENOBUFS) return false;
+        // EIO/EINVAL/EOPNOTSUPP: no UDP GSO on this path. Send this one datagram by datagram and stop asking.
+        _udpGso = false;
+        int k = 0;
+        for (int off = 0; off < len; off += segment) _gsoLens[k++] = Math.Min(segment, len - off);
+        return SendEach(fd, dst, k);
+    }
+
+    /// <summary>The datagrams laid out in the GSO buffer (lengths in _gsoLens), one sendmmsg message each.</summary>
+    private bool SendEach(int fd, SockAddrIn* dst, int count)
+    {
+        int off = 0;
+        for (int i = 0; i < count; i++)
+        {
+            _gsoIovs[i] = new IoVec { Base = _gsoBuf + off, Len = (nuint)_gsoLens[i] };
+            off += _gsoLens[i];
+            _msgs[i] = default;
+            _msgs[i].Hdr.Iov = &_gsoIovs[i];
+            _msgs[i].Hdr.IovLen = 1;
+            _msgs[i].Hdr.Name = dst;
+            _msgs[i].Hdr.NameLen = (uint)sizeof(SockAddrIn);
+        }
+        return SendMany(fd, count) == count;
     }
 
     private void Count(uint remote, bool rx, int bytes)
@@ -239,11 +502,15 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     [
         new("rx-packets", Volatile.Read(ref RxPackets)),
         new("rx-bad-vxlan", Volatile.Read(ref RxBadHeader)),
+        new("rx-udp-gro", _groState > 0 ? 1 : 0),
+        new("rx-no-buffer", Volatile.Read(ref RxNoBuffer)),
         new("rx-gro-super-frames", Volatile.Read(ref _gro.SuperFrames)),
         new("rx-gro-segments-joined", Volatile.Read(ref _gro.SegmentsJoined)),
         new("rx-gro-bad-checksum", Volatile.Read(ref _gro.BadChecksum)),
         new("tx-packets", Volatile.Read(ref TxPackets)),
         new("tx-dropped", Volatile.Read(ref TxDropped)),
+        new("tx-gso-sends", Volatile.Read(ref TxGsoSends)),
+        new("tx-udp-gso", _udpGso ? 1 : 0),
     ];
 
     public void Dispose()
@@ -258,5 +525,9 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         NativeMemory.Free(_msgs);
         NativeMemory.Free(_iovs);
         NativeMemory.Free(_addrs);
+        NativeMemory.AlignedFree(_gsoBuf);
+        NativeMemory.Free(_rxCmsgs);
+        NativeMemory.Free(_gsoIovs);
+        NativeMemory.Free(_gsoCmsg);
     }
 }

@@ -240,6 +240,9 @@ public static unsafe class NativeMethods
     public static extern int sendmmsg(int fd, MMsgHdr* msgvec, uint vlen, int flags);
 
     [DllImport("libc", SetLastError = true)]
+    public static extern nint sendmsg(int fd, MsgHdr* msg, int flags);
+
+    [DllImport("libc", SetLastError = true)]
     public static extern int recvmmsg(int fd, MMsgHdr* msgvec, uint vlen, int flags, void* timeout);
 
     [DllImport("libc", SetLastError = true)]

@@ -111,12 +111,74 @@ public sealed class TcpCoalescer
         batch.Truncate(w);
     }
 
+    // ---- streaming: the datagrams of one UDP GRO receive, joined as they are walked ----
+
+    private Packet? _current;
+    private Segment _cs;
+    private uint _cnext;
+    private bool _cjoined, _cclosed;
+
+    /// <summary>
+    /// Appends <paramref name="frame"/> (a TCP segment) to the super-frame being built, if it
+    /// continues it. False: finish the current one (<see cref="Finish"/>) and try
+    /// <see cref="TryStart"/>.
+    /// </summary>
+    public bool TryAppend(ReadOnlySpan<byte> frame, uint tunnelId, uint remote)
+    {
+        var head = _current;
+        if (head is null || _cclosed || head.TunnelId != tunnelId || head.TunnelRemote != remote) return false;
+        if (!TryParse(frame, out var s) || !Fits(head.Data, head.Tailroom, in _cs, _cnext, frame, in s)) return false;
+        if (!Verify(frame, in s)) { BadChecksum++; return false; }
+        int old = head.Length;
+        head.SetLength(old + s.Payload);
+        frame.Slice(s.L4 + s.TcpHeaderLength, s.Payload).CopyTo(head.Data[old..]);
+        _cnext += (uint)s.Payload;
+        if ((s.Flags & FlagPsh) != 0) { head.Data[_cs.L4 + 13] |= FlagPsh; _cclosed = true; }
+        if (s.Payload < _cs.Payload) _cclosed = true;
+        _cjoined = true;
+        SegmentsJoined++;
+        return true;
+    }
+
+    /// <summary>Starts a super-frame with <paramref name="frame"/> in a large buffer, if it is a TCP data segment that others may follow.</summary>
+    public bool TryStart(ReadOnlySpan<byte> frame, uint tunnelId, uint remote, PacketPool large)
+    {
+        if (_current is not null) throw new InvalidOperationException("finish the current super-frame first");
+        if (!TryParse(frame, out var s) || (s.Flags & FlagPsh) != 0 || !Verify(frame, in s)) return false;
+        var p = large.TryRent();
+        if (p is null) return false;
+        var buf = p.ReceiveBuffer();
+        frame.CopyTo(buf);
+        p.SetLength(frame.Length);
+        p.TunnelId = tunnelId;
+        p.TunnelRemote = remote;
+        _current = p;
+        _cs = s;
+        _cnext = s.Seq + (uint)s.Payload;
+        _cjoined = _cclosed = false;
+        return true;
+    }
+
+    /// <summary>The super-frame built so far (lengths and checksums fixed, marked for GSO), or null.</summary>
+    public Packet? Finish()
+    {
+        var p = _current;
+        if (p is null) return null;
+        _current = null;
+        return Finish(p, in _cs, _cjoined);
+    }
+
     /// <summary>An untagged TCP segment with data and only ACK (and PSH) set, that the pipeline has not already condemned.</summary>
     private static bool TryParse(Packet p, out Segment s)
     {
         s = default;
         if (p.Drop != Pipeline.DropReason.None || p.GsoSize != 0) return false;
-        var d = p.Data;
+        return TryParse(p.Data, out s);
+    }
+
+    private static bool TryParse(ReadOnlySpan<byte> d, out Segment s)
+    {
+        s = default;
         if (d.Length < 14 + 40) return false;
         ushort type = BinaryPrimitives.ReadUInt16BigEndian(d[12..]);
         int l4;
@@ -150,12 +212,15 @@ public sealed class TcpCoalescer
     /// <summary>Whether segment <paramref name="p"/> continues the run that <paramref name="head"/> holds.</summary>
     private static bool Fits(Packet head, in Segment hs, uint nextSeq, bool joined, Packet p, in Segment s)
     {
-        if (s.IPv6 != hs.IPv6 || s.TcpHeaderLength != hs.TcpHeaderLength || s.Seq != nextSeq || s.Payload > hs.Payload) return false;
         if (p.TunnelId != head.TunnelId || p.TunnelRemote != head.TunnelRemote || p.InPort != head.InPort) return false;
-        int ipLength = head.Length - 14 + s.Payload;
-        if (ipLength > MaxIpLength || (joined ? head.Tailroom < s.Payload : head.Length + s.Payload > PacketPool.LargeFrameSize - 64)) return false;
-        var a = head.Data;
-        var b = p.Data;
+        int room = joined ? head.Tailroom : PacketPool.LargeFrameSize - 64 - head.Length;
+        return Fits(head.Data, room, in hs, nextSeq, p.Data, in s);
+    }
+
+    private static bool Fits(ReadOnlySpan<byte> a, int room, in Segment hs, uint nextSeq, ReadOnlySpan<byte> b, in Segment s)
+    {
+        if (s.IPv6 != hs.IPv6 || s.TcpHeaderLength != hs.TcpHeaderLength || s.Seq != nextSeq || s.Payload > hs.Payload) return false;
+        if (a.Length - 14 + s.Payload > MaxIpLength || room < s.Payload) return false;
         if (!a[..14].SequenceEqual(b[..14])) return false;
         if (!hs.IPv6)
         {
@@ -175,9 +240,10 @@ public sealed class TcpCoalescer
     }
 
     /// <summary>The segment's TCP checksum over its pseudo-header is valid.</summary>
-    private static bool Verify(Packet p, in Segment s)
+    private static bool Verify(Packet p, in Segment s) => Verify(p.Data, in s);
+
+    private static bool Verify(ReadOnlySpan<byte> d, in Segment s)
     {
-        var d = p.Data;
         int l4Length = d.Length - s.L4;
         ushort pseudo = s.IPv6
             ? Checksum.Fold((ulong)Checksum.Sum(d.Slice(22, 32)) + ProtoTcp + (uint)l4Length)
