@@ -207,4 +207,21 @@ public class OffloadTests
             Assert.Equal(RefSum(b), VSwitch.Core.Wire.Checksum.Sum(b));
         }
     }
+
+    [Fact]
+    public void Checksum_of_long_and_all_ones_buffers_with_an_initial_sum_matches_reference()
+    {
+        var rnd = new Random(7);
+        foreach (int len in new[] { 63, 64, 65, 95, 1500, 1501, 9001, 65535, 65536 + 512 })
+        {
+            var b = new byte[len];
+            rnd.NextBytes(b);
+            ushort init = (ushort)rnd.Next(0, 0x10000);
+            var initBytes = new[] { (byte)(init >> 8), (byte)init };
+            Assert.Equal(RefSum(initBytes, b), VSwitch.Core.Wire.Checksum.Sum(b, init));
+            // All 0xFF: the worst case for carries in every lane.
+            Array.Fill(b, (byte)0xFF);
+            Assert.Equal(RefSum(b), VSwitch.Core.Wire.Checksum.Sum(b));
+        }
+    }
 }
