@@ -27,14 +27,6 @@ public sealed class DatapathOptions
     /// <summary>How long a datapath flow stays cached without packets.</summary>
     public long FlowIdleMs { get; set; } = Tables.FlowCache.DefaultIdleMs;
     public int FlowCacheSize { get; set; } = Tables.FlowCache.DefaultCapacity;
-    /// <summary>
-    /// After packets, keep polling without sleeping for this long before blocking in epoll_wait
-    /// again (adaptive polling, as VPP's adaptive mode and the kernel's busy_poll do): a reply
-    /// that comes back within it (a ping, a request/response) finds the thread awake instead of
-    /// paying a wake-up. 0 turns it off; busy polling spins all the time.
-    /// </summary>
-    public int SpinMicros { get; set; } = DefaultSpinMicros;
-    public const int DefaultSpinMicros = 200;
     /// <summary>Batches read from one ready port before looking at the others (fairness).</summary>
     public int MaxBatchesPerWake { get; set; } = 8;
 }
@@ -114,7 +106,6 @@ public sealed class DatapathThread : IDisposable
 
     private void Run()
     {
-        long spinTicks = _opt.SpinMicros * System.Diagnostics.Stopwatch.Frequency / 1_000_000, spinUntil = 0;
         try
         {
             while (!_stop)
@@ -129,15 +120,12 @@ public sealed class DatapathThread : IDisposable
                     if (!any && !_opt.BusyPoll) _epoll.Wait(1);
                     continue;
                 }
-                bool spinning = spinUntil != 0 && System.Diagnostics.Stopwatch.GetTimestamp() < spinUntil;
-                int n = _epoll.Wait(spinning ? 0 : IdleWaitMs);
+                int n = _epoll.Wait(IdleWaitMs);
                 for (int i = 0; i < n; i++)
                 {
                     ulong token = _epoll.Token(i);
                     if (token < (ulong)_owned.Length) Drain(_owned[token]);
                 }
-                if (n > 0 && spinTicks > 0) spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + spinTicks;
-                else if (!spinning) spinUntil = 0;
                 // An idle thread still reports that it has seen the latest topology.
                 if (n == 0) Volatile.Write(ref _seenVersion, topo.Version);
             }

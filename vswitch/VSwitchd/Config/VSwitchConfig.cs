@@ -139,7 +139,6 @@ public sealed class VSwitchConfig
         if (d.Threads is < 1 or > 64) errors.Add($"datapath.threads: {d.Threads} must be 1..64");
         if (d.BatchSize is < 1 or > 64) errors.Add($"datapath.batchSize: {d.BatchSize} must be 1..64");
         if (d.PoolSize is < 256 or > 1_048_576) errors.Add($"datapath.poolSize: {d.PoolSize} must be 256..1048576");
-        if (d.SpinMicros is < 0 or > 1_000_000) errors.Add($"datapath.spinMicros: {d.SpinMicros} must be 0..1000000");
         if (d.LargePoolSize is < 0 or > 65_536) errors.Add($"datapath.largePoolSize: {d.LargePoolSize} must be 0..65536 (0: segment TCP super-frames on receive)");
         if (d.FlowIdleSeconds is < 0.1 or > 3600) errors.Add($"datapath.flowIdleSeconds: {d.FlowIdleSeconds} must be 0.1..3600");
         if (d.FlowCacheSize is < 8 or > 4_194_304) errors.Add($"datapath.flowCacheSize: {d.FlowCacheSize} must be 8..4194304");
@@ -174,7 +173,6 @@ public sealed class VSwitchConfig
         BatchSize = Datapath.BatchSize,
         PoolSize = Datapath.PoolSize,
         LargePoolSize = Datapath.LargePoolSize,
-        SpinMicros = Datapath.SpinMicros,
         FlowIdleMs = (long)(Datapath.FlowIdleSeconds * 1000),
         FlowCacheSize = Datapath.FlowCacheSize,
     };
@@ -240,8 +238,6 @@ public sealed class DatapathConfig
 {
     public int Threads { get; set; } = 1;
     public bool BusyPoll { get; set; }
-    /// <summary>Microseconds to keep polling after packets before sleeping in epoll (see DatapathOptions.SpinMicros).</summary>
-    public int SpinMicros { get; set; } = DatapathOptions.DefaultSpinMicros;
     public int BatchSize { get; set; } = 32;
     public int PoolSize { get; set; } = 8192;
     /// <summary>64 KiB buffers per datapath thread for TCP super-frames passed whole (see DatapathOptions.LargePoolSize).</summary>
