@@ -100,3 +100,85 @@ public class RoutedZeroAllocationTests
         Assert.Equal(0, pool.InUse);
     }
 }
+
+/// <summary>Super-frames: passed whole, segmented in software on egress, and joined again by GRO, all without allocating.</summary>
+public class GsoZeroAllocationTests
+{
+    [Fact]
+    public void Super_frames_whole_segmented_and_coalesced_allocate_nothing()
+    {
+        var dp = new Datapath();
+        dp.AddNetwork("n");
+        var a = new MemoryPort("a") { AcceptsGso = true, KeepSent = false };
+        var b = new MemoryPort("b") { AcceptsGso = false, KeepSent = false };
+        var c = new MemoryPort("c") { AcceptsGso = true, KeepSent = false };
+        int ia = dp.AddPort(a, "n").Id, ib = dp.AddPort(b, "n").Id, ic = dp.AddPort(c, "n").Id;
+        var pool = new PacketPool(512) { Large = new PacketPool(8, PacketPool.LargeFrameSize) };
+        var ctx = dp.CreateContext(pool);
+        var batch = new PacketBatch(32);
+
+        // b is 02:..:02, c is 02:..:03: learn them from one small frame each.
+        var toB = OffloadTests.TcpV4Frame(20000, 0x10);
+        var toC = OffloadTests.TcpV4Frame(20000, 0x10);
+        toC[5] = 0x03;
+        foreach (var (port, id, mac) in new[] { (b, ib, (byte)2), (c, ic, (byte)3) })
+        {
+            var f = OffloadTests.TcpV4Frame(10, 0x10);
+            f.AsSpan(0, 6).CopyTo(f.AsSpan(6, 6));
+            f[5] = 0x01; f[11] = mac;
+            port.Inject(f);
+            port.Receive(batch, pool);
+            Datapath.CountReceive(batch, ctx, id);
+            dp.ProcessBatch(batch, ctx, 0);
+        }
+        var segs = new byte[14][];
+        Assert.True(Ports.Offload.TcpSegmenter.TryParse(toB, 1448, out var g));
+        for (int i = 0; i < g.SegmentCount; i++)
+        {
+            var buf = new byte[2048];
+            segs[i] = buf[..Ports.Offload.TcpSegmenter.WriteSegment(toB, g, i, buf)];
+        }
+        var gro = new Ports.Offload.TcpCoalescer();
+        var superFrames = new[] { toB, toC };
+        long b0 = b.SentCount, c0 = c.SentCount; // the learning frames flooded to each other
+
+        void Run(int rounds)
+        {
+            for (int r = 0; r < rounds; r++)
+            {
+                foreach (var frame in superFrames)
+                {
+                    var p = pool.Large!.TryRent()!;
+                    frame.CopyTo(p.ReceiveBuffer());
+                    p.SetLength(frame.Length);
+                    p.GsoSize = 1448;
+                    p.GsoType = Ports.Linux.VirtioNetHdr.GSO_TCPV4;
+                    batch.Add(p);
+                }
+                Datapath.CountReceive(batch, ctx, ia);
+                dp.ProcessBatch(batch, ctx, 1 + r);
+
+                foreach (var s in segs)
+                {
+                    var p = pool.TryRent()!;
+                    s.CopyTo(p.ReceiveBuffer());
+                    p.SetLength(s.Length);
+                    batch.Add(p);
+                }
+                gro.Coalesce(batch, 0, pool);
+                batch.ReleaseAll();
+            }
+        }
+
+        Run(50);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Run(500);
+        long after = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Equal(0, after - before);
+        Assert.Equal(0, pool.InUse);
+        Assert.Equal(0, pool.Large!.InUse);
+        Assert.Equal(550 * 14, b.SentCount - b0);   // segmented: 14 frames per super-frame
+        Assert.Equal(550, c.SentCount - c0);        // whole
+        Assert.Equal(550, gro.SuperFrames);
+    }
+}
