@@ -24,4 +24,11 @@ public sealed class TapOptions
     /// frame). False: plain IFF_TAP | IFF_NO_PI, the kernel does all of it and every frame read is complete.
     /// </summary>
     public bool Offloads { get; set; } = true;
+
+    /// <summary>
+    /// Batch the TAP's reads (with offloads) and writes through io_uring: one io_uring_enter per
+    /// batch instead of one read() or write() per frame. Falls back to plain calls when the kernel
+    /// has no io_uring (or it is disabled); false: always plain calls.
+    /// </summary>
+    public bool IoUring { get; set; } = true;
 }

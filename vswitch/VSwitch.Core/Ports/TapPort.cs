@@ -54,12 +54,43 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     private int _wakeFd = -1;
     private bool _wakeRaised;
 
-    private TapPort(int fd, string name, string? netns, bool offloads)
+    // io_uring (TapOptions.IoUring): one ring for receive (owning thread only), one for transmit
+    // (any thread; a thread that finds it busy uses plain writes). See Linux/IoUring.
+    private const int RingBatch = PacketBatch.MaxSize;
+    private IoUring? _rxRing, _txRing;
+    private int _txBusy;
+    private readonly IoVec* _rxIov, _txIov;
+    private readonly VirtioNetHdr* _rxHdr, _txHdr;
+    // Frames read by the ring and not yet handed to the switch (in order); entry i was read into slot i.
+    private readonly Packet?[] _rxRead = new Packet?[RingBatch];
+    private int _rxHead, _rxCount;
+    private int _rxWant = 4;
+    private readonly int[] _rxRes = new int[RingBatch];
+    private readonly int[] _txRes = new int[RingBatch];
+    /// <summary>io_uring_enter calls that read or wrote a batch.</summary>
+    public long RingReads, RingWrites;
+
+    private TapPort(int fd, string name, string? netns, bool offloads, bool ioUring)
     {
         _fd = fd;
         Name = name;
         Netns = netns;
         _offloads = offloads;
+        if (ioUring)
+        {
+            _txRing = IoUring.TryCreate(RingBatch, out _);
+            if (_txRing is not null)
+            {
+                _txIov = (IoVec*)NativeMemory.AllocZeroed((nuint)(2 * RingBatch * sizeof(IoVec)));
+                _txHdr = (VirtioNetHdr*)NativeMemory.AllocZeroed((nuint)(RingBatch * sizeof(VirtioNetHdr)));
+            }
+            if (offloads && _txRing is not null)
+            {
+                _rxRing = IoUring.TryCreate(RingBatch, out _);
+                _rxIov = (IoVec*)NativeMemory.AllocZeroed((nuint)(2 * RingBatch * sizeof(IoVec)));
+                _rxHdr = (VirtioNetHdr*)NativeMemory.AllocZeroed((nuint)(RingBatch * sizeof(VirtioNetHdr)));
+            }
+        }
         if (!offloads) return;
         try
         {
@@ -133,6 +164,11 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         new("tx-frames", Volatile.Read(ref TxFrames)),
         new("tx-dropped", Volatile.Read(ref TxDropped)),
         new("tx-gso-frames", Volatile.Read(ref TxGsoFrames)),
+        new("io-uring", (_txRing is not null ? 1 : 0) + (_rxRing is not null ? 2 : 0)),
+        new("ring-reads", Volatile.Read(ref RingReads)),
+        new("ring-writes", Volatile.Read(ref RingWrites)),
+        new("ring-failures", Volatile.Read(ref RingFailures)),
+        new("ring-lost-buffers", Volatile.Read(ref RingLostBuffers)),
     ];
 
     /// <summary>
@@ -189,7 +225,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
                 NativeMethods.ioctl(fd, Tun.TUNSETPERSIST, 0);
                 throw;
             }
-            return new TapPort(fd, name, o.Netns, o.Offloads);
+            return new TapPort(fd, name, o.Netns, o.Offloads, o.IoUring);
         }
         catch
         {
@@ -238,6 +274,14 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         int fd = _fd;
         if (fd < 0) return 0;
         int before = batch.Count;
+        if (_rxRing is not null && _scratchLength == 0 && (_rxHead < _rxCount || (pool.Large?.Available ?? 0) > RingReserve))
+        {
+            ReceiveRing(batch, pool);
+            RaiseWake(_rxHead < _rxCount);
+            int got = batch.Count - before;
+            RxFrames += got;
+            return got;
+        }
         while (!batch.IsFull)
         {
             if (_scratchLength == 0)
@@ -270,18 +314,133 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
             if (!HandleScratch(batch, pool)) break; // batch or pool ran out: the frame waits
             _scratchLength = 0;
         }
-        bool waiting = _scratchLength > 0;
-        if (waiting != _wakeRaised)
-        {
-            ulong v = 1;
-            if (waiting) LibC.write(_wakeFd, &v, sizeof(ulong));
-            else LibC.read(_wakeFd, &v, sizeof(ulong));
-            _wakeRaised = waiting;
-        }
+        RaiseWake(_scratchLength > 0);
         int added = batch.Count - before;
         RxFrames += added;
         return added;
     }
+
+    /// <summary>Keeps the eventfd in PollFd raised exactly while frames wait inside the port.</summary>
+    private void RaiseWake(bool waiting)
+    {
+        if (waiting == _wakeRaised) return;
+        ulong v = 1;
+        if (waiting) LibC.write(_wakeFd, &v, sizeof(ulong));
+        else LibC.read(_wakeFd, &v, sizeof(ulong));
+        _wakeRaised = waiting;
+    }
+
+    /// <summary>Large buffers left to other ports before a ring read takes more.</summary>
+    private const int RingReserve = 8;
+
+    /// <summary>
+    /// io_uring receive: hands over the frames already read, then, when none wait, reads up to
+    /// <see cref="_rxWant"/> frames with one io_uring_enter, each straight into a large buffer
+    /// behind its virtio header (an ordinary frame is then copied into a small one, a super-frame
+    /// stays whole). How many to ask for adapts: doubled while every read finds a frame, else
+    /// what was found plus one (a ping does not pay for 32 empty reads).
+    /// </summary>
+    private void ReceiveRing(PacketBatch batch, PacketPool pool)
+    {
+        DeliverRead(batch, pool);
+        if (_rxHead < _rxCount || batch.IsFull || pool.Available == 0) return;
+        var large = pool.Large!;
+        int k = Math.Min(Math.Min(_rxWant, batch.Capacity - batch.Count), Math.Min(RingBatch, large.Available - RingReserve));
+        if (k <= 0) return;
+        var ring = _rxRing!;
+        for (int i = 0; i < k; i++)
+        {
+            var p = large.TryRent()!;
+            p.ReceiveBuffer();
+            _rxRead[i] = p;
+            _rxRes[i] = int.MinValue;
+            _rxIov[2 * i] = new IoVec { Base = &_rxHdr[i], Len = VnetHeaderSize };
+            _rxIov[2 * i + 1] = new IoVec { Base = p.DataPointer, Len = (nuint)p.ReceiveCapacity };
+            ring.Queue(IoUring.OpReadv, _fd, &_rxIov[2 * i], 2, (ulong)i, IoUring.RwfNoWait);
+        }
+        // RWF_NOWAIT: each read completes at once, with a frame or -EAGAIN, so no need to wait.
+        int r = ring.Submit(0);
+        RingReads++;
+        int done = 0;
+        while (done < k && ring.TryReap(out var cqe)) { _rxRes[(int)cqe.UserData] = cqe.Res; done++; }
+        bool refused = false;
+        for (int i = 0; i < k; i++) refused |= _rxRes[i] is -NativeError.EOPNOTSUPP or -NativeError.EINVAL;
+        if (r < 0 || done < k || refused)
+        {
+            // A kernel whose TAP cannot read without waiting: plain reads from now on. A read still
+            // in flight may yet write into its buffer, so that buffer never goes back to the pool.
+            for (int i = 0; i < k; i++)
+                if (_rxRes[i] == int.MinValue) { _rxRead[i] = null; RingLostBuffers++; }
+            FailRing(ref _rxRing);
+        }
+        // Keep the frames that arrived, in order; a read that found nothing ends the run.
+        int got = 0;
+        for (int i = 0; i < k; i++)
+        {
+            var p = _rxRead[i]!;
+            int n = _rxRes[i];
+            if (n <= 0 || got < i)
+            {
+                if (n < 0 && n != -NativeError.EAGAIN && n != int.MinValue && n != -NativeError.EOPNOTSUPP && n != -NativeError.EINVAL) RxErrors++;
+                if (n > 0) RxErrors++; // a frame after a gap cannot happen on one queue; count it if it does
+                p.Release();
+                _rxRead[i] = null;
+                continue;
+            }
+            int len = n - VnetHeaderSize;
+            if (len <= 0 || len >= p.ReceiveCapacity) { RxTruncated++; p.Release(); _rxRead[i] = null; got++; continue; }
+            p.SetLength(len);
+            got++;
+        }
+        _rxWant = got == k ? Math.Min(2 * _rxWant, RingBatch) : Math.Max(2, got + 1);
+        // Compact (truncated frames left holes) so that entries 0.._rxCount-1 are the frames, in order.
+        int w = 0;
+        for (int i = 0; i < k; i++)
+        {
+            if (_rxRead[i] is not { } p) continue;
+            if (w != i) { _rxRead[w] = p; _rxHdr[w] = _rxHdr[i]; _rxRead[i] = null; }
+            w++;
+        }
+        _rxHead = 0;
+        _rxCount = w;
+        DeliverRead(batch, pool);
+    }
+
+    /// <summary>Hands frames the ring read to the switch, in order, until the batch or the pool runs out.</summary>
+    private void DeliverRead(PacketBatch batch, PacketPool pool)
+    {
+        while (_rxHead < _rxCount && !batch.IsFull)
+        {
+            var p = _rxRead[_rxHead]!;
+            var h = _rxHdr[_rxHead];
+            if (h.GsoType != VirtioNetHdr.GSO_NONE && _vnet.PendingSegment == 0 && GsoFrame.CanKeepWhole(in h, h.CsumStart, p.Data))
+            {
+                GsoFrame.Mark(p, in h);
+                batch.Add(p);
+                _vnet.GsoWhole++;
+            }
+            else
+            {
+                if (!_vnet.Deliver(in h, h.CsumStart, p.Data, batch, pool)) return; // resumed next time
+                p.Release();
+            }
+            _rxRead[_rxHead++] = null;
+        }
+        if (_rxHead == _rxCount) _rxHead = _rxCount = 0;
+    }
+
+    /// <summary>A ring that failed (the kernel refused to take or finish a batch) is dropped; the port goes on with plain calls.</summary>
+    private void FailRing(ref IoUring? ring)
+    {
+        RingFailures++;
+        ring?.Dispose();
+        ring = null;
+    }
+
+    /// <summary>Times an io_uring batch failed and the port fell back to plain calls.</summary>
+    public long RingFailures;
+    /// <summary>Buffers kept out of the pool because a failed ring may still write into them.</summary>
+    public long RingLostBuffers;
 
     /// <summary>
     /// Reads one frame straight into a large pool packet (no copy for a super-frame). A TCP GSO
@@ -338,6 +497,75 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     }
 
     public int Transmit(PacketBatch batch)
+    {
+        if (_txRing is not null && batch.Count > 1 && Interlocked.CompareExchange(ref _txBusy, 1, 0) == 0)
+        {
+            try { if (_txRing is not null) return TransmitRing(batch); }
+            finally { Volatile.Write(ref _txBusy, 0); }
+        }
+        return TransmitPlain(batch);
+    }
+
+    /// <summary>io_uring transmit: one writev request per frame (virtio header + frame with offloads), all in one io_uring_enter.</summary>
+    private int TransmitRing(PacketBatch batch)
+    {
+        var items = batch.AsSpan();
+        var ring = _txRing!;
+        int fd = _fd, queued = 0, sent = 0;
+        for (int i = 0; i < items.Length && fd >= 0; i++)
+        {
+            var p = items[i];
+            _txRes[i] = int.MinValue;
+            IoVec* iov = &_txIov[2 * i];
+            int cnt = 1;
+            if (_offloads)
+            {
+                if (!GsoFrame.TryBuildHeader(p, out _txHdr[i])) continue;
+                if (p.GsoSize != 0) TxGsoFrames++;
+                iov[0] = new IoVec { Base = &_txHdr[i], Len = VnetHeaderSize };
+                iov[1] = new IoVec { Base = p.DataPointer, Len = (nuint)p.Length };
+                cnt = 2;
+            }
+            else iov[0] = new IoVec { Base = p.DataPointer, Len = (nuint)p.Length };
+            ring.Queue(IoUring.OpWritev, fd, iov, cnt, (ulong)i, IoUring.RwfNoWait);
+            queued++;
+        }
+        if (queued > 0)
+        {
+            int r = ring.Submit(queued);
+            RingWrites++;
+            int done = 0;
+            while (done < queued && ring.TryReap(out var cqe)) { _txRes[(int)cqe.UserData] = cqe.Res; done++; }
+            if (r < 0 || done < queued)
+            {
+                // The kernel may still hold some of these buffers: keep them out of the pool.
+                FailRing(ref _txRing);
+                int leaked = 0;
+                for (int i = 0; i < items.Length; i++) if (_txRes[i] == int.MinValue) leaked++;
+                TxDropped += leaked;
+                batch.Clear();
+                return 0;
+            }
+            bool refused = false;
+            for (int i = 0; i < items.Length; i++) refused |= _txRes[i] is -NativeError.EOPNOTSUPP or -NativeError.EINVAL;
+            if (refused)
+            {
+                // This kernel's TAP does not take RWF_NOWAIT writes: plain writes from now on.
+                FailRing(ref _txRing);
+                return TransmitPlain(batch);
+            }
+            int extra = _offloads ? VnetHeaderSize : 0;
+            for (int i = 0; i < items.Length; i++)
+                if (_txRes[i] == items[i].Length + extra) sent++;
+        }
+        foreach (var p in items) p.Release();
+        batch.Clear();
+        TxFrames += sent;
+        TxDropped += items.Length - sent;
+        return sent;
+    }
+
+    private int TransmitPlain(PacketBatch batch)
     {
         int sent = 0;
         var items = batch.AsSpan();
@@ -398,6 +626,11 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         if (_wakeFd >= 0) { LibC.close(_wakeFd); _wakeFd = -1; }
         // Receive runs on the owning datapath thread, which has stopped polling this port by now.
         if (_scratch is not null) { NativeMemory.AlignedFree(_scratch); _scratch = null; }
+        _rxRing?.Dispose();
+        _txRing?.Dispose();
+        for (int i = _rxHead; i < _rxCount; i++) { _rxRead[i]?.Release(); _rxRead[i] = null; }
+        if (_rxIov is not null) { NativeMemory.Free(_rxIov); NativeMemory.Free(_rxHdr); }
+        if (_txIov is not null) { NativeMemory.Free(_txIov); NativeMemory.Free(_txHdr); }
     }
 
     public override string ToString() => Netns is null ? $"tap {Name}" : $"tap {Name} (netns {Netns})";

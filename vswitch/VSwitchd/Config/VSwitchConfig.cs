@@ -219,6 +219,8 @@ public sealed class PortConfig
     public bool Persistent { get; set; }
     /// <summary>tap: checksum and TCP segmentation offloads from the namespace (IFF_VNET_HDR); false leaves them to the kernel.</summary>
     public bool Offloads { get; set; } = true;
+    /// <summary>TAP only: batch reads and writes through io_uring (one syscall per batch); false: one read/write per frame.</summary>
+    public bool IoUring { get; set; } = true;
     public string VlanMode { get; set; } = "access";
     /// <summary>Access VLAN; null means the network's.</summary>
     public int? Vlan { get; set; }

@@ -165,6 +165,7 @@ public sealed partial class SwitchRuntime : IDisposable
                         ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(r.Address) : null),
                     Persistent = p.Persistent,
                     Offloads = p.Offloads,
+                    IoUring = p.IoUring,
                 }),
                 "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name }),
                 _ => throw new ArgumentException($"'{p.Type}' is not a port type (tap or afpacket)"),
