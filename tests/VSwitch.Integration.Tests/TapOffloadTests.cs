@@ -20,7 +20,10 @@ public class TapOffloadTests(ITestOutputHelper output)
 
     private static string Config(bool? offloads, params (string Name, TestNetns Ns, string[] Ips)[] ports) => Config(offloads, null, ports);
 
-    private static string Config(bool? offloads, int? largePoolSize, params (string Name, TestNetns Ns, string[] Ips)[] ports)
+    private static string Config(bool? offloads, int? largePoolSize, params (string Name, TestNetns Ns, string[] Ips)[] ports) =>
+        Config(offloads, largePoolSize, null, ports);
+
+    private static string Config(bool? offloads, int? largePoolSize, bool? ioUring, params (string Name, TestNetns Ns, string[] Ips)[] ports)
     {
         var arr = new JsonArray(ports.Select(p =>
         {
@@ -30,6 +33,7 @@ public class TapOffloadTests(ITestOutputHelper output)
                 ["addresses"] = new JsonArray(p.Ips.Select(i => (JsonNode)JsonValue.Create(i)!).ToArray()),
             };
             if (offloads is bool b) o["offloads"] = b;
+            if (ioUring is bool u) o["ioUring"] = u;
             return (JsonNode)o;
         }).ToArray());
         var cfg = new JsonObject { ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue" }), ["ports"] = arr };
@@ -66,6 +70,10 @@ public class TapOffloadTests(ITestOutputHelper output)
         // Super-frames crossed the switch whole: read whole from a's TAP, written whole to b's.
         Assert.True(whole > 0, $"no TCP super-frame came through the TAP whole: {details.ToJsonString()}");
         Assert.True(Detail(d, tb, "tx-gso-frames") >= whole / 2, $"b wrote {Detail(d, tb, "tx-gso-frames")} super-frames, a read {whole}");
+        // Reads and writes went through io_uring batches, and no ring had to be given up.
+        Assert.Equal(3, (long)details["io-uring"]!);
+        Assert.True((long)details["ring-reads"]! > 0 && Detail(d, tb, "ring-writes") > 0, details.ToJsonString());
+        Assert.Equal(0, (long)details["ring-failures"]!);
         Assert.Equal(0, (long)details["rx-unsupported-offload"]!);
         Assert.Equal(0, (long)details["rx-truncated"]!);
         Assert.Equal(0, (long)details["rx-oversize"]!);
@@ -81,13 +89,14 @@ public class TapOffloadTests(ITestOutputHelper output)
     }
 
     [RootFact]
-    public void Tcp_through_taps_with_offloads_and_no_large_buffers_is_segmented_by_the_port_and_arrives_intact()
+    public void Tcp_through_taps_with_offloads_no_large_buffers_and_no_io_uring_is_segmented_by_the_port_and_arrives_intact()
     {
         using var a = new TestNetns();
         using var b = new TestNetns();
         string s = Names.Random("");
         string ta = "vqa" + s, tb = "vqb" + s;
-        using var d = Vswitchd.Start(Config(null, 0, (ta, a, ["10.95.0.1/24"]), (tb, b, ["10.95.0.2/24"])));
+        // Also the plain path: one readv/writev per frame, no io_uring.
+        using var d = Vswitchd.Start(Config(null, 0, false, (ta, a, ["10.95.0.1/24"]), (tb, b, ["10.95.0.2/24"])));
 
         var (sent, received) = Iperf.Run(a, b, "10.95.0.2", Seconds);
         Iperf.AssertIntact(sent, received);
@@ -100,6 +109,8 @@ public class TapOffloadTests(ITestOutputHelper output)
         Assert.True(gso > 0, $"no TCP super-frame came through the TAP: {details.ToJsonString()}");
         Assert.True((long)details["rx-gso-segments"]! > gso, details.ToJsonString());
         Assert.Equal(0, Detail(d, tb, "tx-gso-frames"));
+        Assert.Equal(0, (long)details["io-uring"]!);
+        Assert.Equal(0, (long)details["ring-writes"]!);
         Assert.Equal(0, (long)details["rx-unsupported-offload"]!);
     }
 
