@@ -8,25 +8,27 @@ namespace VSwitch.Core.Ports;
 
 /// <summary>
 /// A TAP device: the switch holds the character-device side, the device itself usually lives in a
-/// container's namespace. One read() per frame and one write per frame is all a TAP offers.
+/// container's namespace. A TAP offers no batch call, one read() or write() per frame; so reads
+/// (with offloads) and writes go through io_uring (<see cref="TapOptions.IoUring"/>, the default):
+/// up to 64 readv or writev requests with RWF_NOWAIT per io_uring_enter, each completing at once
+/// with a frame or -EAGAIN. A kernel that refuses (no io_uring, no RWF_NOWAIT on TAPs) makes the
+/// port fall back to plain calls, counted in <c>ring-failures</c>.
 /// <para>
 /// Offloads (<see cref="TapOptions.Offloads"/>, the default): opened with IFF_VNET_HDR,
-/// TUNSETVNETHDRSZ 10 and TUNSETOFFLOAD CSUM|TSO4|TSO6|TSO_ECN. Without them the kernel treats
-/// the TAP as a device that can do nothing: every TCP super-frame the namespace's stack builds is
-/// cut into 1500-byte frames in software (GSO) with full checksums, and each of those costs the
-/// switch a read() of its own; that caps TCP through a TAP near 1 Gbit/s on this kind of machine.
-/// With them, the namespace hands over partial checksums and TCP segments of up to 64 KB behind a
-/// virtio_net_hdr: one read() per 64 KB. Each frame is read into a per-port 64 KiB+ scratch buffer
-/// (pool slots are 2 KiB), then, as <see cref="AfPacketPort"/> does: NEEDS_CSUM → the checksum is
-/// completed while copying into a pool packet; TCP GSO → cut by <see cref="TcpSegmenter"/> into
-/// MSS-sized pool packets (a super-frame that does not fit in the batch or the pool is resumed on
-/// the next Receive); anything else (UDP GSO, GSO that is not TCP, bad offsets) is dropped and
-/// counted. Frames leaving the switch are always complete, so each is written behind a zeroed
-/// header (writev). No allocation per frame on either path.
+/// TUNSETVNETHDRSZ 10 and TUNSETOFFLOAD CSUM|TSO4|TSO6|TSO_ECN. The namespace then hands over
+/// partial checksums and TCP segments of up to 64 KB behind a virtio_net_hdr. Each frame is read
+/// straight into a 64 KiB buffer of the thread's large pool: a TCP super-frame stays there whole
+/// and is written whole to the next offloading TAP behind a GSO header (Offload/README.md); an
+/// ordinary frame is copied into a 2 KiB packet, its checksum completed if NEEDS_CSUM. With no
+/// large buffer free, the frame goes through a per-port scratch buffer and a super-frame is cut by
+/// <see cref="TcpSegmenter"/> into MSS-sized packets (one that does not fit in the batch or the
+/// pool is resumed on the next Receive). UDP GSO and bad offsets are dropped and counted. No
+/// allocation per frame on either path.
 /// </para>
 /// <para>
-/// Without offloads: IFF_TAP | IFF_NO_PI, frames read are complete (straight into a pool slot), and
-/// frames written must carry complete checksums (which every port guarantees on receive).
+/// Without offloads: IFF_TAP | IFF_NO_PI, the kernel segments and checksums, frames read are
+/// complete (straight into a pool slot), and frames written must carry complete checksums (which
+/// every port guarantees on receive).
 /// </para>
 /// </summary>
 public sealed unsafe class TapPort : IPort, IPortDiagnostics
