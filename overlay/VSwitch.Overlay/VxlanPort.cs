@@ -168,21 +168,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         _pendingHead = _pendingCount = 0;
         if (pool.Large is { } large && large.Available >= GroReserve && EnableGro())
             return ReceiveTrains(batch, pool, large, before);
-        int want = Math.Min(batch.Capacity - batch.Count, MaxBatch);
-        int n = 0;
-        for (; n < want; n++)
-        {
-            var p = pool.TryRent();
-            if (p is null) break;
-            p.ReceiveBuffer();
-            _rxPackets[n] = p;
-            _iovs[n] = new IoVec { Base = p.DataPointer, Len = (nuint)p.ReceiveCapacity };
-            _msgs[n] = default;
-            _msgs[n].Hdr.Iov = &_iovs[n];
-            _msgs[n].Hdr.IovLen = 1;
-            _msgs[n].Hdr.Name = &_addrs[n];
-            _msgs[n].Hdr.NameLen = (uint)sizeof(SockAddrIn);
-        }
+        int n = PrepareReceive(pool, Math.Min(batch.Capacity - batch.Count, MaxBatch), withCmsg: false);
         int got = n == 0 ? 0 : NativeMethods.recvmmsg(_rx, _msgs, (uint)n, LibC.MSG_DONTWAIT, null);
         if (got < 0) got = 0;
         for (int i = 0; i < n; i++)
@@ -236,23 +222,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     /// </summary>
     private int ReceiveTrains(PacketBatch batch, PacketPool pool, PacketPool large, int before)
     {
-        int want = Math.Min(Math.Min(batch.Capacity - batch.Count, MaxBatch), large.Available - GroReserve / 2);
-        int n = 0;
-        for (; n < want; n++)
-        {
-            var p = large.TryRent();
-            if (p is null) break;
-            p.ReceiveBuffer();
-            _rxPackets[n] = p;
-            _iovs[n] = new IoVec { Base = p.DataPointer, Len = (nuint)p.ReceiveCapacity };
-            _msgs[n] = default;
-            _msgs[n].Hdr.Iov = &_iovs[n];
-            _msgs[n].Hdr.IovLen = 1;
-            _msgs[n].Hdr.Name = &_addrs[n];
-            _msgs[n].Hdr.NameLen = (uint)sizeof(SockAddrIn);
-            _msgs[n].Hdr.Control = _rxCmsgs + n * RxCmsgSpace;
-            _msgs[n].Hdr.ControlLen = RxCmsgSpace;
-        }
+        int n = PrepareReceive(large, Math.Min(Math.Min(batch.Capacity - batch.Count, MaxBatch), large.Available - GroReserve / 2), withCmsg: true);
         int got = n == 0 ? 0 : NativeMethods.recvmmsg(_rx, _msgs, (uint)n, LibC.MSG_DONTWAIT, null);
         if (got < 0) got = 0;
         long datagrams = 0;
@@ -296,6 +266,31 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         RxPackets += datagrams;
         if (got > 1) _gro.Coalesce(batch, before, pool);
         return batch.Count - before;
+    }
+
+    /// <summary>Rents up to <paramref name="want"/> buffers from <paramref name="pool"/> and points one recvmmsg message at each; returns how many.</summary>
+    private int PrepareReceive(PacketPool pool, int want, bool withCmsg)
+    {
+        int n = 0;
+        for (; n < want; n++)
+        {
+            var p = pool.TryRent();
+            if (p is null) break;
+            p.ReceiveBuffer();
+            _rxPackets[n] = p;
+            _iovs[n] = new IoVec { Base = p.DataPointer, Len = (nuint)p.ReceiveCapacity };
+            _msgs[n] = default;
+            _msgs[n].Hdr.Iov = &_iovs[n];
+            _msgs[n].Hdr.IovLen = 1;
+            _msgs[n].Hdr.Name = &_addrs[n];
+            _msgs[n].Hdr.NameLen = (uint)sizeof(SockAddrIn);
+            if (withCmsg)
+            {
+                _msgs[n].Hdr.Control = _rxCmsgs + n * RxCmsgSpace;
+                _msgs[n].Hdr.ControlLen = RxCmsgSpace;
+            }
+        }
+        return n;
     }
 
     /// <summary>The segment size from a UDP_GRO cmsg, or 0 when the message is one datagram.</summary>
