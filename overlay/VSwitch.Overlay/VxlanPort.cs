@@ -104,7 +104,14 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     /// <summary>The local VTEP address (IPv4, host order).</summary>
     public uint Local { get; }
     public ushort UdpPort { get; }
-    public int PollFd => _rx;
+    /// <summary>
+    /// An epoll fd over the receive socket and an eventfd that is raised while a train's leftovers
+    /// wait in the port (they do not make the socket readable; without it they could sit until the
+    /// next datagram or the datapath's idle timeout).
+    /// </summary>
+    public int PollFd => _pollFd;
+    private int _pollFd = -1, _wakeFd = -1;
+    private bool _wakeRaised;
     /// <summary>TCP super-frames are taken whole and segmented here, into UDP GSO sends.</summary>
     public bool AcceptsGso => true;
 
@@ -115,6 +122,13 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         try
         {
             p._rx = Socket(name, local, port, receiveBuffer: 8 << 20);
+            p._wakeFd = LibC.eventfd(0, LibC.EFD_NONBLOCK | LibC.EFD_CLOEXEC);
+            if (p._wakeFd < 0) NativeError.Throw(name, "eventfd");
+            p._pollFd = LibC.epoll_create1(LibC.EPOLL_CLOEXEC);
+            if (p._pollFd < 0) NativeError.Throw(name, "epoll_create1");
+            var ev = new epoll_event { events = LibC.EPOLLIN };
+            if (LibC.epoll_ctl(p._pollFd, LibC.EPOLL_CTL_ADD, p._rx, &ev) < 0) NativeError.Throw(name, "epoll_ctl(ADD, socket)");
+            if (LibC.epoll_ctl(p._pollFd, LibC.EPOLL_CTL_ADD, p._wakeFd, &ev) < 0) NativeError.Throw(name, "epoll_ctl(ADD, eventfd)");
             for (int i = 0; i < TxSockets; i++)
             {
                 p._tx[i] = Socket(name, local, 0, receiveBuffer: 0);
@@ -156,6 +170,20 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     }
 
     public int Receive(PacketBatch batch, PacketPool pool)
+    {
+        int n = ReceiveCore(batch, pool);
+        bool waiting = _pendingHead < _pendingCount;
+        if (waiting != _wakeRaised)
+        {
+            ulong v = 1;
+            if (waiting) LibC.write(_wakeFd, &v, sizeof(ulong));
+            else LibC.read(_wakeFd, &v, sizeof(ulong));
+            _wakeRaised = waiting;
+        }
+        return n;
+    }
+
+    private int ReceiveCore(PacketBatch batch, PacketPool pool)
     {
         int before = batch.Count;
         // What the last train left over (more packets than the batch had room for) goes first.
@@ -511,6 +539,8 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     public void Dispose()
     {
         if (_rx >= 0) { LibC.close(_rx); _rx = -1; }
+        if (_pollFd >= 0) { LibC.close(_pollFd); _pollFd = -1; }
+        if (_wakeFd >= 0) { LibC.close(_wakeFd); _wakeFd = -1; }
         for (int i = 0; i < _tx.Length; i++)
             if (_tx[i] >= 0) { LibC.close(_tx[i]); _tx[i] = -1; }
     }
