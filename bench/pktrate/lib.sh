@@ -115,7 +115,7 @@ setup_vswitch_tap() {
     { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" },
     { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" }
   ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false} }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json" || return 1
@@ -136,7 +136,7 @@ setup_vswitch_afpacket() {
     { "name": "$P-gs", "type": "afpacket", "network": "bench" },
     { "name": "$P-rs", "type": "afpacket", "network": "bench" }
   ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false} }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json"
@@ -210,13 +210,13 @@ setup_vswitch_vxlan() {
 { "overlay": { "local": "$UL_A" },
   "networks": [ { "name": "bench", "vni": 42, "vteps": ["$UL_B"] } ],
   "ports": [ { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" } ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false} } }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} } }
 JSON
   cat >"$WORK/vswitch2.json" <<JSON
 { "overlay": { "local": "$UL_B" },
   "networks": [ { "name": "bench", "vni": 42, "vteps": ["$UL_A"] } ],
   "ports": [ { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" } ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false} } }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} } }
 JSON
   rm -f "$WORK"/state2.db* "$WORK/vswitchd2.sock"
   ip netns exec "$NS_SW2" "$VSWITCHD" --config "$WORK/vswitch2.json" --socket "$WORK/vswitchd2.sock" --state "$WORK/state2.db" >"$WORK/vswitchd2.log" 2>&1 &

@@ -7,7 +7,12 @@ namespace VSwitch.Core.Buffers;
 public sealed class PacketBatch
 {
     public const int MaxSize = 64;
-    public const int DefaultSize = 32;
+    /// <summary>
+    /// The datapath's batch by default: the largest. Measured with tools/pktrate.sh (3 runs each):
+    /// 64 instead of 32 took 64-byte frames through two TAPs from 386 to 488 kpps and through
+    /// AF_PACKET from 672 to 714 kpps (half the io_uring_enter/sendmmsg calls), TCP unchanged.
+    /// </summary>
+    public const int DefaultSize = 64;
 
     private readonly Packet[] _items;
 

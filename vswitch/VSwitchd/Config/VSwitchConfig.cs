@@ -240,7 +240,7 @@ public sealed class DatapathConfig
 {
     public int Threads { get; set; } = 1;
     public bool BusyPoll { get; set; }
-    public int BatchSize { get; set; } = 32;
+    public int BatchSize { get; set; } = VSwitch.Core.Buffers.PacketBatch.DefaultSize;
     public int PoolSize { get; set; } = 8192;
     /// <summary>64 KiB buffers per datapath thread for TCP super-frames passed whole (see DatapathOptions.LargePoolSize).</summary>
     public int LargePoolSize { get; set; } = DatapathOptions.DefaultLargePoolSize;
