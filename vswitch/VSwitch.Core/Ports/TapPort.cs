@@ -48,13 +48,9 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     private int _scratchLength; // > 0: a frame is waiting in the scratch buffer
     // Offload work on received frames; it also remembers how far the waiting frame got.
     private readonly Offload.VnetDelivery _vnet = new();
-    // A frame left half-handed-out in the scratch buffer does not make the TAP's fd readable, and
-    // the datapath sleeps in epoll on PollFd. So with offloads PollFd is a small epoll set of the
-    // TAP fd and an eventfd, and the eventfd is raised while a frame waits in the scratch buffer
-    // (a syscall on each change only: when a super-frame overflows a batch, and when it is done).
-    private int _pollFd = -1;
-    private int _wakeFd = -1;
-    private bool _wakeRaised;
+    // With offloads, frames can wait inside the port (in the scratch buffer, or read by the ring
+    // beyond the batch): PollFd is then an epoll set of the TAP fd and a "frames waiting" eventfd.
+    private readonly WaitingSignal? _waiting;
 
     // io_uring (TapOptions.IoUring): one ring for receive (owning thread only), one for transmit
     // (any thread; a thread that finds it busy uses plain writes). See Linux/IoUring.
@@ -96,19 +92,14 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         if (!offloads) return;
         try
         {
-            _wakeFd = LibC.eventfd(0, LibC.EFD_NONBLOCK | LibC.EFD_CLOEXEC);
-            if (_wakeFd < 0) NativeError.Throw(name, "eventfd");
-            _pollFd = LibC.epoll_create1(LibC.EPOLL_CLOEXEC);
-            if (_pollFd < 0) NativeError.Throw(name, "epoll_create1");
-            var ev = new epoll_event { events = LibC.EPOLLIN };
-            if (LibC.epoll_ctl(_pollFd, LibC.EPOLL_CTL_ADD, fd, &ev) < 0) NativeError.Throw(name, "epoll_ctl(ADD, tap)");
-            if (LibC.epoll_ctl(_pollFd, LibC.EPOLL_CTL_ADD, _wakeFd, &ev) < 0) NativeError.Throw(name, "epoll_ctl(ADD, eventfd)");
+            _waiting = new WaitingSignal(name, fd);
             _scratch = (byte*)NativeMemory.AlignedAlloc(ScratchSize, 64);
         }
         catch
         {
-            if (_pollFd >= 0) LibC.close(_pollFd);
-            if (_wakeFd >= 0) LibC.close(_wakeFd);
+            _waiting?.Dispose();
+            _rxRing?.Dispose();
+            _txRing?.Dispose();
             throw; // Create closes the TAP fd
         }
     }
@@ -117,7 +108,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     /// <summary>The namespace the device was moved into, or null.</summary>
     public string? Netns { get; }
     /// <summary>The TAP fd, or with offloads an epoll fd over it and the "frame waiting" eventfd.</summary>
-    public int PollFd => _offloads ? _pollFd : _fd;
+    public int PollFd => _waiting?.PollFd ?? _fd;
     /// <summary>True when the TAP was opened with IFF_VNET_HDR and TUNSETOFFLOAD.</summary>
     public bool Offloads => _offloads;
     /// <summary>With offloads, TCP super-frames are written whole behind a GSO virtio header.</summary>
@@ -279,7 +270,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         if (_rxRing is not null && _scratchLength == 0 && (_rxHead < _rxCount || (pool.Large?.Available ?? 0) > RingReserve))
         {
             ReceiveRing(batch, pool);
-            RaiseWake(_rxHead < _rxCount);
+            _waiting!.Set(_rxHead < _rxCount);
             int got = batch.Count - before;
             RxFrames += got;
             return got;
@@ -316,20 +307,10 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
             if (!HandleScratch(batch, pool)) break; // batch or pool ran out: the frame waits
             _scratchLength = 0;
         }
-        RaiseWake(_scratchLength > 0);
+        _waiting!.Set(_scratchLength > 0);
         int added = batch.Count - before;
         RxFrames += added;
         return added;
-    }
-
-    /// <summary>Keeps the eventfd in PollFd raised exactly while frames wait inside the port.</summary>
-    private void RaiseWake(bool waiting)
-    {
-        if (waiting == _wakeRaised) return;
-        ulong v = 1;
-        if (waiting) LibC.write(_wakeFd, &v, sizeof(ulong));
-        else LibC.read(_wakeFd, &v, sizeof(ulong));
-        _wakeRaised = waiting;
     }
 
     /// <summary>Large buffers left to other ports before a ring read takes more.</summary>
@@ -413,19 +394,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     {
         while (_rxHead < _rxCount && !batch.IsFull)
         {
-            var p = _rxRead[_rxHead]!;
-            var h = _rxHdr[_rxHead];
-            if (h.GsoType != VirtioNetHdr.GSO_NONE && _vnet.PendingSegment == 0 && GsoFrame.CanKeepWhole(in h, h.CsumStart, p.Data))
-            {
-                GsoFrame.Mark(p, in h);
-                batch.Add(p);
-                _vnet.GsoWhole++;
-            }
-            else
-            {
-                if (!_vnet.Deliver(in h, h.CsumStart, p.Data, batch, pool)) return; // resumed next time
-                p.Release();
-            }
+            if (!_vnet.DeliverInPlace(in _rxHdr[_rxHead], _rxRead[_rxHead]!, batch, pool)) return; // resumed next time
             _rxRead[_rxHead++] = null;
         }
         if (_rxHead == _rxCount) _rxHead = _rxCount = 0;
@@ -473,15 +442,8 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         int len = (int)n - VnetHeaderSize;
         if (len <= 0 || len >= room) { large.Release(); RxTruncated++; return 0; }
         large.SetLength(len);
-        if (h.GsoType != VirtioNetHdr.GSO_NONE && GsoFrame.CanKeepWhole(in h, h.CsumStart, large.Data))
-        {
-            GsoFrame.Mark(large, in h);
-            batch.Add(large);
-            _vnet.GsoWhole++;
-            return 0;
-        }
         _vnet.PendingSegment = 0;
-        if (_vnet.Deliver(in h, h.CsumStart, large.Data, batch, pool)) { large.Release(); return 0; }
+        if (_vnet.DeliverInPlace(in h, large, batch, pool)) return 0;
         // Park the rest of the work (header + frame) in the scratch buffer, where the ordinary path resumes it.
         *(VirtioNetHdr*)_scratch = h;
         large.Data.CopyTo(new Span<byte>(_scratch + VnetHeaderSize, ScratchSize - VnetHeaderSize));
@@ -624,8 +586,7 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         int fd = Interlocked.Exchange(ref _fd, -1);
         if (fd < 0) return;
         LibC.close(fd);
-        if (_pollFd >= 0) { LibC.close(_pollFd); _pollFd = -1; }
-        if (_wakeFd >= 0) { LibC.close(_wakeFd); _wakeFd = -1; }
+        _waiting?.Dispose();
         // Receive runs on the owning datapath thread, which has stopped polling this port by now.
         if (_scratch is not null) { NativeMemory.AlignedFree(_scratch); _scratch = null; }
         _rxRing?.Dispose();

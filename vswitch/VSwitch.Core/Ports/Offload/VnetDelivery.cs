@@ -84,4 +84,25 @@ public sealed class VnetDelivery
         batch.Add(pkt);
         return true;
     }
+
+    /// <summary>
+    /// Delivers a frame that was read straight into <paramref name="large"/>, a large pool packet:
+    /// a TCP super-frame that may stay whole is marked and handed on as it is (no copy); anything
+    /// else goes through <see cref="Deliver"/> and the large packet is released. False: the batch or
+    /// the pool ran out midway; call again with the same packet, which the caller still owns.
+    /// </summary>
+    public bool DeliverInPlace(in VirtioNetHdr vnet, Packet large, PacketBatch batch, PacketPool pool)
+    {
+        if (vnet.GsoType != VirtioNetHdr.GSO_NONE && PendingSegment == 0 && GsoFrame.CanKeepWhole(in vnet, vnet.CsumStart, large.Data))
+        {
+            if (batch.IsFull) return false;
+            GsoFrame.Mark(large, in vnet);
+            batch.Add(large);
+            GsoWhole++;
+            return true;
+        }
+        if (!Deliver(in vnet, vnet.CsumStart, large.Data, batch, pool)) return false;
+        large.Release();
+        return true;
+    }
 }
