@@ -44,12 +44,10 @@ public class ZeroAllocationTests
         }
 
         Run(100); // warm up: learn, JIT, first tx queues
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run(2000);
-        long after = GC.GetAllocatedBytesForCurrentThread();
-        Assert.Equal(0, after - before);
+        var m = SteadyStateAllocations.Measure(Run, 2000);
+        SteadyStateAllocations.AssertNone(m);
         Assert.Equal(0, pool.InUse);
-        Assert.True(ports[1].SentCount > 2000 * 28);
+        Assert.True(ports[1].SentCount > m.RoundsRun * 28);
     }
 }
 
@@ -93,10 +91,9 @@ public class RoutedZeroAllocationTests
             }
         }
         Run(100);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run(2000);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
-        Assert.True(b.SentCount >= 2000 * 32);
+        var m = SteadyStateAllocations.Measure(Run, 2000);
+        SteadyStateAllocations.AssertNone(m);
+        Assert.True(b.SentCount >= m.RoundsRun * 32);
         Assert.Equal(0, pool.InUse);
     }
 }
@@ -171,14 +168,13 @@ public class GsoZeroAllocationTests
         }
 
         Run(50);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run(500);
-        long after = GC.GetAllocatedBytesForCurrentThread();
-        Assert.Equal(0, after - before);
+        var m = SteadyStateAllocations.Measure(Run, 500);
+        SteadyStateAllocations.AssertNone(m);
+        int rounds = 50 + m.RoundsRun;
         Assert.Equal(0, pool.InUse);
         Assert.Equal(0, pool.Large!.InUse);
-        Assert.Equal(550 * 14, b.SentCount - b0);   // segmented: 14 frames per super-frame
-        Assert.Equal(550, c.SentCount - c0);        // whole
-        Assert.Equal(550, gro.SuperFrames);
+        Assert.Equal(rounds * 14, b.SentCount - b0);   // segmented: 14 frames per super-frame
+        Assert.Equal(rounds, c.SentCount - c0);        // whole
+        Assert.Equal(rounds, gro.SuperFrames);
     }
 }

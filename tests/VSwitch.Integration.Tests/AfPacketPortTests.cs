@@ -130,6 +130,9 @@ public class AfPacketPortTests(ITestOutputHelper output)
 
     private sealed class StopFlag { public volatile bool Value; public long AllocatedBytes = -1; }
 
+    // Compiled optimised at once: an on-stack-replacement compile of this loop, done on this thread
+    // partway through, allocates and would be counted against the forwarding path (see tests/VSwitch.Core.Tests/SteadyStateAllocations.cs).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Forward(AfPacketPort a, AfPacketPort b, StopFlag stop)
     {
         var pool = new PacketPool(1024);
