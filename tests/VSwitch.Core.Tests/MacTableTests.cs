@@ -82,6 +82,27 @@ public class MacTableTests
     }
 
     [Fact]
+    public void The_operators_flush_keeps_static_entries_and_Remove_takes_one_from_any_vlan()
+    {
+        var t = new MacTable();
+        t.Learn(1, 0, M(1), 1, 0);
+        t.Learn(1, 5, M(2), 2, 0);
+        t.Learn(2, 0, M(3), 2, 0);
+        t.AddStatic(1, 0, M(9), 2, remote: 0x0A090902);
+        Assert.Equal(1, t.FlushLearned(port: 2, network: 1)); // M(2) only: M(9) is static, M(3) in network 2
+        Assert.Equal(1, t.FlushLearned(network: 1));           // M(1)
+        Assert.Equal(1, t.FlushLearned());                     // M(3)
+        Assert.Equal(1, t.Count);
+        Assert.Equal(2, t.Lookup(1, 0, M(9), 1));
+        Assert.True(t.Remove(1, M(9)));
+        Assert.False(t.Remove(1, M(9)));
+        Assert.Equal(0, t.Count);
+        t.Learn(1, 7, M(4), 1, 0);
+        Assert.False(t.Remove(2, M(4)));                       // another network
+        Assert.True(t.Remove(1, M(4)));                        // whatever its VLAN
+    }
+
+    [Fact]
     public void Flush_by_port_network_and_all()
     {
         var t = new MacTable();

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace VSwitch.Ctl;
 
-/// <summary><c>vsctl fdb show|add|flush</c>: the MAC table, /v1/fdb (learned entries, and static remote MACs behind VXLAN VTEPs).</summary>
+/// <summary><c>vsctl fdb show|add|del|flush</c>: the MAC table, /v1/fdb (learned entries, and static remote MACs behind VXLAN VTEPs).</summary>
 public static class FdbCommands
 {
     public static Command Create(Cli cli)
@@ -10,6 +10,7 @@ public static class FdbCommands
         var fdb = new Command("fdb", "The forwarding database: MAC addresses learned per network and VLAN");
         fdb.Subcommands.Add(Show(cli));
         fdb.Subcommands.Add(Add(cli));
+        fdb.Subcommands.Add(Delete(cli));
         fdb.Subcommands.Add(Flush(cli));
         return fdb;
     }
@@ -47,7 +48,7 @@ public static class FdbCommands
         var network = new Argument<string>("NETWORK") { Description = "A VXLAN network (one with a vni)" };
         var mac = new Argument<string>("MAC") { Description = "The remote MAC address (unicast)" };
         var vtep = new Option<string>("--vtep") { Description = "The remote VTEP it lives behind (its underlay IPv4 address)", HelpName = "IP", Required = true };
-        var add = new Command("add", "Add a static remote MAC: frames to it go to --vtep, never flooded (not kept across restarts)") { network, mac, vtep };
+        var add = new Command("add", "Add a static remote MAC: frames to it go to --vtep, never flooded (kept across restarts until fdb del)") { network, mac, vtep };
         cli.SetAction(add, async (ctx, ct) =>
         {
             var body = new RemoteMacRequest(ctx.Get(network)!, ctx.Get(mac)!, ctx.Get(vtep)!);
@@ -65,6 +66,22 @@ public static class FdbCommands
         return add;
     }
 
+    private static Command Delete(Cli cli)
+    {
+        var network = new Argument<string>("NETWORK") { Description = "The network the MAC is in" };
+        var mac = new Argument<string>("MAC") { Description = "The MAC address (learned or static)" };
+        var del = new Command("del", "Remove one MAC entry, learned or static (a static remote MAC is forgotten for good)") { network, mac };
+        del.Aliases.Add("delete");
+        del.Aliases.Add("rm");
+        cli.SetAction(del, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.DeleteAsync($"v1/fdb/{ApiClient.Escape(ctx.Get(mac)!)}?network={ApiClient.Escape(ctx.Get(network)!)}", ct);
+            if (ctx.Json) ctx.PrintJson(response);
+            return Program.Ok;
+        });
+        return del;
+    }
+
     /// <summary>A MAC's twelve hex digits, lower case, whatever the separators.</summary>
     private static string Normal(string mac) => new(mac.Where(Uri.IsHexDigit).Select(char.ToLowerInvariant).ToArray());
 
@@ -72,7 +89,7 @@ public static class FdbCommands
     {
         var network = new Option<string>("--network") { Description = "Only this network's entries", HelpName = "NET" };
         var port = new Option<string>("--port") { Description = "Only entries learned on this port", HelpName = "P" };
-        var flush = new Command("flush", "Forget learned MAC entries (all of them by default)") { network, port };
+        var flush = new Command("flush", "Forget learned MAC entries (all of them by default; static entries stay)") { network, port };
         flush.Validators.Add(r =>
         {
             if (r.GetResult(network) is not null && r.GetResult(port) is not null)

@@ -237,12 +237,22 @@ public sealed class MacTable
 
     public int FlushAll() => RemoveWhere(static _ => true);
 
+    /// <summary>
+    /// What the operator's flush does (API, <c>vsctl fdb flush</c>): learned entries go, static ones stay,
+    /// as <c>ip neigh flush</c> keeps permanent neighbours. Static entries leave one at a time (<see cref="Remove"/>).
+    /// </summary>
+    public int FlushLearned(ushort? network = null, int? port = null) =>
+        RemoveWhere(e => !e.IsStatic && (network is null || (e.Domain >> 12) == network) && (port is null || Volatile.Read(ref e.Port) == port));
+
     /// <summary>Removes one address; false when it was not there.</summary>
     public bool Remove(ushort network, ushort vlan, ulong mac)
     {
         uint domain = Domain(network, vlan);
         return RemoveWhere(e => e.Mac == mac && e.Domain == domain) > 0;
     }
+
+    /// <summary>Removes an address from every VLAN of a network; false when it was in none.</summary>
+    public bool Remove(ushort network, ulong mac) => RemoveWhere(e => e.Mac == mac && (e.Domain >> 12) == network) > 0;
 
     /// <summary>Ages out learned addresses not seen for their network's aging time. Run by the control plane, not per frame.</summary>
     public int Expire(long nowMs) => RemoveWhere(e => !e.IsStatic && Volatile.Read(ref e.ExpiresAt) <= nowMs);

@@ -77,11 +77,12 @@ public static class ManagementApi
         {
             var topo = rt.Datapath.Topology;
             var macs = rt.Datapath.MacTable;
+            // Learned entries only: static ones (remote MACs) leave one at a time, by DELETE /v1/fdb/{mac}.
             if (port is not null)
-                return topo.PortByName(port) is { } p ? Results.Ok(new FlushResult(macs.FlushPort(p.Id))) : NotFound($"no port named '{port}'");
+                return topo.PortByName(port) is { } p ? Results.Ok(new FlushResult(macs.FlushLearned(port: p.Id))) : NotFound($"no port named '{port}'");
             if (network is not null)
-                return topo.NetworkByName(network) is { } n ? Results.Ok(new FlushResult(macs.FlushNetwork(n.Id))) : NotFound($"no network named '{network}'");
-            return Results.Ok(new FlushResult(macs.FlushAll()));
+                return topo.NetworkByName(network) is { } n ? Results.Ok(new FlushResult(macs.FlushLearned(network: n.Id))) : NotFound($"no network named '{network}'");
+            return Results.Ok(new FlushResult(macs.FlushLearned()));
         });
 
         v1.MapGet("/stats", (SwitchRuntime rt) => Results.Ok(Stats(rt)));

@@ -36,6 +36,13 @@ public static class OverlayApi
             catch (ArgumentException e) { return ManagementApi.BadRequest(e.Message); }
             return Results.Created("/v1/fdb", ManagementApi.Fdb(rt, body.Network));
         });
+        v1.MapDelete("/fdb/{mac}", (SwitchRuntime rt, string mac, string? network) =>
+        {
+            if (string.IsNullOrEmpty(network)) return ManagementApi.BadRequest("network: required (?network=NAME): a MAC is per network");
+            try { return rt.RemoveMac(network, mac) ? Results.NoContent() : ManagementApi.NotFound($"no entry for {mac} in network '{network}'"); }
+            catch (KeyNotFoundException e) { return ManagementApi.NotFound(e.Message); }
+            catch (ArgumentException e) { return ManagementApi.BadRequest(e.Message); }
+        });
     }
 
     public static OverlayView View(SwitchRuntime rt)

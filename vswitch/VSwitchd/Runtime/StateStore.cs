@@ -30,6 +30,7 @@ public sealed partial class StateStore : IDisposable
             CREATE TABLE IF NOT EXISTS routes(prefix TEXT NOT NULL, via TEXT NOT NULL, dev TEXT NOT NULL, seq INTEGER NOT NULL,
                                               PRIMARY KEY(prefix, via, dev));
             CREATE TABLE IF NOT EXISTS neighbors(network TEXT NOT NULL, ip TEXT NOT NULL, mac TEXT NOT NULL, PRIMARY KEY(network, ip));
+            CREATE TABLE IF NOT EXISTS remote_macs(network TEXT NOT NULL, mac TEXT NOT NULL, vtep TEXT NOT NULL, PRIMARY KEY(network, mac));
             CREATE TABLE IF NOT EXISTS rules(priority INTEGER NOT NULL, match TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL,
                                              PRIMARY KEY(priority, match));
             """);
@@ -69,6 +70,16 @@ public sealed partial class StateStore : IDisposable
         Exec("INSERT OR REPLACE INTO neighbors(network, ip, mac) VALUES($n, $i, $m)", ("$n", network), ("$i", ip), ("$m", mac));
 
     public void DeleteNeighbor(string network, string ip) => Exec("DELETE FROM neighbors WHERE network=$n AND ip=$i", ("$n", network), ("$i", ip));
+
+    public void SaveRemoteMac(string network, string mac, string vtep) =>
+        Exec("INSERT OR REPLACE INTO remote_macs(network, mac, vtep) VALUES($n, $m, $v)", ("$n", network), ("$m", mac), ("$v", vtep));
+
+    public void DeleteRemoteMac(string network, string mac) => Exec("DELETE FROM remote_macs WHERE network=$n AND mac=$m", ("$n", network), ("$m", mac));
+
+    public void DeleteRemoteMacs(string network) => Exec("DELETE FROM remote_macs WHERE network=$n", ("$n", network));
+
+    public List<(string Network, string Mac, string Vtep)> RemoteMacs() =>
+        Rows("SELECT network, mac, vtep FROM remote_macs", r => (r.GetString(0), r.GetString(1), r.GetString(2)));
 
     public List<(string Prefix, string? Via, string? Dev)> Routes() =>
         Rows("SELECT prefix, via, dev FROM routes ORDER BY seq", r => (r.GetString(0), r.GetString(1) is { Length: > 0 } v ? v : null, r.GetString(2) is { Length: > 0 } d ? d : null));

@@ -83,13 +83,35 @@ public sealed partial class SwitchRuntime
         get { lock (_gate) return new Dictionary<string, NetworkConfig>(_networkConfigs); }
     }
 
-    /// <summary>A static remote MAC: <paramref name="mac"/> lives behind <paramref name="vtep"/> on a VXLAN network (not persisted: learned state's static cousin).</summary>
-    public void AddRemoteMac(string network, string mac, string vtep)
+    /// <summary>
+    /// A static remote MAC: <paramref name="mac"/> lives behind <paramref name="vtep"/> on a VXLAN network.
+    /// Kept in the state store once acknowledged, restored at start, and removed only by <see cref="RemoveMac"/>
+    /// or with its network (a flush forgets learned entries only).
+    /// </summary>
+    public void AddRemoteMac(string network, string mac, string vtep, bool persist = true)
     {
-        var net = Datapath.Topology.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
-        if (net.Vni is null) throw new ArgumentException($"network '{network}' has no vni");
-        var tunnel = Datapath.Topology.TunnelPort ?? throw new ArgumentException("no VXLAN endpoint is open (configure overlay.local)");
-        if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new ArgumentException($"mac: '{mac}' is not a unicast MAC address");
-        Datapath.MacTable.AddStatic(net.Id, net.Vlan, m, tunnel.Id, ParseIPv4(vtep, "vtep"));
+        lock (_gate)
+        {
+            var net = Datapath.Topology.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
+            if (net.Vni is null) throw new ArgumentException($"network '{network}' has no vni");
+            var tunnel = Datapath.Topology.TunnelPort ?? throw new ArgumentException("no VXLAN endpoint is open (configure overlay.local)");
+            if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new ArgumentException($"mac: '{mac}' is not a unicast MAC address");
+            uint remote = ParseIPv4(vtep, "vtep");
+            Datapath.MacTable.AddStatic(net.Id, net.Vlan, m, tunnel.Id, remote);
+            if (persist) Store?.SaveRemoteMac(network, MacAddress.Format(m), VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(remote));
+        }
+    }
+
+    /// <summary>Removes one MAC entry of a network, learned or static (a stored remote MAC too); false when there was none.</summary>
+    public bool RemoveMac(string network, string mac)
+    {
+        lock (_gate)
+        {
+            var net = Datapath.Topology.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
+            if (!MacAddress.TryParse(mac, out ulong m)) throw new ArgumentException($"mac: '{mac}' is not a MAC address");
+            bool removed = Datapath.MacTable.Remove(net.Id, m);
+            Store?.DeleteRemoteMac(network, MacAddress.Format(m));
+            return removed;
+        }
     }
 }

@@ -66,6 +66,12 @@ public sealed partial class SwitchRuntime : IDisposable
                     try { AddStaticNeighbor(network, ip, mac, persist: false); }
                     catch (ArgumentException e) { _log.LogWarning("stored neighbour {Ip} no longer applies: {Error}", ip, e.Message); }
                 }
+                foreach (var (network, mac, vtep) in Store.RemoteMacs())
+                {
+                    try { AddRemoteMac(network, mac, vtep, persist: false); }
+                    catch (Exception e) when (e is ArgumentException or KeyNotFoundException)
+                    { _log.LogWarning("stored remote MAC {Mac} no longer applies: {Error}", mac, e.Message); }
+                }
                 foreach (var r in Store.Rules())
                 {
                     try { AddRule(r, persist: false); }
@@ -140,6 +146,7 @@ public sealed partial class SwitchRuntime : IDisposable
             Datapath.RemoveNetwork(name);
             _networkConfigs.Remove(name);
             Store?.DeleteNetwork(name);
+            Store?.DeleteRemoteMacs(name);
         }
     }
 
