@@ -116,7 +116,7 @@ public sealed class DatapathThread : IDisposable
                 if (_opt.BusyPoll || _hasUnpollable)
                 {
                     bool any = false;
-                    for (int i = 0; i < _owned.Length; i++) any |= Drain(_owned[i]);
+                    for (int i = 0; i < _owned.Length; i++) any |= SafeDrain(_owned[i]);
                     if (!any && !_opt.BusyPoll) _epoll.Wait(1);
                     continue;
                 }
@@ -124,7 +124,7 @@ public sealed class DatapathThread : IDisposable
                 for (int i = 0; i < n; i++)
                 {
                     ulong token = _epoll.Token(i);
-                    if (token < (ulong)_owned.Length) Drain(_owned[token]);
+                    if (token < (ulong)_owned.Length) SafeDrain(_owned[token]);
                 }
                 // An idle thread still reports that it has seen the latest topology.
                 if (n == 0) Volatile.Write(ref _seenVersion, topo.Version);
@@ -139,6 +139,27 @@ public sealed class DatapathThread : IDisposable
             _ctx.Owned = false;
         }
     }
+
+    /// <summary>
+    /// A fault in one port or stage (a bug: nothing on the wire should throw) must not stop
+    /// forwarding for every port of the thread: the batch in hand is dropped, the fault counted and
+    /// kept for the log (<see cref="Faults"/>, <see cref="Failure"/>), and the loop goes on.
+    /// </summary>
+    private bool SafeDrain(SwitchPort port)
+    {
+        try { return Drain(port); }
+        catch (Exception e)
+        {
+            Failure = e;
+            Interlocked.Increment(ref _faults);
+            try { _batch.ReleaseAll(); } catch (InvalidOperationException) { _batch.Clear(); }
+            return false;
+        }
+    }
+
+    private long _faults;
+    /// <summary>Batches dropped because a port or stage threw (see <see cref="SafeDrain"/>).</summary>
+    public long Faults => Interlocked.Read(ref _faults);
 
     private bool Drain(SwitchPort port)
     {

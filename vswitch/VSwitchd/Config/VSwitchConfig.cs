@@ -234,6 +234,11 @@ public sealed class OverlayConfig
     public string? Local { get; set; }
     /// <summary>UDP port of VXLAN (IANA 4789; the Linux kernel's historical default is 8472).</summary>
     public int Port { get; set; } = 4789;
+    /// <summary>
+    /// UDP GSO sends (trains of same-size frames, TCP super-frames' segments). Turn off when a userspace
+    /// VTEP on this host reads the underlay without virtio headers (OVS netdev without userspace TSO).
+    /// </summary>
+    public bool UdpGso { get; set; } = true;
 }
 
 public sealed class DatapathConfig

@@ -338,6 +338,7 @@ public sealed partial class SwitchRuntime : IDisposable
     }
 
     private int _ticks;
+    private readonly Dictionary<int, long> _loggedFaults = new();
 
     private void Tick()
     {
@@ -352,8 +353,14 @@ public sealed partial class SwitchRuntime : IDisposable
                 if (Datapath.Rules.Remove(r)) Store?.DeleteRule(r.Priority, r.Match.Format(PortName));
             }
         }
-        foreach (var t in _threads)
-            if (t.Failure is { } e) _log.LogError(e, "datapath thread failed");
+        for (int i = 0; i < _threads.Count; i++)
+        {
+            var t = _threads[i];
+            long faults = t.Faults;
+            if (t.Failure is not { } e || faults == _loggedFaults.GetValueOrDefault(i, -1)) continue;
+            _loggedFaults[i] = faults;
+            _log.LogError(e, "datapath thread {Thread}: {Faults} batch(es) dropped on a fault so far; the last one", i, faults);
+        }
     }
 
     public IReadOnlyList<DatapathThread> Threads => _threads;
