@@ -60,7 +60,8 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     private int _pendingHead, _pendingCount;
     private int _packetsPerMessage = 1; // what the last trains gave, after GRO
     /// <summary>Frames dropped on receive for want of a buffer (pool empty, or more leftovers than fit).</summary>
-    public long RxNoBuffer;
+    public long RxNoBuffer, RxTruncated;
+    private const int MsgTrunc = 0x20;
     // Software GSO into UDP GSO (SendSuperFrame): datagrams end to end, their lengths, iovecs for the fallback, the cmsg.
     private const int SoNoCheck = 11;
     private const int MaxGsoSegments = 64;           // UDP_MAX_SEGMENTS is 64 on older kernels
@@ -125,7 +126,23 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     /// segments). On by default; off for a peer on this host that reads the underlay without
     /// virtio headers (OVS's netdev datapath on a veth), which would see one long datagram.
     /// </summary>
-    public bool UdpGso { get => _udpGso; set => _udpGso = value; }
+    public bool UdpGso
+    {
+        get => _udpGso;
+        set
+        {
+            _udpGso = value;
+            // UDP GSO needs the UDP checksum (the kernel refuses it with SO_NO_CHECK), so with it on
+            // every datagram carries one, filled by the kernel or the underlay's offload: no
+            // setsockopt per send (measured: two of them cost more than the sendmsg they wrapped).
+            // Without it, a zero outer checksum, as RFC 7348 allows over IPv4 and as the kernel's
+            // VXLAN device sends: on a veth the kernel would otherwise leave the checksum to an
+            // offload, and a userspace receiver there (OVS's netdev datapath) drops it as bad.
+            int noCheck = value ? 0 : 1;
+            foreach (int fd in _tx)
+                if (fd >= 0) LibC.setsockopt(fd, LibC.SOL_SOCKET, SoNoCheck, &noCheck, sizeof(int));
+        }
+    }
 
     public string Name { get; }
     /// <summary>The local VTEP address (IPv4, host order).</summary>
@@ -152,11 +169,6 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
             for (int i = 0; i < TxSockets; i++)
             {
                 p._tx[i] = Socket(name, local, 0, receiveBuffer: 0);
-                // A zero outer UDP checksum, as RFC 7348 allows over IPv4 and as the kernel's VXLAN
-                // device and OVS send: on a veth the kernel would otherwise leave the checksum to an
-                // offload, and a userspace receiver (OVS's netdev datapath) drops it as bad.
-                int one = 1;
-                LibC.setsockopt(p._tx[i], LibC.SOL_SOCKET, SoNoCheck, &one, sizeof(int));
             }
             return p;
         }
@@ -217,6 +229,8 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
             var p = _rxPackets[i]!;
             _rxPackets[i] = null;
             if (i >= got) { p.Release(); continue; }
+            // With UDP_GRO on, a train read here (no large buffer was free) does not fit: drop it, counted, rather than forward its first bytes.
+            if ((_msgs[i].Hdr.Flags & MsgTrunc) != 0) { RxTruncated++; p.Release(); continue; }
             p.SetLength((int)_msgs[i].Len);
             uint remote = BinaryPrimitives.ReverseEndianness(_addrs[i].Address);
             p.TunnelRemote = remote;
@@ -458,7 +472,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
                     _msgs[j].Hdr.Control = c;
                     _msgs[j].Hdr.ControlLen = GsoCmsgSpace;
                 }
-                sent += trains > 0 ? SendTrains(_tx[s], m, trains) : SendMany(_tx[s], m);
+                sent += trains > 0 ? SendTrains(_tx[s], m) : SendMany(_tx[s], m);
             }
             for (int i = start; i < end; i++)
                 if (_choice[i - start] != 0xFF) Count(items[i].TunnelRemote, rx: false, items[i].Length - VxlanHeader.HeaderLength);
@@ -467,15 +481,12 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     }
 
     /// <summary>
-    /// The prepared messages when some are trains: the socket checksums for this call (the kernel
-    /// refuses UDP GSO with SO_NO_CHECK). Returns the frames sent. When the kernel refuses a train
+    /// The prepared messages when some are trains. Returns the frames sent. When the kernel refuses a train
     /// (EINVAL: its segments do not fit the route's MTU; EIO/EOPNOTSUPP: no UDP GSO here), the rest
     /// goes datagram by datagram, and the port stops building trains of that size, or at all.
     /// </summary>
-    private int SendTrains(int fd, int m, int trains)
+    private int SendTrains(int fd, int m)
     {
-        int zero = 0, one = 1;
-        LibC.setsockopt(fd, LibC.SOL_SOCKET, SoNoCheck, &zero, sizeof(int));
         int off = 0, frames = 0;
         bool refused = false;
         while (off < m)
@@ -503,7 +514,6 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
             }
             off++; // one bad destination
         }
-        LibC.setsockopt(fd, LibC.SOL_SOCKET, SoNoCheck, &one, sizeof(int));
         if (!refused) return frames;
         // The rest one datagram per message, from the same iovecs.
         int left = 0;
@@ -586,16 +596,10 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         var iov = new IoVec { Base = _gsoBuf, Len = (nuint)len };
         var msg = new MsgHdr { Name = dst, NameLen = (uint)sizeof(SockAddrIn), Iov = &iov, IovLen = 1, Control = _gsoCmsg, ControlLen = GsoCmsgSpace };
         *(ushort*)(_gsoCmsg + 16) = (ushort)segment;
-        // The kernel refuses UDP GSO on a socket with SO_NO_CHECK (udp_send_skb: EINVAL): these
-        // datagrams carry a UDP checksum (the kernel's, or the underlay's offload), ordinary
-        // frames keep the zero checksum. Same socket, so the flow keeps its source port.
-        int zero = 0, one = 1;
-        LibC.setsockopt(fd, LibC.SOL_SOCKET, SoNoCheck, &zero, sizeof(int));
         long r;
         do r = NativeMethods.sendmsg(fd, &msg, LibC.MSG_DONTWAIT);
         while (r < 0 && NativeError.Last == NativeError.EINTR);
         int err = NativeError.Last;
-        LibC.setsockopt(fd, LibC.SOL_SOCKET, SoNoCheck, &one, sizeof(int));
         if (r == len) { TxGsoSends++; return true; }
         if (r < 0 && err is NativeError.EAGAIN or NativeError.ENOBUFS) return false;
         // EIO/EINVAL/EOPNOTSUPP: no UDP GSO on this path. Send this one datagram by datagram and stop asking.
@@ -642,6 +646,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         new("rx-bad-vxlan", Volatile.Read(ref RxBadHeader)),
         new("rx-udp-gro", _groState > 0 ? 1 : 0),
         new("rx-no-buffer", Volatile.Read(ref RxNoBuffer)),
+        new("rx-truncated", Volatile.Read(ref RxTruncated)),
         new("rx-gro-super-frames", Volatile.Read(ref _gro.SuperFrames)),
         new("rx-gro-segments-joined", Volatile.Read(ref _gro.SegmentsJoined)),
         new("rx-gro-bad-checksum", Volatile.Read(ref _gro.BadChecksum)),

@@ -159,12 +159,14 @@ public class OvsInteropTests
         string s = Names.Random("");
 
         // Host A: vswitchd, network "ov" on VNI 42, host B as its only VTEP, one container by TAP.
-        // A's underlay veth keeps its default offloads: vswitchd sends a zero outer UDP checksum
-        // (SO_NO_CHECK), which OVS's netdev datapath accepts. With a nonzero one left to veth
-        // offload (CHECKSUM_PARTIAL), OVS read it as wrong and dropped every packet in tnl_pop.
+        // A's underlay veth keeps its default offloads. OVS's netdev datapath reads that veth
+        // without virtio headers, so vswitchd runs with "udpGso": false: no UDP GSO trains (OVS would
+        // read one long datagram) and a zero outer UDP checksum (SO_NO_CHECK). With the default
+        // (a checksum left to veth offload, CHECKSUM_PARTIAL) OVS reads it as wrong and drops every
+        // packet in tnl_pop: this test then times out on the first ping (seen).
         string config = new JsonObject
         {
-            ["overlay"] = new JsonObject { ["local"] = hostA },
+            ["overlay"] = new JsonObject { ["local"] = hostA, ["udpGso"] = false },
             ["networks"] = new JsonArray(new JsonObject { ["name"] = "ov", ["vni"] = 42, ["vteps"] = new JsonArray(hostB) }),
             ["ports"] = new JsonArray(new JsonObject { ["name"] = "oa" + s, ["network"] = "ov", ["netns"] = a1.Name, ["addresses"] = new JsonArray("10.42.0.11/24") }),
         }.ToJsonString();
