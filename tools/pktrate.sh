@@ -105,43 +105,46 @@ trap 'echo; log "interrupted"; exit 130' INT TERM
 # --- runs -----------------------------------------------------------------------------------------
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 log "pktrate: datapaths: ${DPS[*]}; runs: $RUNS; 64B window ${RATE_WINDOW}s, iperf3 -t $IPERF_T, ping -c $PING_COUNT; prefix $P"
-i=0
-for dp in "${DPS[@]}"; do
-  i=$((i + 1))
-  TAG="[$i/${#DPS[@]}] $dp"
-  log "$TAG: setting up"
-  if ! dp_setup "$dp"; then
-    log "$TAG: SKIPPED: $SKIP_REASON"
-    note "$dp" skip "$SKIP_REASON"
-    dp_teardown
-    continue
-  fi
-  if ! warmup; then
-    log "$TAG: SKIPPED: no connectivity gen -> rcv through $dp"
-    note "$dp" skip "no connectivity gen -> rcv (ping failed after setup)"
-    dp_snapshot "$dp" after-fail
-    dp_teardown
-    continue
-  fi
-  dp_snapshot "$dp" before
-  for r in $(seq "$RUNS"); do
-    log "$TAG: 64B rate run $r/$RUNS (load $(cut -d' ' -f1-3 /proc/loadavg))"
+# Rounds, not blocks: each round sets up every datapath afresh and measures each figure once, so a
+# slow spell of the host (this VM's neighbours come and go) falls on every datapath alike instead of
+# on whichever ran then, and each run is a fresh setup. Medians are over the rounds.
+declare -A SKIPPED=()
+for r in $(seq "$RUNS"); do
+  i=0
+  for dp in "${DPS[@]}"; do
+    i=$((i + 1))
+    [ -n "${SKIPPED[$dp]:-}" ] && continue
+    TAG="[round $r/$RUNS, $i/${#DPS[@]}] $dp"
+    log "$TAG: setting up"
+    if ! dp_setup "$dp"; then
+      log "$TAG: SKIPPED: $SKIP_REASON"
+      note "$dp" skip "$SKIP_REASON"
+      SKIPPED[$dp]=1
+      dp_teardown
+      continue
+    fi
+    if ! warmup; then
+      log "$TAG: SKIPPED: no connectivity gen -> rcv through $dp"
+      note "$dp" skip "no connectivity gen -> rcv (ping failed after setup, round $r)"
+      dp_snapshot "$dp" "r$r-after-fail"
+      SKIPPED[$dp]=1
+      dp_teardown
+      continue
+    fi
+    dp_snapshot "$dp" "r$r-before"
+    log "$TAG: 64B rate (load $(cut -d' ' -f1-3 /proc/loadavg))"
     measure_rate "$dp" "$r"
-  done
-  dp_snapshot "$dp" after-rate
-  for r in $(seq "$RUNS"); do
+    dp_snapshot "$dp" "r$r-after-rate"
     for s in 1 4; do
-      log "$TAG: TCP $s stream(s) run $r/$RUNS (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      log "$TAG: TCP $s stream(s) (load $(cut -d' ' -f1-3 /proc/loadavg))"
       measure_tcp "$dp" "$r" "$s"
     done
-  done
-  for r in $(seq "$RUNS"); do
-    log "$TAG: ping RTT run $r/$RUNS"
+    log "$TAG: ping RTT"
     measure_ping "$dp" "$r"
+    dp_snapshot "$dp" "r$r-end"
+    log "$TAG: tearing down"
+    dp_teardown
   done
-  dp_snapshot "$dp" end
-  log "$TAG: tearing down"
-  dp_teardown
 done
 FINISHED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 

@@ -65,31 +65,41 @@ def fmt(x, dec):
 
 
 def vswitchd_drops(raw_dir, dp):
-    """Port drop counters and drop reasons from vswitchd's /v1/stats at the end of a datapath's runs."""
-    for tag in ("end", "after-rate", "after-fail"):
-        p = os.path.join(raw_dir, f"{dp}-{tag}-stats.json")
-        if os.path.exists(p) and os.path.getsize(p) > 0:
+    """Port drop counters and drop reasons from vswitchd's /v1/stats at the end of each round, summed
+    over the rounds (each round starts a fresh vswitchd)."""
+    ports, drops, tags = {}, {}, []
+    prefix = f"{dp}-r"
+    rounds = {os.path.basename(f)[len(prefix):].split("-", 1)[0] for f in glob.glob(os.path.join(raw_dir, prefix + "*-stats.json"))}
+    for r in sorted((x for x in rounds if x.isdigit()), key=int):
+        for tag in ("end", "after-rate", "after-fail"):
+            p = os.path.join(raw_dir, f"{dp}-r{r}-{tag}-stats.json")
+            if not (os.path.exists(p) and os.path.getsize(p) > 0):
+                continue
             try:
                 s = json.load(open(p))
             except ValueError:
                 continue
-            ports = {pt["name"]: pt["counters"] for pt in s.get("ports", [])}
-            drops = {d["reason"]: d["packets"] for d in s.get("drops", []) if d.get("packets")}
-            return {"snapshot": tag, "ports": ports, "drops": drops}
-    return None
+            for pt in s.get("ports", []):
+                acc = ports.setdefault(pt["name"], {})
+                for k, v in pt["counters"].items():
+                    acc[k] = acc.get(k, 0) + v
+            for d in s.get("drops", []):
+                if d.get("packets"):
+                    drops[d["reason"]] = drops.get(d["reason"], 0) + d["packets"]
+            tags.append(f"r{r}-{tag}")
+            break
+    return {"snapshot": f"summed over {len(tags)} round(s)", "ports": ports, "drops": drops} if tags else None
 
 
 def afpacket_socket_drops(raw_dir, dp):
-    """Sum of the d<N> fields of `ss -0 -m` (AF_PACKET receive-buffer drops) in the switch namespace."""
-    p = os.path.join(raw_dir, f"{dp}-end-links.txt")
-    if not os.path.exists(p):
-        return None
-    total, found = 0, False
+    """Sum of the d<N> fields of `ss -0 -m` (AF_PACKET receive-buffer drops) in the switch namespace, over the rounds."""
     import re
-    for m in re.finditer(r"skmem:\(([^)]*)\)", open(p).read()):
-        for f in m.group(1).split(","):
-            if f.startswith("d") and f[1:].isdigit():
-                total += int(f[1:]); found = True
+    total, found = 0, False
+    for p in glob.glob(os.path.join(raw_dir, f"{dp}-r*-end-links.txt")):
+        for m in re.finditer(r"skmem:\(([^)]*)\)", open(p).read()):
+            for f in m.group(1).split(","):
+                if f.startswith("d") and f[1:].isdigit():
+                    total += int(f[1:]); found = True
     return total if found else None
 
 
