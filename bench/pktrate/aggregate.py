@@ -121,7 +121,10 @@ def main():
     a = ap.parse_args()
 
     recs = [json.loads(l) for l in open(a.runs_file) if l.strip()]
-    notes = [json.loads(l) for l in open(a.notes_file) if l.strip()]
+    notes = []
+    for l in open(a.notes_file):   # a note said in every round is kept once
+        if l.strip() and (n := json.loads(l)) not in notes:
+            notes.append(n)
     dps = [d for d in a.datapaths.split(",") if d]
     skipped = {n["dp"]: n["text"] for n in notes if n["kind"] == "skip"}
 
@@ -270,10 +273,10 @@ def main():
     for dp, v in vsd.items():
         if v:
             pd = ", ".join(f"`{p}` rxDrops={c['rxDrops']} txDrops={c['txDrops']}" for p, c in v["ports"].items())
-            md.append(f"- vswitchd counters at the end of {dp}: {pd}; drop reasons: {v['drops'] or 'none'}")
+            md.append(f"- vswitchd counters of {dp}, summed over the rounds: {pd}; drop reasons: {v['drops'] or 'none'}")
     for dp, d in ssd.items():
         if d:
-            md.append(f"- AF_PACKET socket drops (`ss -0 -m`, d field) in {dp}'s switch namespace at the end: {d}")
+            md.append(f"- AF_PACKET socket drops (`ss -0 -m`, d field) in {dp}'s switch namespace, summed over the rounds: {d}")
     with open(a.out_md, "w") as f:
         f.write("\n".join(md) + "\n")
 
