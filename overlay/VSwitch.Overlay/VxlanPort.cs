@@ -66,11 +66,11 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     private const int SoNoCheck = 11;
     private const int MaxGsoSegments = 64;           // UDP_MAX_SEGMENTS is 64 on older kernels
     private const int MaxUdpPayload = 65535 - 20 - 8; // one IPv4 datagram's worth
-    private const int GsoBufferSize = 64 * 1024;
+    private const int HeaderSlot = 256;               // one datagram's headers (VXLAN + Ethernet + IP + TCP, options included)
+    private const int GsoBufferSize = MaxGsoSegments * HeaderSlot;
     private const int GsoCmsgSpace = 24;              // CMSG_SPACE(sizeof(u16)) on 64-bit
     private readonly byte* _gsoBuf;
-    private readonly int[] _gsoLens = new int[MaxBatch];
-    private readonly IoVec* _gsoIovs;
+    private readonly IoVec* _sgIovs;                   // header, payload: two per datagram of a super-frame
     private readonly byte* _gsoCmsg;
     private bool _udpGso = true;
     // Trains of ordinary frames: the messages' iovecs in message order, a UDP_SEGMENT cmsg per
@@ -102,7 +102,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         _addrs = (SockAddrIn*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(SockAddrIn)));
         _gsoBuf = (byte*)NativeMemory.AlignedAlloc(GsoBufferSize, 64);
         _rxCmsgs = (byte*)NativeMemory.AllocZeroed((nuint)(MaxBatch * RxCmsgSpace));
-        _gsoIovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(IoVec)));
+        _sgIovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(2 * MaxGsoSegments * sizeof(IoVec)));
         _gsoCmsg = (byte*)NativeMemory.AllocZeroed(GsoCmsgSpace);
         _txIovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(IoVec)));
         _txCmsgs = (byte*)NativeMemory.AllocZeroed((nuint)(MaxBatch * GsoCmsgSpace));
@@ -556,74 +556,76 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     }
 
     /// <summary>
-    /// A TCP super-frame: cut into MSS-sized inner frames (software GSO), each behind its VXLAN
-    /// header, laid end to end in one buffer, and handed to the kernel with UDP_SEGMENT: one
-    /// sendmsg per up to 44 datagrams (65 507 bytes of UDP payload at MTU 1450) instead of one each, and the underlay (a veth) carries
-    /// them as one UDP GSO packet. If the kernel refuses UDP GSO the same buffer goes out by
-    /// sendmmsg, one message per datagram, and the port stops asking.
+    /// A TCP super-frame: cut into MSS-sized inner frames (software GSO) and handed to the kernel
+    /// with UDP_SEGMENT: one sendmsg per up to 44 datagrams (65 507 bytes of UDP payload at MTU 1450)
+    /// instead of one each, and the underlay (a veth) carries them as one UDP GSO packet. Only each
+    /// datagram's headers (VXLAN, Ethernet, IP, TCP with its checksum) are written, into a slot of a
+    /// small buffer; the payload is gathered straight from the super-frame by a second iovec, so the
+    /// 64 KB are read once (for the checksum) and copied only by the kernel. If the kernel refuses
+    /// UDP GSO the same iovecs go out by sendmmsg, one message per datagram, and the port stops asking.
     /// </summary>
     private bool SendSuperFrame(Packet p)
     {
         if (p.TunnelRemote == 0 || !TcpSegmenter.TryParse(p.Data, p.GsoSize, out var g)) return false;
-        int full = VxlanHeader.HeaderLength + g.HeaderLength + g.Mss;   // one datagram's UDP payload
+        int hdr = VxlanHeader.HeaderLength + g.HeaderLength;     // one datagram's headers
+        int full = hdr + g.Mss;                                  // one datagram's UDP payload
         int perSend = Math.Min(MaxGsoSegments, MaxUdpPayload / full);
-        if (perSend < 1 || full > GsoBufferSize) return false;
+        if (perSend < 1 || hdr > HeaderSlot) return false;
         int fd = _tx[p.Key.Hash64() % TxSockets];
         var dst = Destination(p.TunnelRemote);
         var frame = p.Data;
+        byte* data = p.DataPointer;
         int count = g.SegmentCount;
         bool ok = true;
         for (int first = 0; first < count && ok; first += perSend)
         {
-            int last = Math.Min(count, first + perSend);
-            int len = 0;
+            int last = Math.Min(count, first + perSend), bytes = 0;
             for (int i = first; i < last; i++)
             {
-                var slot = new Span<byte>(_gsoBuf + len, GsoBufferSize - len);
+                int j = i - first;
+                byte* h = _gsoBuf + j * HeaderSlot;
+                var slot = new Span<byte>(h, hdr);
                 VxlanHeader.Write(slot, p.TunnelId);
-                int seg = TcpSegmenter.WriteSegment(frame, g, i, slot[VxlanHeader.HeaderLength..]);
-                _gsoLens[i - first] = VxlanHeader.HeaderLength + seg;
-                len += VxlanHeader.HeaderLength + seg;
+                TcpSegmenter.WriteSegmentHeaders(frame, g, i, slot[VxlanHeader.HeaderLength..]);
+                int start = i * g.Mss, payload = Math.Min(g.Mss, g.PayloadLength - start);
+                _sgIovs[2 * j] = new IoVec { Base = h, Len = (nuint)hdr };
+                _sgIovs[2 * j + 1] = new IoVec { Base = data + g.HeaderLength + start, Len = (nuint)payload };
+                bytes += hdr + payload;
             }
-            ok = _udpGso && last - first > 1 ? SendGso(fd, &dst, len, full) : SendEach(fd, &dst, last - first);
+            ok = _udpGso && last - first > 1 ? SendGso(fd, &dst, last - first, bytes, full) : SendEach(fd, &dst, last - first);
         }
         if (ok) Count(p.TunnelRemote, rx: false, p.Length);
         return ok;
     }
 
-    private bool SendGso(int fd, SockAddrIn* dst, int len, int segment)
+    /// <summary>The <paramref name="datagrams"/> header/payload iovec pairs as one UDP GSO send of <paramref name="segment"/>-byte datagrams.</summary>
+    private bool SendGso(int fd, SockAddrIn* dst, int datagrams, int bytes, int segment)
     {
-        var iov = new IoVec { Base = _gsoBuf, Len = (nuint)len };
-        var msg = new MsgHdr { Name = dst, NameLen = (uint)sizeof(SockAddrIn), Iov = &iov, IovLen = 1, Control = _gsoCmsg, ControlLen = GsoCmsgSpace };
+        var msg = new MsgHdr { Name = dst, NameLen = (uint)sizeof(SockAddrIn), Iov = _sgIovs, IovLen = (nuint)(2 * datagrams), Control = _gsoCmsg, ControlLen = GsoCmsgSpace };
         *(ushort*)(_gsoCmsg + 16) = (ushort)segment;
         long r;
         do r = NativeMethods.sendmsg(fd, &msg, LibC.MSG_DONTWAIT);
         while (r < 0 && NativeError.Last == NativeError.EINTR);
         int err = NativeError.Last;
-        if (r == len) { TxGsoSends++; return true; }
+        if (r == bytes) { TxGsoSends++; return true; }
         if (r < 0 && err is NativeError.EAGAIN or NativeError.ENOBUFS) return false;
-        // EIO/EINVAL/EOPNOTSUPP: no UDP GSO on this path. Send this one datagram by datagram and stop asking.
+        // EIO/EINVAL/EOPNOTSUPP: no UDP GSO on this path. Send these datagram by datagram and stop asking.
         _udpGso = false;
-        int k = 0;
-        for (int off = 0; off < len; off += segment) _gsoLens[k++] = Math.Min(segment, len - off);
-        return SendEach(fd, dst, k);
+        return SendEach(fd, dst, datagrams);
     }
 
-    /// <summary>The datagrams laid out in the GSO buffer (lengths in _gsoLens), one sendmmsg message each.</summary>
-    private bool SendEach(int fd, SockAddrIn* dst, int count)
+    /// <summary>The header/payload iovec pairs in _sgIovs, one sendmmsg message (one datagram) each.</summary>
+    private bool SendEach(int fd, SockAddrIn* dst, int datagrams)
     {
-        int off = 0;
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < datagrams; i++)
         {
-            _gsoIovs[i] = new IoVec { Base = _gsoBuf + off, Len = (nuint)_gsoLens[i] };
-            off += _gsoLens[i];
             _msgs[i] = default;
-            _msgs[i].Hdr.Iov = &_gsoIovs[i];
-            _msgs[i].Hdr.IovLen = 1;
+            _msgs[i].Hdr.Iov = &_sgIovs[2 * i];
+            _msgs[i].Hdr.IovLen = 2;
             _msgs[i].Hdr.Name = dst;
             _msgs[i].Hdr.NameLen = (uint)sizeof(SockAddrIn);
         }
-        return SendMany(fd, count) == count;
+        return SendMany(fd, datagrams) == datagrams;
     }
 
     private void Count(uint remote, bool rx, int bytes)
@@ -673,7 +675,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         NativeMemory.Free(_addrs);
         NativeMemory.AlignedFree(_gsoBuf);
         NativeMemory.Free(_rxCmsgs);
-        NativeMemory.Free(_gsoIovs);
+        NativeMemory.Free(_sgIovs);
         NativeMemory.Free(_gsoCmsg);
         NativeMemory.Free(_txIovs);
         NativeMemory.Free(_txCmsgs);

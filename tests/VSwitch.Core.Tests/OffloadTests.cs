@@ -143,6 +143,31 @@ public class OffloadTests
     }
 
     [Fact]
+    public void Headers_alone_plus_the_payload_in_place_make_the_same_segment_with_an_independent_checksum()
+    {
+        // An odd payload length, so the last segment's payload ends on an odd byte.
+        foreach (var frame in new[] { TcpV4Frame(5001, 0x18), TcpV6Frame(3001, 0x18, 5) })
+        {
+            Assert.True(TcpSegmenter.TryParse(frame, 1000, out var g));
+            for (int i = 0; i < g.SegmentCount; i++)
+            {
+                var whole = new byte[2048];
+                int n = TcpSegmenter.WriteSegment(frame, g, i, whole);
+                var gathered = new byte[g.HeaderLength];
+                TcpSegmenter.WriteSegmentHeaders(frame, g, i, gathered);
+                var payload = TcpSegmenter.Payload(frame, g, i);
+                Assert.Equal(n, gathered.Length + payload.Length);
+                Assert.Equal(whole.AsSpan(0, g.HeaderLength).ToArray(), gathered);       // same headers, same checksum
+                Assert.Equal(whole.AsSpan(g.HeaderLength, payload.Length).ToArray(), payload.ToArray());
+                var tcp = gathered.AsSpan(g.L4Offset).ToArray().Concat(payload.ToArray()).ToArray();
+                var ip = gathered.AsSpan(g.L3Offset, g.L4Offset - g.L3Offset);
+                var pseudo = g.IsIPv6 ? PseudoV6(ip, 6, tcp.Length) : PseudoV4(ip, 6, tcp.Length);
+                Assert.Equal(0xFFFF, RefSum(pseudo, tcp));                              // checked by the reference sum
+            }
+        }
+    }
+
+    [Fact]
     public void Segment_that_does_not_fit_returns_minus_one()
     {
         var frame = TcpV4Frame(4000, 0x10);

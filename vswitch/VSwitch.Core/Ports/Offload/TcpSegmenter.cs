@@ -76,19 +76,41 @@ public static class TcpSegmenter
     /// </summary>
     public static int WriteSegment(ReadOnlySpan<byte> frame, in TcpGsoLayout g, int index, Span<byte> dest)
     {
+        if ((uint)index >= (uint)g.SegmentCount) throw new ArgumentOutOfRangeException(nameof(index));
+        int hdr = g.HeaderLength;
+        var payload = Payload(frame, g, index);
+        int len = hdr + payload.Length;
+        if (len > dest.Length) return -1;
+        payload.CopyTo(dest[hdr..]);
+        WriteSegmentHeaders(frame, g, index, dest[..hdr]);
+        return len;
+    }
+
+    /// <summary>Where segment <paramref name="index"/>'s payload lies in the super-frame.</summary>
+    public static ReadOnlySpan<byte> Payload(ReadOnlySpan<byte> frame, in TcpGsoLayout g, int index)
+    {
+        int start = index * g.Mss;
+        return frame.Slice(g.HeaderLength + start, Math.Min(g.Mss, g.PayloadLength - start));
+    }
+
+    /// <summary>
+    /// Writes only segment <paramref name="index"/>'s headers (<see cref="TcpGsoLayout.HeaderLength"/>
+    /// bytes) into <paramref name="dest"/>, its TCP checksum summed over those headers and over the
+    /// payload where it lies in <paramref name="frame"/>: a sender that gathers each payload straight
+    /// from the super-frame (iovecs) need not copy it. The payload starts at an even offset of the TCP
+    /// segment (the header is a multiple of 4 bytes), so the two sums add up.
+    /// </summary>
+    public static void WriteSegmentHeaders(ReadOnlySpan<byte> frame, in TcpGsoLayout g, int index, Span<byte> dest)
+    {
         int count = g.SegmentCount;
         if ((uint)index >= (uint)count) throw new ArgumentOutOfRangeException(nameof(index));
         int hdr = g.HeaderLength;
-        int payloadStart = index * g.Mss;
-        int payload = Math.Min(g.Mss, g.PayloadLength - payloadStart);
-        int len = hdr + payload;
-        if (len > dest.Length) return -1;
-
+        if (dest.Length < hdr) throw new ArgumentException("shorter than the segment's headers", nameof(dest));
+        var payload = Payload(frame, g, index);
         frame[..hdr].CopyTo(dest);
-        frame.Slice(hdr + payloadStart, payload).CopyTo(dest[hdr..]);
 
         var ip = dest[g.L3Offset..];
-        int l4Len = g.TcpHeaderLength + payload;
+        int l4Len = g.TcpHeaderLength + payload.Length;
         ushort pseudo;
         if (g.IsIPv6)
         {
@@ -106,15 +128,14 @@ public static class TcpSegmenter
             pseudo = Checksum.Fold((ulong)Checksum.Sum(ip.Slice(12, 8)) + ProtoTcp + (uint)l4Len);
         }
 
-        var tcp = dest.Slice(g.L4Offset, l4Len);
+        var tcp = dest.Slice(g.L4Offset, g.TcpHeaderLength);
         uint seq = BinaryPrimitives.ReadUInt32BigEndian(tcp[4..]);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], seq + (uint)payloadStart);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], seq + (uint)(index * g.Mss));
         byte flags = tcp[13];
         if (index != count - 1) flags &= unchecked((byte)~(TcpFin | TcpPsh));
         if (index != 0) flags &= unchecked((byte)~TcpCwr);
         tcp[13] = flags;
         tcp[16] = 0; tcp[17] = 0;
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Compute(tcp, pseudo));
-        return len;
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Compute(tcp, Checksum.Sum(payload, pseudo)));
     }
 }
