@@ -62,7 +62,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     /// <summary>Frames dropped on receive for want of a buffer (pool empty, or more leftovers than fit).</summary>
     public long RxNoBuffer, RxTruncated;
     private const int MsgTrunc = 0x20;
-    // Software GSO into UDP GSO (SendSuperFrame): datagrams end to end, their lengths, iovecs for the fallback, the cmsg.
+    // Software GSO into UDP GSO (SendSuperFrame): a slot of headers per datagram, header/payload iovec pairs, the cmsg.
     private const int SoNoCheck = 11;
     private const int MaxGsoSegments = 64;           // UDP_MAX_SEGMENTS is 64 on older kernels
     private const int MaxUdpPayload = 65535 - 20 - 8; // one IPv4 datagram's worth

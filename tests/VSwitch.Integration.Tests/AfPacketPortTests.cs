@@ -109,8 +109,9 @@ public class AfPacketPortTests(ITestOutputHelper output)
             Assert.True(sent > 1_000_000, $"only {sent} bytes sent");
             // iperf3 3.12 stops the receiver's count when TEST_END arrives on the control connection,
             // so data still in flight at that moment is missing from sum_received (seen: 0.3 % at
-            // 2 Gbit/s). Exact equality is checked below with a transfer that counts to EOF.
-            Assert.True(received >= sent * 99 / 100, $"receiver got {received} of {sent} bytes");
+            // 2 Gbit/s, 1.4 % at 3.3 Gbit/s in a CI-like run, which a 99 % bound here failed on).
+            // The shared 95 % bound; exact equality is checked below with a transfer that counts to EOF.
+            Iperf.AssertIntact(sent, received);
 
             // Exact bytes and content: known data, counted and hashed to EOF on the other side.
             Iperf.ExactTransfer(nsA, nsB, "10.9.1.2");
