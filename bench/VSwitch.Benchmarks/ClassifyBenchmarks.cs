@@ -40,8 +40,7 @@ public class ClassifyBenchmarks
         for (int i = 0; i < ps.Length; i++)
         {
             var p = _pool.TryRent()!;
-            frame.CopyTo(p.ReceiveBuffer());
-            p.SetLength(frame.Length);
+            p.CopyFrom(frame);
             p.InPort = 1;
             ps[i] = p;
         }

@@ -74,8 +74,7 @@ public class GsoBenchmarks
         foreach (var s in _segments)
         {
             var p = _pool.TryRent()!;
-            s.CopyTo(p.ReceiveBuffer());
-            p.SetLength(s.Length);
+            p.CopyFrom(s);
             _batch.Add(p);
         }
         _gro.Coalesce(_batch, 0, _pool);

@@ -178,8 +178,7 @@ public class VxlanBenchmarks
     private static Packet Load(PacketPool pool, byte[] frame)
     {
         var p = pool.TryRent()!;
-        frame.CopyTo(p.ReceiveBuffer());
-        p.SetLength(frame.Length);
+        p.CopyFrom(frame);
         return p;
     }
 

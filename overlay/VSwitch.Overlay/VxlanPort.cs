@@ -369,8 +369,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
     {
         var p = frame.Length <= pool.FrameSize ? pool.TryRent() : pool.Large?.TryRent();
         if (p is null) { RxNoBuffer++; return null; }
-        frame.CopyTo(p.ReceiveBuffer());
-        p.SetLength(frame.Length);
+        p.CopyFrom(frame);
         Output(p, batch);
         return p;
     }
@@ -432,7 +431,8 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
             // One sendmmsg per source-port socket that has packets in this batch.
             for (int s = 0; s < TxSockets; s++)
             {
-                int m = 0, iv = 0, trains = 0;
+                int m = 0, iv = 0;
+                bool anyTrain = false;
                 int size = 0, total = 0, last = -1;
                 for (int i = start; i < end; i++)
                 {
@@ -445,7 +445,8 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
                         && _msgFrames[m - 1] < MaxGsoSegments && total + len <= MaxUdpPayload)
                     {
                         // Joins the open message as one more segment.
-                        if (_msgFrames[m - 1]++ == 1) trains++;
+                        _msgFrames[m - 1]++;
+                        anyTrain = true;
                         _msgs[m - 1].Hdr.IovLen++;
                         total += len;
                     }
@@ -464,7 +465,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
                     iv++;
                 }
                 if (m == 0) continue;
-                for (int j = 0; j < m && trains > 0; j++)
+                for (int j = 0; j < m && anyTrain; j++)
                 {
                     if (_msgFrames[j] < 2) continue;
                     byte* c = _txCmsgs + j * GsoCmsgSpace;
@@ -472,7 +473,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
                     _msgs[j].Hdr.Control = c;
                     _msgs[j].Hdr.ControlLen = GsoCmsgSpace;
                 }
-                sent += trains > 0 ? SendTrains(_tx[s], m) : SendMany(_tx[s], m);
+                sent += anyTrain ? SendTrains(_tx[s], m) : SendMany(_tx[s], m);
             }
             for (int i = start; i < end; i++)
                 if (_choice[i - start] != 0xFF) Count(items[i].TunnelRemote, rx: false, items[i].Length - VxlanHeader.HeaderLength);

@@ -190,8 +190,7 @@ public class ClassifyTests
         var pool = new PacketPool(4, 2048, 64);
         var p = pool.TryRent()!;
         var frame = Frames.Udp4();
-        frame.CopyTo(p.ReceiveBuffer());
-        p.SetLength(frame.Length);
+        p.CopyFrom(frame);
         p.InPort = 9;
         Assert.Equal(DropReason.None, Classify.Extract(p));
         Assert.Equal(9, p.Key.InPort);

@@ -110,8 +110,7 @@ public class GsoTests
 
         // What a TAP or AF_PACKET port writes in front of it.
         var p = rig.Pool.Large!.TryRent()!;
-        frame.CopyTo(p.ReceiveBuffer());
-        p.SetLength(frame.Length);
+        p.CopyFrom(frame);
         p.GsoSize = 1448;
         p.GsoType = VirtioNetHdr.GSO_TCPV4;
         Assert.True(GsoFrame.TryBuildHeader(p, out var h));
@@ -188,8 +187,7 @@ public class TcpCoalescerTests
         foreach (var f in frames)
         {
             var p = pool.TryRent()!;
-            f.CopyTo(p.ReceiveBuffer());
-            p.SetLength(f.Length);
+            p.CopyFrom(f);
             p.TunnelId = 42;
             p.TunnelRemote = 0x0A000002;
             b.Add(p);

@@ -146,8 +146,7 @@ public class GsoZeroAllocationTests
                 foreach (var frame in superFrames)
                 {
                     var p = pool.Large!.TryRent()!;
-                    frame.CopyTo(p.ReceiveBuffer());
-                    p.SetLength(frame.Length);
+                    p.CopyFrom(frame);
                     p.GsoSize = 1448;
                     p.GsoType = Ports.Linux.VirtioNetHdr.GSO_TCPV4;
                     batch.Add(p);
@@ -158,8 +157,7 @@ public class GsoZeroAllocationTests
                 foreach (var s in segs)
                 {
                     var p = pool.TryRent()!;
-                    s.CopyTo(p.ReceiveBuffer());
-                    p.SetLength(s.Length);
+                    p.CopyFrom(s);
                     batch.Add(p);
                 }
                 gro.Coalesce(batch, 0, pool);

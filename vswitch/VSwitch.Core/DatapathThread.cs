@@ -133,6 +133,7 @@ public sealed class DatapathThread : IDisposable
         catch (Exception e)
         {
             Failure = e;
+            StoppedOnFault = true;
         }
         finally
         {
@@ -160,6 +161,8 @@ public sealed class DatapathThread : IDisposable
     private long _faults;
     /// <summary>Batches dropped because a port or stage threw (see <see cref="SafeDrain"/>).</summary>
     public long Faults => Interlocked.Read(ref _faults);
+    /// <summary>True when the loop itself ended on a fault outside a port's batch (<see cref="Failure"/>): its ports are no longer forwarded.</summary>
+    public bool StoppedOnFault { get; private set; }
 
     private bool Drain(SwitchPort port)
     {

@@ -85,6 +85,13 @@ public sealed unsafe class Packet
         return new Span<byte>(_slab, _slotBase + Offset, _slotSize - Offset);
     }
 
+    /// <summary>Makes the packet a copy of <paramref name="frame"/> at the default headroom (a frame read elsewhere, a test frame).</summary>
+    public void CopyFrom(ReadOnlySpan<byte> frame)
+    {
+        frame.CopyTo(ReceiveBuffer());
+        Length = frame.Length;
+    }
+
     /// <summary>Room available for a receive at the default headroom.</summary>
     public int ReceiveCapacity => _slotSize - Pool.Headroom;
 

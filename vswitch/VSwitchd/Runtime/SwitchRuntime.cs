@@ -338,7 +338,7 @@ public sealed partial class SwitchRuntime : IDisposable
     }
 
     private int _ticks;
-    private readonly Dictionary<int, long> _loggedFaults = new();
+    private readonly Dictionary<int, (long Faults, bool StoppedOnFault)> _loggedFaults = new();
 
     private void Tick()
     {
@@ -356,10 +356,12 @@ public sealed partial class SwitchRuntime : IDisposable
         for (int i = 0; i < _threads.Count; i++)
         {
             var t = _threads[i];
-            long faults = t.Faults;
-            if (t.Failure is not { } e || faults == _loggedFaults.GetValueOrDefault(i, -1)) continue;
-            _loggedFaults[i] = faults;
-            _log.LogError(e, "datapath thread {Thread}: {Faults} batch(es) dropped on a fault so far; the last one", i, faults);
+            var state = (t.Faults, t.StoppedOnFault);
+            if (t.Failure is not { } e || _loggedFaults.TryGetValue(i, out var logged) && logged == state) continue;
+            _loggedFaults[i] = state;
+            long faults = state.Faults;
+            if (state.StoppedOnFault) _log.LogError(e, "datapath thread {Thread} stopped on a fault: its ports are not forwarded", i);
+            else _log.LogError(e, "datapath thread {Thread}: {Faults} batch(es) dropped on a fault so far; the last one", i, faults);
         }
     }
 
