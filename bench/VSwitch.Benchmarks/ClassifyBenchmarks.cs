@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Benchmarks;

@@ -1,6 +1,8 @@
 using BenchmarkDotNet.Attributes;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Tables;
+using VSwitch.Core.Wire;
 
 namespace VSwitch.Benchmarks;
 

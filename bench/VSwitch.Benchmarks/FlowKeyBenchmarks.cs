@@ -1,5 +1,7 @@
 using BenchmarkDotNet.Attributes;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
+using VSwitch.Core.Wire;
 
 namespace VSwitch.Benchmarks;
 

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using VSwitch.Core;
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Wire;

@@ -5,17 +5,19 @@ using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Topology;
 using VSwitch.Core.Wire;
+using VSwitch.Core.Flow;
+using VSwitch.Overlay.Wire;
 
 namespace VSwitch.Benchmarks;
 
 /// <summary>
 /// VXLAN in memory, without sockets.
 /// <list type="bullet">
-/// <item>Encap: <c>VxlanHeader.Write(p.Prepend(8), vni)</c> on a 64-byte inner frame in a pooled
-/// packet (what <c>VxlanPort.Transmit</c> does before sendmmsg), then TrimFront(8) to undo, so the
-/// loop stays in steady state. ns per packet.</item>
-/// <item>Decap: <c>VxlanHeader.TryCreate</c> + read the VNI + TrimFront(8) (what <c>VxlanPort.Receive</c>
-/// does after recvmmsg), then Prepend(8) to undo. ns per packet.</item>
+/// <item>Encap: <c>VxlanCodec.Encapsulate</c> on a 64-byte inner frame in a pooled packet (the call
+/// <c>VxlanPort</c> makes before sendmmsg), then TrimFront(8) to undo, so the loop stays in steady
+/// state. ns per packet.</item>
+/// <item>Decap: <c>VxlanCodec.Decapsulate</c> (header check, VNI into TunnelId, TrimFront(8): the call
+/// <c>VxlanPort</c> makes after recvmmsg), then Prepend(8) to undo. ns per packet.</item>
 /// <item>PipelineLocalToRemote: the whole datapath for a VXLAN network (VNI 42, one remote VTEP):
 /// 32-packet batches of 64-byte UDP frames from a local MemoryPort to a MAC statically behind the
 /// remote VTEP, through classify + flow-cache hit + actions, out of an in-memory tunnel port whose
@@ -87,12 +89,7 @@ public class VxlanBenchmarks
                 frame.CopyTo(buf);
                 p.SetLength(frame.Length);
                 p.TunnelRemote = _replayRemote;
-                if (!VxlanHeader.TryCreate(p.Data, out var vx, out var reason)) p.Drop = reason;
-                else
-                {
-                    p.TunnelId = vx.Vni;
-                    p.TrimFront(VxlanHeader.HeaderLength);
-                }
+                p.Drop = VxlanCodec.Decapsulate(p);
                 batch.Add(p);
                 n++;
             }
@@ -104,7 +101,7 @@ public class VxlanBenchmarks
             int n = batch.Count;
             foreach (var p in batch.AsSpan())
             {
-                VxlanHeader.Write(p.Prepend(VxlanHeader.HeaderLength), p.TunnelId);
+                VxlanCodec.Encapsulate(p);
                 if (KeepSent) Sent.Add((p.TunnelRemote, p.Data.ToArray()));
                 p.Release();
             }
@@ -131,7 +128,7 @@ public class VxlanBenchmarks
             _outer[i] = Load(_hdrPool, inner);
             VxlanHeader.Write(_outer[i].Prepend(VxlanHeader.HeaderLength), Vni);
         }
-        if (Encap() != 0 || Decap() != (long)Vni * HeaderOpsPerInvoke || _inner[0].Length != Frames.Size || _outer[0].Length != Frames.Size + 8)
+        if (Encap() != HeaderOpsPerInvoke || Decap() != (long)Vni * HeaderOpsPerInvoke || _inner[0].Length != Frames.Size || _outer[0].Length != Frames.Size + 8)
             throw new InvalidOperationException("header benchmarks do not leave the packets as they found them");
 
         // --- the pipeline ---
@@ -191,7 +188,8 @@ public class VxlanBenchmarks
             for (int i = 0; i < ps.Length; i++)
             {
                 var p = ps[i];
-                VxlanHeader.Write(p.Prepend(VxlanHeader.HeaderLength), Vni);
+                p.TunnelId = Vni;
+                if (VxlanCodec.Encapsulate(p)) acc++;
                 p.TrimFront(VxlanHeader.HeaderLength);
             }
         return acc;
@@ -206,10 +204,9 @@ public class VxlanBenchmarks
             for (int i = 0; i < ps.Length; i++)
             {
                 var p = ps[i];
-                if (VxlanHeader.TryCreate(p.Data, out var vx, out _))
+                if (VxlanCodec.Decapsulate(p) == DropReason.None)
                 {
-                    acc += vx.Vni;
-                    p.TrimFront(VxlanHeader.HeaderLength);
+                    acc += p.TunnelId;
                     p.Prepend(VxlanHeader.HeaderLength);
                 }
             }

@@ -2,11 +2,12 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Tmds.Linux;
 using VSwitch.Core.Buffers;
-using VSwitch.Core.Pipeline;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Ports.Offload;
 using VSwitch.Core.Wire;
+using VSwitch.Overlay.Wire;
 
 namespace VSwitch.Overlay;
 
@@ -196,7 +197,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
         {
             int e = NativeError.Last;
             LibC.close(fd);
-            throw NativeError.Error($"{name} ({FlowKeyFormat.IPv4(local)}:{port})", "bind", e);
+            throw NativeError.Error($"{name} ({AddressFormat.IPv4(local)}:{port})", "bind", e);
         }
         return fd;
     }
@@ -234,18 +235,14 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
             p.SetLength((int)_msgs[i].Len);
             uint remote = BinaryPrimitives.ReverseEndianness(_addrs[i].Address);
             p.TunnelRemote = remote;
-            if (!VxlanHeader.TryCreate(p.Data, out var vx, out var reason))
+            var reason = VxlanCodec.Decapsulate(p);
+            if (reason != DropReason.None)
             {
-                // Counted by the classifier under this reason, like any bad frame.
-                p.Drop = reason == DropReason.None ? DropReason.BadVxlan : reason;
+                // Counted by the pipeline under this reason, like any bad frame.
+                p.Drop = reason;
                 RxBadHeader++;
             }
-            else
-            {
-                p.TunnelId = vx.Vni;
-                p.TrimFront(VxlanHeader.HeaderLength);
-                Count(remote, rx: true, p.Length);
-            }
+            else Count(remote, rx: true, p.Length);
             batch.Add(p);
         }
         RxPackets += got;
@@ -306,7 +303,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
                 {
                     RxBadHeader++;
                     // Counted by the classifier under this reason, like any bad frame.
-                    if (CopyOut(d, pool, batch) is { } bad) { bad.TunnelRemote = remote; bad.Drop = reason == DropReason.None ? DropReason.BadVxlan : reason; }
+                    if (CopyOut(d, pool, batch) is { } bad) { bad.TunnelRemote = remote; bad.Drop = reason; }
                     continue;
                 }
                 var inner = d[VxlanHeader.HeaderLength..];
@@ -422,8 +419,7 @@ public sealed unsafe class VxlanPort : ITunnelPort, IPortDiagnostics
             {
                 var p = items[i];
                 int k = i - start;
-                if (p.Headroom < VxlanHeader.HeaderLength || p.TunnelRemote == 0) { _choice[k] = 0xFF; continue; }
-                VxlanHeader.Write(p.Prepend(VxlanHeader.HeaderLength), p.TunnelId);
+                if (p.TunnelRemote == 0 || !VxlanCodec.Encapsulate(p)) { _choice[k] = 0xFF; continue; }
                 _addrs[k] = Destination(p.TunnelRemote);
                 _iovs[k] = new IoVec { Base = p.DataPointer, Len = (nuint)p.Length };
                 _choice[k] = (byte)(p.Key.Hash64() % TxSockets);

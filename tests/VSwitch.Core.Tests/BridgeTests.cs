@@ -1,4 +1,5 @@
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Topology;

@@ -1,8 +1,10 @@
 using System.Buffers.Binary;
 using CsCheck;
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Wire;
+using VSwitch.Overlay.Wire;
 using Xunit;
 
 namespace VSwitch.Core.Tests;
@@ -315,13 +317,13 @@ public class FlowKeyLayoutTests
     [Fact]
     public void Flow_key_is_96_bytes_as_equals_and_hash_assume()
     {
-        Assert.Equal(VSwitch.Core.Pipeline.FlowKey.Size, System.Runtime.CompilerServices.Unsafe.SizeOf<VSwitch.Core.Pipeline.FlowKey>());
+        Assert.Equal(VSwitch.Core.Flow.FlowKey.Size, System.Runtime.CompilerServices.Unsafe.SizeOf<VSwitch.Core.Flow.FlowKey>());
     }
 
     [Fact]
     public void Equal_keys_hash_alike_and_one_changed_field_changes_both()
     {
-        var a = new VSwitch.Core.Pipeline.FlowKey { InPort = 1, DlSrc = 2, DlDst = 3, NwSrc = 4, NwDst = 5, TpSrc = 6, TpDst = 7 };
+        var a = new VSwitch.Core.Flow.FlowKey { InPort = 1, DlSrc = 2, DlDst = 3, NwSrc = 4, NwDst = 5, TpSrc = 6, TpDst = 7 };
         var b = a;
         Assert.True(a.Equals(in b));
         Assert.Equal(a.Hash64(), b.Hash64());
@@ -329,7 +331,7 @@ public class FlowKeyLayoutTests
         for (int i = 0; i < 96 * 8; i++)
         {
             var c = a;
-            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<VSwitch.Core.Pipeline.FlowKey>(ref c));
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<VSwitch.Core.Flow.FlowKey>(ref c));
             bytes[i / 8] ^= (byte)(1 << (i % 8));
             Assert.False(a.Equals(in c));
             seen.Add(c.Hash64());

@@ -1,3 +1,4 @@
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using Xunit;
 
@@ -12,7 +13,7 @@ public class DropReasonTests
     [InlineData(DropReason.BadIPv6PayloadLength, "bad-ipv6-payload-length")]
     [InlineData(DropReason.BadIpTotalLength, "bad-ip-total-length")]
     [InlineData(DropReason.RuntFrame, "runt-frame")]
-    [InlineData(DropReason.TruncatedVxlan, "truncated-vxlan")]
+    [InlineData(DropReason.TruncatedTunnelHeader, "truncated-tunnel-header")]
     public void Names(DropReason reason, string name)
     {
         Assert.Equal(name, reason.Name());

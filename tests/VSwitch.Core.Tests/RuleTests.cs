@@ -1,8 +1,10 @@
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Tables;
 using VSwitch.Core.Tables.Rules;
+using VSwitch.Core.Wire;
 
 namespace VSwitch.Core.Tests;
 

@@ -70,10 +70,10 @@ public class RoutedZeroAllocationTests
         var frames = new byte[32][];
         for (int i = 0; i < 32; i++)
         {
-            var k = new Pipeline.FlowKey
+            var k = new VSwitch.Core.Flow.FlowKey
             {
-                DlSrc = TestFrames.Mac(0xA), DlDst = r1, DlType = Pipeline.EtherTypes.IPv4, NwSrc = 0x0A010002, NwDst = 0x0A020002,
-                NwTtl = 64, NwProto = Pipeline.IpProtocols.Udp, TpSrc = (ushort)(1000 + i % 4), TpDst = 53,
+                DlSrc = TestFrames.Mac(0xA), DlDst = r1, DlType = VSwitch.Core.Wire.EtherTypes.IPv4, NwSrc = 0x0A010002, NwDst = 0x0A020002,
+                NwTtl = 64, NwProto = VSwitch.Core.Wire.IpProtocols.Udp, TpSrc = (ushort)(1000 + i % 4), TpDst = 53,
             };
             frames[i] = Pipeline.FrameBuilder.FromKey(k);
         }

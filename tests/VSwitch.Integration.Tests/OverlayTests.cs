@@ -295,7 +295,7 @@ public class OverlayTests
         r = hx.TryExec(Timeout, "python3", "-c",
             $"import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'\\x08\\x00\\x00\\x00\\x00\\x00\\x2a\\x00'+bytes.fromhex('{frame}'), ('10.205.0.1', 4789))");
         Assert.True(r.ExitCode == 0, r.Output);
-        Wait.Until(() => da.Drops("truncated-vxlan") + da.Drops("bad-vxlan") >= 2 && da.Drops("unknown-vni") >= 1 && da.Drops("unknown-vtep") >= 1,
+        Wait.Until(() => da.Drops("truncated-tunnel-header") + da.Drops("bad-tunnel-header") >= 2 && da.Drops("unknown-vni") >= 1 && da.Drops("unknown-vtep") >= 1,
             TimeSpan.FromSeconds(10), "garbage counted: " + da.Get("/v1/stats")["drops"]);
         Assert.False(da.HasExited);
         Ping(a1, "10.42.0.21");

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using VSwitch.Core.Buffers;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Ports.Linux;
+using VSwitchd.Host;
 using Xunit.Abstractions;
 
 namespace VSwitch.Integration.Tests;
@@ -148,8 +149,8 @@ public class TapOffloadTests(ITestOutputHelper output)
     {
         using var nsA = new TestNetns();
         using var nsB = new TestNetns();
-        using var a = TapPort.Create(new TapOptions { Name = Names.Random("vqa"), Netns = nsA.Name, Addresses = { "10.96.0.1/24" } });
-        using var b = TapPort.Create(new TapOptions { Name = Names.Random("vqb"), Netns = nsB.Name, Addresses = { "10.96.0.2/24" } });
+        using var a = TapPort.Create(new TapOptions { Name = Names.Random("vqa"), Netns = nsA.Name, Setup = NetConfig.TapSetup(nsA.Name, ["10.96.0.1/24"]) });
+        using var b = TapPort.Create(new TapOptions { Name = Names.Random("vqb"), Netns = nsB.Name, Setup = NetConfig.TapSetup(nsB.Name, ["10.96.0.2/24"]) });
         Assert.True(a.Offloads && b.Offloads);
         var stop = new StopFlag();
         Exception? loopError = null;

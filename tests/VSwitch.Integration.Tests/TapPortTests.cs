@@ -3,6 +3,7 @@ using VSwitch.Core.Buffers;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Wire;
+using VSwitchd.Host;
 using Xunit;
 
 namespace VSwitch.Integration.Tests;
@@ -25,8 +26,7 @@ public class TapPortTests
             Netns = ns.Name,
             Mac = 0x02_00_00_00_09_02,
             Mtu = 1400,
-            Addresses = { "10.9.0.2/24", "fd00:9::2/64" },
-            Gateway = "10.9.0.1",
+            Setup = NetConfig.TapSetup(ns.Name, ["10.9.0.2/24", "fd00:9::2/64"], "10.9.0.1"),
         });
         Assert.Equal(name, tap.Name);
         Assert.False(NetConfig.LinkExists(name), "the TAP must have left the root namespace");
@@ -57,7 +57,7 @@ public class TapPortTests
     {
         using var ns = new TestNetns();
         string name = Names.Random("vstap");
-        var tap = TapPort.Create(new TapOptions { Name = name, Netns = ns.Path });  // by path this time
+        var tap = TapPort.Create(new TapOptions { Name = name, Netns = ns.Path, Setup = NetConfig.TapSetup(ns.Path) });  // by path this time
         try { Assert.True(ns.HasLink(name)); }
         finally { tap.Dispose(); }
         Wait.Until(() => !ns.HasLink(name), Timeout, $"{name} to disappear from {ns.Name}");
@@ -68,7 +68,7 @@ public class TapPortTests
     {
         string name = Names.Random("vstap");
         string bad = Names.Random("vst-nonexistent-");
-        var ex = Assert.Throws<PortException>(() => TapPort.Create(new TapOptions { Name = name, Netns = bad }));
+        var ex = Assert.Throws<PortException>(() => TapPort.Create(new TapOptions { Name = name, Netns = bad, Setup = NetConfig.TapSetup(bad) }));
         Assert.Contains(bad, ex.Message);
         Assert.Contains("does not exist", ex.Message);
         Assert.False(NetConfig.LinkExists(name));
@@ -82,7 +82,7 @@ public class TapPortTests
         // The gateway is not on the link's subnet: the route fails after the TAP was moved and addressed.
         var ex = Assert.Throws<PortException>(() => TapPort.Create(new TapOptions
         {
-            Name = name, Netns = ns.Name, Addresses = { "10.9.0.2/24" }, Gateway = "10.77.0.1",
+            Name = name, Netns = ns.Name, Setup = NetConfig.TapSetup(ns.Name, ["10.9.0.2/24"], "10.77.0.1"),
         }));
         Assert.Contains(name, ex.Message);
         Assert.Contains("route", ex.Message);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Tables;

@@ -1,5 +1,6 @@
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Wire;
+using VSwitch.Overlay.Wire;
 
 namespace VSwitch.Core.Tests;
 

@@ -1,6 +1,8 @@
 using CsCheck;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Wire;
+using VSwitch.Overlay.Wire;
 using Xunit;
 
 namespace VSwitch.Core.Tests;
@@ -145,8 +147,8 @@ public class RoundTripTests
     {
         var b = new byte[8];
         Assert.False(VxlanHeader.TryCreate(b, out _, out var reason));
-        Assert.Equal(DropReason.BadVxlan, reason);
+        Assert.Equal(DropReason.BadTunnelHeader, reason);
         Assert.False(VxlanHeader.TryCreate(b.AsSpan(0, 7), out _, out reason));
-        Assert.Equal(DropReason.TruncatedVxlan, reason);
+        Assert.Equal(DropReason.TruncatedTunnelHeader, reason);
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Buffers;
@@ -44,7 +45,7 @@ public sealed unsafe class Packet
     /// <summary>Where the pipeline decided to send the frame: a port id, or <see cref="OutFlood"/> / <see cref="OutNone"/>.</summary>
     public int OutPort;
     /// <summary>The datapath flow the packet belongs to (set by the flow stage; its actions run next).</summary>
-    public Tables.FlowEntry? Flow;
+    public FlowEntry? Flow;
     /// <summary>
     /// Set when the frame is a TCP GSO super-frame kept whole (virtio's gso_size: the MSS of the
     /// segments it stands for); 0 for an ordinary frame. Its TCP checksum is partial (the

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
 using VSwitch.Core.Wire;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Wire;
 
 namespace VSwitch.Core.Pipeline;
@@ -18,7 +19,31 @@ public static class Classify
     public static DropReason Extract(ReadOnlySpan<byte> frame, int inPort, ref FlowKey key) =>
         Extract(MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(frame), frame.Length), inPort, ref key);
 
-    public static DropReason Extract(Span<byte> frame, int inPort, ref FlowKey key)
+    public static DropReason Extract(Span<byte> frame, int inPort, ref FlowKey key) => ToDropReason(Parse(frame, inPort, ref key));
+
+    /// <summary>The drop reason the switch counts for a header view's parse error.</summary>
+    public static DropReason ToDropReason(ParseError error) => error switch
+    {
+        ParseError.None => DropReason.None,
+        ParseError.RuntFrame => DropReason.RuntFrame,
+        ParseError.TruncatedVlan => DropReason.TruncatedVlan,
+        ParseError.TruncatedArp => DropReason.TruncatedArp,
+        ParseError.BadArp => DropReason.BadArp,
+        ParseError.TruncatedIPv4 => DropReason.TruncatedIPv4,
+        ParseError.BadIpVersion => DropReason.BadIpVersion,
+        ParseError.BadIhl => DropReason.BadIhl,
+        ParseError.BadIpTotalLength => DropReason.BadIpTotalLength,
+        ParseError.TruncatedIPv6 => DropReason.TruncatedIPv6,
+        ParseError.BadIPv6PayloadLength => DropReason.BadIPv6PayloadLength,
+        ParseError.TruncatedTcp => DropReason.TruncatedTcp,
+        ParseError.BadTcpOffset => DropReason.BadTcpOffset,
+        ParseError.TruncatedUdp => DropReason.TruncatedUdp,
+        ParseError.BadUdpLength => DropReason.BadUdpLength,
+        ParseError.TruncatedIcmp => DropReason.TruncatedIcmp,
+        _ => DropReason.RuntFrame,
+    };
+
+    private static ParseError Parse(Span<byte> frame, int inPort, ref FlowKey key)
     {
         key = default;
         key.InPort = (ushort)inPort;
@@ -51,11 +76,11 @@ public static class Classify
             EtherTypes.IPv4 => ExtractIPv4(rest, ref key),
             EtherTypes.IPv6 => ExtractIPv6(rest, ref key),
             EtherTypes.Arp => ExtractArp(rest, ref key),
-            _ => DropReason.None,
+            _ => ParseError.None,
         };
     }
 
-    private static DropReason ExtractArp(Span<byte> data, ref FlowKey key)
+    private static ParseError ExtractArp(Span<byte> data, ref FlowKey key)
     {
         if (!ArpPacket.TryCreate(data, out var arp, out var reason)) return reason;
         key.NwProto = (byte)arp.Operation;
@@ -63,10 +88,10 @@ public static class Classify
         key.NwDst = arp.TargetProtocol;
         key.ArpSha = arp.SenderHardware;
         key.ArpTha = arp.TargetHardware;
-        return DropReason.None;
+        return ParseError.None;
     }
 
-    private static DropReason ExtractIPv4(Span<byte> data, ref FlowKey key)
+    private static ParseError ExtractIPv4(Span<byte> data, ref FlowKey key)
     {
         if (!IPv4Header.TryCreate(data, out var ip, out var reason)) return reason;
         key.NwSrc = ip.Source;
@@ -78,12 +103,12 @@ public static class Classify
         if (ip.IsFragment)
         {
             key.NwFrag = ip.FragmentOffset == 0 ? (byte)1 : (byte)2;
-            if (key.NwFrag == 2) return DropReason.None;
+            if (key.NwFrag == 2) return ParseError.None;
         }
         return ExtractTransport(ip.Payload, ip.Protocol, IpProtocols.Icmp, ref key);
     }
 
-    private static DropReason ExtractIPv6(Span<byte> data, ref FlowKey key)
+    private static ParseError ExtractIPv6(Span<byte> data, ref FlowKey key)
     {
         if (!IPv6Header.TryCreate(data, out var ip, out var reason)) return reason;
         key.NwSrc = ip.Source;
@@ -92,16 +117,16 @@ public static class Classify
         key.NwTtl = ip.HopLimit;
         var payload = ip.Payload;
         if (!IPv6Extensions.Walk(payload, ip.NextHeader, out byte protocol, out int offset, out byte fragment))
-            return DropReason.TruncatedIPv6;
+            return ParseError.TruncatedIPv6;
         key.NwProto = protocol;
         key.NwFrag = fragment;
-        if (fragment == 2) return DropReason.None;
+        if (fragment == 2) return ParseError.None;
         return ExtractTransport(payload[offset..], protocol, IpProtocols.IcmpV6, ref key);
     }
 
-    private static DropReason ExtractTransport(Span<byte> data, byte protocol, byte icmpProtocol, ref FlowKey key)
+    private static ParseError ExtractTransport(Span<byte> data, byte protocol, byte icmpProtocol, ref FlowKey key)
     {
-        DropReason reason = DropReason.None;
+        ParseError reason = ParseError.None;
         if (protocol == IpProtocols.Tcp)
         {
             if (TcpHeader.TryCreate(data, out var tcp, out reason))

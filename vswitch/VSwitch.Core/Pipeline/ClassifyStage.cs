@@ -1,4 +1,5 @@
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 
 namespace VSwitch.Core.Pipeline;
 

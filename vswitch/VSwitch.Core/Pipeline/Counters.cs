@@ -1,3 +1,5 @@
+using VSwitch.Core.Flow;
+
 namespace VSwitch.Core.Pipeline;
 
 /// <summary>Per-port packet and byte counters of one datapath thread (plain fields: one writer).</summary>

@@ -1,4 +1,5 @@
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Tables;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;

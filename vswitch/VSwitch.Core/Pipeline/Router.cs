@@ -1,3 +1,4 @@
+using VSwitch.Core.Flow;
 using VSwitch.Core.Tables;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
@@ -41,19 +42,19 @@ public static class Router
         {
             if (key.NwProto == IpProtocols.Icmp && key.TpSrc == 8)
             {
-                trace?.Add("router", $"echo request to the router's address {FlowKeyFormat.IPv4(dst)}: echo reply");
+                trace?.Add("router", $"echo request to the router's address {AddressFormat.IPv4(dst)}: echo reply");
                 scratch.Add(new FlowAction(ActionKind.EchoReply, Value: r.Mac));
             }
             else
             {
-                trace?.Add("router", $"packet to the router's own address {FlowKeyFormat.IPv4(dst)} (protocol {key.NwProto}): consumed");
+                trace?.Add("router", $"packet to the router's own address {AddressFormat.IPv4(dst)} (protocol {key.NwProto}): consumed");
                 scratch.Add(new FlowAction(ActionKind.Consume));
             }
             return;
         }
         if (key.NwTtl <= 1)
         {
-            trace?.Add("router", $"TTL {key.NwTtl} expires here: ICMP time exceeded to {FlowKeyFormat.IPv4((uint)key.NwSrc)}");
+            trace?.Add("router", $"TTL {key.NwTtl} expires here: ICMP time exceeded to {AddressFormat.IPv4((uint)key.NwSrc)}");
             scratch.Add(IcmpError(IcmpTimeExceeded, 0, DropReason.TtlExpired));
             return;
         }
@@ -61,27 +62,27 @@ public static class Router
         var egress = hop is null ? null : topo.Network(hop.Network);
         if (hop is null || egress?.Router is null)
         {
-            trace?.Add("router", $"no route to {FlowKeyFormat.IPv4(dst)}: ICMP net unreachable");
+            trace?.Add("router", $"no route to {AddressFormat.IPv4(dst)}: ICMP net unreachable");
             scratch.Add(IcmpError(IcmpUnreachable, CodeNet, DropReason.NoRoute));
             return;
         }
         uint nh = hop.Kind == RouteKind.Via ? hop.Gateway : dst;
-        trace?.Add("router", $"route to {FlowKeyFormat.IPv4(dst)}: {Describe(hop, egress)}, next hop {FlowKeyFormat.IPv4(nh)}");
+        trace?.Add("router", $"route to {AddressFormat.IPv4(dst)}: {Describe(hop, egress)}, next hop {AddressFormat.IPv4(nh)}");
         var neighbor = dp.Neighbors.Lookup(egress.Id, nh);
         if (neighbor is null || neighbor.State == NeighborState.Incomplete)
         {
-            trace?.Add("router", $"neighbour {FlowKeyFormat.IPv4(nh)} on {egress.Name} is {(neighbor is null ? "unknown" : "incomplete")}: hold the packet and send an ARP request");
+            trace?.Add("router", $"neighbour {AddressFormat.IPv4(nh)} on {egress.Name} is {(neighbor is null ? "unknown" : "incomplete")}: hold the packet and send an ARP request");
             scratch.Add(new FlowAction(ActionKind.Resolve, egress.Id, nh));
             return;
         }
         if (neighbor.State == NeighborState.Failed)
         {
-            trace?.Add("router", $"neighbour {FlowKeyFormat.IPv4(nh)} on {egress.Name} failed to answer: ICMP host unreachable");
+            trace?.Add("router", $"neighbour {AddressFormat.IPv4(nh)} on {egress.Name} failed to answer: ICMP host unreachable");
             scratch.Add(IcmpError(IcmpUnreachable, CodeHost, DropReason.NeighborUnresolved));
             return;
         }
         ulong mac = neighbor.Mac;
-        trace?.Add("router", $"neighbour {FlowKeyFormat.IPv4(nh)} is at {MacAddress.Format(mac)} ({neighbor.State.ToString().ToLowerInvariant()})");
+        trace?.Add("router", $"neighbour {AddressFormat.IPv4(nh)} is at {MacAddress.Format(mac)} ({neighbor.State.ToString().ToLowerInvariant()})");
         scratch.Add(new FlowAction(ActionKind.CheckMtu, net.Id, (ulong)egress.Mtu));
         scratch.Add(new FlowAction(ActionKind.SetDlSrc, Value: egress.Router.Mac));
         scratch.Add(new FlowAction(ActionKind.SetDlDst, Value: mac));
@@ -90,7 +91,7 @@ public static class Router
         int outPort = dp.MacTable.Lookup(egress.Id, egress.Vlan, mac, nowMs, out uint remote);
         if (outPort >= 0 && topo.Port(outPort) is { IsTunnel: true })
         {
-            trace?.Add("tunnel", $"{MacAddress.Format(mac)} is behind VTEP {FlowKeyFormat.IPv4(remote)}: encapsulate in VXLAN VNI {egress.Vni}");
+            trace?.Add("tunnel", $"{MacAddress.Format(mac)} is behind VTEP {AddressFormat.IPv4(remote)}: encapsulate in VXLAN VNI {egress.Vni}");
             scratch.Add(FlowAction.Tunnel(outPort, egress.Vni ?? 0, remote));
         }
         else if (outPort >= 0)
@@ -115,12 +116,12 @@ public static class Router
         if (key.NwProto == 1 && tpa == r.Address)
         {
             if (sideEffects && senderOnLink) dp.Neighbors.Confirm(net.Id, spa, key.ArpSha, nowMs, create: true);
-            trace?.Add("router", $"ARP request for the gateway {FlowKeyFormat.IPv4(tpa)} from {FlowKeyFormat.IPv4(spa)}: reply with {MacAddress.Format(r.Mac)}");
+            trace?.Add("router", $"ARP request for the gateway {AddressFormat.IPv4(tpa)} from {AddressFormat.IPv4(spa)}: reply with {MacAddress.Format(r.Mac)}");
             scratch.Add(new FlowAction(ActionKind.ArpReply, Value: r.Mac));
             return;
         }
         if (sideEffects && senderOnLink) dp.Neighbors.Confirm(net.Id, spa, key.ArpSha, nowMs, create: key.NwProto == 2 && tpa == r.Address);
-        trace?.Add("router", $"ARP {(key.NwProto == 2 ? "reply" : "op " + key.NwProto)} from {FlowKeyFormat.IPv4(spa)} ({MacAddress.Format(key.ArpSha)}): learned, consumed");
+        trace?.Add("router", $"ARP {(key.NwProto == 2 ? "reply" : "op " + key.NwProto)} from {AddressFormat.IPv4(spa)} ({MacAddress.Format(key.ArpSha)}): learned, consumed");
         scratch.Add(new FlowAction(ActionKind.Consume));
     }
 
@@ -130,7 +131,7 @@ public static class Router
     private static string Describe(NextHop hop, Network egress) => hop.Kind switch
     {
         RouteKind.Connected => $"connected on {egress.Name}",
-        RouteKind.Via => $"via {FlowKeyFormat.IPv4(hop.Gateway)} on {egress.Name}",
+        RouteKind.Via => $"via {AddressFormat.IPv4(hop.Gateway)} on {egress.Name}",
         _ => $"dev {egress.Name}",
     };
 }

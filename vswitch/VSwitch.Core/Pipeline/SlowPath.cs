@@ -1,3 +1,4 @@
+using VSwitch.Core.Flow;
 using VSwitch.Core.Tables;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
@@ -44,7 +45,7 @@ public static class SlowPath
             return;
         }
         if (port.IsTunnel)
-            trace?.Add("ingress", $"tunnel port {port.Name}: VNI {key.TunId} from VTEP {FlowKeyFormat.IPv4(key.TunRemote)}: network {net.Name}, vlan {vlan}");
+            trace?.Add("ingress", $"tunnel port {port.Name}: VNI {key.TunId} from VTEP {AddressFormat.IPv4(key.TunRemote)}: network {net.Name}, vlan {vlan}");
         else
             trace?.Add("ingress", $"port {port.Name} ({(port.Mode == VlanMode.Trunk ? "trunk" : "access")}) on network {net.Name}, vlan {vlan}");
 
@@ -135,7 +136,7 @@ public static class SlowPath
             result.LearnAgingMs = net.MacAgingMs;
             result.LearnRemote = inRemote;
             result.LastLearnMs = nowMs;
-            string where = inRemote != 0 ? $"{port.Name} behind VTEP {FlowKeyFormat.IPv4(inRemote)}" : port.Name;
+            string where = inRemote != 0 ? $"{port.Name} behind VTEP {AddressFormat.IPv4(inRemote)}" : port.Name;
             if (sideEffects)
             {
                 var lr = macs.Learn(net.Id, vlan, key.DlSrc, port.Id, nowMs, net.MacAgingMs, inRemote);
@@ -182,7 +183,7 @@ public static class SlowPath
                 scratch.Add(FlowAction.Drop(DropReason.TunnelToTunnel));
                 return;
             }
-            trace?.Add("tunnel", $"{MacAddress.Format(dlDst)} is behind VTEP {FlowKeyFormat.IPv4(remote)}: encapsulate in VXLAN VNI {net.Vni}");
+            trace?.Add("tunnel", $"{MacAddress.Format(dlDst)} is behind VTEP {AddressFormat.IPv4(remote)}: encapsulate in VXLAN VNI {net.Vni}");
             scratch.Add(FlowAction.Tunnel(outPort, net.Vni ?? 0, remote));
             return;
         }

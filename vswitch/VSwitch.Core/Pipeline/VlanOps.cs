@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Topology;
+using VSwitch.Core.Wire;
 
 namespace VSwitch.Core.Pipeline;
 

@@ -8,12 +8,16 @@ public sealed class TapOptions
     /// <summary>MAC of the device (the side the namespace sees); null keeps the kernel's random one.</summary>
     public ulong? Mac { get; set; }
     public int? Mtu { get; set; }
-    /// <summary>Namespace to move the device into: a name (/run/netns/NAME) or a path (/proc/PID/ns/net).</summary>
+    /// <summary>
+    /// Host set-up run on the new device, by name, before <see cref="TapPort.Create"/> returns: move it
+    /// into a namespace, add addresses and routes, bring it up there. The daemon supplies it
+    /// (<c>VSwitchd.Host.NetConfig.TapSetup</c>): that set-up runs iproute2, and the datapath library
+    /// starts no processes. If it throws, the device is removed. Null: the device is only brought up
+    /// (when <see cref="Up"/>) in the caller's namespace.
+    /// </summary>
+    public Action<string>? Setup { get; set; }
+    /// <summary>Where <see cref="Setup"/> puts the device (a namespace's name or path), for display.</summary>
     public string? Netns { get; set; }
-    /// <summary>Addresses to add, in CIDR form, IPv4 or IPv6 (10.0.0.2/24, fd00::2/64).</summary>
-    public IList<string> Addresses { get; set; } = new List<string>();
-    /// <summary>Default route through this gateway, out of the device.</summary>
-    public string? Gateway { get; set; }
     /// <summary>Keep the device after the port is disposed (TUNSETPERSIST).</summary>
     public bool Persistent { get; set; }
     public bool Up { get; set; } = true;

@@ -165,8 +165,8 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
     ];
 
     /// <summary>
-    /// Creates the TAP, sets MAC and MTU, moves it into the namespace, adds addresses and the
-    /// default route there and brings it up. On any failure the fd is closed, so no device is left.
+    /// Creates the TAP, sets MAC and MTU, then runs the host set-up (<see cref="TapOptions.Setup"/>:
+    /// namespace, addresses, routes) or brings it up here. On any failure the fd is closed, so no device is left.
     /// </summary>
     public static TapPort Create(TapOptions o)
     {
@@ -174,9 +174,6 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
         string label = string.IsNullOrEmpty(o.Name) ? "tap" : o.Name;
         var req = default(IfReq);
         req.SetName(o.Name ?? "");
-        // Fail early, before a device exists, on mistakes the user can make.
-        if (o.Netns is not null) NetConfig.CheckNetns(o.Netns);
-        foreach (var a in o.Addresses) NetConfig.ParseCidr(a);
 
         int fd;
         fixed (byte* path = "/dev/net/tun\0"u8)
@@ -205,12 +202,10 @@ public sealed unsafe class TapPort : IPort, IPortDiagnostics
             try
             {
                 // MAC and MTU by ioctl while the device is still in our namespace.
-                if (o.Mac is ulong mac) NetConfig.SetMac(name, mac);
-                if (o.Mtu is int mtu) NetConfig.SetMtu(name, mtu);
-                if (o.Netns is not null) NetConfig.MoveToNetns(name, o.Netns);
-                foreach (var a in o.Addresses) NetConfig.AddAddress(name, a, o.Netns);
-                if (o.Up) NetConfig.SetUp(name, o.Netns);
-                if (o.Gateway is not null) NetConfig.AddDefaultRoute(name, o.Gateway, o.Netns);
+                if (o.Mac is ulong mac) LinkIoctl.SetMac(name, mac);
+                if (o.Mtu is int mtu) LinkIoctl.SetMtu(name, mtu);
+                if (o.Setup is not null) o.Setup(name);
+                else if (o.Up) LinkIoctl.SetUp(name);
             }
             catch when (o.Persistent)
             {

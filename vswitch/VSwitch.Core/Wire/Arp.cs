@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -34,18 +33,18 @@ public readonly ref struct ArpPacket
 
     public static bool TryCreate(Span<byte> buffer, out ArpPacket view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out ArpPacket view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out ArpPacket view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < PacketLength) { reason = DropReason.TruncatedArp; return false; }
+        if (buffer.Length < PacketLength) { reason = ParseError.TruncatedArp; return false; }
         var v = new ArpPacket(buffer[..PacketLength]);
         if (v.HardwareType != HardwareEthernet || v.ProtocolType != EtherTypes.IPv4 || v.HardwareLength != 6 || v.ProtocolLength != 4)
         {
-            reason = DropReason.BadArp;
+            reason = ParseError.BadArp;
             return false;
         }
         view = v;
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -25,12 +24,12 @@ public readonly ref struct EthernetHeader
 
     public static bool TryCreate(Span<byte> buffer, out EthernetHeader view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out EthernetHeader view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out EthernetHeader view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < HeaderLength) { reason = DropReason.RuntFrame; return false; }
+        if (buffer.Length < HeaderLength) { reason = ParseError.RuntFrame; return false; }
         view = new EthernetHeader(buffer);
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -44,19 +43,19 @@ public readonly ref struct IPv4Header
 
     public static bool TryCreate(Span<byte> buffer, out IPv4Header view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out IPv4Header view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out IPv4Header view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < MinHeaderLength) { reason = DropReason.TruncatedIPv4; return false; }
+        if (buffer.Length < MinHeaderLength) { reason = ParseError.TruncatedIPv4; return false; }
         byte vi = buffer[Field.VersionIhl];
-        if (vi >> 4 != 4) { reason = DropReason.BadIpVersion; return false; }
+        if (vi >> 4 != 4) { reason = ParseError.BadIpVersion; return false; }
         int headerLength = (vi & 0xF) * 4;
-        if (headerLength < MinHeaderLength) { reason = DropReason.BadIhl; return false; }
-        if (headerLength > buffer.Length) { reason = DropReason.TruncatedIPv4; return false; }
+        if (headerLength < MinHeaderLength) { reason = ParseError.BadIhl; return false; }
+        if (headerLength > buffer.Length) { reason = ParseError.TruncatedIPv4; return false; }
         int total = BinaryPrimitives.ReadUInt16BigEndian(buffer[Field.TotalLength..]);
-        if (total < headerLength || total > buffer.Length) { reason = DropReason.BadIpTotalLength; return false; }
+        if (total < headerLength || total > buffer.Length) { reason = ParseError.BadIpTotalLength; return false; }
         view = new IPv4Header(buffer[..total]);
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

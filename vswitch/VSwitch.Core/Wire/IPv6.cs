@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -31,15 +30,15 @@ public readonly ref struct IPv6Header
 
     public static bool TryCreate(Span<byte> buffer, out IPv6Header view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out IPv6Header view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out IPv6Header view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < HeaderLength) { reason = DropReason.TruncatedIPv6; return false; }
-        if (buffer[0] >> 4 != 6) { reason = DropReason.BadIpVersion; return false; }
+        if (buffer.Length < HeaderLength) { reason = ParseError.TruncatedIPv6; return false; }
+        if (buffer[0] >> 4 != 6) { reason = ParseError.BadIpVersion; return false; }
         int payload = BinaryPrimitives.ReadUInt16BigEndian(buffer[Field.PayloadLength..]);
-        if (HeaderLength + payload > buffer.Length) { reason = DropReason.BadIPv6PayloadLength; return false; }
+        if (HeaderLength + payload > buffer.Length) { reason = ParseError.BadIPv6PayloadLength; return false; }
         view = new IPv6Header(buffer[..(HeaderLength + payload)]);
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

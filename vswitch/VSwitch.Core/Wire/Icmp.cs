@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -32,12 +31,12 @@ public readonly ref struct IcmpHeader
 
     public static bool TryCreate(Span<byte> buffer, out IcmpHeader view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out IcmpHeader view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out IcmpHeader view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < HeaderLength) { reason = DropReason.TruncatedIcmp; return false; }
+        if (buffer.Length < HeaderLength) { reason = ParseError.TruncatedIcmp; return false; }
         view = new IcmpHeader(buffer);
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -35,12 +34,12 @@ public readonly ref struct IcmpV6Header
 
     public static bool TryCreate(Span<byte> buffer, out IcmpV6Header view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out IcmpV6Header view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out IcmpV6Header view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < HeaderLength) { reason = DropReason.TruncatedIcmp; return false; }
+        if (buffer.Length < HeaderLength) { reason = ParseError.TruncatedIcmp; return false; }
         view = new IcmpV6Header(buffer);
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

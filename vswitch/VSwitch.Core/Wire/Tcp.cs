@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -49,15 +48,15 @@ public readonly ref struct TcpHeader
 
     public static bool TryCreate(Span<byte> buffer, out TcpHeader view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out TcpHeader view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out TcpHeader view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < MinHeaderLength) { reason = DropReason.TruncatedTcp; return false; }
+        if (buffer.Length < MinHeaderLength) { reason = ParseError.TruncatedTcp; return false; }
         int headerLength = (buffer[Field.OffsetFlags] >> 4) * 4;
-        if (headerLength < MinHeaderLength) { reason = DropReason.BadTcpOffset; return false; }
-        if (headerLength > buffer.Length) { reason = DropReason.TruncatedTcp; return false; }
+        if (headerLength < MinHeaderLength) { reason = ParseError.BadTcpOffset; return false; }
+        if (headerLength > buffer.Length) { reason = ParseError.TruncatedTcp; return false; }
         view = new TcpHeader(buffer);
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -26,14 +25,14 @@ public readonly ref struct UdpHeader
 
     public static bool TryCreate(Span<byte> buffer, out UdpHeader view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out UdpHeader view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out UdpHeader view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < HeaderLength) { reason = DropReason.TruncatedUdp; return false; }
+        if (buffer.Length < HeaderLength) { reason = ParseError.TruncatedUdp; return false; }
         int length = BinaryPrimitives.ReadUInt16BigEndian(buffer[Field.Length..]);
-        if (length < HeaderLength || length > buffer.Length) { reason = DropReason.BadUdpLength; return false; }
+        if (length < HeaderLength || length > buffer.Length) { reason = ParseError.BadUdpLength; return false; }
         view = new UdpHeader(buffer[..length]);
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

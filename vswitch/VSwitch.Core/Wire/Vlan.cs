@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
 
 namespace VSwitch.Core.Wire;
 
@@ -32,12 +31,12 @@ public readonly ref struct VlanTag
 
     public static bool TryCreate(Span<byte> buffer, out VlanTag view) => TryCreate(buffer, out view, out _);
 
-    public static bool TryCreate(Span<byte> buffer, out VlanTag view, out DropReason reason)
+    public static bool TryCreate(Span<byte> buffer, out VlanTag view, out ParseError reason)
     {
         view = default;
-        if (buffer.Length < HeaderLength) { reason = DropReason.TruncatedVlan; return false; }
+        if (buffer.Length < HeaderLength) { reason = ParseError.TruncatedVlan; return false; }
         view = new VlanTag(buffer);
-        reason = DropReason.None;
+        reason = ParseError.None;
         return true;
     }
 

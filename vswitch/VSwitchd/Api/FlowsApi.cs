@@ -1,4 +1,5 @@
 using System.Globalization;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Tables.Rules;
 using VSwitchd.Runtime;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Topology;
 using VSwitch.Core.Wire;
@@ -108,7 +109,7 @@ public static class ManagementApi
         return t.Networks.Select(n => AttachApi.WithAddressing(rt, new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
             t.Members(n.Id).Select(p => p.Name).ToArray(),
             n.Router is { } r ? SwitchRuntime.FormatPrefix(r.Subnet, r.PrefixLength) : null,
-            n.Router is { } g ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(g.Address) : null,
+            n.Router is { } g ? VSwitch.Core.Wire.AddressFormat.IPv4(g.Address) : null,
             n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu))).ToArray();
     }
 
@@ -135,7 +136,7 @@ public static class ManagementApi
         return rt.Datapath.MacTable.Entries(Environment.TickCount64)
             .Select(e => new FdbEntryView(nets.GetValueOrDefault(e.Network, $"#{e.Network}"), e.Vlan, MacAddress.Format(e.Mac),
                 t.Port(e.Port)?.Name ?? $"#{e.Port}", Math.Round(e.AgeMs / 1000.0, 1), e.IsStatic,
-                e.Remote != 0 ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(e.Remote) : null))
+                e.Remote != 0 ? VSwitch.Core.Wire.AddressFormat.IPv4(e.Remote) : null))
             .Where(e => network is null || e.Network == network)
             .OrderBy(e => e.Network).ThenBy(e => e.Vlan).ThenBy(e => e.Port).ThenBy(e => e.Mac)
             .ToArray();

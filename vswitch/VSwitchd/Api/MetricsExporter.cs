@@ -1,4 +1,5 @@
 using Prometheus;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitchd.Runtime;
 

@@ -1,4 +1,5 @@
 using VSwitch.Core.Pipeline;
+using VSwitch.Core.Wire;
 using VSwitchd.Runtime;
 
 namespace VSwitchd.Api;
@@ -48,9 +49,9 @@ public static class OverlayApi
     public static OverlayView View(SwitchRuntime rt)
     {
         var nets = rt.Datapath.Topology.Networks.Where(n => n.Vni is not null)
-            .Select(n => new OverlayNetworkView(n.Name, n.Vni!.Value, n.Vteps.Select(FlowKeyFormat.IPv4).ToArray(), n.AcceptUnknownVteps, n.Mtu)).ToArray();
+            .Select(n => new OverlayNetworkView(n.Name, n.Vni!.Value, n.Vteps.Select(AddressFormat.IPv4).ToArray(), n.AcceptUnknownVteps, n.Mtu)).ToArray();
         var vteps = rt.Tunnel?.Vteps().OrderBy(kv => kv.Key)
-            .Select(kv => new VtepView(FlowKeyFormat.IPv4(kv.Key), kv.Value.RxPackets, kv.Value.RxBytes, kv.Value.TxPackets, kv.Value.TxBytes)).ToArray() ?? [];
+            .Select(kv => new VtepView(AddressFormat.IPv4(kv.Key), kv.Value.RxPackets, kv.Value.RxBytes, kv.Value.TxPackets, kv.Value.TxBytes)).ToArray() ?? [];
         return new OverlayView(rt.Overlay?.Local, rt.Overlay?.Port ?? 0, rt.Tunnel?.Name, nets, vteps);
     }
 }

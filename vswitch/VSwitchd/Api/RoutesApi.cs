@@ -71,7 +71,7 @@ public static class RoutesApi
         var topo = rt.Datapath.Topology;
         return rt.Datapath.Routes.Routes().Select(r => new RouteView(SwitchRuntime.FormatPrefix(r.Prefix, r.Length),
             r.Paths.Select(p => new RoutePathView(p.Kind.ToString().ToLowerInvariant(), topo.Network(p.Network)?.Name ?? $"#{p.Network}",
-                p.Kind == RouteKind.Via ? FlowKeyFormat.IPv4(p.Gateway) : null)).ToArray())).ToArray();
+                p.Kind == RouteKind.Via ? AddressFormat.IPv4(p.Gateway) : null)).ToArray())).ToArray();
     }
 
     public static NeighborView[] Neighbors(SwitchRuntime rt)
@@ -79,7 +79,7 @@ public static class RoutesApi
         var topo = rt.Datapath.Topology;
         long now = Environment.TickCount64;
         return rt.Datapath.Neighbors.Entries()
-            .Select(e => new NeighborView(topo.Network(e.Network)?.Name ?? $"#{e.Network}", FlowKeyFormat.IPv4(e.Address),
+            .Select(e => new NeighborView(topo.Network(e.Network)?.Name ?? $"#{e.Network}", AddressFormat.IPv4(e.Address),
                 e.State == NeighborState.Incomplete || e.State == NeighborState.Failed ? "" : MacAddress.Format(e.Mac),
                 e.State.ToString().ToLowerInvariant(), e.State == NeighborState.Permanent ? 0 : Math.Round((now - e.UpdatedMs) / 1000.0, 1)))
             .OrderBy(n => n.Network).ThenBy(n => n.Ip).ToArray();

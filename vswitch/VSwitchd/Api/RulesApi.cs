@@ -1,3 +1,4 @@
+using VSwitch.Core.Flow;
 using VSwitch.Core.Tables.Rules;
 using VSwitchd.Runtime;
 

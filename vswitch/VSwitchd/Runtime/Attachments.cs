@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using VSwitchd.Host;
 using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Wire;
 using VSwitchd.Config;

@@ -58,7 +58,7 @@ public sealed partial class SwitchRuntime
             if (n.Vni is null) throw new ArgumentException($"network '{network}' has no vni: it is not a VXLAN network");
             uint ip = ParseIPv4(vtep, "vtep");
             if (Overlay is { Local: { } l } && ParseIPv4(l, "local") == ip) throw new ArgumentException($"vtep {vtep} is this host's own VTEP address");
-            string canonical = VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(ip);
+            string canonical = VSwitch.Core.Wire.AddressFormat.IPv4(ip);
             if (n.Vteps.Contains(canonical)) throw new ArgumentException($"vtep {canonical} is already in network '{network}'");
             n.Vteps.Add(canonical);
             ApplyVteps(n);
@@ -71,7 +71,7 @@ public sealed partial class SwitchRuntime
         lock (_gate)
         {
             var n = _networkConfigs.GetValueOrDefault(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
-            string canonical = VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(ParseIPv4(vtep, "vtep"));
+            string canonical = VSwitch.Core.Wire.AddressFormat.IPv4(ParseIPv4(vtep, "vtep"));
             if (!n.Vteps.Remove(canonical)) return false;
             ApplyVteps(n);
             Store?.SaveNetwork(n);
@@ -99,7 +99,7 @@ public sealed partial class SwitchRuntime
             if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new ArgumentException($"mac: '{mac}' is not a unicast MAC address");
             uint remote = ParseIPv4(vtep, "vtep");
             Datapath.MacTable.AddStatic(net.Id, net.Vlan, m, tunnel.Id, remote);
-            if (persist) Store?.SaveRemoteMac(network, MacAddress.Format(m), VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(remote));
+            if (persist) Store?.SaveRemoteMac(network, MacAddress.Format(m), VSwitch.Core.Wire.AddressFormat.IPv4(remote));
         }
     }
 

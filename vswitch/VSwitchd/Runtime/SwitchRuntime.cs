@@ -1,3 +1,4 @@
+using VSwitchd.Host;
 using VSwitch.Core;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Tables;
@@ -167,9 +168,9 @@ public sealed partial class SwitchRuntime : IDisposable
                     // routed and the port has an address, a default route via the network's gateway.
                     Mtu = p.Mtu ?? (net.Mtu != 1500 ? net.Mtu : null),
                     Netns = p.Netns,
-                    Addresses = p.Addresses,
-                    Gateway = p.Gateway ?? (net.Router is { } r && p.Netns is not null && p.Addresses.Any(a => OnLink(r, a))
-                        ? VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(r.Address) : null),
+                    Setup = NetConfig.TapSetup(p.Netns, p.Addresses,
+                        p.Gateway ?? (net.Router is { } r && p.Netns is not null && p.Addresses.Any(a => OnLink(r, a))
+                            ? VSwitch.Core.Wire.AddressFormat.IPv4(r.Address) : null)),
                     Persistent = p.Persistent,
                     Offloads = p.Offloads,
                     IoUring = p.IoUring,
@@ -313,7 +314,7 @@ public sealed partial class SwitchRuntime : IDisposable
         return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.GetAddressBytes());
     }
 
-    public static string FormatPrefix(uint addr, int len) => VSwitch.Core.Pipeline.FlowKeyFormat.IPv4(addr) + "/" + len;
+    public static string FormatPrefix(uint addr, int len) => VSwitch.Core.Wire.AddressFormat.IPv4(addr) + "/" + len;
 
     private void WaitQuiescent(long version)
     {

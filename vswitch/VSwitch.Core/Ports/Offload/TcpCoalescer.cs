@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Wire;
 
@@ -172,7 +173,7 @@ public sealed class TcpCoalescer
     private static bool TryParse(Packet p, out Segment s)
     {
         s = default;
-        if (p.Drop != Pipeline.DropReason.None || p.GsoSize != 0) return false;
+        if (p.Drop != DropReason.None || p.GsoSize != 0) return false;
         return TryParse(p.Data, out s);
     }
 

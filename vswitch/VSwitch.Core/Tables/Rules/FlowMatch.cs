@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Wire;
 
@@ -96,7 +97,7 @@ public sealed class FlowMatch
     private static string Prefix(UInt128 value, UInt128 mask, bool v6)
     {
         int bits = v6 ? (int)UInt128.PopCount(mask) : (int)UInt128.PopCount(mask & uint.MaxValue);
-        string addr = v6 ? FlowKeyFormat.IPv6(value) : FlowKeyFormat.IPv4((uint)value);
+        string addr = v6 ? AddressFormat.IPv6(value) : AddressFormat.IPv4((uint)value);
         return bits == (v6 ? 128 : 32) ? addr : addr + "/" + bits;
     }
 }

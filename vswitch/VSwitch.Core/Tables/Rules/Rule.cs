@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using VSwitch.Core.Flow;
 
 namespace VSwitch.Core.Tables.Rules;
 
@@ -9,7 +10,7 @@ namespace VSwitch.Core.Tables.Rules;
 /// to <see cref="RetiredPackets"/> when such a flow leaves a cache (the way OVS attributes
 /// datapath flow statistics to rules).
 /// </summary>
-public sealed class Rule
+public sealed class Rule : RuleCounters
 {
     public Rule(int priority, FlowMatch match, FlowAction[] actions, ulong cookie = 0, int idleTimeout = 0, int hardTimeout = 0)
     {
@@ -30,12 +31,8 @@ public sealed class Rule
     /// <summary>Seconds after installation before the rule is removed; 0: never.</summary>
     public int HardTimeout { get; }
     public long InstalledAtMs { get; internal set; }
-    /// <summary>When a packet last hit the rule (slow path or cached flow), monotonic ms.</summary>
-    public long LastUsedMs;
-    public long RetiredPackets;
-    public long RetiredBytes;
 
-    public string Format(Func<int, string?>? portName = null)
+    public override string Format(Func<int, string?>? portName = null)
     {
         var sb = new StringBuilder();
         if (Cookie != 0) sb.Append("cookie=0x").Append(Cookie.ToString("x", CultureInfo.InvariantCulture)).Append(',');

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Wire;
 

@@ -1,3 +1,5 @@
+using VSwitch.Core.Flow;
+
 namespace VSwitch.Core.Tables.Rules;
 
 /// <summary>
@@ -23,7 +25,7 @@ public sealed class RuleTable
     public long Version => Volatile.Read(ref _version);
 
     /// <summary>The highest-priority rule that matches, or null (a table miss: drop).</summary>
-    public Rule? Lookup(in Pipeline.FlowKey key)
+    public Rule? Lookup(in FlowKey key)
     {
         foreach (var r in Volatile.Read(ref _rules))
             if (r.Match.Matches(key)) return r;

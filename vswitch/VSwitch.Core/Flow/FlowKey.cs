@@ -2,8 +2,9 @@ using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using VSwitch.Core.Wire;
 
-namespace VSwitch.Core.Pipeline;
+namespace VSwitch.Core.Flow;
 
 /// <summary>
 /// What the switch knows about a frame after parsing its headers once: the exact-match key of the
@@ -107,23 +108,4 @@ public struct FlowKey : IEquatable<FlowKey>
 
     public static bool operator ==(FlowKey a, FlowKey b) => a.Equals(b);
     public static bool operator !=(FlowKey a, FlowKey b) => !a.Equals(b);
-}
-
-/// <summary>Ethertypes the switch understands.</summary>
-public static class EtherTypes
-{
-    public const ushort IPv4 = 0x0800;
-    public const ushort Arp = 0x0806;
-    public const ushort Vlan = 0x8100;
-    public const ushort QinQ = 0x88A8;
-    public const ushort IPv6 = 0x86DD;
-}
-
-/// <summary>IP protocol numbers.</summary>
-public static class IpProtocols
-{
-    public const byte Icmp = 1;
-    public const byte Tcp = 6;
-    public const byte Udp = 17;
-    public const byte IcmpV6 = 58;
 }

@@ -2,7 +2,7 @@ using System.Globalization;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Wire;
 
-namespace VSwitch.Core.Tables.Rules;
+namespace VSwitch.Core.Flow;
 
 public enum ActionKind : byte
 {
@@ -57,7 +57,7 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
     public string Format(Func<int, string?>? portName = null) => Kind switch
     {
         ActionKind.Output when Value != 0 => "output:" + (portName?.Invoke(Port) ?? Port.ToString(CultureInfo.InvariantCulture))
-            + $"(vxlan vni={Value >> 32},remote={Pipeline.FlowKeyFormat.IPv4((uint)Value)})",
+            + $"(vxlan vni={Value >> 32},remote={AddressFormat.IPv4((uint)Value)})",
         ActionKind.Output => "output:" + (portName?.Invoke(Port) ?? Port.ToString(CultureInfo.InvariantCulture)),
         ActionKind.Normal => "normal",
         ActionKind.InPort => "in_port",
@@ -72,7 +72,7 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
         ActionKind.ArpReply => "arp_reply(" + MacAddress.Format(Value) + ")",
         ActionKind.EchoReply => "icmp_echo_reply",
         ActionKind.IcmpError => $"icmp_error(type={Port >> 8},code={Port & 0xFF}{((uint)Value != 0 ? ",mtu=" + (uint)Value : "")})",
-        ActionKind.Resolve => "resolve(" + Pipeline.FlowKeyFormat.IPv4((uint)Value) + ")",
+        ActionKind.Resolve => "resolve(" + AddressFormat.IPv4((uint)Value) + ")",
         ActionKind.CheckMtu => "check_mtu(" + Value.ToString(CultureInfo.InvariantCulture) + ")",
         ActionKind.Consume => "consume",
         ActionKind.Flood => "flood",

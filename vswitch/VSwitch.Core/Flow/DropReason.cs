@@ -1,4 +1,4 @@
-namespace VSwitch.Core.Pipeline;
+namespace VSwitch.Core.Flow;
 
 /// <summary>
 /// Why a frame did not leave the switch. Every drop is counted under one of these; the names
@@ -9,7 +9,6 @@ public enum DropReason : byte
     None = 0,
     // Parsing (Classify)
     RuntFrame,
-    TruncatedEthernet,
     TruncatedVlan,
     TruncatedArp,
     BadArp,
@@ -24,8 +23,10 @@ public enum DropReason : byte
     TruncatedUdp,
     BadUdpLength,
     TruncatedIcmp,
-    TruncatedVxlan,
-    BadVxlan,
+    /// <summary>A tunnel port could not read the encapsulation header (too short).</summary>
+    TruncatedTunnelHeader,
+    /// <summary>A tunnel port refused the encapsulation header (RFC 7348: no valid-VNI flag).</summary>
+    BadTunnelHeader,
     OversizedFrame,
     // Bridge
     VlanNotAllowed,
@@ -88,7 +89,6 @@ public static class DropReasons
             {
                 DropReason.None => "none",
                 DropReason.RuntFrame => "runt-frame",
-                DropReason.TruncatedEthernet => "truncated-ethernet",
                 DropReason.TruncatedVlan => "truncated-vlan",
                 DropReason.TruncatedArp => "truncated-arp",
                 DropReason.BadArp => "bad-arp",
@@ -103,8 +103,8 @@ public static class DropReasons
                 DropReason.TruncatedUdp => "truncated-udp",
                 DropReason.BadUdpLength => "bad-udp-length",
                 DropReason.TruncatedIcmp => "truncated-icmp",
-                DropReason.TruncatedVxlan => "truncated-vxlan",
-                DropReason.BadVxlan => "bad-vxlan",
+                DropReason.TruncatedTunnelHeader => "truncated-tunnel-header",
+                DropReason.BadTunnelHeader => "bad-tunnel-header",
                 DropReason.OversizedFrame => "oversized-frame",
                 DropReason.VlanNotAllowed => "vlan-not-allowed",
                 DropReason.TaggedOnAccessPort => "tagged-on-access-port",

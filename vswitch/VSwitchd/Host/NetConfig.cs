@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Net;
-using Tmds.Linux;
 
-namespace VSwitch.Core.Ports.Linux;
+using VSwitch.Core.Ports.Linux;
+
+namespace VSwitchd.Host;
 
 /// <summary>
-/// Link, address and route configuration: the control path, never the datapath.
+/// Link, address and route configuration of the host and of containers' namespaces: the daemon's
+/// control path, never the datapath (Core keeps only <see cref="LinkIoctl"/>, which starts no process).
 /// <para>
 /// Where a plain ioctl in the caller's own namespace does the job (MAC, MTU, up) it is used directly.
 /// Everything else (addresses, routes, moving a link to another namespace, acting inside another
@@ -16,7 +18,7 @@ namespace VSwitch.Core.Ports.Linux;
 /// contained change behind these methods.
 /// </para>
 /// </summary>
-public static unsafe class NetConfig
+public static class NetConfig
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
 
@@ -41,84 +43,24 @@ public static unsafe class NetConfig
             throw new PortException($"network namespace '{netns}' does not exist ({path} not found)", NativeError.ENOENT);
     }
 
-    // ---- ioctl-based, in the caller's namespace ----
-
-    public static void SetMac(string dev, ulong mac)
-    {
-        var req = default(IfReq);
-        req.SetName(dev);
-        req.AddrFamily = SockIos.ARPHRD_ETHER;
-        for (int i = 0; i < 6; i++) req.AddrData[i] = (byte)(mac >> (40 - 8 * i));
-        IfIoctl(dev, SockIos.SIOCSIFHWADDR, "ioctl(SIOCSIFHWADDR)", ref req);
-    }
-
-    public static void SetMtu(string dev, int mtu)
-    {
-        if (mtu is < 68 or > 65535) throw new ArgumentOutOfRangeException(nameof(mtu), mtu, $"{dev}: MTU must be 68..65535");
-        var req = default(IfReq);
-        req.SetName(dev);
-        req.IntValue = mtu;
-        IfIoctl(dev, SockIos.SIOCSIFMTU, "ioctl(SIOCSIFMTU)", ref req);
-    }
-
-    public static int GetMtu(string dev)
-    {
-        var req = default(IfReq);
-        req.SetName(dev);
-        IfIoctl(dev, SockIos.SIOCGIFMTU, "ioctl(SIOCGIFMTU)", ref req);
-        return req.IntValue;
-    }
-
-    public static ulong GetMac(string dev)
-    {
-        var req = default(IfReq);
-        req.SetName(dev);
-        IfIoctl(dev, SockIos.SIOCGIFHWADDR, "ioctl(SIOCGIFHWADDR)", ref req);
-        ulong mac = 0;
-        for (int i = 0; i < 6; i++) mac = (mac << 8) | req.AddrData[i];
-        return mac;
-    }
-
-    /// <summary>Sets or clears IFF_UP in the caller's namespace.</summary>
-    public static void SetUp(string dev, bool up = true)
-    {
-        var req = default(IfReq);
-        req.SetName(dev);
-        IfIoctl(dev, SockIos.SIOCGIFFLAGS, "ioctl(SIOCGIFFLAGS)", ref req);
-        req.Flags = up ? (short)(req.Flags | SockIos.IFF_UP) : (short)(req.Flags & ~SockIos.IFF_UP);
-        IfIoctl(dev, SockIos.SIOCSIFFLAGS, "ioctl(SIOCSIFFLAGS)", ref req);
-    }
-
-    private static void IfIoctl(string dev, uint request, string call, ref IfReq req)
-    {
-        int s = LibC.socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
-        if (s < 0) NativeError.Throw(dev, "socket(AF_INET, SOCK_DGRAM)");
-        try
-        {
-            fixed (IfReq* p = &req)
-                if (NativeMethods.ioctl(s, request, p) < 0) NativeError.Throw(dev, call);
-        }
-        finally { LibC.close(s); }
-    }
-
     // ---- iproute2-based, in any namespace ----
 
     /// <summary>Sets the MAC of a link, in <paramref name="netns"/> (name or path) or the caller's namespace.</summary>
     public static void SetMac(string dev, ulong mac, string? netns)
     {
-        if (netns is null) SetMac(dev, mac);
-        else Ip(netns, dev, "link", "set", "dev", dev, "address", Wire.MacAddress.Format(mac));
+        if (netns is null) LinkIoctl.SetMac(dev, mac);
+        else Ip(netns, dev, "link", "set", "dev", dev, "address", VSwitch.Core.Wire.MacAddress.Format(mac));
     }
 
     public static void SetMtu(string dev, int mtu, string? netns)
     {
-        if (netns is null) SetMtu(dev, mtu);
+        if (netns is null) LinkIoctl.SetMtu(dev, mtu);
         else Ip(netns, dev, "link", "set", "dev", dev, "mtu", mtu.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     public static void SetUp(string dev, string? netns, bool up = true)
     {
-        if (netns is null) SetUp(dev, up);
+        if (netns is null) LinkIoctl.SetUp(dev, up);
         else Ip(netns, dev, "link", "set", "dev", dev, up ? "up" : "down");
     }
 
@@ -164,7 +106,7 @@ public static unsafe class NetConfig
     /// <summary>True when a link of that name exists in the namespace.</summary>
     public static bool LinkExists(string dev, string? netns = null)
     {
-        if (netns is null) return NativeMethods.IfNameToIndex(dev) != 0;
+        if (netns is null) return LinkIoctl.LinkExists(dev);
         var r = Run(netns, "ip", "link", "show", "dev", dev);
         return r.ExitCode == 0;
     }
@@ -212,5 +154,25 @@ public static unsafe class NetConfig
         }
         p.WaitForExit();
         return new CommandResult(p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    /// <summary>
+    /// The host set-up of a new TAP (<see cref="VSwitch.Core.Ports.TapOptions.Setup"/>): move it into
+    /// <paramref name="netns"/>, add <paramref name="addresses"/>, bring it up there and add a default
+    /// route through <paramref name="gateway"/>. The namespace and the addresses are checked now, so
+    /// that a mistake is reported before any device exists.
+    /// </summary>
+    public static Action<string> TapSetup(string? netns, IEnumerable<string>? addresses = null, string? gateway = null, bool up = true)
+    {
+        if (netns is not null) CheckNetns(netns);
+        var list = addresses?.ToArray() ?? [];
+        foreach (var a in list) ParseCidr(a);
+        return name =>
+        {
+            if (netns is not null) MoveToNetns(name, netns);
+            foreach (var a in list) AddAddress(name, a, netns);
+            if (up) SetUp(name, netns);
+            if (gateway is not null) AddDefaultRoute(name, gateway, netns);
+        };
     }
 }

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using VSwitch.Core.Pipeline;
+using VSwitch.Core.Flow;
 
-namespace VSwitch.Core.Wire;
+namespace VSwitch.Overlay.Wire;
 
 /// <summary>A VXLAN header view (RFC 7348): flags (I bit), 24 reserved bits, the 24-bit VNI, 8 reserved bits.</summary>
 public readonly ref struct VxlanHeader
@@ -29,8 +29,8 @@ public readonly ref struct VxlanHeader
     public static bool TryCreate(Span<byte> buffer, out VxlanHeader view, out DropReason reason)
     {
         view = default;
-        if (buffer.Length < HeaderLength) { reason = DropReason.TruncatedVxlan; return false; }
-        if ((buffer[Field.Flags] & FlagVniValid) == 0) { reason = DropReason.BadVxlan; return false; }
+        if (buffer.Length < HeaderLength) { reason = DropReason.TruncatedTunnelHeader; return false; }
+        if ((buffer[Field.Flags] & FlagVniValid) == 0) { reason = DropReason.BadTunnelHeader; return false; }
         view = new VxlanHeader(buffer);
         reason = DropReason.None;
         return true;

@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using VSwitch.Core.Wire;
 
-namespace VSwitch.Core.Pipeline;
+namespace VSwitch.Core.Flow;
 
 /// <summary>
 /// Prints a flow key the way ovs-ofctl prints a match, for traces and the management API
@@ -15,7 +15,7 @@ public static class FlowKeyFormat
     {
         var sb = new StringBuilder(160);
         if (key.TunId != 0) Append(sb, "tun_id", "0x" + key.TunId.ToString("x", CultureInfo.InvariantCulture));
-        if (key.TunRemote != 0) Append(sb, "tun_src", IPv4(key.TunRemote));
+        if (key.TunRemote != 0) Append(sb, "tun_src", AddressFormat.IPv4(key.TunRemote));
         Append(sb, "in_port", Num(key.InPort));
         Append(sb, "dl_src", MacAddress.Format(key.DlSrc));
         Append(sb, "dl_dst", MacAddress.Format(key.DlDst));
@@ -30,8 +30,8 @@ public static class FlowKeyFormat
         {
             Append(sb, "arp", null);
             Append(sb, "arp_op", Num(key.NwProto));
-            Append(sb, "arp_spa", IPv4((uint)key.NwSrc));
-            Append(sb, "arp_tpa", IPv4((uint)key.NwDst));
+            Append(sb, "arp_spa", AddressFormat.IPv4((uint)key.NwSrc));
+            Append(sb, "arp_tpa", AddressFormat.IPv4((uint)key.NwDst));
             Append(sb, "arp_sha", MacAddress.Format(key.ArpSha));
             Append(sb, "arp_tha", MacAddress.Format(key.ArpTha));
         }
@@ -39,8 +39,8 @@ public static class FlowKeyFormat
         {
             bool v6 = key.IsIPv6;
             Append(sb, v6 ? "ipv6" : "ip", null);
-            Append(sb, v6 ? "ipv6_src" : "nw_src", v6 ? IPv6(key.NwSrc) : IPv4((uint)key.NwSrc));
-            Append(sb, v6 ? "ipv6_dst" : "nw_dst", v6 ? IPv6(key.NwDst) : IPv4((uint)key.NwDst));
+            Append(sb, v6 ? "ipv6_src" : "nw_src", v6 ? AddressFormat.IPv6(key.NwSrc) : AddressFormat.IPv4((uint)key.NwSrc));
+            Append(sb, v6 ? "ipv6_dst" : "nw_dst", v6 ? AddressFormat.IPv6(key.NwDst) : AddressFormat.IPv4((uint)key.NwDst));
             Append(sb, "nw_proto", Num(key.NwProto));
             Append(sb, "nw_tos", Num(key.NwTos));
             Append(sb, "nw_ttl", Num(key.NwTtl));
@@ -78,14 +78,4 @@ public static class FlowKeyFormat
     }
 
     private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
-
-    public static string IPv4(uint a) =>
-        string.Create(CultureInfo.InvariantCulture, $"{a >> 24}.{(a >> 16) & 0xFF}.{(a >> 8) & 0xFF}.{a & 0xFF}");
-
-    public static string IPv6(UInt128 a)
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(bytes, a);
-        return new IPAddress(bytes).ToString();
-    }
 }
