@@ -31,8 +31,9 @@ public sealed class Datapath
         long flowIdleMs = FlowCache.DefaultIdleMs)
     {
         MacTable = macTable ?? new MacTable();
-        Stages = stages ?? [new ClassifyStage(), new FlowStage(), new ActionStage()];
-        _stageArray = [.. Stages];
+        // The output stage always comes last: it sends what the others queued.
+        _stageArray = [.. stages ?? [new ClassifyStage(), new FlowStage(), new ActionStage()], new OutputStage()];
+        Stages = _stageArray;
         FlowCacheCapacity = flowCacheCapacity;
         FlowIdleMs = flowIdleMs;
     }
@@ -92,15 +93,18 @@ public sealed class Datapath
         ctx.Topology = Volatile.Read(ref _topology);
         ctx.NowMs = nowMs;
         ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version + Routes.Version + Neighbors.Version;
+        ctx.Live = Volatile.Read(ref _liveTrace);
         var stages = _stageArray;
         var sc = ctx.Counters.Stages;
+        int output = stages.Length - 1;
         // Stage cost is sampled: a clock read costs 30-40 ns on a VM, so only one batch in
         // StageTimingInterval is timed (VPP's `show runtime` is also an estimate).
         bool timed = (++ctx.BatchNumber & (StageTimingInterval - 1)) == 0;
         long t0 = timed ? Stopwatch.GetTimestamp() : 0;
-        for (int s = firstStage; s < stages.Length && batch.Count > 0; s++)
+        for (int s = firstStage; s < output && batch.Count > 0; s++)
         {
             int n = batch.Count;
+            ctx.CurrentStage = s;
             stages[s].Process(batch, ctx);
             ref var c = ref sc[s];
             c.Calls++;
@@ -116,10 +120,28 @@ public sealed class Datapath
         // Whatever a stage left behind had no decision: count it rather than leak the buffer.
         if (batch.Count > 0)
         {
+            ctx.CurrentStage = output - 1;
             foreach (var p in batch.AsSpan()) ctx.Drop(p, DropReason.NoOutput);
             batch.Clear();
         }
-        ctx.Flush();
+        // The output stage runs even when the others emptied the batch: it sends what they queued.
+        var queues = ctx.Output;
+        int queued = queues.Queued;
+        queues.Queued = 0;
+        ctx.CurrentStage = output;
+        stages[output].Process(batch, ctx);
+        if (queued > 0)
+        {
+            ref var c = ref sc[output];
+            c.Calls++;
+            c.Packets += queued;
+            if (timed)
+            {
+                c.TimedPackets += queued;
+                c.Ticks += Stopwatch.GetTimestamp() - t0;
+            }
+        }
+        if (ctx.Live is not null) ctx.CompleteTraces();
     }
 
     /// <summary>Counts received frames on a port (the poll loop calls this once per batch).</summary>
@@ -275,9 +297,19 @@ public sealed class Datapath
         return sum;
     }
 
+    /// <summary>Drops by reason, summed over stages and threads.</summary>
     public long[] ReadDropCounters()
     {
+        var byStage = ReadStageDropCounters();
         var sum = new long[(int)DropReason.Count];
+        for (int i = 0; i < byStage.Length; i++) sum[i % sum.Length] += byStage[i];
+        return sum;
+    }
+
+    /// <summary>Drops per (stage, reason) summed over threads, at <c>stage * DropReason.Count + reason</c>.</summary>
+    public long[] ReadStageDropCounters()
+    {
+        var sum = new long[Stages.Count * (int)DropReason.Count];
         lock (_control)
             foreach (var c in _contexts)
                 for (int i = 0; i < sum.Length; i++) sum[i] += c.Counters.Drops[i];

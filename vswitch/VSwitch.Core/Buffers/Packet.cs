@@ -42,8 +42,6 @@ public sealed unsafe class Packet
     public ushort Vlan;
     public FlowKey Key;
     public DropReason Drop;
-    /// <summary>Where the pipeline decided to send the frame: a port id, or <see cref="OutFlood"/> / <see cref="OutNone"/>.</summary>
-    public int OutPort;
     /// <summary>The datapath flow the packet belongs to (set by the flow stage; its actions run next).</summary>
     public FlowEntry? Flow;
     /// <summary>
@@ -55,8 +53,11 @@ public sealed unsafe class Packet
     /// <summary>virtio_net_hdr gso_type of a super-frame (TCPV4 or TCPV6, with the ECN bit); 0 otherwise.</summary>
     public byte GsoType;
 
-    public const int OutNone = -1;
-    public const int OutFlood = -2;
+    /// <summary>
+    /// Set while the packet is being traced (a live trace claimed it, or a synthetic trace built it):
+    /// each stage that handles it records what it did. Null on the normal path.
+    /// </summary>
+    public PacketTrace? Trace;
 
     public int Headroom => Offset;
     public int Tailroom => _slotSize - Offset - Length;
@@ -150,7 +151,7 @@ public sealed unsafe class Packet
         Vlan = other.Vlan;
         Key = other.Key;
         Drop = other.Drop;
-        OutPort = other.OutPort;
+        Trace = other.Trace;
         Flow = other.Flow;
     }
 
@@ -167,7 +168,7 @@ public sealed unsafe class Packet
         TunnelRemote = 0;
         Vlan = 0;
         Drop = DropReason.None;
-        OutPort = OutNone;
+        Trace = null;
         Flow = null;
         GsoSize = 0;
         GsoType = 0;

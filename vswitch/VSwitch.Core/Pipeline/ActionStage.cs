@@ -16,6 +16,18 @@ public sealed class ActionStage : Stage
 {
     public override string Name => "actions";
 
+    public override IReadOnlyList<DropReason> DropReasons { get; } =
+    [
+        // What the slow path decided, carried out here.
+        DropReason.RuleDrop, DropReason.TableMiss, DropReason.NoOutput, DropReason.OutputIsIngress,
+        DropReason.MacTableFull, DropReason.NoNetwork, DropReason.TtlExpired, DropReason.NoRoute,
+        DropReason.NotRoutable, DropReason.UnknownVni, DropReason.TunnelToTunnel, DropReason.NoTunnelPort,
+        // Carried out here: MTU checks, copies, trunk tags, routing replies, the neighbour queue.
+        DropReason.FragmentationNeeded, DropReason.MtuExceeded, DropReason.PortDown, DropReason.PoolExhausted,
+        DropReason.IcmpRateLimited, DropReason.RouterConsumed, DropReason.GsoUnsupported,
+        DropReason.NeighborQueueFull, DropReason.NeighborUnresolved,
+    ];
+
     public override void Process(PacketBatch batch, DatapathContext ctx)
     {
         var items = batch.Items;
@@ -24,9 +36,17 @@ public sealed class ActionStage : Stage
         {
             var p = items[i];
             var actions = p.Flow?.Actions ?? [];
+            if (p.Trace is { } t) TraceActions(t, actions, ctx);
             Execute(p, actions, ctx);
         }
         batch.Clear();
+    }
+
+    // Kept out of Process: a lambda there would allocate its closure on every call, traced or not.
+    private void TraceActions(PacketTrace t, FlowAction[] actions, DatapathContext ctx)
+    {
+        var topo = ctx.Topology;
+        t.Add(Name, actions.Length == 0 ? "no actions" : FlowAction.Format(actions, id => topo.Port(id)?.Name));
     }
 
     /// <summary>Actions that hand the packet on (or consume it); the last one takes the packet itself, earlier ones a copy.</summary>
@@ -90,7 +110,8 @@ public sealed class ActionStage : Stage
                     ctx.HoldForNeighbor(p, (ushort)a.Port, (uint)a.Value);
                     return;
                 case ActionKind.Consume:
-                    ctx.Counters.Drops[(int)DropReason.RouterConsumed]++;
+                    ctx.CountDrop(DropReason.RouterConsumed);
+                    p.Trace?.Add("actions", "consumed by the router");
                     p.Release();
                     return;
                 case ActionKind.CheckMtu:
@@ -132,7 +153,7 @@ public sealed class ActionStage : Stage
     {
         // From the packet's own pool: a super-frame needs a large buffer like the one it is in.
         var copy = p.Pool.TryRent();
-        if (copy is null) { ctx.Counters.Drops[(int)DropReason.PoolExhausted]++; return null; }
+        if (copy is null) { ctx.CountDrop(DropReason.PoolExhausted); return null; }
         copy.CopyFrom(p);
         return copy;
     }
@@ -194,6 +215,8 @@ public sealed class ActionStage : Stage
             networkId = net0.Id;
         }
         var net = topo.Network((ushort)networkId);
+        p.Trace?.Add("actions", $"flood in network {net?.Name ?? "#" + networkId}, VLAN {p.Vlan}"
+            + (fromTunnel ? " (from the tunnel: local ports only)" : ""));
         int replicated = 0;
         if (net is { Vni: uint vni } && !fromTunnel && topo.TunnelPort is { } tunnel)
         {

@@ -11,21 +11,41 @@ public sealed class ClassifyStage : Stage
 {
     public override string Name => "classify";
 
+    public override IReadOnlyList<DropReason> DropReasons { get; } =
+    [
+        DropReason.RuntFrame, DropReason.TruncatedVlan, DropReason.TruncatedArp, DropReason.BadArp,
+        DropReason.TruncatedIPv4, DropReason.BadIpVersion, DropReason.BadIhl, DropReason.BadIpTotalLength,
+        DropReason.TruncatedIPv6, DropReason.BadIPv6PayloadLength, DropReason.TruncatedTcp, DropReason.BadTcpOffset,
+        DropReason.TruncatedUdp, DropReason.BadUdpLength, DropReason.TruncatedIcmp,
+        // Judged by the port on receive (a tunnel port's header check), counted here.
+        DropReason.TruncatedTunnelHeader, DropReason.BadTunnelHeader, DropReason.OversizedFrame,
+        // Ingress: the port's VLAN mode, the tunnel's VNI and VTEP.
+        DropReason.PortDown, DropReason.VlanNotAllowed, DropReason.TaggedOnAccessPort,
+        DropReason.UnknownVni, DropReason.UnknownVtep,
+    ];
+
     public override void Process(PacketBatch batch, DatapathContext ctx)
     {
         var items = batch.Items;
         int n = batch.Count, kept = 0;
         var topo = ctx.Topology;
+        var live = ctx.Live;
         for (int i = 0; i < n; i++)
         {
             var p = items[i];
-            // A port may have judged the frame already (a tunnel port: bad VXLAN header).
+            // A port may have judged the frame already (a tunnel port: bad encapsulation header).
             var reason = p.Drop != DropReason.None ? p.Drop : Classify.Extract(p);
             if (reason == DropReason.None)
             {
                 var port = topo.Port(p.InPort);
                 reason = port is null ? DropReason.PortDown
                     : port.IsTunnel ? TunnelIngress(p) : VlanOps.Ingress(p, port);
+            }
+            if (live is not null && p.Trace is null) ctx.ClaimLive(p, live);
+            if (p.Trace is { } t)
+            {
+                if (t.Flow.Length == 0) t.Flow = FlowKeyFormat.Format(p.Key);
+                t.Add(Name, reason == DropReason.None ? Describe(p, topo) : $"cannot accept the frame: {reason.Name()}");
             }
             if (reason != DropReason.None) ctx.Drop(p, reason);
             else
@@ -36,6 +56,16 @@ public sealed class ClassifyStage : Stage
             }
         }
         Compact(batch, kept);
+
+        static string Describe(Buffers.Packet p, Topology.SwitchTopology topo)
+        {
+            var port = topo.Port(p.InPort);
+            string where = port is null ? $"port {p.InPort}" : port.Name;
+            if (port is { IsTunnel: true })
+                return $"from {where}, VTEP {Wire.AddressFormat.IPv4(p.TunnelRemote)} VNI {p.TunnelId}: network {topo.NetworkByVni(p.TunnelId)?.Name}";
+            var net = port is null ? null : topo.IngressNetwork(port, 0);
+            return $"from {where} in network {net?.Name ?? "-"}, VLAN {p.Vlan}";
+        }
 
         DropReason TunnelIngress(Buffers.Packet p)
         {

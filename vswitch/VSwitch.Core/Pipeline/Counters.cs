@@ -33,8 +33,17 @@ public struct StageCounters
 public sealed class ThreadCounters
 {
     public readonly PortCounters[] Ports = new PortCounters[Topology.SwitchTopology.MaxPorts];
-    public readonly long[] Drops = new long[(int)DropReason.Count];
+    /// <summary>Drops per (stage, reason), at <c>stage * DropReason.Count + reason</c>: VPP's per-node error counters.</summary>
+    public readonly long[] Drops;
     public readonly StageCounters[] Stages;
 
-    public ThreadCounters(int stageCount) => Stages = new StageCounters[stageCount];
+    public ThreadCounters(int stageCount)
+    {
+        Stages = new StageCounters[stageCount];
+        Drops = new long[stageCount * (int)DropReason.Count];
+    }
+
+    public void CountDrop(int stage, DropReason reason, long n = 1) => Drops[stage * (int)DropReason.Count + (int)reason] += n;
+
+    public long DropCount(int stage, DropReason reason) => Drops[stage * (int)DropReason.Count + (int)reason];
 }

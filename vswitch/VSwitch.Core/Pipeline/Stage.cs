@@ -1,4 +1,5 @@
 using VSwitch.Core.Buffers;
+using VSwitch.Core.Flow;
 
 namespace VSwitch.Core.Pipeline;
 
@@ -10,6 +11,12 @@ namespace VSwitch.Core.Pipeline;
 public abstract class Stage
 {
     public abstract string Name { get; }
+
+    /// <summary>
+    /// The drop reasons this stage can give: its rows in `vsctl stats`, like the error counters a
+    /// VPP node declares. A test holds every stage to its list.
+    /// </summary>
+    public abstract IReadOnlyList<DropReason> DropReasons { get; }
 
     public abstract void Process(PacketBatch batch, DatapathContext ctx);
 

@@ -68,9 +68,17 @@ public sealed class MemoryPort(string name) : IPort
         return n;
     }
 
+    /// <summary>Transmit refuses every frame (returns 0, as a device whose queue is full): for tests of transmit failures.</summary>
+    public bool FailTransmits { get; set; }
+
     public int Transmit(PacketBatch batch)
     {
         int n = batch.Count;
+        if (FailTransmits)
+        {
+            foreach (var p in batch.AsSpan()) p.Release();
+            return 0;
+        }
         foreach (var p in batch.AsSpan())
         {
             if (KeepSent) { Sent.Add(p.Data.ToArray()); SentGsoSizes.Add(p.GsoSize); }

@@ -141,6 +141,13 @@ public static class RuleParser
                         needs.Add((name, tok, tokPos, () => m.Mask.NwProto == 0xFF, "tcp, udp, icmp or nw_proto"));
                         break;
                     case "tun_id": m.Value.TunId = (uint)Int(val, 0, 0xFFFFFF); m.Mask.TunId = 0xFFFFFFFF; break;
+                    case "tun_src":
+                    {
+                        // The remote tunnel endpoint a frame came from (OVS's tun_src), IPv4.
+                        var (v4, mask4) = IPv4Prefix(val);
+                        m.Value.TunRemote = (uint)v4; m.Mask.TunRemote = (uint)mask4;
+                        break;
+                    }
                     case "arp_sha": m.Value.ArpSha = MacAddress.Parse(val); m.Mask.ArpSha = MacAddress.Mask; break;
                     case "arp_tha": m.Value.ArpTha = MacAddress.Parse(val); m.Mask.ArpTha = MacAddress.Mask; break;
                     default: throw Error($"unknown field '{name}'", tok, tokPos);
