@@ -1,0 +1,143 @@
+using VSwitch.Core.Buffers;
+using VSwitch.Core.Ports;
+using VSwitch.Core.Ports.Linux;
+using VSwitch.Overlay.Wire;
+
+namespace VSwitch.Overlay;
+
+/// <summary>
+/// A VXLAN tunnel endpoint (RFC 7348) over the kernel's UDP sockets: one socket bound to the
+/// local VTEP address and port 4789 receives, <see cref="TxSockets"/> sockets bound to ephemeral
+/// ports send. Decapsulation strips the 8-byte VXLAN header in place (the inner frame stays where
+/// recvmmsg put it); encapsulation prepends it in the buffer's headroom, and the kernel adds UDP,
+/// IP and Ethernet. One recvmmsg per receive batch, one sendmmsg per socket per transmit batch.
+/// <para>
+/// The UDP source port: RFC 7348 section 5 asks for a hash of the inner flow so that underlay
+/// ECMP spreads flows. A kernel UDP socket sends from one port, so the sender picks one of
+/// <see cref="TxSockets"/> sockets (each its own ephemeral port) by the inner flow's hash: every
+/// flow keeps one source port and flows spread over 8 of them.
+/// </para>
+/// <para>
+/// The port is the face the switch sees (<see cref="ITunnelPort"/>, counters, diagnostics); the
+/// work is done by its parts: <see cref="VxlanSockets"/> (the sockets and their options),
+/// <see cref="VxlanReceiver"/> (recvmmsg, UDP GRO trains, software GRO), <see cref="VxlanTransmitter"/>
+/// (sendmmsg, UDP GSO trains, super-frames) and <see cref="VtepTable"/> (per-VTEP counters, which
+/// both halves update). One call into a part per batch; nothing per packet.
+/// </para>
+/// </summary>
+public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
+{
+    public const int TxSockets = VxlanSockets.Count;
+    /// <summary>Messages per recvmmsg/sendmmsg.</summary>
+    internal const int MaxBatch = 64;
+
+    private readonly VxlanSockets _sockets;
+    private readonly VtepTable _vteps = new();
+    private readonly VxlanReceiver _receiver;
+    private readonly VxlanTransmitter _transmitter;
+
+    /// <summary>Per remote VTEP counters (packets/bytes in and out).</summary>
+    public sealed class VtepCounters
+    {
+        public long RxPackets, RxBytes, TxPackets, TxBytes;
+    }
+
+    private VxlanPort(string name, uint local, ushort port, VxlanSockets sockets)
+    {
+        Name = name;
+        Local = local;
+        UdpPort = port;
+        _sockets = sockets;
+        _receiver = new VxlanReceiver(name, sockets, _vteps);
+        _transmitter = new VxlanTransmitter(sockets, port, _vteps);
+    }
+
+    /// <summary>
+    /// Whether the port may send UDP GSO at all (trains of ordinary frames and of super-frame
+    /// segments). On by default; off for a peer on this host that reads the underlay without
+    /// virtio headers (OVS's netdev datapath on a veth), which would see one long datagram.
+    /// With it on every datagram carries a UDP checksum, without it a zero one
+    /// (<see cref="VxlanSockets.SetUdpChecksum"/> says why).
+    /// </summary>
+    public bool UdpGso
+    {
+        get => _transmitter.UdpGso;
+        set
+        {
+            _transmitter.UdpGso = value;
+            _sockets.SetUdpChecksum(value);
+        }
+    }
+
+    public string Name { get; }
+    /// <summary>The local VTEP address (IPv4, host order).</summary>
+    public uint Local { get; }
+    public ushort UdpPort { get; }
+    /// <summary>
+    /// An epoll fd over the receive socket and an eventfd that is raised while a train's leftovers
+    /// wait in the port (they do not make the socket readable; without it they could sit until the
+    /// next datagram or the datapath's idle timeout).
+    /// </summary>
+    public int PollFd => _receiver.PollFd;
+    /// <summary>TCP super-frames are taken whole and segmented here, into UDP GSO sends.</summary>
+    public bool AcceptsGso => true;
+
+    // Counters: plain fields of the part that writes them (receive: the owning thread; transmit: the sender).
+    public long RxPackets => Volatile.Read(ref _receiver.RxPackets);
+    public long RxBadHeader => Volatile.Read(ref _receiver.RxBadHeader);
+    /// <summary>Frames dropped on receive for want of a buffer (pool empty, or more leftovers than fit).</summary>
+    public long RxNoBuffer => Volatile.Read(ref _receiver.RxNoBuffer);
+    public long RxTruncated => Volatile.Read(ref _receiver.RxTruncated);
+    public long TxPackets => Volatile.Read(ref _transmitter.TxPackets);
+    public long TxDropped => Volatile.Read(ref _transmitter.TxDropped);
+    public long TxTrains => Volatile.Read(ref _transmitter.TxTrains);
+    public long TxTrainFrames => Volatile.Read(ref _transmitter.TxTrainFrames);
+    /// <summary>sendmsg calls that carried a train of datagrams with UDP_SEGMENT.</summary>
+    public long TxGsoSends => Volatile.Read(ref _transmitter.TxGsoSends);
+
+    /// <summary>Opens the endpoint; throws <see cref="PortException"/> naming the address when it cannot bind (not local, port in use).</summary>
+    public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort)
+    {
+        var sockets = VxlanSockets.Open(name, local, port);
+        try
+        {
+            return new VxlanPort(name, local, port, sockets);
+        }
+        catch
+        {
+            sockets.Dispose();
+            throw;
+        }
+    }
+
+    public int Receive(PacketBatch batch, PacketPool pool) => _receiver.Receive(batch, pool);
+
+    public int Transmit(PacketBatch batch) => _transmitter.Transmit(batch);
+
+    /// <summary>A copy of the per-VTEP counters.</summary>
+    public Dictionary<uint, VtepCounters> Vteps() => _vteps.Snapshot();
+
+    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
+    [
+        new("rx-packets", RxPackets),
+        new("rx-bad-vxlan", RxBadHeader),
+        new("rx-udp-gro", _sockets.GroEnabled ? 1 : 0),
+        new("rx-no-buffer", RxNoBuffer),
+        new("rx-truncated", RxTruncated),
+        new("rx-gro-super-frames", Volatile.Read(ref _receiver.Gro.SuperFrames)),
+        new("rx-gro-segments-joined", Volatile.Read(ref _receiver.Gro.SegmentsJoined)),
+        new("rx-gro-bad-checksum", Volatile.Read(ref _receiver.Gro.BadChecksum)),
+        new("tx-packets", TxPackets),
+        new("tx-dropped", TxDropped),
+        new("tx-gso-sends", TxGsoSends),
+        new("tx-udp-gso", UdpGso ? 1 : 0),
+        new("tx-trains", TxTrains),
+        new("tx-train-frames", TxTrainFrames),
+    ];
+
+    public void Dispose()
+    {
+        _sockets.Dispose();
+        _receiver.Dispose();
+    }
+}

@@ -1,0 +1,71 @@
+using Tmds.Linux;
+using VSwitch.Core.Ports.Linux;
+
+namespace VSwitch.Core.Ports;
+
+/// <summary>
+/// Set-up of a TAP device, the control path of <see cref="TapPort.Create"/>: open /dev/net/tun,
+/// TUNSETIFF (IFF_TAP | IFF_NO_PI, + IFF_VNET_HDR with offloads), the offload ioctls, TUNSETPERSIST,
+/// MAC and MTU by ioctl (<see cref="LinkIoctl"/>) while the device is still in our namespace, then
+/// the caller's host set-up (<see cref="TapOptions.Setup"/>) or bringing it up here. Nothing here
+/// runs per packet.
+/// </summary>
+internal static unsafe class TapDevice
+{
+    /// <summary>
+    /// Creates and configures the device; returns its non-blocking fd and (out) the name the kernel
+    /// gave it. On any failure the fd is closed, so no device is left.
+    /// </summary>
+    public static int Open(TapOptions o, out string name)
+    {
+        string label = string.IsNullOrEmpty(o.Name) ? "tap" : o.Name;
+        var req = default(IfReq);
+        req.SetName(o.Name ?? "");
+
+        int fd;
+        fixed (byte* path = "/dev/net/tun\0"u8)
+            fd = LibC.open(path, LibC.O_RDWR | LibC.O_NONBLOCK | LibC.O_CLOEXEC, 0);
+        if (fd < 0) NativeError.Throw(label, "open(/dev/net/tun)");
+        try
+        {
+            req.Flags = (short)(Tun.IFF_TAP | Tun.IFF_NO_PI | (o.Offloads ? Tun.IFF_VNET_HDR : 0));
+            if (NativeMethods.ioctl(fd, Tun.TUNSETIFF, &req) < 0) NativeError.Throw(label, "ioctl(TUNSETIFF)");
+            name = req.GetName();
+            if (o.Offloads)
+            {
+                // The header size is passed by pointer; the offload flags by value. TSO_ECN: the
+                // segmenter keeps CWR on the first segment only, which is what SKB_GSO_TCP_ECN asks.
+                int hdrSize = TapPort.VnetHeaderSize;
+                if (NativeMethods.ioctl(fd, Tun.TUNSETVNETHDRSZ, &hdrSize) < 0) NativeError.Throw(name, $"ioctl(TUNSETVNETHDRSZ, {hdrSize})");
+                nint flags = Tun.TUN_F_CSUM | Tun.TUN_F_TSO4 | Tun.TUN_F_TSO6 | Tun.TUN_F_TSO_ECN;
+                if (NativeMethods.ioctl(fd, Tun.TUNSETOFFLOAD, flags) < 0) NativeError.Throw(name, "ioctl(TUNSETOFFLOAD, CSUM|TSO4|TSO6|TSO_ECN)");
+            }
+            else if (NativeMethods.ioctl(fd, Tun.TUNSETOFFLOAD, 0) < 0)
+            {
+                // A persistent device re-attached may still have offloads from an earlier owner.
+                NativeError.Throw(name, "ioctl(TUNSETOFFLOAD, 0)");
+            }
+            if (o.Persistent && NativeMethods.ioctl(fd, Tun.TUNSETPERSIST, 1) < 0) NativeError.Throw(name, "ioctl(TUNSETPERSIST)");
+            try
+            {
+                // MAC and MTU by ioctl while the device is still in our namespace.
+                if (o.Mac is ulong mac) LinkIoctl.SetMac(name, mac);
+                if (o.Mtu is int mtu) LinkIoctl.SetMtu(name, mtu);
+                if (o.Setup is not null) o.Setup(name);
+                else if (o.Up) LinkIoctl.SetUp(name);
+            }
+            catch when (o.Persistent)
+            {
+                // A persistent device outlives the fd: undo the flag so that closing removes it.
+                NativeMethods.ioctl(fd, Tun.TUNSETPERSIST, 0);
+                throw;
+            }
+            return fd;
+        }
+        catch
+        {
+            LibC.close(fd);
+            throw;
+        }
+    }
+}

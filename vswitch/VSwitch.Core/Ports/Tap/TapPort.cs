@@ -1,0 +1,199 @@
+// TapPort is one class in four files, split along its seams: TapPort.cs (the port's face: options,
+// counters, diagnostics, Receive/Transmit choosing a path, Dispose), TapPort.Plain.cs (one read or
+// write per frame), TapPort.Offload.cs (virtio headers, large buffers, the scratch buffer) and
+// TapPort.Ring.cs (io_uring batches). Device set-up is a type of its own, TapDevice: it runs once,
+// in Create, and hands the port nothing but the fd and the name.
+// The I/O paths are partial files of one class, not types, because they are not separable state:
+// they share the fd, the counters (public fields: TxGsoFrames written by both writers, RxErrors and
+// RxTruncated by three readers), the VnetDelivery state and the "frames waiting" signal, and they
+// fall into each other within one call (a ring that fails goes on with plain writes; the offloaded
+// receive picks the ring or the scratch buffer per batch). As types, each would reach all of that
+// through a reference back to the port or a shared state object: the same coupling, plus one more
+// load wherever a path touches it, per frame for VnetDelivery and TxGsoFrames. Partial files give the
+// seams without changing a line of the hot path.
+
+using System.Runtime.InteropServices;
+using Tmds.Linux;
+using VSwitch.Core.Buffers;
+using VSwitch.Core.Ports.Linux;
+
+namespace VSwitch.Core.Ports;
+
+/// <summary>
+/// A TAP device: the switch holds the character-device side, the device itself usually lives in a
+/// container's namespace. A TAP offers no batch call, one read() or write() per frame; so reads
+/// (with offloads) and writes go through io_uring (<see cref="TapOptions.IoUring"/>, the default):
+/// up to 64 readv or writev requests with RWF_NOWAIT per io_uring_enter, each completing at once
+/// with a frame or -EAGAIN. A kernel that refuses (no io_uring, no RWF_NOWAIT on TAPs) makes the
+/// port fall back to plain calls, counted in <c>ring-failures</c>.
+/// <para>
+/// Offloads (<see cref="TapOptions.Offloads"/>, the default): opened with IFF_VNET_HDR,
+/// TUNSETVNETHDRSZ 10 and TUNSETOFFLOAD CSUM|TSO4|TSO6|TSO_ECN. The namespace then hands over
+/// partial checksums and TCP segments of up to 64 KB behind a virtio_net_hdr. Each frame is read
+/// straight into a 64 KiB buffer of the thread's large pool: a TCP super-frame stays there whole
+/// and is written whole to the next offloading TAP behind a GSO header (Offload/README.md); an
+/// ordinary frame is copied into a 2 KiB packet, its checksum completed if NEEDS_CSUM. With no
+/// large buffer free, the frame goes through a per-port scratch buffer and a super-frame is cut by
+/// <see cref="Offload.TcpSegmenter"/> into MSS-sized packets (one that does not fit in the batch or the
+/// pool is resumed on the next Receive). UDP GSO and bad offsets are dropped and counted. No
+/// allocation per frame on either path.
+/// </para>
+/// <para>
+/// Without offloads: IFF_TAP | IFF_NO_PI, the kernel segments and checksums, frames read are
+/// complete (straight into a pool slot), and frames written must carry complete checksums (which
+/// every port guarantees on receive).
+/// </para>
+/// </summary>
+public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
+{
+    /// <summary>Bytes of virtio_net_hdr in front of every frame when offloads are on (TUNSETVNETHDRSZ).</summary>
+    public const int VnetHeaderSize = VirtioNetHdr.Size;
+    /// <summary>
+    /// Read buffer with offloads: a 64 KiB GSO frame (IP total length ≤ 65535) + Ethernet + two VLAN
+    /// tags + the virtio header, rounded up. A read that fills it exactly is taken as truncated.
+    /// </summary>
+    public const int ScratchSize = 64 * 1024 + 512;
+
+    private int _fd;
+    private readonly bool _offloads;
+
+    private TapPort(int fd, string name, string? netns, bool offloads, bool ioUring)
+    {
+        _fd = fd;
+        Name = name;
+        Netns = netns;
+        _offloads = offloads;
+        if (ioUring)
+        {
+            _txRing = IoUring.TryCreate(RingBatch, out _);
+            if (_txRing is not null)
+            {
+                _txIov = (IoVec*)NativeMemory.AllocZeroed((nuint)(2 * RingBatch * sizeof(IoVec)));
+                _txHdr = (VirtioNetHdr*)NativeMemory.AllocZeroed((nuint)(RingBatch * sizeof(VirtioNetHdr)));
+            }
+            if (offloads && _txRing is not null)
+            {
+                _rxRing = IoUring.TryCreate(RingBatch, out _);
+                _rxIov = (IoVec*)NativeMemory.AllocZeroed((nuint)(2 * RingBatch * sizeof(IoVec)));
+                _rxHdr = (VirtioNetHdr*)NativeMemory.AllocZeroed((nuint)(RingBatch * sizeof(VirtioNetHdr)));
+            }
+        }
+        if (!offloads) return;
+        try
+        {
+            _waiting = new WaitingSignal(name, fd);
+            _scratch = (byte*)NativeMemory.AlignedAlloc(ScratchSize, 64);
+        }
+        catch
+        {
+            _waiting?.Dispose();
+            _rxRing?.Dispose();
+            _txRing?.Dispose();
+            throw; // Create closes the TAP fd
+        }
+    }
+
+    public string Name { get; }
+    /// <summary>The namespace the device was moved into, or null.</summary>
+    public string? Netns { get; }
+    /// <summary>The TAP fd, or with offloads an epoll fd over it and the "frame waiting" eventfd.</summary>
+    public int PollFd => _waiting?.PollFd ?? _fd;
+    /// <summary>True when the TAP was opened with IFF_VNET_HDR and TUNSETOFFLOAD.</summary>
+    public bool Offloads => _offloads;
+    /// <summary>With offloads, TCP super-frames are written whole behind a GSO virtio header.</summary>
+    public bool AcceptsGso => _offloads;
+
+    // Counters: plain fields, written only by the thread that owns the port (Tx* by the sender).
+    /// <summary>Packets handed to the switch (segments count one each).</summary>
+    public long RxFrames;
+    public long TxFrames;
+    /// <summary>Frames not sent because the device queue was full (EAGAIN) or the device was down.</summary>
+    public long TxDropped;
+    /// <summary>TCP super-frames written whole (with a GSO virtio header).</summary>
+    public long TxGsoFrames;
+    /// <summary>Frames dropped on receive because the pool was empty (without offloads) or a read failed.</summary>
+    public long RxErrors;
+    /// <summary>GSO super-frames segmented in software.</summary>
+    public long RxGsoFrames => Volatile.Read(ref _vnet.GsoFrames);
+    /// <summary>Segments produced from GSO super-frames.</summary>
+    public long RxGsoSegments => Volatile.Read(ref _vnet.GsoSegments);
+    /// <summary>GSO super-frames handed to the switch whole (not segmented).</summary>
+    public long RxGsoWhole => Volatile.Read(ref _vnet.GsoWhole);
+    /// <summary>Partial checksums completed.</summary>
+    public long RxChecksumsCompleted => Volatile.Read(ref _vnet.ChecksumsCompleted);
+    /// <summary>Frames dropped because they need an offload this port cannot do (UDP GSO, GSO of something not TCP, bad offsets).</summary>
+    public long RxUnsupportedOffload => Volatile.Read(ref _vnet.UnsupportedOffload);
+    /// <summary>Frames that filled the scratch buffer (possibly cut short) or were shorter than the virtio header.</summary>
+    public long RxTruncated;
+    /// <summary>Frames (or segments) longer than a pool frame.</summary>
+    public long RxOversize => Volatile.Read(ref _vnet.Oversize);
+    /// <summary>Receive calls that stopped because the pool was empty (offloads: the frame waits).</summary>
+    public long RxPoolEmpty => Volatile.Read(ref _vnet.PoolEmpty);
+
+    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
+    [
+        new("offloads", _offloads ? 1 : 0),
+        new("rx-frames", Volatile.Read(ref RxFrames)),
+        new("rx-errors", Volatile.Read(ref RxErrors)),
+        new("rx-gso-whole", RxGsoWhole),
+        new("rx-gso-frames", RxGsoFrames),
+        new("rx-gso-segments", RxGsoSegments),
+        new("rx-checksums-completed", RxChecksumsCompleted),
+        new("rx-unsupported-offload", RxUnsupportedOffload),
+        new("rx-truncated", Volatile.Read(ref RxTruncated)),
+        new("rx-oversize", RxOversize),
+        new("rx-pool-empty", RxPoolEmpty),
+        new("tx-frames", Volatile.Read(ref TxFrames)),
+        new("tx-dropped", Volatile.Read(ref TxDropped)),
+        new("tx-gso-frames", Volatile.Read(ref TxGsoFrames)),
+        new("io-uring", (_txRing is not null ? 1 : 0) + (_rxRing is not null ? 2 : 0)),
+        new("ring-reads", Volatile.Read(ref RingReads)),
+        new("ring-writes", Volatile.Read(ref RingWrites)),
+        new("ring-failures", Volatile.Read(ref RingFailures)),
+        new("ring-lost-buffers", Volatile.Read(ref RingLostBuffers)),
+    ];
+
+    /// <summary>
+    /// Creates the TAP, sets MAC and MTU, then runs the host set-up (<see cref="TapOptions.Setup"/>:
+    /// namespace, addresses, routes) or brings it up here. On any failure the fd is closed, so no device is left.
+    /// </summary>
+    public static TapPort Create(TapOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        int fd = TapDevice.Open(o, out string name);
+        try
+        {
+            return new TapPort(fd, name, o.Netns, o.Offloads, o.IoUring);
+        }
+        catch
+        {
+            LibC.close(fd);
+            throw;
+        }
+    }
+
+    public int Receive(PacketBatch batch, PacketPool pool) => _offloads ? ReceiveOffloaded(batch, pool) : ReceivePlain(batch, pool);
+
+    public int Transmit(PacketBatch batch)
+    {
+        if (_txRing is not null && batch.Count > 1 && Interlocked.CompareExchange(ref _txBusy, 1, 0) == 0)
+        {
+            try { if (_txRing is not null) return TransmitRing(batch); }
+            finally { Volatile.Write(ref _txBusy, 0); }
+        }
+        return TransmitPlain(batch);
+    }
+
+    /// <summary>Closes the fd; the kernel removes a non-persistent TAP, in whatever namespace it is.</summary>
+    public void Dispose()
+    {
+        int fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd < 0) return;
+        LibC.close(fd);
+        // Receive runs on the owning datapath thread, which has stopped polling this port by now.
+        DisposeOffload();
+        DisposeRings();
+    }
+
+    public override string ToString() => Netns is null ? $"tap {Name}" : $"tap {Name} (netns {Netns})";
+}
