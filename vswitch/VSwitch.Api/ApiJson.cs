@@ -9,7 +9,8 @@ namespace VSwitch.Api;
 /// defaults (camelCase names, case-insensitive reading, numbers also read from strings), nulls written.
 /// Requests leave their null members out by their own <see cref="JsonIgnoreAttribute"/>s, so that a
 /// missing field takes the daemon's default; responses write every member, nulls included.
-/// The daemon puts this context first in its resolver chain, so both ends use the same metadata.
+/// The daemon binds and writes the same records through ASP.NET Core's reflection-based metadata with the
+/// same options; a test (tests/VSwitch.Core.Tests/ApiContractTests.cs) checks that both write the same JSON.
 /// </summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(ApiErrorBody))]

@@ -11,17 +11,35 @@ namespace VSwitch.Api;
 /// The daemon binds this record and maps it to its configuration type rather than binding the
 /// configuration type itself: the configuration file is the daemon's own format (strict about
 /// unknown fields, with datapath settings), this is the wire contract that clients compile against.
-/// The fields are nullable where the configuration has a default, so "not given" is explicit.
+/// Every field is optional (nullable), so "not given" is explicit. They are init properties, not
+/// constructor parameters, so that the daemon reports a value of the wrong type by the field's type
+/// ("could not be converted to System.Int32" at vlan), as it did when it bound the configuration type.
 /// </remarks>
-public sealed record NetworkRequest(
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Vlan = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Vni = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? MacAgingSeconds = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Subnet = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Gateway = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Mtu = null)
+public sealed record NetworkRequest
 {
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Name { get; init; }
+
+    /// <summary>VLAN id of its access ports (0..4094; default 0, untagged).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Vlan { get; init; }
+
+    /// <summary>VXLAN network identifier (1..16777215): the network spans hosts through the overlay.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Vni { get; init; }
+
+    /// <summary>Seconds a learned MAC stays without traffic (default 300).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? MacAgingSeconds { get; init; }
+
+    /// <summary>IPv4 subnet (CIDR): the router gets an interface on it and attachments get addresses from it.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Subnet { get; init; }
+
+    /// <summary>The router's address in <see cref="Subnet"/> (default: its first host address).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Gateway { get; init; }
+
     /// <summary>Optional IPv6 subnet and gateway (the plan only: not handed out yet).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Subnet6 { get; init; }
@@ -40,6 +58,10 @@ public sealed record NetworkRequest(
     /// <summary>Accept (and learn from) VTEPs not in <see cref="Vteps"/> (default false).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? AcceptUnknownVteps { get; init; }
+
+    /// <summary>MTU of its TAPs and its router interface (68..9000; default 1500, or 1450 with a vni).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Mtu { get; init; }
 }
 
 /// <summary>
