@@ -95,8 +95,9 @@ public static class Program
             var ipc = new JsonObject { ["address"] = address };
             if (gateway is not null) ipc["gateway"] = gateway;
             ipc["interface"] = 0;
-            ips.Add(ipc);
-            if (gateway is not null) routes.Add(new JsonObject { ["dst"] = "0.0.0.0/0", ["gw"] = gateway });
+            // Add(JsonNode), not the generic Add<T> (which would serialize by reflection: not trimming- or AOT-safe).
+            ips.Add((JsonNode)ipc);
+            if (gateway is not null) routes.Add((JsonNode)new JsonObject { ["dst"] = "0.0.0.0/0", ["gw"] = gateway });
         }
         result["ips"] = ips;
         result["routes"] = routes;
