@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
@@ -100,7 +101,7 @@ public sealed class ApiClient : IDisposable
     {
         try
         {
-            if (JsonSerializer.Deserialize(json, ApiJson.Default.ApiError) is { Error: { Length: > 0 } error }) return error;
+            if (JsonSerializer.Deserialize(json, ApiJson.Default.ApiErrorBody) is { Error: { Length: > 0 } error }) return error;
         }
         catch (JsonException) { }
         // Not the API's error shape (e.g. 404 on an unknown route from an older daemon).

@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Json.Serialization;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
@@ -24,9 +23,9 @@ public static class AttachCommands
         cli.SetAction(attach, async (ctx, ct) =>
         {
             var body = new AttachRequest(ctx.Get(network)!, ctx.Get(netns)!, ctx.Get(containerId), ctx.Get(ifname), ctx.Get(ip), ctx.Get(mac), "vsctl");
-            var response = await ctx.Api.PostAsync("v1/attachments", body, AttachJson.Default.AttachRequest, ct);
+            var response = await ctx.Api.PostAsync("v1/attachments", body, ApiJson.Default.AttachRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            var a = response.Read(AttachJson.Default.AttachmentView);
+            var a = response.Read(ApiJson.Default.AttachmentView);
             ctx.Out.WriteLine($"attached {a.Netns} {a.Ifname} to {a.Network}: {a.Address ?? "no address"}{(a.Gateway is null ? "" : $" via {a.Gateway}")}, mac {a.Mac}, mtu {a.Mtu} (attachment {a.Id}, port {a.Port})");
             return Program.Ok;
         });
@@ -44,7 +43,7 @@ public static class AttachCommands
             var response = await ctx.Api.GetAsync("v1/attachments" + q, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var table = new TableWriter("ID", "NETWORK", "NETNS", "IFNAME", "ADDRESS", "MAC", "PORT", "CONTAINER");
-            foreach (var a in response.Read(AttachJson.Default.AttachmentViewArray))
+            foreach (var a in response.Read(ApiJson.Default.AttachmentViewArray))
                 table.AddRow(a.Id, a.Network, a.Netns, a.Ifname, a.Address, a.Mac, a.Port, a.ContainerId == a.Netns ? null : Short(a.ContainerId));
             table.Write(ctx.Out);
             return Program.Ok;
@@ -61,7 +60,7 @@ public static class AttachCommands
         {
             string t = ctx.Get(target)!;
             string name = ctx.Get(ifname) ?? "eth0";
-            var all = (await ctx.Api.GetAsync("v1/attachments", ct)).Read(AttachJson.Default.AttachmentViewArray);
+            var all = (await ctx.Api.GetAsync("v1/attachments", ct)).Read(ApiJson.Default.AttachmentViewArray);
             var match = all.FirstOrDefault(a => a.Id == t)
                 ?? all.FirstOrDefault(a => (a.Netns == t || a.ContainerId == t || a.Netns == "/run/netns/" + t) && a.Ifname == name)
                 ?? throw new CtlException($"no attachment '{t}' (with interface {name}); see 'vsctl attach ls'");
@@ -75,14 +74,3 @@ public static class AttachCommands
 
     private static string Short(string id) => id.Length > 12 ? id[..12] : id;
 }
-
-public sealed record AttachRequest(string Network, string Netns, string? ContainerId, string? Ifname, string? Ip, string? Mac, string? Source);
-
-public sealed record AttachmentView(string Id, string Network, string Netns, string ContainerId, string Ifname, string Port, string Mac,
-    int Mtu, string? Address, string? Ip, string? Gateway, string? Source, DateTime CreatedAt);
-
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(AttachRequest))]
-[JsonSerializable(typeof(AttachmentView))]
-[JsonSerializable(typeof(AttachmentView[]))]
-internal sealed partial class AttachJson : JsonSerializerContext;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
@@ -51,15 +52,16 @@ public static class FdbCommands
         var add = new Command("add", "Add a static remote MAC: frames to it go to --vtep, never flooded (kept across restarts until fdb del)") { network, mac, vtep };
         cli.SetAction(add, async (ctx, ct) =>
         {
-            var body = new RemoteMacRequest(ctx.Get(network)!, ctx.Get(mac)!, ctx.Get(vtep)!);
+            string net = ctx.Get(network)!, m = ctx.Get(mac)!, v = ctx.Get(vtep)!;
+            var body = new RemoteMacRequest(net, m, v);
             ApiResponse response;
             try { response = await ctx.Api.PostAsync("v1/fdb", body, ApiJson.Default.RemoteMacRequest, ct); }
             catch (CtlException e) { throw await OverlayCommands.Explain(ctx.Api, e, ct); }
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             // The answer is the network's table: find the entry, written the daemon's way.
             var entry = response.Read(ApiJson.Default.FdbEntryViewArray)
-                .FirstOrDefault(e => Normal(e.Mac) == Normal(body.Mac));
-            ctx.Out.WriteLine($"static MAC {entry?.Mac ?? body.Mac} on network {body.Network} behind vtep {entry?.Vtep ?? body.Vtep}"
+                .FirstOrDefault(e => Normal(e.Mac) == Normal(m));
+            ctx.Out.WriteLine($"static MAC {entry?.Mac ?? m} on network {net} behind vtep {entry?.Vtep ?? v}"
                 + (entry is null ? "" : $" (port {entry.Port})"));
             return Program.Ok;
         });

@@ -1,4 +1,5 @@
 using System.Globalization;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
@@ -56,7 +57,11 @@ public static class NetworkCommands
         });
         cli.SetAction(add, async (ctx, ct) =>
         {
-            var body = new NetworkRequest(ctx.Get(name)!, ctx.Get(vlan), ctx.Get(vni), ctx.Get(aging), ctx.Get(subnet), ctx.Get(gateway), ctx.Get(mtu));
+            var body = new NetworkRequest
+            {
+                Name = ctx.Get(name)!, Vlan = ctx.Get(vlan), Vni = ctx.Get(vni), MacAgingSeconds = ctx.Get(aging),
+                Subnet = ctx.Get(subnet), Gateway = ctx.Get(gateway), Mtu = ctx.Get(mtu),
+            };
             var response = await ctx.Api.PostAsync("v1/networks", body, ApiJson.Default.NetworkRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var n = response.Read(ApiJson.Default.NetworkView);
@@ -85,7 +90,7 @@ public static class NetworkCommands
             w.WriteLine($"subnet:     {n.Subnet ?? "-"}");
             w.WriteLine($"gateway:    {n.Gateway ?? "-"}");
             w.WriteLine($"router mac: {n.RouterMac ?? "-"}");
-            w.WriteLine($"mtu:        {(n.Mtu is { } m ? m.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}");
+            w.WriteLine($"mtu:        {n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
             if (n.Subnet is not null)
                 w.WriteLine($"addresses:  {(n.Allocations is { Length: > 0 } al ? string.Join(' ', al.Select(x => $"{x.Address}({x.Ifname}@{x.Attachment})")) : "none in use")}");
             w.WriteLine($"ports:      {n.Ports.Length}");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
@@ -65,9 +66,12 @@ public static class PortCommands
         {
             int[]? t = ctx.Get(trunks);
             string[]? addresses = ctx.Get(ip);
-            var body = new PortRequest(ctx.Get(name)!, ctx.Get(type)!, ctx.Get(network)!, ctx.Get(netns),
-                addresses is { Length: > 0 } ? addresses : null, ctx.Get(gateway), ctx.Get(mac), ctx.Get(mtu), ctx.Get(device),
-                t is null ? "access" : "trunk", ctx.Get(vlan), t, ctx.Get(nativeVlan));
+            var body = new PortRequest
+            {
+                Name = ctx.Get(name)!, Type = ctx.Get(type)!, Network = ctx.Get(network)!, Netns = ctx.Get(netns),
+                Addresses = addresses is { Length: > 0 } ? addresses : null, Gateway = ctx.Get(gateway), Mac = ctx.Get(mac), Mtu = ctx.Get(mtu),
+                Device = ctx.Get(device), VlanMode = t is null ? "access" : "trunk", Vlan = ctx.Get(vlan), Trunks = t, NativeVlan = ctx.Get(nativeVlan),
+            };
             var response = await ctx.Api.PostAsync("v1/ports", body, ApiJson.Default.PortRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var p = response.Read(ApiJson.Default.PortView);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
@@ -129,13 +130,13 @@ public static class RuleText
         return Program.Failed;
     }
 
-    /// <summary>The token and position of a <see cref="RuleError"/> body; null when the body has neither.</summary>
+    /// <summary>The token and position of a <see cref="ApiErrorBody"/> (a bad rule, match, packet or filter); null when the body has neither.</summary>
     public static (string Token, int Position)? Locate(string? body)
     {
         if (string.IsNullOrWhiteSpace(body)) return null;
         try
         {
-            var err = JsonSerializer.Deserialize(body, ApiJson.Default.RuleError);
+            var err = JsonSerializer.Deserialize(body, ApiJson.Default.ApiErrorBody);
             if (err is null || err.Position is not int pos || err.Token is null) return null;
             return (err.Token, pos);
         }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 

@@ -1,11 +1,16 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
-using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using VSwitch.Api;
 
 namespace VSwitch.Cni;
 
-/// <summary>vswitchd's management API over its Unix socket. Not reaching it is CNI's "try again later" (11).</summary>
+/// <summary>
+/// vswitchd's management API over its Unix socket, spoken with the API contract's records (VSwitch.Api).
+/// Not reaching it, or a daemon that is stopping (503), is CNI's "try again later" (11).
+/// </summary>
 public sealed class Daemon : IDisposable
 {
     private readonly HttpClient _http;
@@ -34,33 +39,52 @@ public sealed class Daemon : IDisposable
         _http = new HttpClient(handler) { BaseAddress = new Uri("http://vswitchd/"), Timeout = TimeSpan.FromSeconds(60) };
     }
 
-    public readonly record struct Reply(HttpStatusCode Status, JsonNode? Body)
+    /// <summary>What vswitchd answered: its status and body; <see cref="Error"/> is its message when it refused.</summary>
+    public readonly record struct Reply(HttpStatusCode Status, string Body)
     {
         public bool Ok => (int)Status is >= 200 and < 300;
-        public string Error => Body is JsonObject o && o["error"] is JsonNode e ? (string?)e ?? "" : $"vswitchd answered {(int)Status}";
+
+        /// <summary>The daemon's <see cref="ApiErrorBody"/> message, the body as it came when it is not one, or the status.</summary>
+        public string Error
+        {
+            get
+            {
+                if (Body.Length == 0) return $"vswitchd answered {(int)Status}";
+                try { return JsonSerializer.Deserialize(Body, ApiJson.Default.ApiErrorBody)?.Error ?? $"vswitchd answered {(int)Status}"; }
+                catch (JsonException) { return Body.Trim(); } // not JSON: say what came
+            }
+        }
+
+        /// <summary>The answer as a record of the contract; a body that is not one is a decoding failure (CNI code 6).</summary>
+        public T Read<T>(JsonTypeInfo<T> type)
+        {
+            try
+            {
+                return JsonSerializer.Deserialize(Body, type)
+                    ?? throw new CniException(CniException.DecodeFailure, $"vswitchd sent an empty answer ({(int)Status})");
+            }
+            catch (JsonException e)
+            {
+                throw new CniException(CniException.DecodeFailure, $"vswitchd's answer is not a {typeof(T).Name}", e.Message);
+            }
+        }
     }
 
     public Reply Get(string path) => Send(HttpMethod.Get, path, null);
     public Reply Delete(string path) => Send(HttpMethod.Delete, path, null);
-    public Reply Post(string path, JsonNode body) => Send(HttpMethod.Post, path, body);
+    public Reply Post<T>(string path, T body, JsonTypeInfo<T> type) => Send(HttpMethod.Post, path, JsonContent.Create(body, type));
 
-    private Reply Send(HttpMethod method, string path, JsonNode? body)
+    private Reply Send(HttpMethod method, string path, HttpContent? content)
     {
-        using var req = new HttpRequestMessage(method, path);
-        if (body is not null) req.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using var req = new HttpRequestMessage(method, path) { Content = content };
         try
         {
             using var resp = _http.Send(req);
             string text = new StreamReader(resp.Content.ReadAsStream()).ReadToEnd();
-            JsonNode? node = null;
-            if (text.Length > 0)
-            {
-                try { node = JsonNode.Parse(text); }
-                catch (System.Text.Json.JsonException) { node = new JsonObject { ["error"] = text.Trim() }; }
-            }
+            var reply = new Reply(resp.StatusCode, text);
             if (resp.StatusCode == HttpStatusCode.ServiceUnavailable)
-                throw new CniException(CniException.TryAgainLater, $"vswitchd at {_socket} is not available", node is null ? null : new Reply(resp.StatusCode, node).Error);
-            return new Reply(resp.StatusCode, node);
+                throw new CniException(CniException.TryAgainLater, $"vswitchd at {_socket} is not available", text.Length == 0 ? null : reply.Error);
+            return reply;
         }
         catch (HttpRequestException e)
         {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using VSwitch.Api;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
@@ -69,28 +70,24 @@ public static class Program
         string? ip = args.GetValueOrDefault("IP") ?? conf.Ip;
         string? mac = args.GetValueOrDefault("MAC") ?? conf.Mac;
         using var d = new Daemon(conf.Socket);
-        var body = new JsonObject
-        {
-            ["network"] = conf.Network, ["netns"] = netns, ["containerId"] = containerId, ["ifname"] = ifname,
-            ["ip"] = ip, ["mac"] = mac, ["mtu"] = conf.Mtu, ["source"] = "cni:" + conf.Name,
-        };
-        var r = d.Post("v1/attachments", body);
+        var body = new AttachRequest(conf.Network, netns, containerId, ifname, ip, mac, "cni:" + conf.Name) { Mtu = conf.Mtu };
+        var r = d.Post("v1/attachments", body, ApiJson.Default.AttachRequest);
         if (!r.Ok)
         {
             if (r.Status == HttpStatusCode.NotFound)
                 throw new CniException(CniException.InvalidConfig, $"vswitchd has no network '{conf.Network}'", r.Error + " (create it: vsctl network add NAME --subnet CIDR)");
             throw new CniException(CniException.Other, $"vswitchd refused to attach {netns} to '{conf.Network}': {r.Error}");
         }
-        return Result(conf, r.Body!, netns);
+        return Result(conf, r.Read(ApiJson.Default.AttachmentView), netns);
     }
 
     /// <summary>The CNI result of an attachment, in the configuration's version.</summary>
-    private static JsonObject Result(NetConf conf, JsonNode a, string netns)
+    private static JsonObject Result(NetConf conf, AttachmentView a, string netns)
     {
-        var iface = new JsonObject { ["name"] = (string?)a["ifname"], ["mac"] = (string?)a["mac"], ["sandbox"] = netns };
-        if (conf.CniVersion == "1.1.0") iface["mtu"] = (int?)a["mtu"];
+        var iface = new JsonObject { ["name"] = a.Ifname, ["mac"] = a.Mac, ["sandbox"] = netns };
+        if (conf.CniVersion == "1.1.0") iface["mtu"] = a.Mtu;
         var result = new JsonObject { ["cniVersion"] = conf.CniVersion, ["interfaces"] = new JsonArray(iface) };
-        string? address = (string?)a["address"], gateway = (string?)a["gateway"];
+        string? address = a.Address, gateway = a.Gateway;
         var ips = new JsonArray();
         var routes = new JsonArray();
         if (address is not null)
@@ -98,8 +95,9 @@ public static class Program
             var ipc = new JsonObject { ["address"] = address };
             if (gateway is not null) ipc["gateway"] = gateway;
             ipc["interface"] = 0;
-            ips.Add(ipc);
-            if (gateway is not null) routes.Add(new JsonObject { ["dst"] = "0.0.0.0/0", ["gw"] = gateway });
+            // Add(JsonNode), not the generic Add<T> (which would serialize by reflection: not trimming- or AOT-safe).
+            ips.Add((JsonNode)ipc);
+            if (gateway is not null) routes.Add((JsonNode)new JsonObject { ["dst"] = "0.0.0.0/0", ["gw"] = gateway });
         }
         result["ips"] = ips;
         result["routes"] = routes;
@@ -128,20 +126,19 @@ public static class Program
         using var d = new Daemon(conf.Socket);
         var list = d.Get($"v1/attachments?containerId={Uri.EscapeDataString(containerId)}&ifname={Uri.EscapeDataString(ifname)}");
         if (!list.Ok) throw new CniException(CniException.Other, list.Error);
-        if (list.Body is not JsonArray { Count: > 0 } found)
+        if (list.Read(ApiJson.Default.AttachmentViewArray) is not [var a, ..])
             throw new CniException(CniException.UnknownContainer, $"container {containerId} has no {ifname} on vswitchd");
-        var a = found[0]!;
-        if ((string?)a["network"] != conf.Network)
-            throw new CniException(CniException.Other, $"container {containerId} {ifname} is on network '{(string?)a["network"]}', not '{conf.Network}'");
-        string? address = (string?)a["address"];
+        if (a.Network != conf.Network)
+            throw new CniException(CniException.Other, $"container {containerId} {ifname} is on network '{a.Network}', not '{conf.Network}'");
+        string? address = a.Address;
         var prevIps = (prev["ips"] as JsonArray)?.Select(x => (string?)x?["address"]).ToList() ?? [];
         if (address is not null && !prevIps.Contains(address))
             throw new CniException(CniException.Other, $"{ifname} has {address}, the previous result says {string.Join(", ", prevIps)}");
-        var check = d.Get($"v1/attachments/{Uri.EscapeDataString((string)a["id"]!)}/check");
+        var check = d.Get($"v1/attachments/{Uri.EscapeDataString(a.Id)}/check");
         if (!check.Ok) throw new CniException(CniException.Other, check.Error);
-        if (check.Body?["ok"]?.GetValue<bool>() != true)
-            throw new CniException(CniException.Other, $"container {containerId} {ifname}: " +
-                string.Join("; ", (check.Body?["problems"] as JsonArray)?.Select(p => (string?)p) ?? []));
+        var verdict = check.Read(ApiJson.Default.AttachmentCheckView);
+        if (!verdict.Ok)
+            throw new CniException(CniException.Other, $"container {containerId} {ifname}: " + string.Join("; ", verdict.Problems));
         return true;
     }
 
@@ -156,10 +153,11 @@ public static class Program
             throw new CniException(CniException.NotAvailable, e.Message, e.Details);
         }
         if (!r.Ok) throw new CniException(CniException.NotAvailable, $"vswitchd has no network '{conf.Network}'", r.Error);
-        if (r.Body?["subnet"] is JsonNode s && (string?)s is { } subnet && System.Net.IPNetwork.TryParse(subnet, out var net))
+        var network = r.Read(ApiJson.Default.NetworkView);
+        if (network.Subnet is { } subnet && System.Net.IPNetwork.TryParse(subnet, out var net))
         {
             long hosts = net.PrefixLength >= 31 ? (1L << (32 - net.PrefixLength)) - 1 : (1L << (32 - net.PrefixLength)) - 3;
-            long used = (r.Body["allocations"] as JsonArray)?.Count ?? 0;
+            long used = network.Allocations.Length;
             if (used >= hosts) throw new CniException(CniException.NotAvailable, $"network '{conf.Network}': no free address left in {subnet}");
         }
         return true;
@@ -176,11 +174,11 @@ public static class Program
         var r = d.Get("v1/attachments?network=" + Uri.EscapeDataString(conf.Network));
         if (!r.Ok) throw new CniException(CniException.Other, r.Error);
         var errors = new List<string>();
-        foreach (var a in r.Body as JsonArray ?? [])
+        foreach (var a in r.Read(ApiJson.Default.AttachmentViewArray))
         {
-            if ((string?)a?["source"] != "cni:" + conf.Name) continue;
-            if (valid.Contains(((string)a["containerId"]!, (string)a["ifname"]!))) continue;
-            var del = d.Delete("v1/attachments/" + Uri.EscapeDataString((string)a["id"]!));
+            if (a.Source != "cni:" + conf.Name) continue;
+            if (valid.Contains((a.ContainerId, a.Ifname))) continue;
+            var del = d.Delete("v1/attachments/" + Uri.EscapeDataString(a.Id));
             if (!del.Ok && del.Status != HttpStatusCode.NotFound) errors.Add(del.Error);
         }
         if (errors.Count > 0) throw new CniException(CniException.Other, "GC: " + string.Join("; ", errors));

@@ -72,11 +72,15 @@ public static class Program
         builder.Services.AddSingleton<SwitchRuntime>();
         builder.Services.AddSingleton<MetricsExporter>();
         builder.Services.AddOpenApi("v1");
-        // Let malformed bodies reach the JSON error handler below instead of an empty 400.
+        // Let malformed bodies reach the JSON error answer (ApiErrors) instead of an empty 400.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddHostedService<SwitchService>();
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
+        // The contract's records with ASP.NET Core's web defaults, the options VSwitch.Api.ApiJson is generated with.
+        // The daemon keeps reflection-based metadata: a body of the wrong type is then reported by the field's type
+        // ("could not be converted to System.Int32" at vlan) where source-generated setters name the record.
+        // ApiContractTests checks that both write the same JSON for every record.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket));
         var app = builder.Build();
@@ -95,15 +99,7 @@ public static class Program
         ManagementApi.Map(app);
         app.Services.GetRequiredService<MetricsExporter>().Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.UseExceptionHandler(e => e.Run(async ctx =>
-        {
-            var err = ctx.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Error;
-            ctx.Response.StatusCode = err is BadHttpRequestException b ? b.StatusCode : 500;
-            string msg = err is BadHttpRequestException
-                ? "bad request: " + (err.InnerException is System.Text.Json.JsonException j ? "invalid JSON" + (j.Path?.TrimStart('$', '.') is { Length: > 0 } path ? $" at {path}" : "") + ": " + j.Message.Split(" Path:")[0] : err.Message)
-                : "internal error: " + err?.Message;
-            await ctx.Response.WriteAsJsonAsync(new ApiError(msg));
-        }));
+        app.UseApiErrors();
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
         if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
         app.Lifetime.ApplicationStarted.Register(() =>

@@ -1,6 +1,4 @@
 using Prometheus;
-using VSwitch.Core.Flow;
-using VSwitch.Core.Pipeline;
 using VSwitchd.Runtime;
 
 namespace VSwitchd.Api;
@@ -44,38 +42,39 @@ public sealed class MetricsExporter
         _registry.AddBeforeCollectCallback(Update);
     }
 
+    /// <summary>The AF_PACKET ring's drop counter among a port's diagnostics (<c>PortView.Details</c>).</summary>
+    private const string RingDropsDetail = "rx-ring-full-drops";
+
     private void Update()
     {
-        var dp = _rt.Datapath;
-        foreach (var p in dp.Topology.Ports)
+        // The same figures as GET /v1/stats, read through the runtime when Prometheus scrapes.
+        var stats = _rt.GetStats();
+        foreach (var p in stats.Ports)
         {
-            var c = dp.ReadPortCounters(p.Id);
+            var c = p.Counters;
             _rxPackets.WithLabels(p.Name).IncTo(c.RxPackets);
             _rxBytes.WithLabels(p.Name).IncTo(c.RxBytes);
             _txPackets.WithLabels(p.Name).IncTo(c.TxPackets);
             _txBytes.WithLabels(p.Name).IncTo(c.TxBytes);
             _rxDrops.WithLabels(p.Name).IncTo(c.RxDrops);
             _txDrops.WithLabels(p.Name).IncTo(c.TxDrops);
-            if (p.Io is VSwitch.Core.Ports.AfPacketPort af) _ringDrops.WithLabels(p.Name).IncTo(af.RingDrops);
+            if (p.Details?.TryGetValue(RingDropsDetail, out long ringDrops) == true) _ringDrops.WithLabels(p.Name).IncTo(ringDrops);
         }
-        var drops = dp.ReadDropCounters();
-        for (int i = 1; i < drops.Length; i++)
-            if (drops[i] > 0) _drops.WithLabels(((DropReason)i).Name()).IncTo(drops[i]);
-        var stages = dp.ReadStageCounters();
-        for (int i = 0; i < stages.Length; i++)
+        foreach (var d in stats.Drops) _drops.WithLabels(d.Reason).IncTo(d.Packets);
+        foreach (var st in stats.Stages)
         {
-            _stagePackets.WithLabels(dp.Stages[i].Name).IncTo(stages[i].Packets);
-            _stageCalls.WithLabels(dp.Stages[i].Name).IncTo(stages[i].Calls);
+            _stagePackets.WithLabels(st.Name).IncTo(st.Packets);
+            _stageCalls.WithLabels(st.Name).IncTo(st.Calls);
         }
-        var fc = FlowsApi.CacheStats(_rt);
+        var fc = stats.FlowCache;
         _cacheHits.IncTo(fc.Hits);
         _cacheMisses.IncTo(fc.Misses);
         _cacheRevalidations.IncTo(fc.Revalidations);
         _cacheEvictions.IncTo(fc.Evictions);
         _flows.Set(fc.Flows);
-        _macEntries.Set(dp.MacTable.Count);
-        _ports.Set(dp.Topology.Ports.Count);
-        _rules.Set(dp.Rules.Rules.Count);
+        _macEntries.Set(stats.MacEntries);
+        _ports.Set(stats.Ports.Length);
+        _rules.Set(_rt.RuleCount);
     }
 
     public void Map(WebApplication app) =>

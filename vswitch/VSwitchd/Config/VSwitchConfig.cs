@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using VSwitch.Api;
 using VSwitch.Core;
 using VSwitch.Core.Wire;
 
@@ -202,6 +203,23 @@ public sealed class NetworkConfig
     public bool AcceptUnknownVteps { get; set; }
     /// <summary>MTU given to the network's TAPs (default 1500, or 1450 for a VXLAN network).</summary>
     public int? Mtu { get; set; }
+
+    /// <summary>
+    /// A network asked for through the API (POST /v1/networks). The API contract carries its own request
+    /// record, with the same JSON names, rather than this class: this is the file's format (and what the
+    /// state store keeps), that is the wire's, and clients compile against the wire's only. A field the
+    /// request leaves out keeps this class's default, so the defaults live here alone.
+    /// </summary>
+    public static NetworkConfig FromRequest(NetworkRequest r)
+    {
+        var n = new NetworkConfig { Name = r.Name ?? "", Vni = r.Vni, Subnet = r.Subnet, Gateway = r.Gateway, Subnet6 = r.Subnet6,
+            Gateway6 = r.Gateway6, RouterMac = r.RouterMac, Mtu = r.Mtu };
+        if (r.Vlan is { } vlan) n.Vlan = vlan;
+        if (r.MacAgingSeconds is { } aging) n.MacAgingSeconds = aging;
+        if (r.Vteps is { } vteps) n.Vteps = [.. vteps];
+        if (r.AcceptUnknownVteps is { } accept) n.AcceptUnknownVteps = accept;
+        return n;
+    }
 }
 
 public sealed class PortConfig
@@ -226,6 +244,22 @@ public sealed class PortConfig
     public int? Vlan { get; set; }
     public List<int> Trunks { get; set; } = [];
     public int NativeVlan { get; set; }
+
+    /// <summary>A port asked for through the API (POST /v1/ports); see <see cref="NetworkConfig.FromRequest"/> for why a separate record.</summary>
+    public static PortConfig FromRequest(PortRequest r)
+    {
+        var p = new PortConfig { Name = r.Name ?? "", Network = r.Network, Device = r.Device, Netns = r.Netns, Mac = r.Mac, Mtu = r.Mtu,
+            Gateway = r.Gateway, Vlan = r.Vlan };
+        if (r.Type is { } type) p.Type = type;
+        if (r.Addresses is { } addresses) p.Addresses = [.. addresses];
+        if (r.Persistent is { } persistent) p.Persistent = persistent;
+        if (r.Offloads is { } offloads) p.Offloads = offloads;
+        if (r.IoUring is { } ioUring) p.IoUring = ioUring;
+        if (r.VlanMode is { } mode) p.VlanMode = mode;
+        if (r.Trunks is { } trunks) p.Trunks = [.. trunks];
+        if (r.NativeVlan is { } native) p.NativeVlan = native;
+        return p;
+    }
 }
 
 public sealed class OverlayConfig

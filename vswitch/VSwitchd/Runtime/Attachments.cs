@@ -1,9 +1,10 @@
 using System.Net;
 using System.Security.Cryptography;
-using VSwitchd.Host;
+using VSwitch.Api;
 using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Wire;
 using VSwitchd.Config;
+using VSwitchd.Host;
 
 namespace VSwitchd.Runtime;
 
@@ -35,18 +36,6 @@ public sealed record Attachment
     public DateTime CreatedAt { get; init; }
 }
 
-public sealed record AttachRequest(string? Network, string? Netns, string? ContainerId, string? Ifname, string? Ip, string? Mac, string? Source)
-{
-    /// <summary>Overrides the network's MTU (CNI's "mtu").</summary>
-    public int? Mtu { get; init; }
-}
-
-/// <summary>A refused attach or detach: the HTTP status to answer and a message naming the bad value.</summary>
-public sealed class AttachException(int status, string message) : Exception(message)
-{
-    public int Status { get; } = status;
-}
-
 /// <summary>
 /// Attaches namespaces to networks and detaches them: IPAM (lowest free address of the subnet,
 /// persisted before the device exists), the TAP's life, and a watch every 2 s that detaches
@@ -75,10 +64,16 @@ public sealed class Attachments : IHostedService, IDisposable
         lock (_gate) return _byId.Values.OrderBy(a => a.CreatedAt).ThenBy(a => a.Id).ToArray();
     }
 
-    public Attachment? Get(string id)
+    /// <summary>An attachment by id, or <see cref="NotFoundException"/>.</summary>
+    public Attachment Get(string id)
     {
-        lock (_gate) return _byId.GetValueOrDefault(id);
+        lock (_gate) return _byId.GetValueOrDefault(id) ?? throw new NotFoundException($"no attachment '{id}'");
     }
+
+    /// <summary>The attachments that match every filter given (null: any).</summary>
+    public Attachment[] Find(string? network, string? containerId, string? netns, string? ifname) =>
+        List().Where(a => (network is null || a.Network == network) && (containerId is null || a.ContainerId == containerId)
+            && (netns is null || a.Netns == netns) && (ifname is null || a.Ifname == ifname)).ToArray();
 
     /// <summary>Addresses in use on a network: (address with prefix, attachment).</summary>
     public (string Address, Attachment Owner)[] Allocations(string network)
@@ -91,42 +86,42 @@ public sealed class Attachments : IHostedService, IDisposable
 
     public Attachment Attach(AttachRequest req)
     {
-        string network = req.Network?.Trim() is { Length: > 0 } n ? n : throw new AttachException(400, "network: must be given");
-        string netns = req.Netns?.Trim() is { Length: > 0 } s ? s : throw new AttachException(400, "netns: must be given (a name under /run/netns or a path like /proc/PID/ns/net)");
+        string network = req.Network?.Trim() is { Length: > 0 } n ? n : throw new InvalidRequestException("network: must be given");
+        string netns = req.Netns?.Trim() is { Length: > 0 } s ? s : throw new InvalidRequestException("netns: must be given (a name under /run/netns or a path like /proc/PID/ns/net)");
         string ifname = string.IsNullOrWhiteSpace(req.Ifname) ? "eth0" : req.Ifname.Trim();
         if (ifname.Length > 15 || ifname is "." or ".." || ifname.Any(c => c is '/' or ':' or '\0' || char.IsWhiteSpace(c)))
-            throw new AttachException(400, $"ifname: '{ifname}' is not an interface name (at most 15 characters, no '/', ':' or spaces)");
+            throw new InvalidRequestException($"ifname: '{ifname}' is not an interface name (at most 15 characters, no '/', ':' or spaces)");
         string containerId = string.IsNullOrWhiteSpace(req.ContainerId) ? netns : req.ContainerId.Trim();
         ulong mac;
         if (req.Mac is not null)
         {
             if (!MacAddress.TryParse(req.Mac, out mac) || MacAddress.IsMulticast(mac) || mac == 0)
-                throw new AttachException(400, $"mac: '{req.Mac}' is not a unicast MAC address");
+                throw new InvalidRequestException($"mac: '{req.Mac}' is not a unicast MAC address");
         }
         else mac = RandomMac();
 
-        if (_rt.Datapath.Topology.NetworkByName(network) is null) throw new AttachException(404, $"no network named '{network}'");
+        if (_rt.Datapath.Topology.NetworkByName(network) is null) throw new NotFoundException($"no network named '{network}'");
         var cfg = _rt.NetworkConfig(network) ?? new NetworkConfig { Name = network };
         Ipv4Pool? pool;
         try { pool = Ipv4Pool.Of(cfg.Subnet, cfg.Gateway); }
-        catch (ArgumentException e) { throw new AttachException(400, $"network '{network}': {e.Message}"); }
+        catch (ArgumentException e) { throw new InvalidRequestException($"network '{network}': {e.Message}"); }
         if (req.Ip is not null && pool is null)
-            throw new AttachException(400, $"ip: network '{network}' has no subnet, so it hands out no addresses (create it with a subnet)");
+            throw new InvalidRequestException($"ip: network '{network}' has no subnet, so it hands out no addresses (create it with a subnet)");
         string path;
         try { path = NetConfig.NetnsPath(netns)!; }
-        catch (ArgumentException e) { throw new AttachException(400, $"netns: {e.Message}"); }
+        catch (ArgumentException e) { throw new InvalidRequestException($"netns: {e.Message}"); }
         if (NetnsIdentity(path) is not var (dev, ino))
-            throw new AttachException(400, $"netns: network namespace '{netns}' does not exist ({path} not found)");
-        if (req.Mtu is < 68 or > 9000) throw new AttachException(400, $"mtu: {req.Mtu} must be 68..9000");
+            throw new InvalidRequestException($"netns: network namespace '{netns}' does not exist ({path} not found)");
+        if (req.Mtu is < 68 or > 9000) throw new InvalidRequestException($"mtu: {req.Mtu} must be 68..9000");
         int mtu = req.Mtu ?? cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450);
 
         lock (_gate)
         {
-            if (_stopping) throw new AttachException(503, "vswitchd is stopping");
+            if (_stopping) throw new UnavailableException("vswitchd is stopping");
             if (_byId.Values.FirstOrDefault(a => a.ContainerId == containerId && a.Ifname == ifname) is { } dup)
-                throw new AttachException(409, $"container '{containerId}' already has {ifname} attached (attachment {dup.Id} on network {dup.Network})");
+                throw new ConflictException($"container '{containerId}' already has {ifname} attached (attachment {dup.Id} on network {dup.Network})");
             if (_byId.Values.FirstOrDefault(a => a.NetnsDev == dev && a.NetnsInode == ino && a.Ifname == ifname) is { } dup2)
-                throw new AttachException(409, $"namespace '{netns}' already has {ifname} attached (attachment {dup2.Id})");
+                throw new ConflictException($"namespace '{netns}' already has {ifname} attached (attachment {dup2.Id})");
             string id = NewId();
             string? address = null;
             if (pool is { } p)
@@ -135,19 +130,19 @@ public sealed class Attachments : IHostedService, IDisposable
                 if (req.Ip is not null)
                 {
                     try { a = p.ParseRequested(req.Ip.Trim()); }
-                    catch (ArgumentException e) { throw new AttachException(400, e.Message); }
-                    if (p.WhyNot(a) is { } why) throw new AttachException(400, $"ip: {why}");
+                    catch (ArgumentException e) { throw new InvalidRequestException(e.Message); }
+                    if (p.WhyNot(a) is { } why) throw new InvalidRequestException($"ip: {why}");
                     if (Taken(network).Contains(a))
-                        throw new AttachException(409, $"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}'");
+                        throw new ConflictException($"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}'");
                 }
                 else
                 {
-                    a = p.NextFree(Taken(network)) ?? throw new AttachException(409, $"network '{network}': no free address left in {p.Subnet}");
+                    a = p.NextFree(Taken(network)) ?? throw new ConflictException($"network '{network}': no free address left in {p.Subnet}");
                 }
                 address = p.Cidr(a);
                 // Persisted before the device exists: a crash after this leaves an address that start-up releases, never one given twice.
                 if (_rt.Store is { } st && !st.TryAllocate(network, address, id))
-                    throw new AttachException(409, $"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}'");
+                    throw new ConflictException($"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}'");
             }
             var att = new Attachment
             {
@@ -160,16 +155,35 @@ public sealed class Attachments : IHostedService, IDisposable
                 CreatePort(att);
                 _rt.Store?.SaveAttachment(att);
             }
-            catch (Exception e) when (e is not AttachException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
+                // Whatever refused the device (a name taken by another link, the namespace gone) refuses the attach.
                 if (address is not null) _rt.Store?.Release(network, address);
-                throw new AttachException(400, $"attaching {netns} to {network}: {e.Message}");
+                throw new InvalidRequestException($"attaching {netns} to {network}: {e.Message}");
             }
             _byId[id] = att;
             _log.LogInformation("attached {Netns} ({Container}) {Ifname} to {Network}: port {Port}, {Address}, mac {Mac}",
                 netns, containerId, ifname, network, att.Port, address ?? "no address", att.Mac);
             return att;
         }
+    }
+
+    /// <summary>Detaches one attachment by id, or <see cref="NotFoundException"/>.</summary>
+    public void Remove(string id)
+    {
+        if (!Detach(id)) throw new NotFoundException($"no attachment '{id}'");
+    }
+
+    /// <summary>
+    /// Detaches what a container (CNI's DEL: containerId and ifname) or a namespace (vsctl's detach: netns
+    /// and ifname) has attached; nothing attached is a <see cref="NotFoundException"/>.
+    /// </summary>
+    public void Remove(string? containerId, string? netns, string ifname)
+    {
+        var found = Find(null, containerId, netns, ifname);
+        if (found.Length == 0)
+            throw new NotFoundException($"no attachment of {(containerId is not null ? $"container '{containerId}'" : $"namespace '{netns}'")} with interface {ifname}");
+        foreach (var a in found) Detach(a.Id);
     }
 
     /// <summary>Removes the port (which flushes its MACs) and releases the address; false when there is no such attachment.</summary>
@@ -181,7 +195,7 @@ public sealed class Attachments : IHostedService, IDisposable
             if (_rt.Datapath.Topology.PortByName(a.Port) is not null)
             {
                 try { _rt.RemovePort(a.Port, persist: false); }
-                catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException) { }
+                catch (NotFoundException) { } // removed in between: the watch's job is done
             }
             _rt.Store?.DeleteAttachment(a.Id);
             _log.LogInformation("{Reason}: {Netns} ({Container}) {Ifname} from {Network}, port {Port} removed, {Address} released",

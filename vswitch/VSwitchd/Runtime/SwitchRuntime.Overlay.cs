@@ -54,28 +54,28 @@ public sealed partial class SwitchRuntime
     {
         lock (_gate)
         {
-            var n = _networkConfigs.GetValueOrDefault(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
-            if (n.Vni is null) throw new ArgumentException($"network '{network}' has no vni: it is not a VXLAN network");
+            var n = _networkConfigs.GetValueOrDefault(network) ?? throw NoNetwork(network);
+            if (n.Vni is null) throw new InvalidRequestException($"network '{network}' has no vni: it is not a VXLAN network");
             uint ip = ParseIPv4(vtep, "vtep");
-            if (Overlay is { Local: { } l } && ParseIPv4(l, "local") == ip) throw new ArgumentException($"vtep {vtep} is this host's own VTEP address");
+            if (Overlay is { Local: { } l } && ParseIPv4(l, "local") == ip) throw new InvalidRequestException($"vtep {vtep} is this host's own VTEP address");
             string canonical = VSwitch.Core.Wire.AddressFormat.IPv4(ip);
-            if (n.Vteps.Contains(canonical)) throw new ArgumentException($"vtep {canonical} is already in network '{network}'");
+            if (n.Vteps.Contains(canonical)) throw new ConflictException($"vtep {canonical} is already in network '{network}'");
             n.Vteps.Add(canonical);
             ApplyVteps(n);
             Store?.SaveNetwork(n);
         }
     }
 
-    public bool RemoveVtep(string network, string vtep)
+    /// <summary>Removes a remote VTEP from a VXLAN network; one that is not in its list is a <see cref="NotFoundException"/>.</summary>
+    public void RemoveVtep(string network, string vtep)
     {
         lock (_gate)
         {
-            var n = _networkConfigs.GetValueOrDefault(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
+            var n = _networkConfigs.GetValueOrDefault(network) ?? throw NoNetwork(network);
             string canonical = VSwitch.Core.Wire.AddressFormat.IPv4(ParseIPv4(vtep, "vtep"));
-            if (!n.Vteps.Remove(canonical)) return false;
+            if (!n.Vteps.Remove(canonical)) throw new NotFoundException($"vtep {vtep} is not in network '{network}'");
             ApplyVteps(n);
             Store?.SaveNetwork(n);
-            return true;
         }
     }
 
@@ -93,26 +93,29 @@ public sealed partial class SwitchRuntime
     {
         lock (_gate)
         {
-            var net = Datapath.Topology.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
-            if (net.Vni is null) throw new ArgumentException($"network '{network}' has no vni");
-            var tunnel = Datapath.Topology.TunnelPort ?? throw new ArgumentException("no VXLAN endpoint is open (configure overlay.local)");
-            if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new ArgumentException($"mac: '{mac}' is not a unicast MAC address");
+            var net = Datapath.Topology.NetworkByName(network) ?? throw NoNetwork(network);
+            if (net.Vni is null) throw new InvalidRequestException($"network '{network}' has no vni");
+            var tunnel = Datapath.Topology.TunnelPort ?? throw new InvalidRequestException("no VXLAN endpoint is open (configure overlay.local)");
+            if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new InvalidRequestException($"mac: '{mac}' is not a unicast MAC address");
             uint remote = ParseIPv4(vtep, "vtep");
             Datapath.MacTable.AddStatic(net.Id, net.Vlan, m, tunnel.Id, remote);
             if (persist) Store?.SaveRemoteMac(network, MacAddress.Format(m), VSwitch.Core.Wire.AddressFormat.IPv4(remote));
         }
     }
 
-    /// <summary>Removes one MAC entry of a network, learned or static (a stored remote MAC too); false when there was none.</summary>
-    public bool RemoveMac(string network, string mac)
+    /// <summary>
+    /// Removes one MAC entry of a network, learned or static (a stored remote MAC too, even when the table
+    /// no longer had it); no entry is a <see cref="NotFoundException"/>.
+    /// </summary>
+    public void RemoveMac(string network, string mac)
     {
         lock (_gate)
         {
-            var net = Datapath.Topology.NetworkByName(network) ?? throw new KeyNotFoundException($"no network named '{network}'");
-            if (!MacAddress.TryParse(mac, out ulong m)) throw new ArgumentException($"mac: '{mac}' is not a MAC address");
+            var net = Datapath.Topology.NetworkByName(network) ?? throw NoNetwork(network);
+            if (!MacAddress.TryParse(mac, out ulong m)) throw new InvalidRequestException($"mac: '{mac}' is not a MAC address");
             bool removed = Datapath.MacTable.Remove(net.Id, m);
             Store?.DeleteRemoteMac(network, MacAddress.Format(m));
-            return removed;
+            if (!removed) throw new NotFoundException($"no entry for {mac} in network '{network}'");
         }
     }
 }

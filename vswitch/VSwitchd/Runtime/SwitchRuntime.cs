@@ -1,11 +1,13 @@
-using VSwitchd.Host;
+using VSwitch.Api;
 using VSwitch.Core;
 using VSwitch.Core.Ports;
+using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Tables;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
 using VSwitch.Core.Wire;
 using VSwitchd.Config;
+using VSwitchd.Host;
 
 namespace VSwitchd.Runtime;
 
@@ -60,22 +62,22 @@ public sealed partial class SwitchRuntime : IDisposable
                 foreach (var (prefix, via, dev) in Store.Routes())
                 {
                     try { AddRoute(prefix, via, dev, persist: false); }
-                    catch (ArgumentException e) { _log.LogWarning("stored route {Prefix} no longer applies: {Error}", prefix, e.Message); }
+                    catch (SwitchRuntimeException e) { _log.LogWarning("stored route {Prefix} no longer applies: {Error}", prefix, e.Message); }
                 }
                 foreach (var (network, ip, mac) in Store.StaticNeighbors())
                 {
                     try { AddStaticNeighbor(network, ip, mac, persist: false); }
-                    catch (ArgumentException e) { _log.LogWarning("stored neighbour {Ip} no longer applies: {Error}", ip, e.Message); }
+                    catch (SwitchRuntimeException e) { _log.LogWarning("stored neighbour {Ip} no longer applies: {Error}", ip, e.Message); }
                 }
                 foreach (var (network, mac, vtep) in Store.RemoteMacs())
                 {
                     try { AddRemoteMac(network, mac, vtep, persist: false); }
-                    catch (Exception e) when (e is ArgumentException or KeyNotFoundException)
+                    catch (SwitchRuntimeException e)
                     { _log.LogWarning("stored remote MAC {Mac} no longer applies: {Error}", mac, e.Message); }
                 }
                 foreach (var r in Store.Rules())
                 {
-                    try { AddRule(r, persist: false); }
+                    try { InstallRule(r, persist: false); }
                     catch (RuleSyntaxException e) { _log.LogWarning("stored rule '{Rule}' no longer applies: {Error}", r, e.Message); }
                 }
                 return $"restored from {Store.Path}";
@@ -140,14 +142,60 @@ public sealed partial class SwitchRuntime : IDisposable
         return new System.Net.IPAddress(b);
     }
 
+    /// <summary>
+    /// A network asked for through the API: checked as the configuration file's networks are (the running
+    /// VXLAN endpoint counts as its overlay section), refused when the name is taken, then added and stored.
+    /// </summary>
+    public NetworkView CreateNetwork(NetworkConfig n)
+    {
+        lock (_gate)
+        {
+            var cfg = new VSwitchConfig { Networks = [n], Overlay = Overlay };
+            var errors = cfg.Validate().Select(e => e.Replace("networks[0].", "")).ToList();
+            if (errors.Count > 0) throw new InvalidRequestException(string.Join("; ", errors));
+            if (Datapath.Topology.NetworkByName(n.Name) is not null) throw new ConflictException($"network '{n.Name}' already exists");
+            AddNetwork(n);
+            return GetNetwork(n.Name);
+        }
+    }
+
+    /// <summary>Removes a network that has no ports left, with its stored remote MACs.</summary>
     public void RemoveNetwork(string name)
     {
         lock (_gate)
         {
+            var net = Datapath.Topology.NetworkByName(name) ?? throw NoNetwork(name);
+            if (Datapath.Topology.Ports.Any(p => ReferenceEquals(p.Network, net))) throw new ConflictException($"network '{name}' still has ports");
             Datapath.RemoveNetwork(name);
             _networkConfigs.Remove(name);
             Store?.DeleteNetwork(name);
             Store?.DeleteRemoteMacs(name);
+        }
+    }
+
+    /// <summary>
+    /// A port asked for through the API: checked as the configuration file's ports are (against the
+    /// networks that exist), refused when the name is taken, then created and stored. A device that
+    /// cannot be made or attached is the request's fault (a name taken by another link, a missing interface).
+    /// </summary>
+    public PortView CreatePort(PortConfig p)
+    {
+        lock (_gate)
+        {
+            var cfg = new VSwitchConfig
+            {
+                Networks = Datapath.Topology.Networks.Select(n => new NetworkConfig { Name = n.Name }).ToList(),
+                Ports = [p],
+            };
+            var errors = cfg.Validate().Where(e => e.StartsWith("ports")).Select(e => e.Replace("ports[0].", "").Replace("ports[0]: ", "")).ToList();
+            if (errors.Count > 0) throw new InvalidRequestException(string.Join("; ", errors));
+            if (Datapath.Topology.PortByName(p.Name) is not null) throw new ConflictException($"port '{p.Name}' already exists");
+            try { AddPort(p); }
+            catch (Exception e) when (e is SwitchRuntimeException or ArgumentException or PortException or IOException)
+            {
+                throw new InvalidRequestException($"port '{p.Name}': {e.Message}", e);
+            }
+            return GetPort(p.Name);
         }
     }
 
@@ -156,8 +204,8 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
-            if (Datapath.Topology.PortByName(p.Name) is not null) throw new ArgumentException($"port '{p.Name}' already exists");
-            var net = Datapath.Topology.NetworkByName(p.Network ?? "") ?? throw new KeyNotFoundException($"no network named '{p.Network}'");
+            if (Datapath.Topology.PortByName(p.Name) is not null) throw new ConflictException($"port '{p.Name}' already exists");
+            var net = Datapath.Topology.NetworkByName(p.Network ?? "") ?? throw NoNetwork(p.Network);
             IPort io = p.Type switch
             {
                 "tap" => TapPort.Create(new TapOptions
@@ -176,7 +224,7 @@ public sealed partial class SwitchRuntime : IDisposable
                     IoUring = p.IoUring,
                 }),
                 "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name }),
-                _ => throw new ArgumentException($"'{p.Type}' is not a port type (tap or afpacket)"),
+                _ => throw new InvalidRequestException($"'{p.Type}' is not a port type (tap or afpacket)"),
             };
             try
             {
@@ -201,6 +249,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (Datapath.Topology.PortByName(name) is null) throw NoPort(name);
             var port = Datapath.RemovePort(name);
             _portConfigs.Remove(name);
             if (persist) Store?.DeletePort(name);
@@ -213,8 +262,20 @@ public sealed partial class SwitchRuntime : IDisposable
     public int? PortId(string name) => Datapath.Topology.PortByName(name)?.Id;
     public string? PortName(int id) => Datapath.Topology.Port(id)?.Name;
 
-    /// <summary>Adds (or replaces) a rule given in ovs-ofctl syntax; throws <see cref="RuleSyntaxException"/> naming the bad token.</summary>
-    public Rule AddRule(string text, bool persist = true)
+    /// <summary>Adds (or replaces) a rule given in ovs-ofctl syntax; a bad one is an <see cref="InvalidSyntaxException"/> naming the bad token.</summary>
+    public RuleView AddRule(string text)
+    {
+        lock (_gate)
+        {
+            Rule rule;
+            try { rule = InstallRule(text, persist: true); }
+            catch (RuleSyntaxException e) { throw Syntax("bad rule", e); }
+            return RuleView(rule);
+        }
+    }
+
+    /// <summary>Adds (or replaces) a rule; throws <see cref="RuleSyntaxException"/> naming the bad token.</summary>
+    private Rule InstallRule(string text, bool persist)
     {
         lock (_gate)
         {
@@ -225,22 +286,27 @@ public sealed partial class SwitchRuntime : IDisposable
         }
     }
 
-    /// <summary>Deletes the rules a match selects (strict: exactly that match); returns them.</summary>
-    public List<Rule> DeleteRules(string matchText, bool strict)
+    /// <summary>Deletes the rules a match selects (strict: exactly that match); says how many and which.</summary>
+    public DeleteResult DeleteRules(string matchText, bool strict)
     {
         lock (_gate)
         {
-            var parsed = RuleParser.ParseMatch(matchText, PortId);
+            ParsedRule parsed;
+            try { parsed = RuleParser.ParseMatch(matchText, PortId); }
+            catch (RuleSyntaxException e) { throw Syntax("bad match", e); }
             var removed = Datapath.Rules.Delete(parsed.Match, parsed.HasPriority ? parsed.Priority : null, strict);
             foreach (var r in removed) Store?.DeleteRule(r.Priority, r.Match.Format(PortName));
-            return removed;
+            return new DeleteResult(removed.Count, removed.Select(r => r.Format(PortName)).ToArray());
         }
     }
+
+    /// <summary>A rule, match, packet description or filter that does not parse, as the API says it: "bad rule: ..." and the token.</summary>
+    private static InvalidSyntaxException Syntax(string what, RuleSyntaxException e) => new($"{what}: {e.Message}", e.Token, e.Position);
 
     /// <summary>
     /// Adds a static route: <c>prefix via GATEWAY</c> (the gateway must be on a routed network) or
     /// <c>prefix dev NETWORK</c>. A second path to the same prefix makes an ECMP group.
-    /// Throws <see cref="ArgumentException"/> naming the bad value.
+    /// A bad value is an <see cref="InvalidRequestException"/> naming it; the same path twice a <see cref="ConflictException"/>.
     /// </summary>
     public void AddRoute(string prefix, string? via, string? dev, bool persist = true)
     {
@@ -253,23 +319,33 @@ public sealed partial class SwitchRuntime : IDisposable
             {
                 uint gw = ParseIPv4(via, "via");
                 var net = topo.Networks.FirstOrDefault(n => n.Router is { } r && r.OnLink(gw))
-                    ?? throw new ArgumentException($"via {via} is not on any routed network (no network's subnet contains it)");
-                if (topo.IsRouterAddress(gw)) throw new ArgumentException($"via {via} is the router's own address");
+                    ?? throw new InvalidRequestException($"via {via} is not on any routed network (no network's subnet contains it)");
+                if (topo.IsRouterAddress(gw)) throw new InvalidRequestException($"via {via} is the router's own address");
                 hop = new NextHop(RouteKind.Via, net.Id, gw);
             }
             else if (dev is not null && via is null)
             {
-                var net = topo.NetworkByName(dev) ?? throw new ArgumentException($"dev {dev}: no network named '{dev}'");
-                if (net.Router is null) throw new ArgumentException($"dev {dev}: network '{dev}' has no gateway, so the router has no interface there");
+                var net = topo.NetworkByName(dev) ?? throw new InvalidRequestException($"dev {dev}: no network named '{dev}'");
+                if (net.Router is null) throw new InvalidRequestException($"dev {dev}: network '{dev}' has no gateway, so the router has no interface there");
                 hop = new NextHop(RouteKind.Dev, net.Id, 0);
             }
-            else throw new ArgumentException("give exactly one of via (a gateway address) or dev (a network)");
-            if (!Datapath.Routes.Add(addr, len, hop)) throw new ArgumentException($"route {prefix} {(via is not null ? "via " + via : "dev " + dev)} already exists");
+            else throw new InvalidRequestException("give exactly one of via (a gateway address) or dev (a network)");
+            if (!Datapath.Routes.Add(addr, len, hop)) throw new ConflictException($"route {prefix} {(via is not null ? "via " + via : "dev " + dev)} already exists");
             if (persist) Store?.SaveRoute(FormatPrefix(addr, len), via, dev);
         }
     }
 
-    public bool DeleteRoute(string prefix, string? via, string? dev)
+    /// <summary>
+    /// Deletes a static route, or one path of it (via or dev). No such route or path is a
+    /// <see cref="NotFoundException"/>; a connected route (it goes with its network's gateway) a <see cref="ConflictException"/>.
+    /// </summary>
+    public void DeleteRoute(string prefix, string? via, string? dev)
+    {
+        if (!TryDeleteRoute(prefix, via, dev))
+            throw new NotFoundException($"no route {prefix}{(via is not null ? " via " + via : "")}{(dev is not null ? " dev " + dev : "")}");
+    }
+
+    private bool TryDeleteRoute(string prefix, string? via, string? dev)
     {
         lock (_gate)
         {
@@ -281,7 +357,7 @@ public sealed partial class SwitchRuntime : IDisposable
             else if (dev is not null) path = route.Paths.FirstOrDefault(p => p.Kind == RouteKind.Dev && Datapath.Topology.Network(p.Network)?.Name == dev);
             if ((via is not null || dev is not null) && path is null) return false;
             if (route.Paths.Any(p => p.Kind == RouteKind.Connected))
-                throw new InvalidOperationException($"{prefix} is a connected route: it goes with its network's gateway");
+                throw new ConflictException($"{prefix} is a connected route: it goes with its network's gateway");
             if (!Datapath.Routes.Remove(addr, len, path)) return false;
             Store?.DeleteRoute(FormatPrefix(addr, len), via, dev);
             return true;
@@ -292,9 +368,9 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
-            var net = Datapath.Topology.NetworkByName(network) ?? throw new ArgumentException($"no network named '{network}'");
+            var net = Datapath.Topology.NetworkByName(network) ?? throw new InvalidRequestException($"no network named '{network}'");
             uint addr = ParseIPv4(ip, "ip");
-            if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new ArgumentException($"mac: '{mac}' is not a unicast MAC address");
+            if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new InvalidRequestException($"mac: '{mac}' is not a unicast MAC address");
             Datapath.Neighbors.AddStatic(net.Id, addr, m);
             if (persist) Store?.SaveNeighbor(network, ip, MacAddress.Format(m));
         }
@@ -303,14 +379,14 @@ public sealed partial class SwitchRuntime : IDisposable
     public static (uint Address, int Length) ParsePrefix(string prefix)
     {
         if (!System.Net.IPNetwork.TryParse(prefix, out var net) || net.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-            throw new ArgumentException($"prefix: '{prefix}' is not an IPv4 prefix (e.g. 10.2.0.0/24)");
+            throw new InvalidRequestException($"prefix: '{prefix}' is not an IPv4 prefix (e.g. 10.2.0.0/24)");
         return (System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(net.BaseAddress.GetAddressBytes()), net.PrefixLength);
     }
 
     public static uint ParseIPv4(string ip, string field)
     {
         if (!System.Net.IPAddress.TryParse(ip, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-            throw new ArgumentException($"{field}: '{ip}' is not an IPv4 address");
+            throw new InvalidRequestException($"{field}: '{ip}' is not an IPv4 address");
         return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.GetAddressBytes());
     }
 

@@ -1,0 +1,32 @@
+using System.Text.Json.Serialization;
+
+namespace VSwitch.Api;
+
+/// <summary>
+/// POST /v1/attachments: attach a network namespace (a container) to a network. Network and Netns are
+/// required; the rest default (containerId: the netns, ifname: eth0, ip: the lowest free address of
+/// the subnet, mac: a random local one, mtu: the network's). Source says who asked (vsctl, cni:NAME).
+/// </summary>
+public sealed record AttachRequest(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Network,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Netns,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ContainerId,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Ifname,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Ip,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Mac,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Source)
+{
+    /// <summary>Overrides the network's MTU (CNI's "mtu").</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Mtu { get; init; }
+}
+
+/// <summary>
+/// An attachment (GET /v1/attachments). Port is the switch port (the TAP's name before it was moved and
+/// renamed to Ifname); Address has the prefix (10.1.0.2/24), Ip is the same address without it.
+/// </summary>
+public sealed record AttachmentView(string Id, string Network, string Netns, string ContainerId, string Ifname, string Port, string Mac,
+    int Mtu, string? Address, string? Ip, string? Gateway, string? Source, DateTime CreatedAt);
+
+/// <summary>GET /v1/attachments/{id}/check (CNI CHECK): what is wrong with it as the namespace sees it.</summary>
+public sealed record AttachmentCheckView(bool Ok, string[] Problems);

@@ -1,0 +1,81 @@
+using System.Text.Json.Serialization;
+
+namespace VSwitch.Api;
+
+/// <summary>
+/// POST /v1/networks. Every field the daemon's configuration file has for a network (vswitchd's
+/// <c>NetworkConfig</c>), by the same JSON names. A null or missing field takes the daemon's default
+/// (vlan 0, macAgingSeconds 300, MTU 1500 or 1450 with a vni, no subnet); clients leave nulls out.
+/// </summary>
+/// <remarks>
+/// The daemon binds this record and maps it to its configuration type rather than binding the
+/// configuration type itself: the configuration file is the daemon's own format (strict about
+/// unknown fields, with datapath settings), this is the wire contract that clients compile against.
+/// Every field is optional (nullable), so "not given" is explicit. They are init properties, not
+/// constructor parameters, so that the daemon reports a value of the wrong type by the field's type
+/// ("could not be converted to System.Int32" at vlan), as it did when it bound the configuration type.
+/// </remarks>
+public sealed record NetworkRequest
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Name { get; init; }
+
+    /// <summary>VLAN id of its access ports (0..4094; default 0, untagged).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Vlan { get; init; }
+
+    /// <summary>VXLAN network identifier (1..16777215): the network spans hosts through the overlay.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Vni { get; init; }
+
+    /// <summary>Seconds a learned MAC stays without traffic (default 300).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? MacAgingSeconds { get; init; }
+
+    /// <summary>IPv4 subnet (CIDR): the router gets an interface on it and attachments get addresses from it.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Subnet { get; init; }
+
+    /// <summary>The router's address in <see cref="Subnet"/> (default: its first host address).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Gateway { get; init; }
+
+    /// <summary>Optional IPv6 subnet and gateway (the plan only: not handed out yet).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Subnet6 { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Gateway6 { get; init; }
+
+    /// <summary>The router's MAC on this network (default: a random locally administered one, chosen once and stored).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? RouterMac { get; init; }
+
+    /// <summary>Remote VTEPs (IPv4) of a VXLAN network.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string[]? Vteps { get; init; }
+
+    /// <summary>Accept (and learn from) VTEPs not in <see cref="Vteps"/> (default false).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? AcceptUnknownVteps { get; init; }
+
+    /// <summary>MTU of its TAPs and its router interface (68..9000; default 1500, or 1450 with a vni).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Mtu { get; init; }
+}
+
+/// <summary>
+/// A network (GET /v1/networks, /v1/networks/{name}). Subnet, Gateway (the router's address on it) and
+/// RouterMac are null when it is not routed. Vni is null for a network that is not a VXLAN network.
+/// </summary>
+public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports,
+    string? Subnet = null, string? Gateway = null, string? RouterMac = null, int Mtu = 1500)
+{
+    // Attachments: the IPv6 plan (not handed out yet) and the addresses IPAM gave out.
+    public string? Subnet6 { get; init; }
+    public string? Gateway6 { get; init; }
+    public AllocationView[] Allocations { get; init; } = [];
+}
+
+/// <summary>An address IPAM handed out on a network, and the attachment that holds it.</summary>
+public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port);

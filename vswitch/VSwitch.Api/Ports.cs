@@ -1,0 +1,86 @@
+using System.Text.Json.Serialization;
+
+namespace VSwitch.Api;
+
+/// <summary>
+/// POST /v1/ports. Every field the daemon's configuration file has for a port (vswitchd's
+/// <c>PortConfig</c>), by the same JSON names; a null or missing field takes the daemon's default
+/// (type tap, vlanMode access, the network's VLAN and MTU, offloads and io_uring on). Clients
+/// leave nulls out. Bound by the daemon and mapped to its configuration type, as
+/// <see cref="NetworkRequest"/> is.
+/// </summary>
+public sealed record PortRequest
+{
+    /// <summary>The port's name (a TAP's interface name: at most 15 characters).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Name { get; init; }
+
+    /// <summary>tap (default): a TAP device the daemon creates; afpacket: an existing interface it attaches.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Type { get; init; }
+
+    /// <summary>The network it joins.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Network { get; init; }
+
+    /// <summary>afpacket: the interface to attach (default: the port's name).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Device { get; init; }
+
+    /// <summary>tap: the network namespace it is moved into (a name under /run/netns, or a path like /proc/PID/ns/net).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Netns { get; init; }
+
+    /// <summary>tap: its MAC address.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Mac { get; init; }
+
+    /// <summary>MTU (68..9000; default the network's).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Mtu { get; init; }
+
+    /// <summary>tap: addresses with prefix (10.0.0.2/24).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string[]? Addresses { get; init; }
+
+    /// <summary>tap: default route via this address (default: the network's gateway, when an address is on its subnet).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Gateway { get; init; }
+
+    /// <summary>tap: keep the device when the port is removed or the daemon stops (default false).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Persistent { get; init; }
+
+    /// <summary>tap: checksum and TCP segmentation offloads from the namespace (IFF_VNET_HDR; default true).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Offloads { get; init; }
+
+    /// <summary>tap: batch reads and writes through io_uring (default true).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? IoUring { get; init; }
+
+    /// <summary>access (default) or trunk.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? VlanMode { get; init; }
+
+    /// <summary>Access VLAN (default: the network's).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Vlan { get; init; }
+
+    /// <summary>trunk: the VLANs it carries (none: all).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int[]? Trunks { get; init; }
+
+    /// <summary>trunk: the VLAN sent and received untagged (default 0: none).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? NativeVlan { get; init; }
+}
+
+/// <summary>
+/// A port (GET /v1/ports, /v1/ports/{name}). Netns is set for a TAP moved into a namespace, Device for
+/// an AF_PACKET port; Details are the port's own diagnostic counters (by name), when it keeps any.
+/// </summary>
+public sealed record PortView(string Name, int Id, string Type, string Network, string VlanMode, int Vlan, int[] Trunks,
+    int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null);
+
+public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
