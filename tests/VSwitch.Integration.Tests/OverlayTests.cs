@@ -263,6 +263,17 @@ public class OverlayTests
         r = a1.TryExec(Timeout, "ping", "-c", "1", "-M", "do", "-s", "1472", "-W", "2", "10.52.0.2");
         Assert.Matches(@"mtu ?= ?1450", r.Output);
         Assert.True(da.Drops("fragmentation-needed") >= 1);
+
+        // A live trace of such a packet shows the drop in the action stage. Each ping goes to a new
+        // address: once the kernel knows an address's path MTU it refuses the big ping itself.
+        var live = Task.Run(() => da.Send(HttpMethod.Post, "/v1/trace/live", new { filter = "icmp,nw_src=10.51.0.2", count = 1, timeoutSeconds = 30 }));
+        for (int i = 60; i < 90 && !live.IsCompleted; i++)
+            a1.TryExec(Timeout, "ping", "-c", "1", "-M", "do", "-s", "1472", "-W", "1", $"10.52.0.{i}");
+        var traced = live.Result;
+        Assert.Equal(200, traced.Status);
+        var trace = traced.Body!["packets"]!.AsArray().Single()!;
+        Assert.Equal("fragmentation-needed", (string?)trace["dropReason"]);
+        Assert.Contains(trace["steps"]!.AsArray(), x => (string)x!["stage"]! == "actions" && (string)x["detail"]! == "drop (fragmentation-needed)");
     }
 
     [RootFact]
@@ -299,5 +310,30 @@ public class OverlayTests
             TimeSpan.FromSeconds(10), "garbage counted: " + da.Get("/v1/stats")["drops"]);
         Assert.False(da.HasExited);
         Ping(a1, "10.42.0.21");
+
+        // Per stage: the tunnel's refusals are the classify stage's, and the stages add up to the total.
+        var stats = da.Get("/v1/stats");
+        var classify = stats["stages"]!.AsArray().Single(x => (string)x!["name"]! == "classify")!;
+        var classifyDrops = classify["drops"]!.AsArray().ToDictionary(d => (string)d!["reason"]!, d => (long)d!["packets"]!);
+        Assert.True(classifyDrops.GetValueOrDefault("unknown-vtep") >= 1, classify.ToJsonString());
+        Assert.True(classifyDrops.GetValueOrDefault("unknown-vni") >= 1, classify.ToJsonString());
+        foreach (var d in stats["drops"]!.AsArray())
+        {
+            string reason = (string)d!["reason"]!;
+            long perStage = stats["stages"]!.AsArray().Sum(st => st!["drops"]!.AsArray().Where(x => (string)x!["reason"]! == reason).Sum(x => (long)x!["packets"]!));
+            Assert.Equal((long)d["packets"]!, perStage);
+        }
+        var table = VsctlHarness.Vsctl("--socket", da.Socket, "stats");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Matches(@"(?m)^classify\s+unknown-vtep\s+\d+", table.Stdout);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(table.Stdout, @"(?m)^total\s+\(all\)\s+\d+$"), table.Stdout);
+
+        // A synthetic trace of a frame from the unknown VTEP says why it would be refused.
+        string tunnel = (string)da.Get("/v1/overlay")["tunnelPort"]!;
+        var t = da.Send(HttpMethod.Post, "/v1/trace",
+            new { spec = $"in_port={tunnel},tun_id=42,tun_src=10.205.0.3,udp,dl_src=02:00:00:00:00:99,dl_dst=ff:ff:ff:ff:ff:ff,nw_dst=10.42.0.11" });
+        Assert.Equal(200, t.Status);
+        Assert.Equal("unknown-vtep", (string?)t.Body!["dropReason"]);
+        Assert.Contains(t.Body!["steps"]!.AsArray(), x => (string)x!["stage"]! == "classify" && ((string)x["detail"]!).Contains("unknown-vtep"));
     }
 }

@@ -20,6 +20,9 @@ public static class StatsCommands
         return stats;
     }
 
+    /// <summary>A per-packet cost from fewer sampled packets than this is noise (one cold batch), so it is not shown.</summary>
+    public const int MinTimedPackets = 1000;
+
     public static void Print(TextWriter w, StatsView s)
     {
         var ports = new TableWriter("NAME", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "RX-DROP", "TX-DROP");
@@ -30,19 +33,26 @@ public static class StatsCommands
         }
         ports.Write(w);
 
+        // Drops per stage and reason, like VPP's `show errors`; the total is what every stage gave.
         w.WriteLine();
         if (s.Drops.Length == 0) w.WriteLine("no drops");
         else
         {
-            var drops = new TableWriter("REASON", "PACKETS");
-            foreach (var d in s.Drops.OrderByDescending(d => d.Packets)) drops.AddRow(d.Reason, d.Packets);
+            var drops = new TableWriter("STAGE", "REASON", "PACKETS");
+            foreach (var st in s.Stages)
+                foreach (var d in st.Drops.OrderByDescending(d => d.Packets)) drops.AddRow(st.Name, d.Reason, d.Packets);
+            drops.AddRow("total", "(all)", s.Drops.Sum(d => d.Packets));
             drops.Write(w);
         }
 
         w.WriteLine();
-        var stages = new TableWriter("STAGE", "CALLS", "PACKETS", "NS/PKT", "PKTS/CALL");
-        foreach (var st in s.Stages) stages.AddRow(st.Name, st.Calls, st.Packets, st.NsPerPacket, st.PacketsPerCall);
+        var stages = new TableWriter("STAGE", "CALLS", "PACKETS", "DROPS", "NS/PKT", "PKTS/CALL");
+        foreach (var st in s.Stages)
+            stages.AddRow(st.Name, st.Calls, st.Packets, st.Drops.Sum(d => d.Packets),
+                st.TimedPackets >= MinTimedPackets ? st.NsPerPacket.ToString("0.0", CultureInfo.InvariantCulture) : "-", st.PacketsPerCall);
         stages.Write(w);
+        if (s.Stages.Any(st => st.Packets > 0 && st.TimedPackets < MinTimedPackets))
+            w.WriteLine($"NS/PKT: '-' until {MinTimedPackets} packets of a stage were timed (one batch in 16 is); a few packets give no cost worth reading.");
 
         w.WriteLine();
         w.WriteLine($"mac table: {s.MacEntries} of {s.MacCapacity} entries");

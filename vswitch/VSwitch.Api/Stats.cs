@@ -1,10 +1,15 @@
 namespace VSwitch.Api;
 
-// GET /v1/stats: ports, drops by reason, per-stage cost (VPP's "show runtime") and the flow caches.
+// GET /v1/stats: ports, drops by reason (in all and per stage), per-stage cost (VPP's "show runtime") and the flow caches.
 
 public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView FlowCache);
 
-public sealed record StageView(string Name, long Calls, long Packets, double NsPerPacket, double PacketsPerCall);
+/// <summary>
+/// One stage (VPP's node): calls (batches), packets, cost per packet estimated from the sampled
+/// batches (<see cref="TimedPackets"/> of them), and the drops it gave by reason (VPP's per-node
+/// error counters; summed over stages they are <see cref="StatsView.Drops"/>).
+/// </summary>
+public sealed record StageView(string Name, long Calls, long Packets, double NsPerPacket, double PacketsPerCall, long TimedPackets, DropView[] Drops);
 
 public sealed record DropView(string Reason, long Packets);
 

@@ -67,6 +67,22 @@ public class ArchitectureTests
     }
 
     [Fact]
+    public void The_API_talks_only_to_the_runtime()
+    {
+        var daemon = Load("vswitchd");
+        var r = Types.InAssembly(daemon).That().ResideInNamespace("VSwitchd.Api")
+            .ShouldNot().HaveDependencyOnAny("VSwitch.Core", "VSwitch.Overlay").GetResult();
+        Assert.True(r.IsSuccessful, "the API reaches past the runtime: " + string.Join(", ", r.FailingTypeNames ?? []));
+    }
+
+    [Fact]
+    public void The_contract_depends_on_nothing_of_ours()
+    {
+        var refs = Load("VSwitch.Api").GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        Assert.DoesNotContain(refs, n => n.StartsWith("VSwitch", StringComparison.Ordinal) || n == "vswitchd" || n.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void The_overlay_does_not_reach_into_the_daemon()
     {
         Assert.DoesNotContain(Overlay.GetReferencedAssemblies(), a => a.Name == "vswitchd");

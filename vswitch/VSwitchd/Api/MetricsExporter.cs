@@ -12,7 +12,7 @@ public sealed class MetricsExporter
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly SwitchRuntime _rt;
     private readonly Counter _ringDrops;
-    private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stagePackets, _stageCalls;
+    private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stageDrops, _stagePackets, _stageCalls;
     private readonly Counter _cacheHits, _cacheMisses, _cacheRevalidations, _cacheEvictions;
     private readonly Gauge _flows, _macEntries, _ports, _rules;
 
@@ -29,6 +29,7 @@ public sealed class MetricsExporter
         _txDrops = f.CreateCounter("vswitch_port_tx_drops_total", "Frames that could not be sent on a port.", port);
         _ringDrops = f.CreateCounter("vswitch_port_rx_ring_drops_total", "Frames the kernel dropped because an AF_PACKET port's receive ring was full.", port);
         _drops = f.CreateCounter("vswitch_drops_total", "Frames dropped, by reason.", ["reason"]);
+        _stageDrops = f.CreateCounter("vswitch_stage_drops_total", "Frames dropped, by the stage that dropped them and the reason.", ["stage", "reason"]);
         _stagePackets = f.CreateCounter("vswitch_stage_packets_total", "Packets handled by a pipeline stage.", ["stage"]);
         _stageCalls = f.CreateCounter("vswitch_stage_calls_total", "Batches handled by a pipeline stage.", ["stage"]);
         _cacheHits = f.CreateCounter("vswitch_flow_cache_hits_total", "Flow cache hits.");
@@ -65,6 +66,7 @@ public sealed class MetricsExporter
         {
             _stagePackets.WithLabels(st.Name).IncTo(st.Packets);
             _stageCalls.WithLabels(st.Name).IncTo(st.Calls);
+            foreach (var d in st.Drops) _stageDrops.WithLabels(st.Name, d.Reason).IncTo(d.Packets);
         }
         var fc = stats.FlowCache;
         _cacheHits.IncTo(fc.Hits);

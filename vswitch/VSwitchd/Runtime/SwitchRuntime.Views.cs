@@ -125,15 +125,21 @@ public sealed partial class SwitchRuntime
 
     public StatsView GetStats()
     {
-        var drops = Datapath.ReadDropCounters();
+        // One read of the per-(stage, reason) counters: the totals are summed from it, so they agree.
+        var byStage = Datapath.ReadStageDropCounters();
         var stages = Datapath.ReadStageCounters();
+        int reasons = (int)DropReason.Count;
+        var drops = new long[reasons];
+        for (int i = 0; i < byStage.Length; i++) drops[i % reasons] += byStage[i];
         return new StatsView(
             ListPorts(),
-            Enumerable.Range(1, drops.Length - 1).Where(i => drops[i] > 0 && i != (int)DropReason.Count)
+            Enumerable.Range(1, reasons - 1).Where(i => drops[i] > 0)
                 .Select(i => new DropView(((DropReason)i).Name(), drops[i])).ToArray(),
             stages.Select((s, i) => new StageView(Datapath.Stages[i].Name, s.Calls, s.Packets,
                 Math.Round(s.NsPerPacket, 1),
-                s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1))).ToArray(),
+                s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1), s.TimedPackets,
+                Enumerable.Range(1, reasons - 1).Where(r => byStage[i * reasons + r] > 0)
+                    .Select(r => new DropView(((DropReason)r).Name(), byStage[i * reasons + r])).ToArray())).ToArray(),
             Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats());
     }
 
@@ -195,6 +201,7 @@ public sealed partial class SwitchRuntime
     {
         byte[] frame;
         int port;
+        uint tunId = 0, tunSrc = 0;
         if (!string.IsNullOrWhiteSpace(hex))
         {
             try { frame = Convert.FromHexString(new string(hex.Where(c => !char.IsWhiteSpace(c) && c != ':').ToArray())); }
@@ -214,10 +221,13 @@ public sealed partial class SwitchRuntime
                 key.InPort = (ushort)(PortId(inPort) ?? throw NoPort(inPort));
             }
             port = key.InPort;
+            // From the tunnel port, the frame arrives with the VNI and remote VTEP the spec names (tun_id, tun_src).
+            tunId = key.TunId;
+            tunSrc = key.TunRemote;
             frame = FrameBuilder.FromKey(key);
         }
         else throw new InvalidRequestException("give a packet: {\"spec\": \"in_port=p1,icmp,nw_dst=...\"} or {\"hex\": \"...\", \"inPort\": \"p1\"}");
-        return TraceView(Tracer.Trace(Datapath, frame, port, Environment.TickCount64));
+        return TraceView(Tracer.Trace(Datapath, frame, port, Environment.TickCount64, tunId, tunSrc));
     }
 
     /// <summary>
