@@ -102,7 +102,7 @@ public sealed class VsctlRulesTests
         Assert.Equal(["PRIORITY", "MATCH", "ACTIONS", "PACKETS", "BYTES", "AGE", "COOKIE", "IDLE"], Words(withCookie[0]));
         Assert.Equal(["50", "udp,tp_dst=53"], Words(withCookie[2])[..2]);
         Assert.Equal(["0x2a", "60"], Words(withCookie[2])[^2..]);
-        var strict = Vsctl([.. s, "rules", "del", "udp,tp_dst=53", "--strict"]);
+        var strict = Vsctl([.. s, "rules", "del", "priority=50,udp,tp_dst=53", "--strict"]);
         Assert.True(strict.ExitCode == 0, strict.ToString());
         Assert.StartsWith("deleted 1 rule", strict.Stdout);
 

@@ -25,11 +25,15 @@ public static class PortCommands
         {
             var response = await ctx.Api.GetAsync("v1/ports", ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            var table = new TableWriter("NAME", "ID", "TYPE", "NETWORK", "VLAN", "NETNS/DEVICE", "RX-PKTS", "TX-PKTS", "DROPS");
-            foreach (var p in response.Read(ApiJson.Default.PortViewArray))
-                table.AddRow(p.Name, p.Id, p.Type, p.Network, Format.PortVlan(p), Format.Where(p),
+            var table = new TableWriter("NAME", "ID", "TYPE", "NETWORK", "VLAN", "NETNS/DEVICE", "STATE", "RX-PKTS", "TX-PKTS", "DROPS");
+            var ports = response.Read(ApiJson.Default.PortViewArray);
+            foreach (var p in ports)
+                table.AddRow(p.Name, p.Id, p.Type, p.Network, Format.PortVlan(p), Format.Where(p), p.State,
                     p.Counters.RxPackets, p.Counters.TxPackets, p.Counters.RxDrops + p.Counters.TxDrops);
             table.Write(ctx.Out);
+            // Why a port is not up, under the table (the reason is too long for a column).
+            foreach (var p in ports.Where(p => p.State != "up" && p.StateReason is not null))
+                ctx.Out.WriteLine($"{p.Name}: {p.State}: {p.StateReason}");
             return Program.Ok;
         });
         return ls;

@@ -53,6 +53,8 @@ public static class ShowCommand
                 if (!ports.TryGetValue(name, out var p)) continue;
                 string where = p.Netns is not null ? $", netns: {p.Netns}" : p.Device is not null ? $", device: {p.Device}" : "";
                 w.WriteLine($"            id: {p.Id}, type: {p.Type}{where}");
+                // Like ovs-vsctl show's "error:" line: said only when the port is not up.
+                if (p.State != "up") w.WriteLine($"            state: {p.State}{(p.StateReason is null ? "" : $" ({p.StateReason})")}");
                 w.WriteLine(p.VlanMode == "trunk"
                     ? $"            vlan_mode: trunk, trunks: {(p.Trunks.Length == 0 ? "all" : string.Join(',', p.Trunks))}, native: {p.NativeVlan}"
                     : $"            vlan_mode: access, tag: {p.Vlan}");

@@ -80,7 +80,13 @@ public sealed record PortRequest
 /// A port (GET /v1/ports, /v1/ports/{name}). Netns is set for a TAP moved into a namespace, Device for
 /// an AF_PACKET port; Details are the port's own diagnostic counters (by name), when it keeps any.
 /// </summary>
+/// <summary>
+/// A port. <see cref="State"/> is <c>up</c>, <c>down</c> (the device exists but is down or has no
+/// carrier) or <c>gone</c> (its device or namespace no longer exists: the port is not polled and
+/// carries nothing until it is deleted), with <see cref="StateReason"/> saying why when not up.
+/// </summary>
 public sealed record PortView(string Name, int Id, string Type, string Network, string VlanMode, int Vlan, int[] Trunks,
-    int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null);
+    int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null,
+    string State = "up", string? StateReason = null);
 
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);

@@ -96,12 +96,24 @@ public sealed class DatapathThread : IDisposable
         for (int i = 0; i < _owned.Length; i++)
         {
             int fd = _owned[i].Io.PollFd;
+            if (_owned[i].Io.Fault is not null) continue; // its device is gone: nothing will ever come
             if (fd < 0) { _hasUnpollable = true; continue; }
             _epoll.Add(fd, (ulong)i);
             fds.Add(fd);
         }
         _registeredFds = fds.ToArray();
         Volatile.Write(ref _seenVersion, topo.Version);
+    }
+
+    private const int EpollErr = 0x008, EpollHup = 0x010;
+
+    private void StopPolling(SwitchPort port)
+    {
+        int fd = port.Io.PollFd;
+        int at = Array.IndexOf(_registeredFds, fd);
+        if (at < 0) return;
+        try { _epoll.Remove(fd); } catch (PortException) { /* already closed */ }
+        _registeredFds = [.. _registeredFds.Where((_, i) => i != at)];
     }
 
     private void Run()
@@ -116,7 +128,8 @@ public sealed class DatapathThread : IDisposable
                 if (_opt.BusyPoll || _hasUnpollable)
                 {
                     bool any = false;
-                    for (int i = 0; i < _owned.Length; i++) any |= SafeDrain(_owned[i]);
+                    for (int i = 0; i < _owned.Length; i++)
+                        if (_owned[i].Io.Fault is null) any |= SafeDrain(_owned[i]);
                     if (!any && !_opt.BusyPoll) _epoll.Wait(1);
                     continue;
                 }
@@ -124,7 +137,13 @@ public sealed class DatapathThread : IDisposable
                 for (int i = 0; i < n; i++)
                 {
                     ulong token = _epoll.Token(i);
-                    if (token < (ulong)_owned.Length) SafeDrain(_owned[token]);
+                    if (token >= (ulong)_owned.Length) continue;
+                    var port = _owned[token];
+                    SafeDrain(port);
+                    if ((_epoll.Events(i) & (EpollErr | EpollHup)) != 0) port.Io.OnPollError();
+                    // A device that is gone reports an error on every wait: stop polling it, or the
+                    // thread spins at 100% on it (the runtime shows the port as gone).
+                    if (port.Io.Fault is not null) StopPolling(port);
                 }
                 // An idle thread still reports that it has seen the latest topology.
                 if (n == 0) Volatile.Write(ref _seenVersion, topo.Version);

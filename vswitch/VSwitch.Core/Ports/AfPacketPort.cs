@@ -64,6 +64,25 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     public string Name { get; }
     public int IfIndex { get; }
     public int PollFd => _fd;
+
+    private volatile string? _fault;
+    /// <summary>Set once the interface is gone (deleted, or its namespace with it): the port is no longer polled.</summary>
+    public string? Fault => _fault;
+    /// <summary>Errors the socket reported (the interface went down or away), read and cleared from SO_ERROR.</summary>
+    public long SocketErrors;
+
+    /// <summary>
+    /// The poll set reported an error: read (and so clear) the socket's pending error, which would
+    /// otherwise wake the thread on every wait, and find out whether the interface still exists.
+    /// </summary>
+    public void OnPollError()
+    {
+        if (_fd < 0) return;
+        int err = 0, len = sizeof(int);
+        if (LibC.getsockopt(_fd, LibC.SOL_SOCKET, LibC.SO_ERROR, &err, (socklen_t*)&len) == 0 && err != 0) SocketErrors++;
+        if (_fault is null && NativeMethods.IfNameToIndex(Name) != IfIndex)
+            _fault = $"interface {Name} is gone (deleted, or moved away with its namespace)";
+    }
     public int RingFrameSize => _frameSize;
     public int RingFrameCount => _frameCount;
 
@@ -289,6 +308,7 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
     [
         new("rx-ring-full-drops", RingDrops),
+        new("socket-errors", Volatile.Read(ref SocketErrors)),
         new("rx-frames", Volatile.Read(ref RxFrames)),
         new("rx-gso-whole", RxGsoWhole),
         new("rx-gso-frames", RxGsoFrames),

@@ -32,6 +32,19 @@ public interface IPort : IDisposable
     /// whole; otherwise the datapath segments them before they reach the port (Offload/GsoFrame).
     /// </summary>
     bool AcceptsGso => false;
+
+    /// <summary>
+    /// Why the port can no longer carry frames (its device is gone), or null while it can. A port with
+    /// a fault is no longer polled: a dead device must cost no CPU. Set by the port itself, once.
+    /// </summary>
+    string? Fault => null;
+
+    /// <summary>
+    /// The poll set reported an error or hang-up on <see cref="PollFd"/>: the port reads and clears
+    /// what it must (so the error does not wake the thread again) and sets <see cref="Fault"/> if its
+    /// device is gone.
+    /// </summary>
+    void OnPollError() { }
 }
 
 /// <summary>

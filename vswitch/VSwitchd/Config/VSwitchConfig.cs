@@ -65,8 +65,8 @@ public sealed class VSwitchConfig
         {
             var n = Networks[i];
             string f = $"networks[{i}]";
-            if (string.IsNullOrWhiteSpace(n.Name)) errors.Add($"{f}.name: must not be empty");
-            else if (!netNames.Add(n.Name)) errors.Add($"{f}.name: '{n.Name}' is defined twice");
+            if (Names.Check(n.Name, Names.MaxNetworkName) is { } why) errors.Add($"{f}.name: {why}");
+            else if (!netNames.Add(n.Name!)) errors.Add($"{f}.name: '{n.Name}' is defined twice");
             if (n.Vlan is < 0 or > 4094) errors.Add($"{f}.vlan: {n.Vlan} is not a VLAN id (0..4094)");
             if (n.Vni is < 1 or > 0xFFFFFF) errors.Add($"{f}.vni: {n.Vni} is not a VNI (1..16777215)");
             if (n.MacAgingSeconds is <= 0 or > 1_000_000) errors.Add($"{f}.macAgingSeconds: {n.MacAgingSeconds} must be 1..1000000");
@@ -102,10 +102,8 @@ public sealed class VSwitchConfig
         {
             var p = Ports[i];
             string f = $"ports[{i}]";
-            if (string.IsNullOrWhiteSpace(p.Name)) errors.Add($"{f}.name: must not be empty");
-            else if (p.Name.Length > 15 || p.Name.Any(c => c is '/' or ' ' or ':' or '\0'))
-                errors.Add($"{f}.name: '{p.Name}' is not an interface name (at most 15 characters, no '/', ':' or spaces)");
-            else if (!portNames.Add(p.Name)) errors.Add($"{f}.name: '{p.Name}' is defined twice");
+            if (Names.Check(p.Name, Names.MaxPortName) is { } why) errors.Add($"{f}.name: {why}");
+            else if (!portNames.Add(p.Name!)) errors.Add($"{f}.name: '{p.Name}' is defined twice");
             if (!netNames.Contains(p.Network ?? "")) errors.Add($"{f}.network: '{p.Network}' is not a defined network");
             switch (p.Type)
             {
@@ -115,7 +113,10 @@ public sealed class VSwitchConfig
                     break;
                 case "afpacket":
                     string dev = p.Device ?? p.Name ?? "";
-                    if (!deviceExists(dev)) errors.Add($"{f}.device: interface '{dev}' does not exist");
+                    if (p.Device is not null && Names.Check(p.Device, Names.MaxPortName) is { } badDev) errors.Add($"{f}.device: {badDev}");
+                    else if (dev == "lo" || File.Exists($"/sys/class/net/{dev}/type") && File.ReadAllText($"/sys/class/net/{dev}/type").Trim() == "772")
+                        errors.Add($"{f}.device: '{dev}' is a loopback interface: it carries no Ethernet frames to switch");
+                    else if (!deviceExists(dev)) errors.Add($"{f}.device: interface '{dev}' does not exist");
                     if (p.Netns is not null || p.Addresses.Count > 0 || p.Mac is not null)
                         errors.Add($"{f}: netns, addresses and mac are for tap ports; an afpacket port attaches an existing interface as it is");
                     break;
@@ -153,6 +154,13 @@ public sealed class VSwitchConfig
         if (subnet is not null && (!IPNetwork.TryParse(subnet, out net) || net.BaseAddress.AddressFamily != family || !subnet.Contains('/')))
         {
             errors.Add($"{f}.{subnetField}: '{subnet}' is not an {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "IPv4" : "IPv6")} subnet (e.g. {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "10.1.0.0/24" : "fd00:1::/64")})");
+            return;
+        }
+        // A switch network is a link: it needs a gateway and at least one host, and it is not the whole internet.
+        int maxLen = family == System.Net.Sockets.AddressFamily.InterNetwork ? 30 : 126;
+        if (subnet is not null && (net.PrefixLength < 8 || net.PrefixLength > maxLen))
+        {
+            errors.Add($"{f}.{subnetField}: '{subnet}' must have a prefix length of 8..{maxLen} (room for a gateway and hosts, and not a default route)");
             return;
         }
         if (gateway is null) return;

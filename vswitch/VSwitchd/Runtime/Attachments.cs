@@ -132,12 +132,12 @@ public sealed class Attachments : IHostedService, IDisposable
                     try { a = p.ParseRequested(req.Ip.Trim()); }
                     catch (ArgumentException e) { throw new InvalidRequestException(e.Message); }
                     if (p.WhyNot(a) is { } why) throw new InvalidRequestException($"ip: {why}");
-                    if (Taken(network).Contains(a))
-                        throw new ConflictException($"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}'");
+                    if (Holders(network, p).TryGetValue(a, out var holder))
+                        throw new ConflictException($"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}' by {holder}");
                 }
                 else
                 {
-                    a = p.NextFree(Taken(network)) ?? throw new ConflictException($"network '{network}': no free address left in {p.Subnet}");
+                    a = p.NextFree(Holders(network, p).Keys.ToHashSet()) ?? throw new ConflictException($"network '{network}': no free address left in {p.Subnet}");
                 }
                 address = p.Cidr(a);
                 // Persisted before the device exists: a crash after this leaves an address that start-up releases, never one given twice.
@@ -221,15 +221,55 @@ public sealed class Attachments : IHostedService, IDisposable
         return problems;
     }
 
-    private HashSet<uint> Taken(string network)
+    /// <summary>The name an attachment's port has inside its namespace (eth0...), or null when the port is no attachment's.</summary>
+    public string? IfnameOf(string port)
     {
-        var set = new HashSet<uint>();
+        lock (_gate) return _byId.Values.FirstOrDefault(a => a.Port == port)?.Ifname;
+    }
+
+    /// <summary>Who holds an address on a network (see <see cref="Holders"/>), or null when it is free or outside the subnet.</summary>
+    public string? HolderOf(string network, string cidr)
+    {
+        var cfg = _rt.NetworkConfig(network);
+        Ipv4Pool? pool;
+        try { pool = Ipv4Pool.Of(cfg?.Subnet, cfg?.Gateway); }
+        catch (ArgumentException) { return null; }
+        if (pool is not { } p || !IPAddress.TryParse(cidr.Split('/')[0], out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork) return null;
+        lock (_gate) return Holders(network, p).GetValueOrDefault(Ipv4Pool.ToUInt(ip));
+    }
+
+    /// <summary>
+    /// Every address in use on a network and who holds it: attachments (and the allocations stored
+    /// for them), ports given addresses in the config file or by `port add --ip`, static neighbours,
+    /// and the gateway. IPAM hands out none of them, and a request for one names its holder.
+    /// </summary>
+    internal Dictionary<uint, string> Holders(string network, Ipv4Pool pool)
+    {
+        var held = new Dictionary<uint, string>();
+        void Hold(string? cidr, string who)
+        {
+            if (cidr is null || !IPAddress.TryParse(cidr.Split('/')[0], out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork) return;
+            uint a = Ipv4Pool.ToUInt(ip);
+            if (pool.Contains(a)) held.TryAdd(a, who);
+        }
+        var attachmentPorts = new HashSet<string>();
         foreach (var a in _byId.Values)
-            if (a.Network == network && a.Address is not null) set.Add(Ipv4Pool.ToUInt(IPAddress.Parse(a.Address.Split('/')[0])));
+        {
+            attachmentPorts.Add(a.Port);
+            if (a.Network == network) Hold(a.Address, $"attachment {a.Id} ({a.Netns} {a.Ifname})");
+        }
         if (_rt.Store is { } st)
-            foreach (var (n, addr, _) in st.Allocations())
-                if (n == network) set.Add(Ipv4Pool.ToUInt(IPAddress.Parse(addr.Split('/')[0])));
-        return set;
+            foreach (var (n, addr, id) in st.Allocations())
+                if (n == network) Hold(addr, $"attachment {id}");
+        foreach (var (name, pc) in _rt.PortConfigs)
+            if (pc.Network == network && !attachmentPorts.Contains(name))
+                foreach (var addr in pc.Addresses) Hold(addr, $"port {name}");
+        if (_rt.Datapath.Topology.NetworkByName(network) is { } net)
+            foreach (var e in _rt.Datapath.Neighbors.Entries())
+                if (e.Network == net.Id && e.State == VSwitch.Core.Tables.NeighborState.Permanent)
+                    Hold(Ipv4Pool.ToAddress(e.Address).ToString(), "a static neighbour");
+        held.TryAdd(pool.Gateway, "the gateway");
+        return held;
     }
 
     /// <summary>

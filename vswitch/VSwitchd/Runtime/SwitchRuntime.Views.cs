@@ -1,3 +1,4 @@
+using VSwitchd.Host;
 using System.Globalization;
 using VSwitch.Api;
 using VSwitch.Core.Flow;
@@ -85,11 +86,27 @@ public sealed partial class SwitchRuntime
     private PortView PortView(SwitchPort p, PortConfig? c)
     {
         var k = Datapath.ReadPortCounters(p.Id);
+        var state = PortState(p, c);
         return new PortView(p.Name, p.Id, c?.Type ?? p.Io.GetType().Name, p.Network.Name,
             p.Mode == VlanMode.Trunk ? "trunk" : "access", p.AccessVlan, p.Trunks.Select(v => (int)v).ToArray(), p.NativeVlan,
             c?.Netns, c?.Type == "afpacket" ? c.Device ?? c.Name : null, c?.Mac, c?.Addresses.ToArray() ?? [],
             new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops),
-            p.Io is VSwitch.Core.Ports.IPortDiagnostics d ? d.Diagnostics().ToDictionary(kv => kv.Key, kv => kv.Value) : null);
+            p.Io is VSwitch.Core.Ports.IPortDiagnostics d ? d.Diagnostics().ToDictionary(kv => kv.Key, kv => kv.Value) : null,
+            state.State, state.Reason);
+    }
+
+    /// <summary>
+    /// Up, down or gone, with the reason: the port's own word first (a device that vanished under it),
+    /// then what the host says of the device where it lives. The tunnel port has no device of its own.
+    /// </summary>
+    private LinkState PortState(SwitchPort p, PortConfig? c)
+    {
+        if (p.Io.Fault is { } fault) return new("gone", fault);
+        if (p.IsTunnel || c is null) return LinkState.Up;
+        // An attachment's TAP was renamed inside the container (eth0): ask for that name there.
+        string dev = c.Type == "afpacket" ? c.Device ?? c.Name : Attachments?.IfnameOf(p.Name) ?? p.Io.Name;
+        try { return LinkProbe.Probe(dev, c.Type == "afpacket" ? null : c.Netns); }
+        catch (Exception e) when (e is VSwitch.Core.Ports.Linux.PortException or IOException) { return new("unknown", e.Message); }
     }
 
     // ---- the MAC table ----

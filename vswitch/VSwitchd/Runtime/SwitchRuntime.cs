@@ -180,6 +180,12 @@ public sealed partial class SwitchRuntime : IDisposable
     /// </summary>
     public PortView CreatePort(PortConfig p)
     {
+        // Before the runtime's lock: the attachments' lock is always taken first (an attach holds it
+        // while it adds its port), so taking it inside ours could deadlock.
+        if (p.Network is not null && Attachments is { } att)
+            foreach (var addr in p.Addresses)
+                if (att.HolderOf(p.Network, addr) is { } who)
+                    throw new ConflictException($"port '{p.Name}': address {addr} is already in use on network '{p.Network}' by {who}");
         lock (_gate)
         {
             var cfg = new VSwitchConfig
@@ -286,7 +292,7 @@ public sealed partial class SwitchRuntime : IDisposable
         }
     }
 
-    /// <summary>Deletes the rules a match selects (strict: exactly that match); says how many and which.</summary>
+    /// <summary>Deletes the rules a match selects (strict: exactly that match and priority); says how many and which.</summary>
     public DeleteResult DeleteRules(string matchText, bool strict)
     {
         lock (_gate)
@@ -294,7 +300,10 @@ public sealed partial class SwitchRuntime : IDisposable
             ParsedRule parsed;
             try { parsed = RuleParser.ParseMatch(matchText, PortId); }
             catch (RuleSyntaxException e) { throw Syntax("bad match", e); }
-            var removed = Datapath.Rules.Delete(parsed.Match, parsed.HasPriority ? parsed.Priority : null, strict);
+            // Strict, as ovs-ofctl --strict: the priority is part of the rule's identity, 32768 when not
+            // given, so an empty strict match never takes the default rule (priority 0) with it.
+            int? priority = parsed.HasPriority ? parsed.Priority : strict ? RuleParser.DefaultPriority : null;
+            var removed = Datapath.Rules.Delete(parsed.Match, priority, strict);
             foreach (var r in removed) Store?.DeleteRule(r.Priority, r.Match.Format(PortName));
             return new DeleteResult(removed.Count, removed.Select(r => r.Format(PortName)).ToArray());
         }

@@ -67,6 +67,29 @@ public static unsafe class LinkIoctl
         finally { LibC.close(s); }
     }
 
+    /// <summary>
+    /// The link's flags (IFF_UP, IFF_RUNNING, ...) in the calling thread's network namespace, or null
+    /// when no such link exists there.
+    /// </summary>
+    public static short? GetFlags(string dev)
+    {
+        var req = default(IfReq);
+        req.SetName(dev);
+        int s = LibC.socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
+        if (s < 0) NativeError.Throw(dev, "socket(AF_INET, SOCK_DGRAM)");
+        try
+        {
+            if (NativeMethods.ioctl(s, SockIos.SIOCGIFFLAGS, &req) < 0)
+            {
+                int e = NativeError.Last;
+                if (e is NativeError.ENODEV or NativeError.ENXIO) return null;
+                NativeError.Throw(dev, "ioctl(SIOCGIFFLAGS)");
+            }
+            return req.Flags;
+        }
+        finally { LibC.close(s); }
+    }
+
     /// <summary>True when a link of that name exists in the caller's namespace.</summary>
     public static bool LinkExists(string dev) => NativeMethods.IfNameToIndex(dev) != 0;
 }

@@ -15,7 +15,9 @@ public sealed class PortException : IOException
 public static class NativeError
 {
     public const int EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, EBADF = 9, EAGAIN = 11, ENOMEM = 12, EACCES = 13,
-        EBUSY = 16, EEXIST = 17, ENODEV = 19, EINVAL = 22, EMSGSIZE = 90, EOPNOTSUPP = 95, ENOBUFS = 105, ENETDOWN = 100, ENXIO = 6;
+        EBUSY = 16, EEXIST = 17, ENODEV = 19, EINVAL = 22, EMSGSIZE = 90, EOPNOTSUPP = 95, ENOBUFS = 105, ENETDOWN = 100, ENXIO = 6,
+        /// <summary>A TAP whose device is gone (its namespace deleted, the link removed): tun answers every read with it.</summary>
+        EBADFD = 77;
 
     /// <summary>errno of the last P/Invoke (Tmds.LibC and our DllImports both set it).</summary>
     public static int Last => Marshal.GetLastPInvokeError();

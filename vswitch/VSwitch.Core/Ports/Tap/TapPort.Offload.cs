@@ -53,7 +53,7 @@ public sealed unsafe partial class TapPort
                     {
                         int e = NativeError.Last;
                         if (e == NativeError.EINTR) continue;
-                        if (e != NativeError.EAGAIN) RxErrors++;
+                        if (e != NativeError.EAGAIN) RxError(e);
                     }
                     break;
                 }
@@ -93,7 +93,7 @@ public sealed unsafe partial class TapPort
         if (n <= 0)
         {
             large.Release();
-            if (n < 0 && NativeError.Last != NativeError.EAGAIN) RxErrors++;
+            if (n < 0 && NativeError.Last is var e && e != NativeError.EAGAIN) RxError(e);
             return -1;
         }
         int len = (int)n - VnetHeaderSize;

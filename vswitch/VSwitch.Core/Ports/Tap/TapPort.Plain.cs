@@ -28,7 +28,7 @@ public sealed unsafe partial class TapPort
                 {
                     int e = NativeError.Last;
                     if (e == NativeError.EINTR) continue;
-                    if (e != NativeError.EAGAIN) RxErrors++;
+                    if (e != NativeError.EAGAIN) RxError(e);
                 }
                 break;
             }

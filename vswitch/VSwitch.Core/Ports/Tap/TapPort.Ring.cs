@@ -79,7 +79,7 @@ public sealed unsafe partial class TapPort
             int n = _rxRes[i];
             if (n <= 0 || got < i)
             {
-                if (n < 0 && n != -NativeError.EAGAIN && n != int.MinValue && n != -NativeError.EOPNOTSUPP && n != -NativeError.EINVAL) RxErrors++;
+                if (n < 0 && n != -NativeError.EAGAIN && n != int.MinValue && n != -NativeError.EOPNOTSUPP && n != -NativeError.EINVAL) RxError(-n);
                 if (n > 0) RxErrors++; // a frame after a gap cannot happen on one queue; count it if it does
                 p.Release();
                 _rxRead[i] = null;

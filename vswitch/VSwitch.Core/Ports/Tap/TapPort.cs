@@ -113,6 +113,21 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     public long TxGsoFrames;
     /// <summary>Frames dropped on receive because the pool was empty (without offloads) or a read failed.</summary>
     public long RxErrors;
+    private volatile string? _fault;
+
+    /// <summary>
+    /// Set once tun says the device is gone (EBADFD: its namespace was deleted or the link removed):
+    /// the port can never receive again, so the datapath stops polling it instead of spinning on
+    /// its error, and the runtime shows the port as gone with this reason.
+    /// </summary>
+    public string? Fault => _fault;
+
+    /// <summary>Counts a failed read; EBADFD means the device itself is gone.</summary>
+    private void RxError(int errno)
+    {
+        RxErrors++;
+        if (errno == NativeError.EBADFD && _fault is null) _fault = $"device {Name} is gone (its namespace was deleted or the link removed)";
+    }
     /// <summary>GSO super-frames segmented in software.</summary>
     public long RxGsoFrames => Volatile.Read(ref _vnet.GsoFrames);
     /// <summary>Segments produced from GSO super-frames.</summary>

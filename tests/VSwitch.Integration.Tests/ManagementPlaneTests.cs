@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace VSwitch.Integration.Tests;
+
+/// <summary>
+/// Defects a network engineer found in the management plane: addresses handed out twice, names
+/// that break the API, subnets and devices that answered 500, ports whose device vanished.
+/// </summary>
+[Collection("netns")]
+public class ManagementPlaneTests
+{
+    private static string Config(string s, string subnet, params JsonObject[] ports) =>
+        new JsonObject
+        {
+            ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue", ["subnet"] = subnet }),
+            ["ports"] = new JsonArray([.. ports]),
+        }.ToJsonString();
+
+    private static JsonObject Tap(string name, TestNetns ns, string address) =>
+        new() { ["name"] = name, ["type"] = "tap", ["network"] = "blue", ["netns"] = ns.Name, ["addresses"] = new JsonArray(address) };
+
+    [RootFact]
+    public void IPAM_never_hands_out_an_address_a_port_already_has()
+    {
+        using var ns1 = new TestNetns("vsmp-");
+        using var ns2 = new TestNetns("vsmp-");
+        using var a = new TestNetns("vsmp-");
+        using var b = new TestNetns("vsmp-");
+        using var c = new TestNetns("vsmp-");
+        string s = Names.Random("");
+        using var d = Vswitchd.Start(Config(s, "10.250.1.0/24", Tap("pa" + s, ns1, "10.250.1.2/24")));
+        // A port added at run time with an address of its own.
+        var added = d.Send(HttpMethod.Post, "/v1/ports", new { name = "pb" + s, type = "tap", network = "blue", netns = ns2.Name, addresses = new[] { "10.250.1.3/24" } });
+        Assert.True(added.Status == 201, added.Body?.ToJsonString());
+
+        var ja = AttachTests.Vsctl(d, "--json", "attach", a.Name, "--network", "blue");
+        Assert.True(ja.ExitCode == 0, ja.Output);
+        Assert.Equal("10.250.1.4", (string)JsonNode.Parse(ja.StdOut)!["ip"]!);
+
+        // Asking for a held address is refused, naming who holds it.
+        var taken = AttachTests.Vsctl(d, "attach", b.Name, "--network", "blue", "--ip", "10.250.1.2");
+        Assert.NotEqual(0, taken.ExitCode);
+        Assert.Contains("10.250.1.2 is already in use on network 'blue' by port pa" + s, taken.Output);
+
+        // And the other way round: a port may not take an attachment's address.
+        var clash = d.Send(HttpMethod.Post, "/v1/ports", new { name = "pc" + s, type = "tap", network = "blue", netns = c.Name, addresses = new[] { "10.250.1.4/24" } });
+        Assert.Equal(409, clash.Status);
+        Assert.Contains("by attachment", (string)clash.Body!["error"]!);
+        Assert.DoesNotContain(d.Get("/v1/ports").AsArray(), p => (string)p!["name"]! == "pc" + s);
+    }
+
+    [RootFact]
+    public void Bad_names_and_values_are_refused_with_400_before_anything_is_created()
+    {
+        using var d = Vswitchd.Start(null);
+        int before = d.Get("/v1/networks").AsArray().Count;
+        foreach (var name in new[] { "a/b", "..", ".", "x\ny", "a\0b", new string('n', 10_000), "-x", "white space" })
+        {
+            var r = d.Send(HttpMethod.Post, "/v1/networks", new { name });
+            Assert.True(r.Status == 400, $"network name {name[..Math.Min(20, name.Length)]}: {r.Status} {r.Body?.ToJsonString()}");
+            Assert.Contains("name", (string)r.Body!["error"]!);
+        }
+        Assert.Equal(before, d.Get("/v1/networks").AsArray().Count);
+
+        var wide = d.Send(HttpMethod.Post, "/v1/networks", new { name = "wide", subnet = "0.0.0.0/0" });
+        Assert.Equal(400, wide.Status);
+        Assert.Contains("0.0.0.0/0", (string)wide.Body!["error"]!);
+        Assert.Equal(201, d.Send(HttpMethod.Post, "/v1/networks", new { name = "ok-net.1" }).Status);
+
+        var lo = d.Send(HttpMethod.Post, "/v1/ports", new { name = "lo", type = "afpacket", network = "ok-net.1" });
+        Assert.Equal(400, lo.Status);
+        Assert.Contains("loopback", (string)lo.Body!["error"]!);
+        var slash = d.Send(HttpMethod.Post, "/v1/ports", new { name = "p/1", type = "tap", network = "ok-net.1" });
+        Assert.Equal(400, slash.Status);
+        Assert.Single(d.Get("/v1/networks").AsArray(), n => (string)n!["name"]! == "ok-net.1");
+        Assert.Empty(d.Get("/v1/ports").AsArray());
+    }
+
+    [RootFact]
+    public void A_port_whose_namespace_is_deleted_shows_as_gone_and_costs_no_CPU()
+    {
+        using var ns = new TestNetns("vsmp-");
+        using var other = new TestNetns("vsmp-");
+        string s = Names.Random("");
+        using var d = Vswitchd.Start(Config(s, "10.250.2.0/24", Tap("ga" + s, ns, "10.250.2.2/24"), Tap("gb" + s, other, "10.250.2.3/24")));
+        Assert.Equal("up", (string)d.Get("/v1/ports/ga" + s)["state"]!);
+
+        other.Exec("ip", "link", "set", "gb" + s, "down");
+        var down = d.Get("/v1/ports/gb" + s);
+        Assert.Equal("down", (string)down["state"]!);
+        Assert.Contains("administratively down", (string)down["stateReason"]!);
+
+        Proc.Check("ip", "netns", "del", ns.Name);
+        Wait.Until(() => (string)d.Get("/v1/ports/ga" + s)["state"]! == "gone", TimeSpan.FromSeconds(10), "the port to show as gone");
+        Assert.Contains("gone", (string)d.Get("/v1/ports/ga" + s)["stateReason"]!);
+
+        // A dead device must not keep the datapath thread busy.
+        var cpu0 = CpuTime(d.Pid);
+        Thread.Sleep(3000);
+        var used = CpuTime(d.Pid) - cpu0;
+        Assert.True(used < TimeSpan.FromSeconds(0.5), $"vswitchd used {used.TotalSeconds:0.00} s of CPU in 3 s with a vanished port");
+
+        // The table says so too.
+        var ls = AttachTests.Vsctl(d, "port", "ls");
+        Assert.True(ls.ExitCode == 0, ls.Output);
+        Assert.Contains("gone", ls.StdOut);
+    }
+
+    [RootFact]
+    public void An_afpacket_port_whose_interface_is_deleted_shows_as_gone_and_costs_no_CPU()
+    {
+        string s = Names.Random("");
+        string va = "va" + s, vb = "vb" + s;
+        Proc.Check("ip", "link", "add", va, "type", "veth", "peer", "name", vb);
+        try
+        {
+            Proc.Check("ip", "link", "set", va, "up");
+            Proc.Check("ip", "link", "set", vb, "up");
+            string config = new JsonObject
+            {
+                ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue" }),
+                ["ports"] = new JsonArray(new JsonObject { ["name"] = va, ["type"] = "afpacket", ["network"] = "blue" }),
+            }.ToJsonString();
+            using var d = Vswitchd.Start(config);
+            Wait.Until(() => (string)d.Get("/v1/ports/" + va)["state"]! == "up", TimeSpan.FromSeconds(10), "the veth to have carrier");
+            Proc.Run("ip", "link", "del", va);
+            Wait.Until(() => (string)d.Get("/v1/ports/" + va)["state"]! == "gone", TimeSpan.FromSeconds(10), "the port to show as gone");
+            var cpu0 = CpuTime(d.Pid);
+            Thread.Sleep(3000);
+            var used = CpuTime(d.Pid) - cpu0;
+            Assert.True(used < TimeSpan.FromSeconds(0.5), $"vswitchd used {used.TotalSeconds:0.00} s of CPU in 3 s with a vanished interface");
+        }
+        finally { Proc.Run("ip", "link", "del", va); }
+    }
+
+    private static TimeSpan CpuTime(int pid)
+    {
+        using var p = Process.GetProcessById(pid);
+        p.Refresh();
+        return p.TotalProcessorTime;
+    }
+}
