@@ -25,11 +25,12 @@ public static class StatsCommands
 
     public static void Print(TextWriter w, StatsView s)
     {
-        var ports = new TableWriter("NAME", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "RX-DROP", "TX-DROP");
+        // RX-UNSENT: frames with nowhere to go (no-output), a switch doing its job, kept apart from the drops.
+        var ports = new TableWriter("NAME", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "RX-DROP", "TX-DROP", "RX-UNSENT");
         foreach (var p in s.Ports)
         {
             var c = p.Counters;
-            ports.AddRow(p.Name, c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes, c.RxDrops, c.TxDrops);
+            ports.AddRow(p.Name, c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes, c.RxDrops, c.TxDrops, c.RxUnsent);
         }
         ports.Write(w);
 
@@ -40,7 +41,7 @@ public static class StatsCommands
         {
             var drops = new TableWriter("STAGE", "REASON", "PACKETS");
             foreach (var st in s.Stages)
-                foreach (var d in st.Drops.OrderByDescending(d => d.Packets)) drops.AddRow(st.Name, d.Reason, d.Packets);
+                foreach (var d in st.Drops.OrderByDescending(d => d.Packets)) drops.AddRow(st.Name, d.Expected ? d.Reason + " (not an error)" : d.Reason, d.Packets);
             drops.AddRow("total", "(all)", s.Drops.Sum(d => d.Packets));
             drops.Write(w);
         }

@@ -89,4 +89,9 @@ public sealed record PortView(string Name, int Id, string Type, string Network, 
     int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null,
     string State = "up", string? StateReason = null);
 
-public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops);
+/// <summary>
+/// A port's counters. <see cref="RxDrops"/> are frames lost to a fault or a refusal (parse errors,
+/// rules, MTU, full queues); <see cref="RxUnsent"/> are frames that had nowhere to go (no-output),
+/// which is a switch doing its job, not a fault.
+/// </summary>
+public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops, long RxUnsent = 0);

@@ -11,7 +11,8 @@ public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] S
 /// </summary>
 public sealed record StageView(string Name, long Calls, long Packets, double NsPerPacket, double PacketsPerCall, long TimedPackets, DropView[] Drops);
 
-public sealed record DropView(string Reason, long Packets);
+/// <summary>Packets dropped for a reason; <see cref="Expected"/> when the reason is no fault (no-output, router-consumed).</summary>
+public sealed record DropView(string Reason, long Packets, bool Expected = false);
 
 /// <summary>The datapath threads' flow caches, summed.</summary>
 public sealed record FlowCacheView(long Flows, long Hits, long Misses, long Revalidations, long Evictions, long Expirations, double HitRate);

@@ -68,6 +68,13 @@ public static class DropReasons
     public static string Name(this DropReason reason) =>
         (uint)reason < (uint)Names.Length ? Names[(int)reason] : "unknown";
 
+    /// <summary>
+    /// Reasons that are the switch doing its job rather than something going wrong: a frame with no
+    /// other port to go to (no-output), a packet the router consumed (ARP replies to it, pings to it).
+    /// They are counted like drops, but not shown as a port's drops.
+    /// </summary>
+    public static bool IsExpected(this DropReason reason) => reason is DropReason.NoOutput or DropReason.RouterConsumed;
+
     public static bool TryParse(string name, out DropReason reason)
     {
         for (int i = 0; i < Names.Length; i++)

@@ -6,11 +6,16 @@ namespace VSwitch.Core.Pipeline;
 public struct PortCounters
 {
     public long RxPackets, RxBytes, TxPackets, TxBytes, RxDrops, TxDrops;
+    /// <summary>
+    /// Frames received that had nowhere to go (no-output: flooded with no other port in their network
+    /// and VLAN, like a lone container's IPv6 multicasts). Not faults, so not counted in RxDrops.
+    /// </summary>
+    public long RxUnsent;
 
     public void Add(in PortCounters o)
     {
         RxPackets += o.RxPackets; RxBytes += o.RxBytes; TxPackets += o.TxPackets;
-        TxBytes += o.TxBytes; RxDrops += o.RxDrops; TxDrops += o.TxDrops;
+        TxBytes += o.TxBytes; RxDrops += o.RxDrops; TxDrops += o.TxDrops; RxUnsent += o.RxUnsent;
     }
 }
 

@@ -82,7 +82,12 @@ public sealed class DatapathContext
     public void Drop(Packet p, DropReason reason)
     {
         Counters.CountDrop(CurrentStage, reason);
-        if ((uint)p.InPort < (uint)Counters.Ports.Length) Counters.Ports[p.InPort].RxDrops++;
+        if ((uint)p.InPort < (uint)Counters.Ports.Length)
+        {
+            // Nowhere to go is what a switch does with a frame no one else wants, not a fault of the port.
+            if (reason.IsExpected()) Counters.Ports[p.InPort].RxUnsent++;
+            else Counters.Ports[p.InPort].RxDrops++;
+        }
         if (p.Trace is { } t)
         {
             t.Add(StageName, $"drop ({reason.Name()})");

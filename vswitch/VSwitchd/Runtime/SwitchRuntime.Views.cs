@@ -90,7 +90,7 @@ public sealed partial class SwitchRuntime
         return new PortView(p.Name, p.Id, c?.Type ?? p.Io.GetType().Name, p.Network.Name,
             p.Mode == VlanMode.Trunk ? "trunk" : "access", p.AccessVlan, p.Trunks.Select(v => (int)v).ToArray(), p.NativeVlan,
             c?.Netns, c?.Type == "afpacket" ? c.Device ?? c.Name : null, c?.Mac, c?.Addresses.ToArray() ?? [],
-            new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops),
+            new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops, k.RxUnsent),
             p.Io is VSwitch.Core.Ports.IPortDiagnostics d ? d.Diagnostics().ToDictionary(kv => kv.Key, kv => kv.Value) : null,
             state.State, state.Reason);
     }
@@ -151,12 +151,12 @@ public sealed partial class SwitchRuntime
         return new StatsView(
             ListPorts(),
             Enumerable.Range(1, reasons - 1).Where(i => drops[i] > 0)
-                .Select(i => new DropView(((DropReason)i).Name(), drops[i])).ToArray(),
+                .Select(i => new DropView(((DropReason)i).Name(), drops[i], ((DropReason)i).IsExpected())).ToArray(),
             stages.Select((s, i) => new StageView(Datapath.Stages[i].Name, s.Calls, s.Packets,
                 Math.Round(s.NsPerPacket, 1),
                 s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1), s.TimedPackets,
                 Enumerable.Range(1, reasons - 1).Where(r => byStage[i * reasons + r] > 0)
-                    .Select(r => new DropView(((DropReason)r).Name(), byStage[i * reasons + r])).ToArray())).ToArray(),
+                    .Select(r => new DropView(((DropReason)r).Name(), byStage[i * reasons + r], ((DropReason)r).IsExpected())).ToArray())).ToArray(),
             Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats());
     }
 
