@@ -153,6 +153,49 @@ public class ManagementPlaneTests
         Assert.Contains("no-output (not an error)", stats.StdOut);
     }
 
+    [RootFact]
+    public void A_trace_names_ports_needs_no_router_MAC_and_lists_every_flooded_port()
+    {
+        using var n1 = new TestNetns("vsmp-");
+        using var n2 = new TestNetns("vsmp-");
+        using var n3 = new TestNetns("vsmp-");
+        string s = Names.Random("");
+        string config = new JsonObject
+        {
+            ["networks"] = new JsonArray(
+                new JsonObject { ["name"] = "blue", ["subnet"] = "10.250.4.0/24" },
+                new JsonObject { ["name"] = "red", ["subnet"] = "10.250.5.0/24" }),
+            ["ports"] = new JsonArray(
+                new JsonObject { ["name"] = "ta" + s, ["type"] = "tap", ["network"] = "blue", ["netns"] = n1.Name, ["addresses"] = new JsonArray("10.250.4.2/24") },
+                new JsonObject { ["name"] = "tc" + s, ["type"] = "tap", ["network"] = "blue", ["netns"] = n3.Name, ["addresses"] = new JsonArray("10.250.4.3/24") },
+                new JsonObject { ["name"] = "tb" + s, ["type"] = "tap", ["network"] = "red", ["netns"] = n2.Name, ["addresses"] = new JsonArray("10.250.5.2/24") }),
+        }.ToJsonString();
+        using var d = Vswitchd.Start(config);
+        var ping = n1.TryExec(TimeSpan.FromSeconds(20), "ping", "-c", "2", "-W", "2", "10.250.5.2");
+        Assert.True(ping.ExitCode == 0, ping.Output);
+
+        // Routed, with no MAC given: the destination is off blue's subnet, so the frame goes to the router.
+        var r = AttachTests.Vsctl(d, "trace", $"in_port=ta{s},icmp,nw_src=10.250.4.2,nw_dst=10.250.5.2");
+        Assert.True(r.ExitCode == 0, r.Output);
+        Assert.Contains($"in_port=ta{s}", r.StdOut);
+        Assert.DoesNotContain("in_port=1,", r.StdOut);
+        Assert.DoesNotContain("would learn 00:00:00:00:00:00", r.StdOut);
+        Assert.Contains("route to 10.250.5.2", r.StdOut);
+        Assert.Contains($"output: would send on tb{s}", r.StdOut);
+        Assert.Contains($"output:tb{s}", r.StdOut.Split('\n').Single(l => l.StartsWith("Final actions:", StringComparison.Ordinal)));
+
+        // A broadcast floods: every port it reaches is listed.
+        var flood = AttachTests.Vsctl(d, "--json", "trace", $"in_port=tb{s},dl_src=02:00:00:00:00:77,dl_dst=ff:ff:ff:ff:ff:ff,arp,arp_tpa=10.250.5.9");
+        Assert.True(flood.ExitCode == 0, flood.Output);
+        var single = AttachTests.Vsctl(d, "trace", $"in_port=ta{s},dl_dst=ff:ff:ff:ff:ff:ff,dl_src=02:00:00:00:00:78,udp,nw_dst=10.250.4.255");
+        Assert.Contains($"would send on tc{s}", single.StdOut);
+        Assert.DoesNotContain($"would send on ta{s}", single.StdOut);
+
+        // --routed on a network without a router is refused, naming why.
+        var bad = AttachTests.Vsctl(d, "trace", "--routed", "--hex", "00", "--in-port", "ta" + s);
+        Assert.NotEqual(0, bad.ExitCode);
+    }
+
     private static TimeSpan CpuTime(int pid)
     {
         using var p = Process.GetProcessById(pid);

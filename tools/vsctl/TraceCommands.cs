@@ -24,6 +24,10 @@ public static class TraceCommands
         var inPort = new Option<string>("--in-port") { Description = "The port the packet arrives on (when SPEC has no in_port, and for --hex)", HelpName = "PORT" };
         var hex = new Option<string>("--hex") { Description = "The packet as an Ethernet frame in hex (blanks and ':' are ignored)", HelpName = "HEX" };
         var live = new Option<bool>("--live") { Description = "Record real packets as they pass instead of tracing a made-up one" };
+        var routed = new Option<bool>("--routed")
+        {
+            Description = "Send SPEC to the router's MAC (the default already when nw_dst is outside the ingress network's subnet and SPEC has no dl_dst)",
+        };
         var filter = new Option<string>("--filter") { Description = "--live: only packets this match selects, e.g. 'icmp,nw_dst=10.0.0.2' (default: all)", HelpName = "MATCH" };
         var count = Cli.IntOption("--count", "--live: how many packets to record (1..1000, default 10)");
         var timeout = new Option<double?>("--timeout")
@@ -40,7 +44,7 @@ public static class TraceCommands
         };
         var trace = new Command("trace", "Trace a packet through the pipeline: 'SPEC', --hex HEX --in-port P, or --live")
         {
-            spec, inPort, hex, live, filter, count, timeout,
+            spec, inPort, hex, live, filter, count, timeout, routed,
         };
         trace.Validators.Add(r =>
         {
@@ -53,6 +57,7 @@ public static class TraceCommands
             }
             foreach (var o in new Option[] { filter, count, timeout })
                 if (r.GetResult(o) is not null) r.AddError($"{o.Name} is for --live");
+            if (r.GetResult(routed) is not null && r.GetResult(hex) is not null) r.AddError("--routed is for SPEC: a hex frame carries its own destination MAC");
             if (hasSpec && hasHex) r.AddError("give the packet once: SPEC or --hex, not both");
             else if (!hasSpec && !hasHex) r.AddError("give a packet: vsctl trace 'in_port=P,icmp,nw_dst=...', or --hex HEX --in-port P, or --live");
             else if (hasHex && r.GetResult(inPort) is null) r.AddError("--hex needs --in-port (the port the frame arrives on)");
@@ -63,7 +68,7 @@ public static class TraceCommands
             if (ctx.Get(live)) return await Live(ctx, ctx.Get(filter), ctx.Get(count), ctx.Get(timeout), ct);
             string? s = ctx.Get(spec), h = ctx.Get(hex);
             ApiResponse response;
-            try { response = await ctx.Api.PostAsync("v1/trace", new TraceRequest(s, h, ctx.Get(inPort)), ApiJson.Default.TraceRequest, ct); }
+            try { response = await ctx.Api.PostAsync("v1/trace", new TraceRequest(s, h, ctx.Get(inPort), ctx.Get(routed) ? true : null), ApiJson.Default.TraceRequest, ct); }
             catch (CtlException e) { return RuleText.Fail(ctx, s ?? "", e); }
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             Print(ctx.Out, response.Read(ApiJson.Default.TraceView));

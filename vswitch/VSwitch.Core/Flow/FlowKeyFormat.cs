@@ -11,12 +11,13 @@ namespace VSwitch.Core.Flow;
 /// </summary>
 public static class FlowKeyFormat
 {
-    public static string Format(in FlowKey key)
+    /// <summary>The key in ovs-ofctl syntax; <paramref name="portName"/> names in_port (a number when it gives null).</summary>
+    public static string Format(in FlowKey key, Func<int, string?>? portName = null)
     {
         var sb = new StringBuilder(160);
         if (key.TunId != 0) Append(sb, "tun_id", "0x" + key.TunId.ToString("x", CultureInfo.InvariantCulture));
         if (key.TunRemote != 0) Append(sb, "tun_src", AddressFormat.IPv4(key.TunRemote));
-        Append(sb, "in_port", Num(key.InPort));
+        Append(sb, "in_port", portName?.Invoke(key.InPort) ?? Num(key.InPort));
         Append(sb, "dl_src", MacAddress.Format(key.DlSrc));
         Append(sb, "dl_dst", MacAddress.Format(key.DlDst));
         if (key.HasVlan)

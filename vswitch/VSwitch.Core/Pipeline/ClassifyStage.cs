@@ -42,11 +42,7 @@ public sealed class ClassifyStage : Stage
                     : port.IsTunnel ? TunnelIngress(p) : VlanOps.Ingress(p, port);
             }
             if (live is not null && p.Trace is null) ctx.ClaimLive(p, live);
-            if (p.Trace is { } t)
-            {
-                if (t.Flow.Length == 0) t.Flow = FlowKeyFormat.Format(p.Key);
-                t.Add(Name, reason == DropReason.None ? Describe(p, topo) : $"cannot accept the frame: {reason.Name()}");
-            }
+            if (p.Trace is { } t) Record(t, p, reason, topo);
             if (reason != DropReason.None) ctx.Drop(p, reason);
             else
             {
@@ -56,6 +52,15 @@ public sealed class ClassifyStage : Stage
             }
         }
         Compact(batch, kept);
+
+        // Not inline: a lambda in Process would allocate its closure on every batch, traced or not.
+        void Record(PacketTrace t, Buffers.Packet p, DropReason reason, Topology.SwitchTopology topo)
+        {
+            if (t.Flow.Length == 0) t.Flow = FlowKeyFormat.Format(p.Key, PortNames(topo));
+            t.Add(Name, reason == DropReason.None ? Describe(p, topo) : $"cannot accept the frame: {reason.Name()}");
+        }
+
+        static Func<int, string?> PortNames(Topology.SwitchTopology topo) => id => topo.Port(id)?.Name;
 
         static string Describe(Buffers.Packet p, Topology.SwitchTopology topo)
         {

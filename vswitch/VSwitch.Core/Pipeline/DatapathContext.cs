@@ -116,7 +116,8 @@ public sealed class DatapathContext
     internal void ClaimLive(Packet p, LiveTrace live)
     {
         if (!live.Filter.Matches(p.Key) || !live.TryClaim()) return;
-        var t = new PacketTrace { Flow = FlowKeyFormat.Format(p.Key), Time = DateTime.UtcNow };
+        var topo = Topology;
+        var t = new PacketTrace { Flow = FlowKeyFormat.Format(p.Key, id => topo.Port(id)?.Name), Time = DateTime.UtcNow };
         p.Trace = t;
         _claimed.Add(t);
     }

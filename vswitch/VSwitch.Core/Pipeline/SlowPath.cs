@@ -97,7 +97,7 @@ public static class SlowPath
             }
         }
         result.Actions = Finish(scratch);
-        trace?.Add("actions", FlowAction.Format(result.Actions, id => topo.Port(id)?.Name));
+        trace?.Add("flow-lookup", "the slow path installs the flow: actions=" + FlowAction.Format(result.Actions, id => topo.Port(id)?.Name));
     }
 
     private static FlowAction[] Finish(List<FlowAction> scratch)
@@ -142,6 +142,7 @@ public static class SlowPath
                 var lr = macs.Learn(net.Id, vlan, key.DlSrc, port.Id, nowMs, net.MacAgingMs, inRemote);
                 trace?.Add("bridge", $"learned {MacAddress.Format(key.DlSrc)} on {where} (vlan {vlan}): {lr.ToString().ToLowerInvariant()}");
             }
+            else if (key.DlSrc == 0) trace?.Add("bridge", "no source MAC (dl_src not given): nothing to learn");
             else trace?.Add("bridge", $"would learn {MacAddress.Format(key.DlSrc)} on {where} (vlan {vlan})");
         }
         if (Router.Handles(in key, net, dlDst))

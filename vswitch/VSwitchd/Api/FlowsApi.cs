@@ -10,7 +10,7 @@ public static class FlowsApi
     {
         v1.MapGet("/flows", (SwitchRuntime rt) => Results.Ok(rt.DumpFlows()));
         v1.MapDelete("/flows", (SwitchRuntime rt) => Results.Ok(new FlushResult(rt.FlushFlows())));
-        v1.MapPost("/trace", (SwitchRuntime rt, TraceRequest body) => Results.Ok(rt.Trace(body.Spec, body.Hex, body.InPort)));
+        v1.MapPost("/trace", (SwitchRuntime rt, TraceRequest body) => Results.Ok(rt.Trace(body.Spec, body.Hex, body.InPort, body.Routed ?? false)));
         v1.MapPost("/trace/live", async (SwitchRuntime rt, LiveTraceRequest body) =>
             Results.Ok(await rt.LiveTraceAsync(body.Filter, body.Count, body.TimeoutSeconds)));
     }

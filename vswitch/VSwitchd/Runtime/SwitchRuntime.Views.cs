@@ -214,7 +214,7 @@ public sealed partial class SwitchRuntime
     /// Runs a packet through the tables without sending it (<c>ofproto/trace</c>): a match (spec, with
     /// in_port or <paramref name="inPort"/>) made into a frame, or a frame as hex arriving on <paramref name="inPort"/>.
     /// </summary>
-    public TraceView Trace(string? spec, string? hex, string? inPort)
+    public TraceView Trace(string? spec, string? hex, string? inPort, bool routed = false)
     {
         byte[] frame;
         int port;
@@ -238,6 +238,13 @@ public sealed partial class SwitchRuntime
                 key.InPort = (ushort)(PortId(inPort) ?? throw NoPort(inPort));
             }
             port = key.InPort;
+            // A routed packet goes to the router's MAC: say so for the user when the destination is
+            // off the ingress network's subnet (or --routed), as a host's own stack would.
+            if (parsed.Match.Mask.DlDst == 0 && Datapath.Topology.Port(port) is { } ingress
+                && Datapath.Topology.IngressNetwork(ingress, key.TunId) is { Router: { } router }
+                && (routed || key.IsIPv4 && parsed.Match.Mask.NwDst != 0 && !router.OnLink((uint)key.NwDst)))
+                key.DlDst = router.Mac;
+            else if (routed) throw new InvalidRequestException("--routed: the packet's network has no router (give it a subnet), or the spec names dl_dst itself");
             // From the tunnel port, the frame arrives with the VNI and remote VTEP the spec names (tun_id, tun_src).
             tunId = key.TunId;
             tunSrc = key.TunRemote;
