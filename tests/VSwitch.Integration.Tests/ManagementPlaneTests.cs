@@ -196,6 +196,88 @@ public class ManagementPlaneTests
         Assert.NotEqual(0, bad.ExitCode);
     }
 
+    [RootFact]
+    public void The_VXLAN_endpoint_is_set_moved_and_kept_at_run_time()
+    {
+        string dir = Directory.CreateTempSubdirectory("vst-d").FullName;
+        int port = 20000 + Random.Shared.Next(20000);
+        try
+        {
+            using (var d = Vswitchd.StartIn(dir, null))
+            {
+                d.KeepDir = true;
+                // No endpoint yet: a VXLAN network is refused.
+                Assert.Equal(400, d.Send(HttpMethod.Post, "/v1/networks", new { name = "ov", vni = 42 }).Status);
+                var set = AttachTests.Vsctl(d, "overlay", "set", "--local", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Assert.True(set.ExitCode == 0, set.Output);
+                Assert.Contains($"127.0.0.1:{port}", set.StdOut);
+                Assert.Equal(201, d.Send(HttpMethod.Post, "/v1/networks", new { name = "ov", vni = 42, vteps = new[] { "127.0.0.9" } }).Status);
+
+                // An address this host does not have: refused, and the endpoint stays where it was.
+                var bad = d.Send(HttpMethod.Put, "/v1/overlay", new { local = "192.0.2.77", port });
+                Assert.Equal(400, bad.Status);
+                Assert.Equal("127.0.0.1", (string?)d.Get("/v1/overlay")["local"]);
+
+                // Moved: the network keeps its VTEPs.
+                Assert.Equal(200, d.Send(HttpMethod.Put, "/v1/overlay", new { local = "127.0.0.2", port = port + 1 }).Status);
+                var o = d.Get("/v1/overlay");
+                Assert.Equal("127.0.0.2", (string?)o["local"]);
+                Assert.Equal("127.0.0.9", (string?)o["networks"]![0]!["vteps"]![0]);
+
+                // Closing it is refused while a VXLAN network needs it.
+                var unset = AttachTests.Vsctl(d, "overlay", "unset");
+                Assert.NotEqual(0, unset.ExitCode);
+                Assert.Contains("'ov'", unset.Output);
+                d.Kill();
+            }
+            // Acknowledged, so kept across a crash.
+            using (var d = Vswitchd.StartIn(dir, null))
+            {
+                d.KeepDir = true;
+                var o = d.Get("/v1/overlay");
+                Assert.Equal("127.0.0.2", (string?)o["local"]);
+                Assert.Equal(port + 1, (int)o["port"]!);
+                Assert.Equal(204, d.Send(HttpMethod.Delete, "/v1/networks/ov").Status);
+                Assert.Equal(204, d.Send(HttpMethod.Delete, "/v1/overlay").Status);
+                Assert.Null((string?)d.Get("/v1/overlay")["local"]);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [RootFact]
+    public void A_config_file_that_differs_from_the_database_is_reported_at_start_and_applied_with_config_wins()
+    {
+        string dir = Directory.CreateTempSubdirectory("vst-d").FullName;
+        string Net(params string[] names) => new JsonObject { ["networks"] = new JsonArray([.. names.Select(n => (JsonNode)new JsonObject { ["name"] = n })]) }.ToJsonString();
+        try
+        {
+            using (var d = Vswitchd.StartIn(dir, Net("blue")))
+                d.KeepDir = true;
+            using (var d = Vswitchd.StartIn(dir, Net("blue", "red")))
+            {
+                d.KeepDir = true;
+                Wait.Until(() => d.Log.Contains("vswitchd ready"), TimeSpan.FromSeconds(10), "the start-up line");
+                Assert.Contains("differs and was NOT applied", d.Log);
+                Assert.Contains("network 'red': only in the file", d.Log);
+                Assert.Contains("--config-wins", d.Log);
+                Assert.DoesNotContain(d.Get("/v1/networks").AsArray(), n => (string)n!["name"]! == "red");
+            }
+            using (var d = Vswitchd.StartIn(dir, Net("blue", "red"), "--config-wins"))
+            {
+                d.KeepDir = true;
+                Assert.Contains(d.Get("/v1/networks").AsArray(), n => (string)n!["name"]! == "red");
+            }
+            using (var d = Vswitchd.StartIn(dir, Net("blue", "red")))
+            {
+                d.KeepDir = true;
+                Wait.Until(() => d.Log.Contains("vswitchd ready"), TimeSpan.FromSeconds(10), "the start-up line");
+                Assert.Contains("says the same", d.Log);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     private static TimeSpan CpuTime(int pid)
     {
         using var p = Process.GetProcessById(pid);

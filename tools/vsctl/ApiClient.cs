@@ -72,6 +72,9 @@ public sealed class ApiClient : IDisposable
     public Task<ApiResponse> PostAsync<T>(string path, T body, JsonTypeInfo<T> type, TimeSpan timeout, CancellationToken ct) =>
         SendAsync(HttpMethod.Post, path, JsonContent.Create(body, type), timeout, ct);
 
+    public Task<ApiResponse> PutAsync<T>(string path, T body, JsonTypeInfo<T> type, CancellationToken ct) =>
+        SendAsync(HttpMethod.Put, path, JsonContent.Create(body, type), Timeout, ct);
+
     /// <summary>A path segment or query value, escaped.</summary>
     public static string Escape(string value) => Uri.EscapeDataString(value);
 

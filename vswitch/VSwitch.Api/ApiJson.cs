@@ -15,6 +15,7 @@ namespace VSwitch.Api;
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(ApiErrorBody))]
 [JsonSerializable(typeof(ShowView))]
+[JsonSerializable(typeof(OverlayRequest))]
 [JsonSerializable(typeof(FlushResult))]
 [JsonSerializable(typeof(NetworkRequest))]
 [JsonSerializable(typeof(NetworkView))]

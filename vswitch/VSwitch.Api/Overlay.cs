@@ -20,3 +20,9 @@ public sealed record VtepView(string Address, long RxPackets, long RxBytes, long
 
 /// <summary>POST /v1/networks/{name}/vteps.</summary>
 public sealed record VtepRequest([property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Vtep);
+
+/// <summary>PUT /v1/overlay: this host's VXLAN endpoint. Port defaults to 4789, udpGso to true.</summary>
+public sealed record OverlayRequest(
+    string? Local,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Port = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] bool? UdpGso = null);

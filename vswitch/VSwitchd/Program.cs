@@ -14,8 +14,12 @@ public static class Program
     public const string DefaultState = "/var/lib/vswitch/state.db";
 
     private const string Usage = """
-        usage: vswitchd [--config FILE] [--socket PATH] [--state PATH]
-          --config FILE   JSON configuration of networks, ports and datapath (see README)
+        usage: vswitchd [--config FILE [--config-wins]] [--socket PATH] [--state PATH]
+          --config FILE   JSON configuration of networks, ports and datapath (see README); it seeds an
+                          empty state database; once the database holds a configuration, that runs and
+                          the differences from FILE are logged at start
+          --config-wins   apply FILE's networks, ports and overlay over the stored ones (rules, routes,
+                          neighbours and attachments added through the API are kept)
           --socket PATH   management API socket (default $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock)
           --state PATH    state database (default /var/lib/vswitch/state.db)
         """;
@@ -23,6 +27,7 @@ public static class Program
     public static int Main(string[] args)
     {
         string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null;
+        bool configWins = false;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -32,11 +37,13 @@ public static class Program
                 case "--config": configPath = Next() ?? UsageError("--config needs a file"); break;
                 case "--socket": socket = Next() ?? UsageError("--socket needs a path"); break;
                 case "--state": state = Next() ?? UsageError("--state needs a path"); break;
+                case "--config-wins": configWins = true; break;
                 case "-h" or "--help": Console.WriteLine(Usage); return 0;
                 default: return UsageExit($"unknown argument '{a}'");
             }
         }
         if (configPath == "" || socket == "" || state == "") return 2;
+        if (configWins && configPath is null) return UsageExit("--config-wins needs --config FILE");
         socket ??= DefaultSocket;
         state ??= DefaultState;
 
@@ -87,7 +94,7 @@ public static class Program
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();
         string origin;
-        try { origin = runtime.Apply(cfg); }
+        try { origin = runtime.Apply(cfg, configPath, configWins); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Console.Error.WriteLine($"vswitchd: cannot start: {e.Message}");

@@ -9,6 +9,13 @@ public static class OverlayApi
     public static void Map(RouteGroupBuilder v1)
     {
         v1.MapGet("/overlay", (SwitchRuntime rt) => Results.Ok(rt.GetOverlay()));
+        v1.MapPut("/overlay", (SwitchRuntime rt, OverlayRequest body) =>
+            Results.Ok(rt.SetOverlay(new VSwitchd.Config.OverlayConfig { Local = body.Local, Port = body.Port ?? 4789, UdpGso = body.UdpGso ?? true })));
+        v1.MapDelete("/overlay", (SwitchRuntime rt) =>
+        {
+            rt.RemoveOverlay();
+            return Results.NoContent();
+        });
         v1.MapPost("/networks/{name}/vteps", (SwitchRuntime rt, string name, VtepRequest body) =>
         {
             rt.AddVtep(name, body.Vtep ?? "");

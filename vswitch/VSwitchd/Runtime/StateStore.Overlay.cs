@@ -26,4 +26,15 @@ public sealed partial class StateStore
             cmd.ExecuteNonQuery();
         }
     }
+
+    public void DeleteMeta(string key)
+    {
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "DELETE FROM meta WHERE key=$k";
+            cmd.Parameters.AddWithValue("$k", key);
+            cmd.ExecuteNonQuery();
+        }
+    }
 }

@@ -41,6 +41,29 @@ public sealed partial class StateStore : IDisposable
     /// <summary>True once the store holds a configuration (the config file only seeds an empty store).</summary>
     public bool IsSeeded => Scalar("SELECT value FROM meta WHERE key='seeded'") == "1";
 
+    /// <summary>Replaces the stored networks, ports and overlay in one transaction (--config-wins).</summary>
+    public void ReplaceConfiguration(IEnumerable<NetworkConfig> networks, IEnumerable<PortConfig> ports, string? overlayJson)
+    {
+        lock (_gate)
+        {
+            // BEGIN/COMMIT as statements, as DeleteAttachment does: the Save* helpers run their own commands.
+            Exec("BEGIN");
+            try
+            {
+                Exec("DELETE FROM networks; DELETE FROM ports; DELETE FROM meta WHERE key='overlay'");
+                foreach (var n in networks) SaveNetwork(n);
+                foreach (var p in ports) SavePort(p);
+                if (overlayJson is not null) Exec("INSERT OR REPLACE INTO meta(key, value) VALUES('overlay', $v)", ("$v", overlayJson));
+                Exec("COMMIT");
+            }
+            catch
+            {
+                Exec("ROLLBACK");
+                throw;
+            }
+        }
+    }
+
     public void MarkSeeded() => Exec("INSERT OR REPLACE INTO meta(key, value) VALUES('seeded', '1')");
 
     public void SaveNetwork(NetworkConfig n) =>

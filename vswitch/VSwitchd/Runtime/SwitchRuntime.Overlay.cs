@@ -1,3 +1,4 @@
+using VSwitch.Api;
 using System.Text.Json;
 using VSwitch.Core.Topology;
 using VSwitch.Core.Wire;
@@ -38,6 +39,54 @@ public sealed partial class SwitchRuntime
             if (persist) Store?.SetMeta("overlay", JsonSerializer.Serialize(o, OverlayJson));
             _log.LogInformation("VXLAN endpoint {Local}:{Port} open as port {Port}", o.Local, o.Port, TunnelPortName);
         }
+    }
+
+    /// <summary>
+    /// Opens this host's VXLAN endpoint at run time, or moves it to another address or port (the VXLAN
+    /// networks keep their VNIs, VTEPs and remote MACs). Stored before it answers. If the new endpoint
+    /// cannot be opened (an address this host does not have), the old one is opened again.
+    /// </summary>
+    public OverlayView SetOverlay(OverlayConfig o)
+    {
+        var errors = new VSwitchConfig { Overlay = o }.Validate().Where(e => e.StartsWith("overlay", StringComparison.Ordinal)).ToList();
+        if (errors.Count > 0) throw new InvalidRequestException(string.Join("; ", errors));
+        lock (_gate)
+        {
+            var old = Overlay;
+            if (old is not null && old.Local == o.Local && old.Port == o.Port && old.UdpGso == o.UdpGso) return GetOverlay();
+            if (Tunnel is not null) CloseOverlay(persist: false);
+            try { StartOverlay(o); }
+            catch (Exception e) when (e is VSwitch.Core.Ports.Linux.PortException or InvalidOperationException)
+            {
+                if (old is not null) StartOverlay(old, persist: false);
+                throw new InvalidRequestException($"overlay: cannot open the VXLAN endpoint {o.Local}:{o.Port}: {e.Message}");
+            }
+            return GetOverlay();
+        }
+    }
+
+    /// <summary>Closes the VXLAN endpoint; refused while a VXLAN network needs it.</summary>
+    public void RemoveOverlay()
+    {
+        lock (_gate)
+        {
+            if (Tunnel is null) throw new NotFoundException("there is no VXLAN endpoint to remove");
+            var vxlan = _networkConfigs.Values.Where(n => n.Vni is not null).Select(n => $"'{n.Name}'").ToList();
+            if (vxlan.Count > 0)
+                throw new ConflictException($"the VXLAN endpoint carries network(s) {string.Join(", ", vxlan)}: delete them first (or move the endpoint with 'vsctl overlay set')");
+            CloseOverlay(persist: true);
+        }
+    }
+
+    private void CloseOverlay(bool persist)
+    {
+        var port = Datapath.RemovePort(TunnelPortName);
+        WaitQuiescent(Datapath.Topology.Version);
+        port.Io.Dispose();
+        _log.LogInformation("VXLAN endpoint {Local}:{Port} closed", Overlay?.Local, Overlay?.Port);
+        Tunnel = null;
+        Overlay = null;
+        if (persist) Store?.DeleteMeta("overlay");
     }
 
     private OverlayConfig? StoredOverlay() =>

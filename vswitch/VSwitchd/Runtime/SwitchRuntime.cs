@@ -1,3 +1,4 @@
+using System.Text.Json;
 using VSwitch.Api;
 using VSwitch.Core;
 using VSwitch.Core.Ports;
@@ -50,10 +51,30 @@ public sealed partial class SwitchRuntime : IDisposable
     /// Builds the switch at start: from the state store when it holds a configuration, otherwise
     /// from the config file (which then seeds the store). On any failure undoes everything and throws.
     /// </summary>
-    public string Apply(VSwitchConfig cfg)
+    public string Apply(VSwitchConfig cfg, string? configPath = null, bool configWins = false)
     {
         try
         {
+            if (Store is { IsSeeded: true } && configPath is not null && configWins)
+            {
+                // --config-wins: what a config file can set (networks, ports, the overlay) comes from the
+                // file; what the API added on top (rules, routes, neighbours, attachments) is kept and
+                // re-applied where it still fits.
+                Store.ReplaceConfiguration(cfg.Networks, cfg.Ports, cfg.Overlay is null ? null : JsonSerializer.Serialize(cfg.Overlay, OverlayJson));
+                _log.LogWarning("--config-wins: the networks, ports and overlay stored in {State} were replaced by {Config}", Store.Path, configPath);
+            }
+            else if (Store is { IsSeeded: true } && configPath is not null)
+            {
+                var diff = ConfigDiff.Between(cfg, Store.Networks(), Store.Ports(), StoredOverlay());
+                if (diff.Count == 0)
+                    _log.LogInformation("state database {State} holds the configuration; {Config} says the same", Store.Path, configPath);
+                else
+                {
+                    _log.LogWarning("state database {State} holds a configuration, and it is what runs; {Config} differs and was NOT applied ({Count} difference(s)). "
+                        + "Restart with --config-wins to apply the file.", Store.Path, configPath, diff.Count);
+                    foreach (var d in diff) _log.LogWarning("  {Difference}", d);
+                }
+            }
             if (Store is { IsSeeded: true })
             {
                 foreach (var n in Store.Networks()) AddNetwork(n, persist: false);
@@ -80,7 +101,7 @@ public sealed partial class SwitchRuntime : IDisposable
                     try { InstallRule(r, persist: false); }
                     catch (RuleSyntaxException e) { _log.LogWarning("stored rule '{Rule}' no longer applies: {Error}", r, e.Message); }
                 }
-                return $"restored from {Store.Path}";
+                return configWins && configPath is not null ? $"from {configPath} (--config-wins), saved to {Store.Path}" : $"restored from {Store.Path}";
             }
             foreach (var n in cfg.Networks) AddNetwork(n);
             if (cfg.Overlay is not null) StartOverlay(cfg.Overlay);
