@@ -85,7 +85,7 @@ public class AttachTests
         Assert.False(b.HasLink("eth0"));
         Assert.False(HasPort(d, (string)jb["port"]!));
         Assert.DoesNotContain(ipB, Allocated(d));
-        Assert.Equal(1, Vsctl(d, "detach", b.Name).ExitCode);
+        Assert.Equal(3, Vsctl(d, "detach", b.Name).ExitCode); // not found
 
         // The released address is the lowest free one: the next attachment gets it again.
         var jc = Attach(d, c);
@@ -173,29 +173,29 @@ public class AttachTests
         Assert.Equal("02:00:00:00:18:50", ((string)ja["mac"]!).ToLowerInvariant());
         Assert.True(a.HasLink("net0"));
 
-        foreach (var (ip, expect) in new[]
+        foreach (var (ip, expect, exit) in new[]
         {
-            ("10.18.0.50", "already in use"), ("10.18.0.1", "gateway"), ("10.18.0.0", "network address"),
-            ("10.18.0.255", "broadcast"), ("10.19.0.5", "outside the subnet"), ("nonsense", "not an IPv4 address"),
+            ("10.18.0.50", "already in use", 4), ("10.18.0.1", "gateway", 6), ("10.18.0.0", "network address", 6),
+            ("10.18.0.255", "broadcast", 6), ("10.19.0.5", "outside the subnet", 6), ("nonsense", "not an IPv4 address", 6),
         })
         {
             var r = Vsctl(d, "attach", b.Name, "--network", "blue", "--ip", ip);
-            Assert.True(r.ExitCode == 1, $"--ip {ip}: {r.Output}");
+            Assert.True(r.ExitCode == exit, $"--ip {ip}: {r.Output}"); // 4 conflict, 6 invalid
             Assert.Contains(expect, r.StdErr);
             Assert.False(b.HasLink("eth0"));
         }
         var missing = Vsctl(d, "attach", "vsat-nosuchns", "--network", "blue");
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(6, missing.ExitCode); // invalid
         Assert.Contains("does not exist", missing.StdErr);
         var noNet = Vsctl(d, "attach", b.Name, "--network", "red");
-        Assert.Equal(1, noNet.ExitCode);
+        Assert.Equal(3, noNet.ExitCode); // not found
         Assert.Contains("no network named 'red'", noNet.StdErr);
 
         // The first free address skips the gateway; nothing was leaked by the refusals.
         var jb = Attach(d, b);
         Assert.Equal("10.18.0.2", (string)jb["ip"]!);
         var dup = Vsctl(d, "attach", b.Name, "--network", "blue");
-        Assert.Equal(1, dup.ExitCode);
+        Assert.Equal(4, dup.ExitCode); // conflict
         Assert.Contains("already has eth0", dup.StdErr);
         Assert.Equal(2, d.Get("/v1/ports").AsArray().Count);
     }

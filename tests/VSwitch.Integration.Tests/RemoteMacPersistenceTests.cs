@@ -48,13 +48,13 @@ public sealed class RemoteMacPersistenceTests
                 Assert.Single(Fdb(d));
 
                 var bad = Vsctl("--socket", d.Socket, "fdb", "del", "ov", "zz:00");
-                Assert.Equal(1, bad.ExitCode);
+                Assert.Equal(6, bad.ExitCode); // invalid
                 Assert.Contains("'zz:00'", bad.Stderr);
                 var del = Vsctl("--socket", d.Socket, "fdb", "del", "ov", Mac);
                 Assert.True(del.ExitCode == 0, del.ToString());
                 Assert.Empty(Fdb(d));
                 var again = Vsctl("--socket", d.Socket, "fdb", "del", "ov", Mac);
-                Assert.Equal(1, again.ExitCode);
+                Assert.Equal(3, again.ExitCode); // not found
                 Assert.Contains("no entry for " + Mac, again.Stderr);
                 d.Kill();
             }

@@ -12,11 +12,11 @@ namespace VSwitch.Integration.Tests;
 public sealed class VsctlTests
 {
     [Fact]
-    public void MissingSocket_Exits1_AndSaysTheDaemonCannotBeReached()
+    public void MissingSocket_Exits5_AndSaysTheDaemonCannotBeReached()
     {
         string socket = $"/tmp/nonexistent-{Guid.NewGuid():N}.sock";
         var r = Vsctl("--socket", socket, "port", "ls");
-        Assert.Equal(1, r.ExitCode);
+        Assert.Equal(5, r.ExitCode); // daemon unreachable
         Assert.Contains("cannot reach vswitchd", r.Stderr);
         Assert.Contains(socket, r.Stderr);
         Assert.Contains("is it running?", r.Stderr);
@@ -24,7 +24,7 @@ public sealed class VsctlTests
     }
 
     [Fact]
-    public void SocketNobodyListensOn_Exits1_ConnectionRefused()
+    public void SocketNobodyListensOn_Exits5_ConnectionRefused()
     {
         string socket = $"/tmp/vst-stale-{Guid.NewGuid():N}.sock";
         try
@@ -34,7 +34,7 @@ public sealed class VsctlTests
             using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             s.Bind(new UnixDomainSocketEndPoint(socket));
             var r = Vsctl("--socket", socket, "show");
-            Assert.Equal(1, r.ExitCode);
+            Assert.Equal(5, r.ExitCode); // daemon unreachable
             Assert.Contains($"cannot reach vswitchd at {socket}: connection refused", r.Stderr);
         }
         finally { File.Delete(socket); }
@@ -55,7 +55,6 @@ public sealed class VsctlTests
     [InlineData("port", "add", "p1", "--network", "blue", "--type", "tap", "--trunks", "10,x")]
     [InlineData("port", "add", "p1", "--network", "blue", "--type", "tap", "--native-vlan", "5")] // native VLAN without --trunks
     [InlineData("fdb", "flush", "--network", "blue", "--port", "p1")]
-    [InlineData("network")]                                        // a group without its command
     public void BadUsage_Exits2_BeforeContactingTheDaemon(params string[] args)
     {
         var r = Vsctl(["--socket", "/tmp/nonexistent.sock", .. args]);
@@ -97,11 +96,11 @@ public sealed class VsctlTests
         }
 
         var again = Vsctl([.. s, "network", "add", "blue"]);
-        Assert.Equal(1, again.ExitCode);
+        Assert.Equal(4, again.ExitCode); // conflict
         Assert.Contains("vsctl: network 'blue' already exists", again.Stderr);
 
         var badVlan = Vsctl([.. s, "network", "add", "red", "--vlan", "5000"]);
-        Assert.Equal(1, badVlan.ExitCode); // the daemon checks ranges and names the field
+        Assert.Equal(6, badVlan.ExitCode); // invalid: the daemon checks ranges and names the field
         Assert.Contains("vlan", badVlan.Stderr);
 
         var inspect = Vsctl([.. s, "network", "inspect", "blue"]);
@@ -122,7 +121,7 @@ public sealed class VsctlTests
         Assert.Equal("removed 0 entries", flush.Stdout.Trim());
 
         var missing = Vsctl([.. s, "network", "inspect", "nope"]);
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(3, missing.ExitCode); // not found
         Assert.Contains("vsctl: no network named 'nope'", missing.Stderr);
 
         var rm = Vsctl([.. s, "network", "rm", "blue"]);

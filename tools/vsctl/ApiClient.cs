@@ -8,13 +8,49 @@ using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
+/// <summary>What kind of failure: each has its exit code and its name in a --json error (README: "Exit codes").</summary>
+public enum ErrorKind
+{
+    /// <summary>Anything else: the daemon failed (500), or answered what vsctl cannot read. Exit 1, "error".</summary>
+    Error,
+    /// <summary>The command line does not parse. Exit 2, "usage".</summary>
+    Usage,
+    /// <summary>A name that is not there (404). Exit 3, "not-found".</summary>
+    NotFound,
+    /// <summary>Clashes with what exists (409). Exit 4, "conflict".</summary>
+    Conflict,
+    /// <summary>No socket, connection refused, no answer in time, or the daemon is stopping (503). Exit 5, "unreachable".</summary>
+    Unreachable,
+    /// <summary>A value the daemon refuses (400): a bad address, a rule or match that does not parse. Exit 6, "invalid".</summary>
+    Invalid,
+}
+
 /// <summary>
-/// A failure to report as <c>vsctl: message</c> with exit code 1. <see cref="Body"/> is the daemon's error
-/// answer as it came (for errors that carry more than a message, like a rule's bad token); null otherwise.
+/// A failure to report as <c>vsctl: message</c> (or, with --json, as a JSON error), with the exit code of its
+/// <see cref="Kind"/>. <see cref="Body"/> is the daemon's error answer as it came (for errors that carry more
+/// than a message, like a rule's bad token) and <see cref="Status"/> its HTTP status; null when vsctl found the error itself.
 /// </summary>
-public sealed class CtlException(string message, string? body = null) : Exception(message)
+public sealed class CtlException(string message, string? body = null, ErrorKind kind = ErrorKind.Error, int? status = null) : Exception(message)
 {
     public string? Body { get; } = body;
+    public ErrorKind Kind { get; } = kind;
+    public int? Status { get; } = status;
+
+    /// <summary>Something vsctl looked for and did not find (the daemon was asked and has no such thing).</summary>
+    public static CtlException NotFound(string message) => new(message, kind: ErrorKind.NotFound);
+
+    /// <summary>The same failure with another message (a hint added), its kind and body kept.</summary>
+    public CtlException WithMessage(string message) => new(message, Body, Kind, Status);
+
+    /// <summary>The kind of an HTTP error status.</summary>
+    public static ErrorKind KindOf(HttpStatusCode status) => status switch
+    {
+        HttpStatusCode.BadRequest => ErrorKind.Invalid,
+        HttpStatusCode.NotFound => ErrorKind.NotFound,
+        HttpStatusCode.Conflict => ErrorKind.Conflict,
+        HttpStatusCode.ServiceUnavailable => ErrorKind.Unreachable,
+        _ => ErrorKind.Error,
+    };
 }
 
 /// <summary>What the daemon answered: the raw JSON (for --json) and its status.</summary>
@@ -26,7 +62,8 @@ public sealed record ApiResponse(HttpStatusCode Status, string Json)
 
 /// <summary>
 /// HTTP/JSON to vswitchd's management API over its Unix socket. Every failure becomes a
-/// <see cref="CtlException"/>: the daemon's own {"error": "..."} message, or why the socket could not be reached.
+/// <see cref="CtlException"/>: the daemon's own {"error": "..."} message and the kind of its status, or why the
+/// socket could not be reached.
 /// </summary>
 public sealed class ApiClient : IDisposable
 {
@@ -88,7 +125,7 @@ public sealed class ApiClient : IDisposable
             using var response = await _http.SendAsync(request, deadline.Token);
             string json = await response.Content.ReadAsStringAsync(deadline.Token);
             if (response.IsSuccessStatusCode) return new ApiResponse(response.StatusCode, json);
-            throw new CtlException(ErrorMessage(response.StatusCode, json), json);
+            throw new CtlException(ErrorMessage(response.StatusCode, json), json, CtlException.KindOf(response.StatusCode), (int)response.StatusCode);
         }
         catch (HttpRequestException e)
         {
@@ -96,7 +133,7 @@ public sealed class ApiClient : IDisposable
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new CtlException($"vswitchd at {SocketPath} did not answer within {timeout.TotalSeconds:0}s");
+            throw new CtlException($"vswitchd at {SocketPath} did not answer within {timeout.TotalSeconds:0}s", kind: ErrorKind.Unreachable);
         }
     }
 
@@ -125,7 +162,7 @@ public sealed class ApiClient : IDisposable
         string hint = socketError?.SocketErrorCode == SocketError.AccessDenied
             ? "(run as root or as a member of the socket's group)"
             : "(is it running? start it with: vswitchd --config FILE)";
-        return new CtlException($"cannot reach vswitchd at {SocketPath}: {reason} {hint}");
+        return new CtlException($"cannot reach vswitchd at {SocketPath}: {reason} {hint}", kind: ErrorKind.Unreachable);
     }
 
     private static T? FindInner<T>(Exception? e) where T : Exception

@@ -4,7 +4,7 @@ using VSwitch.Api;
 namespace VSwitch.Ctl;
 
 /// <summary>
-/// <c>vsctl attach NETNS --network NET</c>, <c>vsctl attach ls</c> and <c>vsctl detach NETNS|ID</c>:
+/// <c>vsctl attach NETNS --network NET</c>, <c>vsctl attach [ls]</c> and <c>vsctl detach NETNS|ID</c>:
 /// /v1/attachments. An attachment is a TAP that vswitchd moves into the namespace and renames
 /// (eth0), with an address from the network's subnet and a default route via its gateway.
 /// </summary>
@@ -12,16 +12,32 @@ public static class AttachCommands
 {
     public static Command Attach(Cli cli)
     {
-        var netns = new Argument<string>("NETNS") { Description = "The namespace: a name under /run/netns, or a path like /proc/PID/ns/net" };
-        var network = new Option<string>("--network") { Description = "The network it joins", HelpName = "NET", Required = true };
+        var netns = new Argument<string>("NETNS")
+        {
+            Description = "The namespace: a name under /run/netns, or a path like /proc/PID/ns/net (none: list the attachments)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var network = new Option<string>("--network") { Description = "The network it joins (required with NETNS)", HelpName = "NET" };
         var ifname = new Option<string>("--ifname") { Description = "The interface's name inside the namespace (default eth0)", HelpName = "NAME" };
         var ip = new Option<string>("--ip") { Description = "A static address from the network's subnet (default: the lowest free one)", HelpName = "ADDR" };
         var mac = new Option<string>("--mac") { Description = "Its MAC address (default: a random local one)", HelpName = "MAC" };
         var containerId = new Option<string>("--container-id") { Description = "The container it belongs to (default: NETNS)", HelpName = "ID" };
-        var attach = new Command("attach", "Attach a network namespace (a container) to a network") { netns, network, ifname, ip, mac, containerId };
+        var attach = new Command("attach", "Attach a network namespace (a container) to a network; alone, it lists (as 'ls')") { netns, network, ifname, ip, mac, containerId };
         attach.Subcommands.Add(List(cli));
+        attach.Validators.Add(r =>
+        {
+            if (r.GetResult(netns) is { Tokens.Count: > 0 })
+            {
+                if (r.GetResult(network) is null) r.AddError("Option '--network' is required: the network NETNS joins.");
+                return;
+            }
+            // Without NETNS, 'vsctl attach' lists, as 'vsctl attach ls' does; options of an attach make no sense there.
+            if (new Option[] { network, ifname, ip, mac, containerId }.FirstOrDefault(o => r.GetResult(o) is not null) is { } given)
+                r.AddError($"{given.Name} is for attaching: give NETNS too (to list one network's attachments: vsctl attach ls --network NET)");
+        });
         cli.SetAction(attach, async (ctx, ct) =>
         {
+            if (ctx.Get(netns) is null) return await ListAsync(ctx, null, ct);
             var body = new AttachRequest(ctx.Get(network)!, ctx.Get(netns)!, ctx.Get(containerId), ctx.Get(ifname), ctx.Get(ip), ctx.Get(mac), "vsctl");
             var response = await ctx.Api.PostAsync("v1/attachments", body, ApiJson.Default.AttachRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
@@ -37,18 +53,20 @@ public static class AttachCommands
         var network = new Option<string>("--network") { Description = "Only this network's", HelpName = "NET" };
         var ls = new Command("ls", "List attachments") { network };
         ls.Aliases.Add("list");
-        cli.SetAction(ls, async (ctx, ct) =>
-        {
-            string q = ctx.Get(network) is { } n ? "?network=" + ApiClient.Escape(n) : "";
-            var response = await ctx.Api.GetAsync("v1/attachments" + q, ct);
-            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            var table = new TableWriter("ID", "NETWORK", "NETNS", "IFNAME", "ADDRESS", "MAC", "PORT", "CONTAINER");
-            foreach (var a in response.Read(ApiJson.Default.AttachmentViewArray))
-                table.AddRow(a.Id, a.Network, a.Netns, a.Ifname, a.Address, a.Mac, a.Port, a.ContainerId == a.Netns ? null : Short(a.ContainerId));
-            table.Write(ctx.Out);
-            return Program.Ok;
-        });
+        cli.SetAction(ls, (ctx, ct) => ListAsync(ctx, ctx.Get(network), ct));
         return ls;
+    }
+
+    private static async Task<int> ListAsync(Context ctx, string? network, CancellationToken ct)
+    {
+        string q = network is not null ? "?network=" + ApiClient.Escape(network) : "";
+        var response = await ctx.Api.GetAsync("v1/attachments" + q, ct);
+        if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+        var table = new TableWriter("ID", "NETWORK", "NETNS", "IFNAME", "ADDRESS", "MAC", "PORT", "CONTAINER").Cut("NETNS");
+        foreach (var a in response.Read(ApiJson.Default.AttachmentViewArray))
+            table.AddRow(a.Id, a.Network, a.Netns, a.Ifname, a.Address, a.Mac, a.Port, a.ContainerId == a.Netns ? null : Short(a.ContainerId));
+        ctx.Write(table);
+        return Program.Ok;
     }
 
     public static Command Detach(Cli cli)
@@ -63,7 +81,7 @@ public static class AttachCommands
             var all = (await ctx.Api.GetAsync("v1/attachments", ct)).Read(ApiJson.Default.AttachmentViewArray);
             var match = all.FirstOrDefault(a => a.Id == t)
                 ?? all.FirstOrDefault(a => (a.Netns == t || a.ContainerId == t || a.Netns == "/run/netns/" + t) && a.Ifname == name)
-                ?? throw new CtlException($"no attachment '{t}' (with interface {name}); see 'vsctl attach ls'");
+                ?? throw CtlException.NotFound($"no attachment '{t}' (with interface {name}); see 'vsctl attach ls'");
             var response = await ctx.Api.DeleteAsync("v1/attachments/" + ApiClient.Escape(match.Id), ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             ctx.Out.WriteLine($"detached {match.Netns} {match.Ifname} from {match.Network}{(match.Address is null ? "" : $", {match.Ip} released")}");

@@ -9,22 +9,29 @@ public static class FdbCommands
     public static Command Create(Cli cli)
     {
         var fdb = new Command("fdb", "The forwarding database: MAC addresses learned per network and VLAN");
-        fdb.Subcommands.Add(Show(cli));
+        var show = new Command("show", "List MAC entries");
+        show.Aliases.Add("ls");
+        Cli.ListsByDefault(fdb, show, c => ConfigureShow(cli, c));
+        fdb.Subcommands.Add(show);
         fdb.Subcommands.Add(Add(cli));
         fdb.Subcommands.Add(Delete(cli));
         fdb.Subcommands.Add(Flush(cli));
         return fdb;
     }
 
-    private static Command Show(Cli cli)
+    private static void ConfigureShow(Cli cli, Command command)
     {
         var network = new Option<string>("--network") { Description = "Only this network", HelpName = "NET" };
-        var show = new Command("show", "List MAC entries") { network };
-        show.Aliases.Add("ls");
-        cli.SetAction(show, async (ctx, ct) =>
+        var port = new Option<string>("--port") { Description = "Only the entries on this port (learned there, or behind it)", HelpName = "P" };
+        command.Options.Add(network);
+        command.Options.Add(port);
+        cli.SetAction(command, async (ctx, ct) =>
         {
-            string? net = ctx.Get(network);
-            var response = await ctx.Api.GetAsync("v1/fdb" + (net is null ? "" : "?network=" + ApiClient.Escape(net)), ct);
+            string? net = ctx.Get(network), p = ctx.Get(port);
+            var query = new List<string>();
+            if (net is not null) query.Add("network=" + ApiClient.Escape(net));
+            if (p is not null) query.Add("port=" + ApiClient.Escape(p));
+            var response = await ctx.Api.GetAsync("v1/fdb" + (query.Count == 0 ? "" : "?" + string.Join('&', query)), ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var entries = response.Read(ApiJson.Default.FdbEntryViewArray);
             // VTEP only when some MAC lives behind one (a switch without an overlay keeps its narrow table).
@@ -38,10 +45,9 @@ public static class FdbCommands
                 if (overlay) table.AddRow(e.Network, e.Vlan, e.Mac, e.Port, e.Vtep, age);
                 else table.AddRow(e.Network, e.Vlan, e.Mac, e.Port, age);
             }
-            table.Write(ctx.Out);
+            ctx.Write(table);
             return Program.Ok;
         });
-        return show;
     }
 
     private static Command Add(Cli cli)
@@ -77,8 +83,10 @@ public static class FdbCommands
         del.Aliases.Add("rm");
         cli.SetAction(del, async (ctx, ct) =>
         {
-            var response = await ctx.Api.DeleteAsync($"v1/fdb/{ApiClient.Escape(ctx.Get(mac)!)}?network={ApiClient.Escape(ctx.Get(network)!)}", ct);
-            if (ctx.Json) ctx.PrintJson(response);
+            string net = ctx.Get(network)!, m = ctx.Get(mac)!;
+            var response = await ctx.Api.DeleteAsync($"v1/fdb/{ApiClient.Escape(m)}?network={ApiClient.Escape(net)}", ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            ctx.Out.WriteLine($"MAC {m} deleted from network {net}");
             return Program.Ok;
         });
         return del;

@@ -11,19 +11,21 @@ public static class NeighCommands
     {
         var neigh = new Command("neigh", "The router's neighbors: IPv4 to MAC per network, learned by ARP or static (like 'ip neigh')");
         neigh.Aliases.Add("neighbor");
-        neigh.Subcommands.Add(List(cli));
+        var ls = new Command("ls", "List neighbor entries");
+        ls.Aliases.Add("list");
+        ls.Aliases.Add("show");
+        Cli.ListsByDefault(neigh, ls, c => ConfigureList(cli, c));
+        neigh.Subcommands.Add(ls);
         neigh.Subcommands.Add(Add(cli));
         neigh.Subcommands.Add(Flush(cli));
         return neigh;
     }
 
-    private static Command List(Cli cli)
+    private static void ConfigureList(Cli cli, Command command)
     {
         var network = new Option<string>("--network") { Description = "Only this network", HelpName = "NET" };
-        var ls = new Command("ls", "List neighbor entries") { network };
-        ls.Aliases.Add("list");
-        ls.Aliases.Add("show");
-        cli.SetAction(ls, async (ctx, ct) =>
+        command.Options.Add(network);
+        cli.SetAction(command, async (ctx, ct) =>
         {
             string? net = ctx.Get(network);
             var response = await ctx.Api.GetAsync("v1/neighbors" + (net is null ? "" : "?network=" + ApiClient.Escape(net)), ct);
@@ -35,21 +37,20 @@ public static class NeighCommands
                 string? age = n.State == "permanent" ? null : n.AgeSeconds.ToString("0.0", CultureInfo.InvariantCulture);
                 table.AddRow(n.Network, n.Ip, n.Mac, n.State, age);
             }
-            table.Write(ctx.Out);
+            ctx.Write(table);
             return Program.Ok;
         });
-        return ls;
     }
 
     private static Command Add(Cli cli)
     {
-        var network = new Option<string>("--network") { Description = "The network the neighbor is on", HelpName = "NET", Required = true };
+        var network = new Option<string>("--network") { Description = "The network the neighbor is on (default: the one whose subnet holds IP)", HelpName = "NET" };
         var ip = new Argument<string>("IP") { Description = "Its IPv4 address" };
         var mac = new Argument<string>("MAC") { Description = "Its MAC address (unicast)" };
         var add = new Command("add", "Add a static (permanent) entry: no ARP for this address") { network, ip, mac };
         cli.SetAction(add, async (ctx, ct) =>
         {
-            var body = new NeighborRequest(ctx.Get(network)!, ctx.Get(ip)!, ctx.Get(mac)!);
+            var body = new NeighborRequest(ctx.Get(network), ctx.Get(ip)!, ctx.Get(mac)!);
             var response = await ctx.Api.PostAsync("v1/neighbors", body, ApiJson.Default.NeighborRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var n = response.Read(ApiJson.Default.NeighborView);

@@ -9,18 +9,18 @@ public static class NetworkCommands
     public static Command Create(Cli cli)
     {
         var network = new Command("network", "Networks: isolated L2 segments that ports join");
-        network.Subcommands.Add(List(cli));
+        var ls = new Command("ls", "List networks");
+        ls.Aliases.Add("list");
+        Cli.ListsByDefault(network, ls, c => ConfigureList(cli, c));
+        network.Subcommands.Add(ls);
         network.Subcommands.Add(Add(cli));
         network.Subcommands.Add(Inspect(cli));
         network.Subcommands.Add(Remove(cli));
         return network;
     }
 
-    private static Command List(Cli cli)
-    {
-        var ls = new Command("ls", "List networks");
-        ls.Aliases.Add("list");
-        cli.SetAction(ls, async (ctx, ct) =>
+    private static void ConfigureList(Cli cli, Command command) =>
+        cli.SetAction(command, async (ctx, ct) =>
         {
             var response = await ctx.Api.GetAsync("v1/networks", ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
@@ -35,11 +35,9 @@ public static class NetworkCommands
                 if (routed) table.AddRow(n.Name, n.Vlan, n.Vni, n.Subnet, n.Gateway, n.MacAgingSeconds, n.Ports.Length);
                 else table.AddRow(n.Name, n.Vlan, n.Vni, n.MacAgingSeconds, n.Ports.Length);
             }
-            table.Write(ctx.Out);
+            ctx.Write(table);
             return Program.Ok;
         });
-        return ls;
-    }
 
     private static Command Add(Cli cli)
     {
@@ -96,7 +94,7 @@ public static class NetworkCommands
             w.WriteLine($"ports:      {n.Ports.Length}");
             if (n.Ports.Length == 0) return Program.Ok;
             var ports = (await ctx.Api.GetAsync("v1/ports", ct)).Read(ApiJson.Default.PortViewArray).ToDictionary(p => p.Name);
-            var table = new TableWriter("NAME", "ID", "TYPE", "VLAN", "NETNS/DEVICE", "MAC", "ADDRESSES");
+            var table = new TableWriter("NAME", "ID", "TYPE", "VLAN", "NETNS/DEVICE", "MAC", "ADDRESSES").Cut("NETNS/DEVICE", "ADDRESSES");
             foreach (string p in n.Ports)
             {
                 if (ports.TryGetValue(p, out var v))
@@ -105,7 +103,7 @@ public static class NetworkCommands
                     table.AddRow(p, null, null, null, null, null, null); // removed between the two requests
             }
             w.WriteLine();
-            table.Write(w);
+            ctx.Write(table);
             return Program.Ok;
         });
         return inspect;
@@ -118,8 +116,10 @@ public static class NetworkCommands
         rm.Aliases.Add("remove");
         cli.SetAction(rm, async (ctx, ct) =>
         {
-            var response = await ctx.Api.DeleteAsync("v1/networks/" + ApiClient.Escape(ctx.Get(name)!), ct);
-            if (ctx.Json) ctx.PrintJson(response);
+            string n = ctx.Get(name)!;
+            var response = await ctx.Api.DeleteAsync("v1/networks/" + ApiClient.Escape(n), ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            ctx.Out.WriteLine($"network {n} removed");
             return Program.Ok;
         });
         return rm;

@@ -14,7 +14,11 @@ public static class OverlayCommands
     public static Command Create(Cli cli)
     {
         var vtep = new Command("vtep", "The VXLAN overlay: this host's endpoint and the remote VTEPs of each VXLAN network");
-        vtep.Subcommands.Add(List(cli));
+        var ls = new Command("ls", "This host's VXLAN endpoint, each VXLAN network's VTEPs and the counters per remote VTEP");
+        ls.Aliases.Add("list");
+        ls.Aliases.Add("show");
+        Cli.ListsByDefault(vtep, ls, c => ConfigureList(cli, c));
+        vtep.Subcommands.Add(ls);
         vtep.Subcommands.Add(Add(cli));
         vtep.Subcommands.Add(Delete(cli));
         return vtep;
@@ -40,15 +44,11 @@ public static class OverlayCommands
     {
         var o = await TryGet(api, ct);
         if (o is null || o.Local is not null) return e;
-        return new CtlException($"{e.Message}; vswitchd has no VXLAN endpoint: VXLAN networks, VTEPs and remote MACs need overlay.local in its config", e.Body);
+        return e.WithMessage($"{e.Message}; vswitchd has no VXLAN endpoint: VXLAN networks, VTEPs and remote MACs need overlay.local in its config");
     }
 
-    private static Command List(Cli cli)
-    {
-        var ls = new Command("ls", "This host's VXLAN endpoint, each VXLAN network's VTEPs and the counters per remote VTEP");
-        ls.Aliases.Add("list");
-        ls.Aliases.Add("show");
-        cli.SetAction(ls, async (ctx, ct) =>
+    private static void ConfigureList(Cli cli, Command command) =>
+        cli.SetAction(command, async (ctx, ct) =>
         {
             var response = await ctx.Api.GetAsync("v1/overlay", ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
@@ -58,10 +58,10 @@ public static class OverlayCommands
             if (o.Local is null && o.Networks.Length == 0 && o.Vteps.Length == 0) return Program.Ok;
 
             w.WriteLine();
-            var nets = new TableWriter("NETWORK", "VNI", "MTU", "VTEPS");
+            var nets = new TableWriter("NETWORK", "VNI", "MTU", "VTEPS").Cut("VTEPS");
             foreach (var n in o.Networks)
                 nets.AddRow(n.Network, n.Vni, n.Mtu, n.Vteps.Length == 0 ? null : string.Join(',', n.Vteps));
-            nets.Write(w);
+            ctx.Write(nets);
             foreach (var n in o.Networks.Where(n => n.AcceptUnknownVteps))
                 w.WriteLine($"({n.Network} also accepts VTEPs not in its list, learning them from their traffic)");
 
@@ -77,11 +77,9 @@ public static class OverlayCommands
                 var c = counted.GetValueOrDefault(a) ?? new VtepView(a, 0, 0, 0, 0);
                 vteps.AddRow(a, c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes);
             }
-            vteps.Write(w);
+            ctx.Write(vteps);
             return Program.Ok;
         });
-        return ls;
-    }
 
     private static Command Add(Cli cli)
     {
@@ -115,13 +113,15 @@ public static class OverlayCommands
         del.Aliases.Add("rm");
         cli.SetAction(del, async (ctx, ct) =>
         {
+            string net = ctx.Get(network)!, vtep = ctx.Get(ip)!;
             ApiResponse response;
             try
             {
-                response = await ctx.Api.DeleteAsync($"v1/networks/{ApiClient.Escape(ctx.Get(network)!)}/vteps/{ApiClient.Escape(ctx.Get(ip)!)}", ct);
+                response = await ctx.Api.DeleteAsync($"v1/networks/{ApiClient.Escape(net)}/vteps/{ApiClient.Escape(vtep)}", ct);
             }
             catch (CtlException e) { throw await Explain(ctx.Api, e, ct); }
-            if (ctx.Json) ctx.PrintJson(response);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            ctx.Out.WriteLine($"vtep {vtep} deleted from network {net}");
             return Program.Ok;
         });
         return del;

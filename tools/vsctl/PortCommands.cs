@@ -11,32 +11,35 @@ public static class PortCommands
     public static Command Create(Cli cli)
     {
         var port = new Command("port", "Ports: tap devices vswitchd creates, or existing interfaces it attaches (afpacket)");
-        port.Subcommands.Add(List(cli));
+        var ls = new Command("ls", "List ports with their counters");
+        ls.Aliases.Add("list");
+        Cli.ListsByDefault(port, ls, c => ConfigureList(cli, c));
+        port.Subcommands.Add(ls);
         port.Subcommands.Add(Add(cli));
         port.Subcommands.Add(Remove(cli));
         return port;
     }
 
-    private static Command List(Cli cli)
+    private static void ConfigureList(Cli cli, Command command)
     {
-        var ls = new Command("ls", "List ports with their counters");
-        ls.Aliases.Add("list");
-        cli.SetAction(ls, async (ctx, ct) =>
+        var network = new Option<string>("--network") { Description = "Only this network's ports", HelpName = "NET" };
+        command.Options.Add(network);
+        cli.SetAction(command, async (ctx, ct) =>
         {
-            var response = await ctx.Api.GetAsync("v1/ports", ct);
+            string? net = ctx.Get(network);
+            var response = await ctx.Api.GetAsync("v1/ports" + (net is null ? "" : "?network=" + ApiClient.Escape(net)), ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            var table = new TableWriter("NAME", "ID", "TYPE", "NETWORK", "VLAN", "NETNS/DEVICE", "STATE", "RX-PKTS", "TX-PKTS", "DROPS");
+            var table = new TableWriter("NAME", "ID", "TYPE", "NETWORK", "VLAN", "NETNS/DEVICE", "STATE", "RX-PKTS", "TX-PKTS", "DROPS").Cut("NETNS/DEVICE", "VLAN");
             var ports = response.Read(ApiJson.Default.PortViewArray);
             foreach (var p in ports)
                 table.AddRow(p.Name, p.Id, p.Type, p.Network, Format.PortVlan(p), Format.Where(p), p.State,
                     p.Counters.RxPackets, p.Counters.TxPackets, p.Counters.RxDrops + p.Counters.TxDrops);
-            table.Write(ctx.Out);
+            ctx.Write(table);
             // Why a port is not up, under the table (the reason is too long for a column).
             foreach (var p in ports.Where(p => p.State != "up" && p.StateReason is not null))
                 ctx.Out.WriteLine($"{p.Name}: {p.State}: {p.StateReason}");
             return Program.Ok;
         });
-        return ls;
     }
 
     private static Command Add(Cli cli)
@@ -111,8 +114,10 @@ public static class PortCommands
         rm.Aliases.Add("remove");
         cli.SetAction(rm, async (ctx, ct) =>
         {
-            var response = await ctx.Api.DeleteAsync("v1/ports/" + ApiClient.Escape(ctx.Get(name)!), ct);
-            if (ctx.Json) ctx.PrintJson(response);
+            string n = ctx.Get(name)!;
+            var response = await ctx.Api.DeleteAsync("v1/ports/" + ApiClient.Escape(n), ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            ctx.Out.WriteLine($"port {n} removed");
             return Program.Ok;
         });
         return rm;

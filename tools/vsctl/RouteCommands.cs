@@ -9,18 +9,18 @@ public static class RouteCommands
     public static Command Create(Cli cli)
     {
         var route = new Command("route", "Routes between networks: connected subnets and static routes (like 'ip route')");
-        route.Subcommands.Add(List(cli));
+        var ls = new Command("ls", "List routes, one row per path (an ECMP route has several)");
+        ls.Aliases.Add("list");
+        ls.Aliases.Add("show");
+        Cli.ListsByDefault(route, ls, c => ConfigureList(cli, c));
+        route.Subcommands.Add(ls);
         route.Subcommands.Add(Add(cli));
         route.Subcommands.Add(Delete(cli));
         return route;
     }
 
-    private static Command List(Cli cli)
-    {
-        var ls = new Command("ls", "List routes, one row per path (an ECMP route has several)");
-        ls.Aliases.Add("list");
-        ls.Aliases.Add("show");
-        cli.SetAction(ls, async (ctx, ct) =>
+    private static void ConfigureList(Cli cli, Command command) =>
+        cli.SetAction(command, async (ctx, ct) =>
         {
             var response = await ctx.Api.GetAsync("v1/routes", ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
@@ -30,11 +30,9 @@ public static class RouteCommands
                 if (r.Paths.Length == 0) table.AddRow(r.Prefix, null, null, null);
                 foreach (var p in r.Paths) table.AddRow(r.Prefix, p.Kind, p.Network, p.Via);
             }
-            table.Write(ctx.Out);
+            ctx.Write(table);
             return Program.Ok;
         });
-        return ls;
-    }
 
     private static Command Add(Cli cli)
     {
@@ -83,7 +81,9 @@ public static class RouteCommands
                 + (v is not null ? "&via=" + ApiClient.Escape(v) : "")
                 + (d is not null ? "&dev=" + ApiClient.Escape(d) : "");
             var response = await ctx.Api.DeleteAsync("v1/routes" + query, ct);
-            if (ctx.Json) ctx.PrintJson(response);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            string path = v is not null ? $" via {v}" : d is not null ? $" dev {d}" : "";
+            ctx.Out.WriteLine($"route {ctx.Get(prefix)}{path} deleted");
             return Program.Ok;
         });
         return del;

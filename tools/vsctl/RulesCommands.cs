@@ -13,29 +13,44 @@ public static class RulesCommands
     public static Command Create(Cli cli)
     {
         var rules = new Command("rules", "The rule table: what the switch does with each kind of packet (ovs-ofctl syntax)");
-        rules.Subcommands.Add(List(cli));
+        var ls = new Command("ls", "List rules, highest priority first, with their packet and byte counts");
+        ls.Aliases.Add("dump-flows");
+        ls.Aliases.Add("list");
+        Cli.ListsByDefault(rules, ls, c => ConfigureList(cli, c));
+        rules.Subcommands.Add(ls);
         rules.Subcommands.Add(Add(cli));
         rules.Subcommands.Add(Delete(cli));
         return rules;
     }
 
-    private static Command List(Cli cli)
+    private static void ConfigureList(Cli cli, Command command)
     {
-        var ls = new Command("ls", "List rules, highest priority first, with their packet and byte counts");
-        ls.Aliases.Add("dump-flows");
-        ls.Aliases.Add("list");
-        cli.SetAction(ls, async (ctx, ct) =>
+        var match = new Argument<string>("MATCH")
         {
-            var response = await ctx.Api.GetAsync("v1/rules", ct);
+            Description = "Only the rules this match covers, as 'rules del' selects them: 'tcp' lists every TCP rule (with priority=N only that priority; default: all)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var strict = new Option<bool>("--strict") { Description = "Only the rule whose match (and priority, if given) is exactly MATCH" };
+        command.Arguments.Add(match);
+        command.Options.Add(strict);
+        cli.SetAction(command, async (ctx, ct) =>
+        {
+            string? m = ctx.Get(match);
+            bool exact = ctx.Get(strict);
+            var query = new List<string>();
+            if (!string.IsNullOrWhiteSpace(m)) query.Add("match=" + ApiClient.Escape(m));
+            if (exact) query.Add("strict=true");
+            ApiResponse response;
+            try { response = await ctx.Api.GetAsync("v1/rules" + (query.Count == 0 ? "" : "?" + string.Join('&', query)), ct); }
+            catch (CtlException e) { return RuleText.Fail(ctx, m ?? "", e); }
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            Print(ctx.Out, response.Read(ApiJson.Default.RuleViewArray));
+            ctx.Write(Table(response.Read(ApiJson.Default.RuleViewArray)));
             return Program.Ok;
         });
-        return ls;
     }
 
-    /// <summary>PRIORITY MATCH ACTIONS PACKETS BYTES AGE, and COOKIE / IDLE / HARD only when some rule sets them.</summary>
-    public static void Print(TextWriter w, IReadOnlyList<RuleView> rules)
+    /// <summary>PRIORITY MATCH ACTIONS PACKETS BYTES AGE, and COOKIE / IDLE / HARD only when some rule sets them; MATCH and ACTIONS may be cut.</summary>
+    public static TableWriter Table(IReadOnlyList<RuleView> rules)
     {
         bool cookie = rules.Any(r => !IsZeroCookie(r.Cookie));
         bool idle = rules.Any(r => r.IdleTimeout != 0), hard = rules.Any(r => r.HardTimeout != 0);
@@ -43,7 +58,7 @@ public static class RulesCommands
         if (cookie) headers.Add("COOKIE");
         if (idle) headers.Add("IDLE");
         if (hard) headers.Add("HARD");
-        var table = new TableWriter([.. headers]);
+        var table = new TableWriter([.. headers]).Cut("MATCH", "ACTIONS");
         // The daemon lists in match order already; a stable sort keeps that order within a priority.
         foreach (var r in rules.OrderByDescending(r => r.Priority))
         {
@@ -56,7 +71,7 @@ public static class RulesCommands
             if (hard) row.Add(r.HardTimeout == 0 ? null : r.HardTimeout);
             table.AddRow([.. row]);
         }
-        table.Write(w);
+        return table;
     }
 
     private static bool IsZeroCookie(string? cookie) =>
@@ -120,15 +135,8 @@ public static class RuleText
 {
     private const string Indent = "    ";
 
-    /// <summary>Reports <paramref name="e"/> on stderr (with the caret when it can) and returns exit code 1.</summary>
-    public static int Fail(Context ctx, string text, CtlException e)
-    {
-        var w = ctx.Cli.Error;
-        w.WriteLine($"vsctl: {e.Message}");
-        if (Locate(e.Body) is { } at)
-            foreach (string line in Caret(text, at.Token, at.Position)) w.WriteLine(line);
-        return Program.Failed;
-    }
+    /// <summary>Reports <paramref name="e"/> (on stderr with the caret when it can; with --json as JSON) and returns its exit code.</summary>
+    public static int Fail(Context ctx, string text, CtlException e) => ctx.Cli.Report(e, ctx.Json, text);
 
     /// <summary>The token and position of a <see cref="ApiErrorBody"/> (a bad rule, match, packet or filter); null when the body has neither.</summary>
     public static (string Token, int Position)? Locate(string? body)

@@ -8,7 +8,9 @@ public static class FlowsApi
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapGet("/flows", (SwitchRuntime rt) => Results.Ok(rt.DumpFlows()));
+        // ?match= in rule syntax (icmp, in_port=p1,...), ?port= (in on it or out to it), ?network= (entering it).
+        v1.MapGet("/flows", (SwitchRuntime rt, string? match, string? port, string? network) =>
+            Results.Ok(rt.DumpFlows(rt.ParseFlowFilter(match, port, network))));
         v1.MapDelete("/flows", (SwitchRuntime rt) => Results.Ok(new FlushResult(rt.FlushFlows())));
         v1.MapPost("/trace", (SwitchRuntime rt, TraceRequest body) => Results.Ok(rt.Trace(body.Spec, body.Hex, body.InPort, body.Routed ?? false)));
         v1.MapPost("/trace/live", async (SwitchRuntime rt, LiveTraceRequest body) =>

@@ -30,7 +30,7 @@ public static class ManagementApi
             return Results.NoContent();
         });
 
-        v1.MapGet("/ports", (SwitchRuntime rt) => Results.Ok(rt.ListPorts()));
+        v1.MapGet("/ports", (SwitchRuntime rt, string? network) => Results.Ok(rt.ListPorts(network)));
         v1.MapGet("/ports/{name}", (SwitchRuntime rt, string name) => Results.Ok(rt.GetPort(name)));
         v1.MapPost("/ports", (SwitchRuntime rt, PortRequest body) =>
         {
@@ -43,7 +43,7 @@ public static class ManagementApi
             return Results.NoContent();
         });
 
-        v1.MapGet("/fdb", (SwitchRuntime rt, string? network) => Results.Ok(rt.ListFdb(network)));
+        v1.MapGet("/fdb", (SwitchRuntime rt, string? network, string? port) => Results.Ok(rt.ListFdb(network, port)));
         // Learned entries only: static ones (remote MACs) leave one at a time, by DELETE /v1/fdb/{mac}.
         v1.MapDelete("/fdb", (SwitchRuntime rt, string? network, string? port) => Results.Ok(new FlushResult(rt.FlushLearnedMacs(network, port))));
 

@@ -25,8 +25,10 @@ public static class RoutesApi
         v1.MapGet("/neighbors", (SwitchRuntime rt, string? network) => Results.Ok(rt.ListNeighbors(network)));
         v1.MapPost("/neighbors", (SwitchRuntime rt, NeighborRequest body) =>
         {
-            rt.AddStaticNeighbor(body.Network ?? "", body.Ip ?? "", body.Mac ?? "");
-            return Results.Created("/v1/neighbors", rt.GetNeighbor(body.Network ?? "", body.Ip ?? ""));
+            // Without a network, the one whose subnet holds the address.
+            string network = rt.NeighborNetwork(body.Network, body.Ip ?? "");
+            rt.AddStaticNeighbor(network, body.Ip ?? "", body.Mac ?? "");
+            return Results.Created("/v1/neighbors", rt.GetNeighbor(network, body.Ip ?? ""));
         });
         v1.MapDelete("/neighbors", (SwitchRuntime rt, string? network) => Results.Ok(new FlushResult(rt.FlushNeighbors(network))));
     }

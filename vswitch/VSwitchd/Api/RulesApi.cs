@@ -8,7 +8,8 @@ public static class RulesApi
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapGet("/rules", (SwitchRuntime rt) => Results.Ok(rt.ListRules()));
+        // ?match= selects as DELETE does: rules at least as specific (strict=true: exactly that match).
+        v1.MapGet("/rules", (SwitchRuntime rt, string? match, bool? strict) => Results.Ok(rt.ListRules(match, strict ?? false)));
         v1.MapPost("/rules", (SwitchRuntime rt, RuleRequest body) =>
         {
             if (string.IsNullOrWhiteSpace(body.Rule)) throw new InvalidRequestException("give the rule as {\"rule\": \"priority=...,actions=...\"}");

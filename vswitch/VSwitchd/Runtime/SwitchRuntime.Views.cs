@@ -187,14 +187,16 @@ public sealed partial class SwitchRuntime
             Math.Round((Environment.TickCount64 - r.InstalledAtMs) / 1000.0, 1));
     }
 
-    /// <summary>Every thread's cached datapath flows (<c>dpctl/dump-flows</c>), busiest first.</summary>
-    public FlowView[] DumpFlows()
+    /// <summary>Every thread's cached datapath flows (<c>dpctl/dump-flows</c>), busiest first; those a filter accepts when given.</summary>
+    public FlowView[] DumpFlows(FlowFilter? filter = null)
     {
         long now = Environment.TickCount64;
+        var topology = Datapath.Topology;
         var list = new List<FlowView>();
         foreach (var ctx in Datapath.Contexts)
             foreach (var e in ctx.FlowCache.Entries())
-                list.Add(new FlowView(ctx.Index, FlowKeyFormat.Format(e.Key).Replace("in_port=" + e.Key.InPort, "in_port=" + (PortName(e.Key.InPort) ?? e.Key.InPort.ToString(CultureInfo.InvariantCulture))),
+                if (filter is null || filter.Accepts(e, topology))
+                    list.Add(new FlowView(ctx.Index, FlowKeyFormat.Format(e.Key).Replace("in_port=" + e.Key.InPort, "in_port=" + (PortName(e.Key.InPort) ?? e.Key.InPort.ToString(CultureInfo.InvariantCulture))),
                     FlowAction.Format(e.Actions, PortName), e.Rule?.Format(PortName), e.Packets, e.Bytes,
                     Math.Round((now - e.CreatedMs) / 1000.0, 1), Math.Round((now - e.LastUsedMs) / 1000.0, 1)));
         return list.OrderByDescending(f => f.Packets).ToArray();
