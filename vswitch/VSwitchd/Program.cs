@@ -78,7 +78,7 @@ public static class Program
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<SwitchRuntime>();
         builder.Services.AddSingleton<MetricsExporter>();
-        builder.Services.AddOpenApi("v1");
+        builder.Services.AddOpenApi("v1", ApiDocs.AddExamples);
         // Let malformed bodies reach the JSON error answer (ApiErrors) instead of an empty 400.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddHostedService<SwitchService>();

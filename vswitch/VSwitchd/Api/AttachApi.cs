@@ -14,27 +14,27 @@ public static class AttachApi
         v1.MapPost("/attachments", (Attachments atts, AttachRequest body) =>
         {
             var a = atts.Attach(body);
-            return Results.Created($"/v1/attachments/{a.Id}", View(a));
+            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a));
         });
         v1.MapGet("/attachments", (Attachments atts, string? network, string? containerId, string? netns, string? ifname) =>
-            Results.Ok(atts.Find(network, containerId, netns, ifname).Select(View).ToArray()));
-        v1.MapGet("/attachments/{id}", (Attachments atts, string id) => Results.Ok(View(atts.Get(id))));
+            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(View).ToArray()));
+        v1.MapGet("/attachments/{id}", (Attachments atts, string id) => TypedResults.Ok(View(atts.Get(id))));
         v1.MapGet("/attachments/{id}/check", (Attachments atts, string id) =>
         {
             var problems = atts.Check(atts.Get(id));
-            return Results.Ok(new AttachmentCheckView(problems.Count == 0, problems.ToArray()));
+            return TypedResults.Ok(new AttachmentCheckView(problems.Count == 0, problems.ToArray()));
         });
         v1.MapDelete("/attachments/{id}", (Attachments atts, string id) =>
         {
             atts.Remove(id);
-            return Results.NoContent();
+            return TypedResults.NoContent();
         });
         // By (containerId, ifname) as CNI's DEL knows it, or (netns, ifname) as vsctl's detach does.
         v1.MapDelete("/attachments", (Attachments atts, string? containerId, string? netns, string? ifname) =>
         {
             if (containerId is null && netns is null) throw new InvalidRequestException("say which: ?containerId=ID or ?netns=NS (and &ifname=, default eth0)");
             atts.Remove(containerId, netns, ifname ?? "eth0");
-            return Results.NoContent();
+            return TypedResults.NoContent();
         });
     }
 

@@ -10,10 +10,10 @@ public static class FlowsApi
     {
         // ?match= in rule syntax (icmp, in_port=p1,...), ?port= (in on it or out to it), ?network= (entering it).
         v1.MapGet("/flows", (SwitchRuntime rt, string? match, string? port, string? network) =>
-            Results.Ok(rt.DumpFlows(rt.ParseFlowFilter(match, port, network))));
-        v1.MapDelete("/flows", (SwitchRuntime rt) => Results.Ok(new FlushResult(rt.FlushFlows())));
-        v1.MapPost("/trace", (SwitchRuntime rt, TraceRequest body) => Results.Ok(rt.Trace(body.Spec, body.Hex, body.InPort, body.Routed ?? false)));
+            TypedResults.Ok(rt.DumpFlows(rt.ParseFlowFilter(match, port, network))));
+        v1.MapDelete("/flows", (SwitchRuntime rt) => TypedResults.Ok(new FlushResult(rt.FlushFlows())));
+        v1.MapPost("/trace", (SwitchRuntime rt, TraceRequest body) => TypedResults.Ok(rt.Trace(body.Spec, body.Hex, body.InPort, body.Routed ?? false)));
         v1.MapPost("/trace/live", async (SwitchRuntime rt, LiveTraceRequest body) =>
-            Results.Ok(await rt.LiveTraceAsync(body.Filter, body.Count, body.TimeoutSeconds)));
+            TypedResults.Ok(await rt.LiveTraceAsync(body.Filter, body.Count, body.TimeoutSeconds)));
     }
 }

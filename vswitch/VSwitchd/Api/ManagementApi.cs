@@ -15,39 +15,40 @@ public static class ManagementApi
     public static void Map(WebApplication app)
     {
         var v1 = app.MapGroup("/v1");
-        v1.MapGet("/show", (SwitchRuntime rt) => Results.Ok(rt.Show()));
+        ApiDocs.Describe(v1);
+        v1.MapGet("/show", (SwitchRuntime rt) => TypedResults.Ok(rt.Show()));
 
-        v1.MapGet("/networks", (SwitchRuntime rt) => Results.Ok(rt.ListNetworks()));
-        v1.MapGet("/networks/{name}", (SwitchRuntime rt, string name) => Results.Ok(rt.GetNetwork(name)));
+        v1.MapGet("/networks", (SwitchRuntime rt) => TypedResults.Ok(rt.ListNetworks()));
+        v1.MapGet("/networks/{name}", (SwitchRuntime rt, string name) => TypedResults.Ok(rt.GetNetwork(name)));
         v1.MapPost("/networks", (SwitchRuntime rt, NetworkRequest body) =>
         {
             var n = rt.CreateNetwork(NetworkConfig.FromRequest(body));
-            return Results.Created($"/v1/networks/{n.Name}", n);
+            return TypedResults.Created($"/v1/networks/{n.Name}", n);
         });
         v1.MapDelete("/networks/{name}", (SwitchRuntime rt, string name) =>
         {
             rt.RemoveNetwork(name);
-            return Results.NoContent();
+            return TypedResults.NoContent();
         });
 
-        v1.MapGet("/ports", (SwitchRuntime rt, string? network) => Results.Ok(rt.ListPorts(network)));
-        v1.MapGet("/ports/{name}", (SwitchRuntime rt, string name) => Results.Ok(rt.GetPort(name)));
+        v1.MapGet("/ports", (SwitchRuntime rt, string? network) => TypedResults.Ok(rt.ListPorts(network)));
+        v1.MapGet("/ports/{name}", (SwitchRuntime rt, string name) => TypedResults.Ok(rt.GetPort(name)));
         v1.MapPost("/ports", (SwitchRuntime rt, PortRequest body) =>
         {
             var p = rt.CreatePort(PortConfig.FromRequest(body));
-            return Results.Created($"/v1/ports/{p.Name}", p);
+            return TypedResults.Created($"/v1/ports/{p.Name}", p);
         });
         v1.MapDelete("/ports/{name}", (SwitchRuntime rt, string name) =>
         {
             rt.RemovePort(name);
-            return Results.NoContent();
+            return TypedResults.NoContent();
         });
 
-        v1.MapGet("/fdb", (SwitchRuntime rt, string? network, string? port) => Results.Ok(rt.ListFdb(network, port)));
+        v1.MapGet("/fdb", (SwitchRuntime rt, string? network, string? port) => TypedResults.Ok(rt.ListFdb(network, port)));
         // Learned entries only: static ones (remote MACs) leave one at a time, by DELETE /v1/fdb/{mac}.
-        v1.MapDelete("/fdb", (SwitchRuntime rt, string? network, string? port) => Results.Ok(new FlushResult(rt.FlushLearnedMacs(network, port))));
+        v1.MapDelete("/fdb", (SwitchRuntime rt, string? network, string? port) => TypedResults.Ok(new FlushResult(rt.FlushLearnedMacs(network, port))));
 
-        v1.MapGet("/stats", (SwitchRuntime rt) => Results.Ok(rt.GetStats()));
+        v1.MapGet("/stats", (SwitchRuntime rt) => TypedResults.Ok(rt.GetStats()));
         RulesApi.Map(v1);
         RoutesApi.Map(v1);
         OverlayApi.Map(v1);

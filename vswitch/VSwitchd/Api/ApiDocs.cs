@@ -1,0 +1,100 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.OpenApi;
+using VSwitch.Api;
+
+namespace VSwitchd.Api;
+
+/// <summary>
+/// What the OpenAPI document (/openapi/v1.json) says beyond what the handlers' types give it: a
+/// summary for every route, the error statuses each can answer (all with <see cref="ApiErrorBody"/>),
+/// and an example for every request body. The success responses come from the handlers' typed
+/// results. A test holds every route of the daemon to having an entry here.
+/// </summary>
+public static class ApiDocs
+{
+    /// <summary>Every /v1 route may answer these: a body that does not bind or a bad value (400), the daemon stopping (503), a bug (500).</summary>
+    private static readonly int[] Common = [400, 500, 503];
+
+    /// <summary>"METHOD /path" → the summary and the error statuses the route adds to <see cref="Common"/>.</summary>
+    public static readonly IReadOnlyDictionary<string, (string Summary, int[] Errors)> Routes = new Dictionary<string, (string, int[])>
+    {
+        ["GET /v1/show"] = ("Overview: version, uptime, threads, networks with their ports (ovs-vsctl show)", []),
+        ["GET /v1/networks"] = ("List networks with their addresses in use", []),
+        ["GET /v1/networks/{name}"] = ("One network", [404]),
+        ["POST /v1/networks"] = ("Create a network (as in the config file)", [409]),
+        ["DELETE /v1/networks/{name}"] = ("Delete a network (refused while ports or attachments use it)", [404, 409]),
+        ["GET /v1/ports"] = ("List ports with counters and state; ?network= filters", [404]),
+        ["GET /v1/ports/{name}"] = ("One port", [404]),
+        ["POST /v1/ports"] = ("Create a port (as in the config file); an address another holder has is a conflict", [404, 409]),
+        ["DELETE /v1/ports/{name}"] = ("Delete a port (a TAP it created disappears)", [404]),
+        ["GET /v1/fdb"] = ("The MAC table; ?network= and ?port= filter", [404]),
+        ["DELETE /v1/fdb"] = ("Flush learned MACs (static ones stay); ?network= or ?port= for part", [404]),
+        ["POST /v1/fdb"] = ("Add a static remote MAC behind a VTEP (stored)", [404, 409]),
+        ["DELETE /v1/fdb/{mac}"] = ("Delete one MAC entry of a network, learned or static", [404]),
+        ["GET /v1/stats"] = ("Counters: ports, drops per stage and reason, stage cost, flow caches", []),
+        ["GET /v1/rules"] = ("The rule table; ?match= (rule syntax) and ?strict= select as DELETE does", []),
+        ["POST /v1/rules"] = ("Add or replace a rule (ovs-ofctl add-flow syntax)", [404]),
+        ["DELETE /v1/rules"] = ("Delete the rules a match selects; strict: that match at that priority (default 32768)", []),
+        ["GET /v1/flows"] = ("Datapath flows in the flow caches; ?match=, ?port=, ?network= filter", [404]),
+        ["DELETE /v1/flows"] = ("Flush the flow caches", []),
+        ["POST /v1/trace"] = ("Trace a made-up packet through the real stages without sending it (ofproto/trace)", [404]),
+        ["POST /v1/trace/live"] = ("Trace the next real packets a filter selects as they pass (VPP's trace add)", [404]),
+        ["GET /v1/routes"] = ("The routes (connected and static, ECMP paths)", []),
+        ["POST /v1/routes"] = ("Add a static route via a next hop or out of a network", [404, 409]),
+        ["DELETE /v1/routes"] = ("Delete a static route, or one path of it", [404, 409]),
+        ["GET /v1/neighbors"] = ("The neighbour (ARP) table; ?network= filters", [404]),
+        ["POST /v1/neighbors"] = ("Add a static neighbour (stored)", [404, 409]),
+        ["DELETE /v1/neighbors"] = ("Flush learned neighbours", [404]),
+        ["GET /v1/overlay"] = ("The VXLAN endpoint, VTEPs per network, counters per VTEP", []),
+        ["PUT /v1/overlay"] = ("Open or move this host's VXLAN endpoint (stored)", []),
+        ["DELETE /v1/overlay"] = ("Close the VXLAN endpoint (refused while a VXLAN network needs it)", [404, 409]),
+        ["POST /v1/networks/{name}/vteps"] = ("Add a remote VTEP to a VXLAN network", [404, 409]),
+        ["DELETE /v1/networks/{name}/vteps/{vtep}"] = ("Remove a remote VTEP from a VXLAN network", [404]),
+        ["POST /v1/attachments"] = ("Attach a namespace (a container) to a network: TAP, address, route", [404, 409]),
+        ["GET /v1/attachments"] = ("List attachments; filter by network, containerId, netns, ifname", []),
+        ["GET /v1/attachments/{id}"] = ("One attachment", [404]),
+        ["GET /v1/attachments/{id}/check"] = ("Check an attachment against its namespace (CNI CHECK)", [404]),
+        ["DELETE /v1/attachments/{id}"] = ("Detach one attachment", [404]),
+        ["DELETE /v1/attachments"] = ("Detach what a container or a namespace has attached (CNI DEL)", [404]),
+    };
+
+    /// <summary>An example of each request body, as a user would send it.</summary>
+    public static readonly IReadOnlyDictionary<Type, JsonNode> Examples = new Dictionary<Type, JsonNode>
+    {
+        [typeof(NetworkRequest)] = new JsonObject { ["name"] = "blue", ["subnet"] = "10.1.0.0/24", ["gateway"] = "10.1.0.1", ["mtu"] = 1500 },
+        [typeof(PortRequest)] = new JsonObject { ["name"] = "tapa", ["type"] = "tap", ["network"] = "blue", ["netns"] = "ns1", ["addresses"] = new JsonArray("10.1.0.2/24") },
+        [typeof(RuleRequest)] = new JsonObject { ["rule"] = "priority=100,in_port=tapa,icmp,actions=drop" },
+        [typeof(RouteRequest)] = new JsonObject { ["prefix"] = "10.9.0.0/16", ["via"] = "10.1.0.254" },
+        [typeof(NeighborRequest)] = new JsonObject { ["network"] = "blue", ["ip"] = "10.1.0.254", ["mac"] = "02:00:00:00:00:fe" },
+        [typeof(TraceRequest)] = new JsonObject { ["spec"] = "in_port=tapa,icmp,nw_src=10.1.0.2,nw_dst=10.2.0.2" },
+        [typeof(LiveTraceRequest)] = new JsonObject { ["filter"] = "icmp,nw_dst=10.1.0.3", ["count"] = 5, ["timeoutSeconds"] = 10 },
+        [typeof(OverlayRequest)] = new JsonObject { ["local"] = "192.168.50.1", ["port"] = 4789 },
+        [typeof(VtepRequest)] = new JsonObject { ["vtep"] = "192.168.50.2" },
+        [typeof(RemoteMacRequest)] = new JsonObject { ["network"] = "ov", ["mac"] = "02:00:00:00:00:42", ["vtep"] = "192.168.50.2" },
+        [typeof(AttachRequest)] = new JsonObject { ["network"] = "blue", ["netns"] = "web", ["ifname"] = "eth0" },
+    };
+
+    /// <summary>Adds each route's summary and error statuses once the routes exist (a "finally" convention sees their final pattern and method).</summary>
+    public static void Describe(RouteGroupBuilder v1) => ((IEndpointConventionBuilder)v1).Finally(eb =>
+    {
+        if (eb is not RouteEndpointBuilder r) return;
+        string? method = r.Metadata.OfType<IHttpMethodMetadata>().FirstOrDefault()?.HttpMethods.FirstOrDefault();
+        if (method is null || !Routes.TryGetValue($"{method} {r.RoutePattern.RawText}", out var doc)) return;
+        r.Metadata.Add(new EndpointSummaryMetadata(doc.Summary));
+        foreach (int status in Common.Concat(doc.Errors))
+            r.Metadata.Add(new ProducesResponseTypeMetadata(status, typeof(ApiErrorBody), ["application/json"]));
+    });
+
+    /// <summary>Puts the examples into the request bodies' schemas.</summary>
+    public static void AddExamples(OpenApiOptions o) => o.AddSchemaTransformer((schema, ctx, _) =>
+    {
+        if (Examples.TryGetValue(ctx.JsonTypeInfo.Type, out var example)) schema.Example = example.DeepClone();
+        return Task.CompletedTask;
+    });
+
+    private sealed class EndpointSummaryMetadata(string summary) : IEndpointSummaryMetadata
+    {
+        public string Summary => summary;
+    }
+}
