@@ -156,4 +156,59 @@ public class PodmanTests
             if (!hadVarLib && Directory.Exists("/var/lib/containers")) Directory.Delete("/var/lib/containers", true);
         }
     }
+
+    /// <summary>The sh block after the "podman-recipe" marker in tools/vswitch-cni/README.md.</summary>
+    public static string Recipe()
+    {
+        string readme = File.ReadAllText(Path.Combine(Repo.Root, "tools/vswitch-cni/README.md"));
+        int marker = readme.IndexOf("<!-- podman-recipe", StringComparison.Ordinal);
+        Assert.True(marker >= 0, "the CNI README has no podman-recipe marker");
+        int open = readme.IndexOf("```sh\n", marker, StringComparison.Ordinal) + "```sh\n".Length;
+        int close = readme.IndexOf("\n```", open, StringComparison.Ordinal);
+        return readme[open..close] + "\n";
+    }
+
+    [PodmanFact]
+    public void The_CNI_READMEs_podman_recipe_runs_as_written()
+    {
+        string dir = Directory.CreateTempSubdirectory("vspr-").FullName;
+        bool hadVarLib = Directory.Exists("/var/lib/containers");
+        using var d = Vswitchd.Start(null);
+        string script = Path.Combine(dir, "recipe.sh");
+        File.WriteAllText(script, Recipe());
+        var psi = new System.Diagnostics.ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["VSDIR"] = Path.Combine(dir, "podman");
+        psi.Environment["CNI_PLUGIN_DIR"] = CniPlugin.Dir;
+        psi.Environment["VSWITCH_SOCKET"] = d.Socket;
+        psi.Environment["PATH"] = Path.GetDirectoryName(Repo.Vsctl) + ":" + Environment.GetEnvironmentVariable("PATH");
+        psi.WorkingDirectory = Repo.Root;
+        try
+        {
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var so = p.StandardOutput.ReadToEndAsync();
+            var se = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(TimeSpan.FromSeconds(180))) { Proc.KillQuietly(p); throw new TimeoutException("the podman recipe did not finish in 180 s"); }
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, $"the recipe failed (exit {p.ExitCode}):\n{so.Result}\n{se.Result}\n{d.Log}");
+            string output = so.Result;
+            // The first `vsctl attach ls` listed both containers by name; the second, after rm, none.
+            var lines = output.Split('\n');
+            Assert.Contains(lines, l => l.Contains(" web ", StringComparison.Ordinal) && l.Contains("10.1.0.2/24", StringComparison.Ordinal));
+            Assert.Contains(lines, l => l.Contains(" app ", StringComparison.Ordinal) && l.Contains("10.1.0.20/24", StringComparison.Ordinal));
+            Assert.Contains("1 packets received", output);
+            Assert.Empty(d.Get("/v1/attachments").AsArray());
+            Assert.DoesNotContain("cni-podman0", Proc.Run("ip", "link").StdOut);
+        }
+        finally
+        {
+            var env = new Dictionary<string, string> { ["CONTAINERS_CONF"] = Path.Combine(dir, "podman/containers.conf"), ["CONTAINERS_STORAGE_CONF"] = Path.Combine(dir, "podman/storage.conf") };
+            var rm = new System.Diagnostics.ProcessStartInfo("podman", ["rm", "-f", "-t", "0", "web", "app"]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var (k, v) in env) rm.Environment[k] = v;
+            try { using var r = System.Diagnostics.Process.Start(rm)!; r.WaitForExit(30_000); } catch (System.ComponentModel.Win32Exception) { }
+            Proc.Run("umount", "-R", Path.Combine(dir, "podman/storage"));
+            Proc.Run("umount", "-R", Path.Combine(dir, "podman/run"));
+            try { Directory.Delete(dir, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            if (!hadVarLib && Directory.Exists("/var/lib/containers")) Directory.Delete("/var/lib/containers", true);
+        }
+    }
 }

@@ -62,9 +62,11 @@ public static class AttachCommands
         string q = network is not null ? "?network=" + ApiClient.Escape(network) : "";
         var response = await ctx.Api.GetAsync("v1/attachments" + q, ct);
         if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-        var table = new TableWriter("ID", "NETWORK", "NETNS", "IFNAME", "ADDRESS", "MAC", "PORT", "CONTAINER").Cut("NETNS");
+        // NAME is what people call the container (a runtime's container name, or its short id); the
+        // namespace's path is long and says little, so it is last and the first to be cut.
+        var table = new TableWriter("ID", "NAME", "NETWORK", "IFNAME", "ADDRESS", "MAC", "PORT", "NETNS").Cut("NETNS", "NAME");
         foreach (var a in response.Read(ApiJson.Default.AttachmentViewArray))
-            table.AddRow(a.Id, a.Network, a.Netns, a.Ifname, a.Address, a.Mac, a.Port, a.ContainerId == a.Netns ? null : Short(a.ContainerId));
+            table.AddRow(a.Id, a.Name ?? (a.ContainerId == a.Netns ? a.Netns : Short(a.ContainerId)), a.Network, a.Ifname, a.Address, a.Mac, a.Port, a.Netns);
         ctx.Write(table);
         return Program.Ok;
     }

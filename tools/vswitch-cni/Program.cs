@@ -70,7 +70,10 @@ public static class Program
         string? ip = args.GetValueOrDefault("IP") ?? conf.Ip;
         string? mac = args.GetValueOrDefault("MAC") ?? conf.Mac;
         using var d = new Daemon(conf.Socket);
-        var body = new AttachRequest(conf.Network, netns, containerId, ifname, ip, mac, "cni:" + conf.Name) { Mtu = conf.Mtu };
+        // The name people know the container by: a pod's (K8S_POD_NAME, which podman also sets to the
+        // container's name), else the daemon shortens the container id.
+        string? name = args.GetValueOrDefault("K8S_POD_NAME") is { Length: > 0 } pod ? pod : null;
+        var body = new AttachRequest(conf.Network, netns, containerId, ifname, ip, mac, "cni:" + conf.Name) { Mtu = conf.Mtu, Name = name };
         var r = d.Post("v1/attachments", body, ApiJson.Default.AttachRequest);
         if (!r.Ok)
         {
@@ -205,7 +208,7 @@ public static class Program
         return name;
     }
 
-    /// <summary>CNI_ARGS "K=V;K=V": IP and MAC are understood; anything else needs IgnoreUnknown=1.</summary>
+    /// <summary>CNI_ARGS "K=V;K=V": IP, MAC and K8S_POD_NAME (the name shown) are understood; anything else needs IgnoreUnknown=1.</summary>
     private static Dictionary<string, string> CniArgs(IReadOnlyDictionary<string, string> env)
     {
         var args = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -218,7 +221,7 @@ public static class Program
         }
         bool ignoreUnknown = args.TryGetValue("IgnoreUnknown", out var ig) && (ig == "1" || ig.Equals("true", StringComparison.OrdinalIgnoreCase));
         foreach (var k in args.Keys)
-            if (k is not ("IP" or "MAC" or "IgnoreUnknown") && !ignoreUnknown)
+            if (k is not ("IP" or "MAC" or "IgnoreUnknown" or "K8S_POD_NAME") && !ignoreUnknown)
                 throw new CniException(CniException.UnsupportedField, $"CNI_ARGS: unknown key '{k}'", "vswitch-cni understands IP and MAC; add IgnoreUnknown=1 to pass others");
         return args;
     }

@@ -19,6 +19,13 @@ public sealed record AttachRequest(
     /// <summary>Overrides the network's MTU (CNI's "mtu").</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? Mtu { get; init; }
+
+    /// <summary>
+    /// What people call the container (a runtime's container name, a pod's name), shown instead of
+    /// the namespace's path. Default: the container id shortened to 12 characters, or the netns name.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Name { get; init; }
 }
 
 /// <summary>
@@ -26,7 +33,7 @@ public sealed record AttachRequest(
 /// renamed to Ifname); Address has the prefix (10.1.0.2/24), Ip is the same address without it.
 /// </summary>
 public sealed record AttachmentView(string Id, string Network, string Netns, string ContainerId, string Ifname, string Port, string Mac,
-    int Mtu, string? Address, string? Ip, string? Gateway, string? Source, DateTime CreatedAt);
+    int Mtu, string? Address, string? Ip, string? Gateway, string? Source, DateTime CreatedAt, string? Name = null);
 
 /// <summary>GET /v1/attachments/{id}/check (CNI CHECK): what is wrong with it as the namespace sees it.</summary>
 public sealed record AttachmentCheckView(bool Ok, string[] Problems);

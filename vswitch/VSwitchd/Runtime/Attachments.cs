@@ -20,6 +20,8 @@ public sealed record Attachment
     /// <summary>As given: a name under /run/netns or a path (/proc/PID/ns/net, /run/netns/X).</summary>
     public string Netns { get; init; } = "";
     public string ContainerId { get; init; } = "";
+    /// <summary>What people call the container (see AttachRequest.Name); null in attachments stored before it existed.</summary>
+    public string? Name { get; init; }
     public string Ifname { get; init; } = "eth0";
     /// <summary>The switch port (the TAP's name before it was moved and renamed).</summary>
     public string Port { get; init; } = "";
@@ -147,6 +149,7 @@ public sealed class Attachments : IHostedService, IDisposable
             var att = new Attachment
             {
                 Id = id, Network = network, Netns = netns, ContainerId = containerId, Ifname = ifname, Port = "vsa" + id,
+                Name = DisplayName(req.Name, containerId, netns),
                 Mac = MacAddress.Format(mac), Mtu = mtu, Address = address, Gateway = pool?.GatewayAddress,
                 Source = req.Source, NetnsDev = dev, NetnsInode = ino, CreatedAt = DateTime.UtcNow,
             };
@@ -219,6 +222,17 @@ public sealed class Attachments : IHostedService, IDisposable
         var link = NetConfig.Run(a.Netns, "ip", "-o", "link", "show", "dev", a.Ifname).Output;
         if (!link.Contains(a.Mac, StringComparison.OrdinalIgnoreCase)) problems.Add($"{a.Ifname} in {a.Netns} does not have MAC {a.Mac}");
         return problems;
+    }
+
+    /// <summary>
+    /// The name shown for an attachment: the one given (a container's or pod's name), else the
+    /// container id cut to 12 characters like docker ps, else the namespace's own name.
+    /// </summary>
+    internal static string DisplayName(string? given, string containerId, string netns)
+    {
+        if (!string.IsNullOrWhiteSpace(given)) return given.Trim().Length > 64 ? given.Trim()[..64] : given.Trim();
+        if (containerId != netns) return containerId.Length > 12 ? containerId[..12] : containerId;
+        return Path.GetFileName(netns.TrimEnd('/')) is { Length: > 0 } last && !netns.StartsWith("/proc/", StringComparison.Ordinal) ? last : netns;
     }
 
     /// <summary>The name an attachment's port has inside its namespace (eth0...), or null when the port is no attachment's.</summary>
