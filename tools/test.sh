@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 say() { printf '==> %s\n' "$*"; }
 
 # Debian packages the integration tests drive (real peers: iproute2, ping, iperf3, tcpdump...).
-PACKAGES=(iproute2 iputils-ping iperf3 tcpdump ethtool python3-scapy util-linux procps tshark podman runc containernetworking-plugins busybox-static openvswitch-switch)
+PACKAGES=(iproute2 iputils-ping curl iperf3 tcpdump ethtool python3-scapy util-linux procps tshark podman runc containernetworking-plugins busybox-static openvswitch-switch)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
