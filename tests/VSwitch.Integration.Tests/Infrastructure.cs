@@ -152,3 +152,20 @@ public sealed class TestVeth : IDisposable
             Proc.Run("ip", "link", "del", Outer);
     }
 }
+
+/// <summary>Shell blocks of the project's Markdown files, for the tests that run them as written.</summary>
+public static class Markdown
+{
+    /// <summary>The first ```sh block after <paramref name="anchor"/> in <paramref name="file"/> (relative to the repository).</summary>
+    public static string ShBlockAfter(string file, string anchor)
+    {
+        string text = File.ReadAllText(Path.Combine(Repo.Root, file));
+        int at = text.IndexOf(anchor, StringComparison.Ordinal);
+        Assert.True(at >= 0, $"{file} has no '{anchor}'");
+        int open = text.IndexOf("```sh\n", at, StringComparison.Ordinal);
+        Assert.True(open >= 0, $"{file} has no ```sh block after '{anchor}'");
+        open += "```sh\n".Length;
+        int close = text.IndexOf("\n```", open, StringComparison.Ordinal);
+        return text[open..close] + "\n";
+    }
+}

@@ -157,17 +157,6 @@ public class PodmanTests
         }
     }
 
-    /// <summary>The sh block after the "podman-recipe" marker in tools/vswitch-cni/README.md.</summary>
-    public static string Recipe()
-    {
-        string readme = File.ReadAllText(Path.Combine(Repo.Root, "tools/vswitch-cni/README.md"));
-        int marker = readme.IndexOf("<!-- podman-recipe", StringComparison.Ordinal);
-        Assert.True(marker >= 0, "the CNI README has no podman-recipe marker");
-        int open = readme.IndexOf("```sh\n", marker, StringComparison.Ordinal) + "```sh\n".Length;
-        int close = readme.IndexOf("\n```", open, StringComparison.Ordinal);
-        return readme[open..close] + "\n";
-    }
-
     [PodmanFact]
     public void The_CNI_READMEs_podman_recipe_runs_as_written()
     {
@@ -175,7 +164,7 @@ public class PodmanTests
         bool hadVarLib = Directory.Exists("/var/lib/containers");
         using var d = Vswitchd.Start(null);
         string script = Path.Combine(dir, "recipe.sh");
-        File.WriteAllText(script, Recipe());
+        File.WriteAllText(script, Markdown.ShBlockAfter("tools/vswitch-cni/README.md", "<!-- podman-recipe"));
         var psi = new System.Diagnostics.ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["VSDIR"] = Path.Combine(dir, "podman");
         psi.Environment["CNI_PLUGIN_DIR"] = CniPlugin.Dir;

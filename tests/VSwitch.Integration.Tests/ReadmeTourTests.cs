@@ -10,16 +10,6 @@ namespace VSwitch.Integration.Tests;
 [Collection("netns")]
 public class ReadmeTourTests
 {
-    public static string Tour()
-    {
-        string readme = File.ReadAllText(Path.Combine(Repo.Root, "README.md"));
-        int section = readme.IndexOf("## A tour", StringComparison.Ordinal);
-        Assert.True(section >= 0, "README.md has no '## A tour' section");
-        int open = readme.IndexOf("```sh\n", section, StringComparison.Ordinal) + "```sh\n".Length;
-        int close = readme.IndexOf("\n```", open, StringComparison.Ordinal);
-        return readme[open..close] + "\n";
-    }
-
     private static void CleanUp()
     {
         // A tour that failed half-way may have left its namespaces behind.
@@ -31,7 +21,7 @@ public class ReadmeTourTests
     [RootFact]
     public void The_README_tour_runs_as_typed()
     {
-        var lines = Tour().Split('\n');
+        var lines = Markdown.ShBlockAfter("README.md", "## A tour").Split('\n');
         Assert.StartsWith("dotnet build", lines[0]);
         string script = Path.Combine(Path.GetTempPath(), $"vstour-{Names.Random("")}.sh");
         File.WriteAllText(script, string.Join('\n', lines.Skip(1)));

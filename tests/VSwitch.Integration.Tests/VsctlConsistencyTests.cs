@@ -14,17 +14,6 @@ public sealed class VsctlConsistencyTests
     // The exit codes the README documents.
     public const int Error = 1, Usage = 2, NotFound = 3, Conflict = 4, Unreachable = 5, Invalid = 6;
 
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    private static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-    private static Result Ok(params string[] args)
-    {
-        var r = Vsctl(args);
-        Assert.True(r.ExitCode == 0, $"vsctl {string.Join(' ', args)}: {r}");
-        return r;
-    }
-
     private static Result Fails(int exit, params string[] args)
     {
         var r = Vsctl(args);

@@ -13,17 +13,6 @@ public sealed class VsctlFilterTests
 {
     private const int NotFound = VsctlConsistencyTests.NotFound, Invalid = VsctlConsistencyTests.Invalid;
 
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    private static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-    private static Result Ok(params string[] args)
-    {
-        var r = Vsctl(args);
-        Assert.True(r.ExitCode == 0, $"vsctl {string.Join(' ', args)}: {r}");
-        return r;
-    }
-
     /// <summary>The flows of <c>vsctl --json flows ARGS</c>: (flow, actions).</summary>
     private static (string Flow, string Actions)[] JsonFlows(string[] s, params string[] args)
     {

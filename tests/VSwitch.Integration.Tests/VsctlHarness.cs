@@ -17,6 +17,20 @@ public static class VsctlHarness
         public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
     }
 
+    /// <summary>The non-empty lines of an output, trimmed.</summary>
+    public static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>A table row's cells (columns are separated by blanks).</summary>
+    public static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>vsctl with these arguments, which must succeed.</summary>
+    public static Result Ok(params string[] args)
+    {
+        var r = Vsctl(args);
+        Assert.True(r.ExitCode == 0, $"vsctl {string.Join(' ', args)}: {r}");
+        return r;
+    }
+
     public static Result Vsctl(params string[] args)
     {
         using var p = StartDotnet(BuiltDll("tools/vsctl", "vsctl"), args);

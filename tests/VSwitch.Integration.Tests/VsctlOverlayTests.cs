@@ -15,17 +15,6 @@ public sealed class VsctlOverlayTests
 {
     private const string NoEndpointLine = "no VXLAN endpoint (set overlay.local in the config)";
 
-    private static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    private static Result Ok(params string[] args)
-    {
-        var r = Vsctl(args);
-        Assert.True(r.ExitCode == 0, $"vsctl {string.Join(' ', args)}: {r}");
-        return r;
-    }
-
     // The exit codes of the README: 3 not found, 4 conflict, 5 daemon unreachable, 6 invalid request.
     private const int NotFound = 3, Conflict = 4, Unreachable = 5, Invalid = 6;
 

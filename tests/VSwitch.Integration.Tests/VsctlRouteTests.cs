@@ -10,19 +10,8 @@ namespace VSwitch.Integration.Tests;
 /// </summary>
 public sealed class VsctlRouteTests
 {
-    private static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
     /// <summary>The table's rows (header left out) as words.</summary>
     private static string[][] Rows(Result r) => Lines(r.Stdout).Skip(1).Select(Words).ToArray();
-
-    private static Result Ok(params string[] args)
-    {
-        var r = Vsctl(args);
-        Assert.True(r.ExitCode == 0, $"vsctl {string.Join(' ', args)}: {r}");
-        return r;
-    }
 
     [Fact]
     public void Help_ListsRouteAndNeigh()

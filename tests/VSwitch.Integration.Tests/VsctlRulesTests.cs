@@ -9,10 +9,6 @@ namespace VSwitch.Integration.Tests;
 /// </summary>
 public sealed class VsctlRulesTests
 {
-    private static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
     [Fact]
     public void Help_ListsRulesFlowsAndTrace()
     {
