@@ -10,30 +10,42 @@
 # The goal (the management-plane issue, item 11): ADD+DEL and `vsctl port ls`, native, each within
 # 2 x (bridge VERSION + the API call alone).
 #
-#   bench/startup.sh [--runs N] [--no-write]      (root: namespaces and TAP devices; N defaults to 30, at most 200)
+#   bench/startup.sh [--runs N] [--rt] [--no-write]   (root: namespaces and TAP devices; N: 30 by default, 5..200)
 #
-# Prints a table and writes it, with the date, the machine and the ratios, into bench/RESULTS.md (its own section,
-# replaced on each run; --no-write leaves the file alone). Builds what is missing (the managed Release build, the
+# --rt runs everything (the daemon, the timed commands, curl) under SCHED_FIFO (chrt -f 10): on a machine shared
+# with other builds, their load then adds no scheduling delays to one side or the other (the kernel still keeps
+# 5% of each second for the others). Every figure of a run is taken the same way.
+# Prints a table and writes it, with the date, the machine and the ratios, into bench/RESULTS.md (a section per
+# mode, replaced on each run; --no-write leaves the file alone). Builds what is missing (the managed Release build, the
 # native clients through tools/publish-native.sh). Only a temporary socket and one namespace (vsb-XXXXXX) are made,
 # both removed on exit, as is the daemon.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SELF=$(readlink -f "$0")
+cd "$(dirname "$SELF")/.."
 ROOT_DIR=$(pwd)
 export LC_ALL=C
 
 RUNS=30
 WRITE=1
 WARMUP=3
+RT=0
+ARGS=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
     --no-write) WRITE=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rt) RT=1; shift ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "startup.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 [[ $RUNS =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 5 ] && [ "$RUNS" -le 200 ] || { echo "startup.sh: --runs is 5..200" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "startup.sh: needs root (a network namespace and TAP devices for ADD+DEL)" >&2; exit 1; }
+if [ "$RT" = 1 ] && [ -z "${VSB_UNDER_RT:-}" ]; then
+  VSB_UNDER_RT=1 exec chrt -f 10 "$SELF" "${ARGS[@]}"
+fi
+MODE=normal
+[ "$RT" = 1 ] && MODE="SCHED_FIFO"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -178,7 +190,7 @@ GOALS=$(
   echo "- ADD+DEL native: $(m add_del_native) ms against 2 × (bridge VERSION $B + API $(m api_add_del)) = $GOAL_ADDDEL ms: **$(verdict "$(m add_del_native)" "$GOAL_ADDDEL")** (managed: $(m add_del_managed) ms, $(verdict "$(m add_del_managed)" "$GOAL_ADDDEL"))"
 )
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($CPU), load $(cut -d' ' -f1 /proc/loadavg), kernel $(uname -r), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), scheduling: $MODE, $(nproc) cores ($CPU), load $(cut -d' ' -f1 /proc/loadavg), kernel $(uname -r), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 
 echo
 echo "$HEADER"
@@ -188,10 +200,10 @@ echo "$GOALS"
 
 if [ "$WRITE" = 1 ]; then
   SECTION=$(cat <<EOF
-<!-- bench/startup.sh: this section is rewritten by each run -->
-## Start-up of the clients: managed against Native AOT (\`bench/startup.sh --runs $RUNS\`)
+<!-- bench/startup.sh $MODE: this section is rewritten by each run -->
+## Start-up of the clients, $MODE scheduling: managed against Native AOT (\`bench/startup.sh --runs $RUNS$([ "$RT" = 1 ] && echo ' --rt')\`)
 
-$HEADER. Each figure is the median wall time of $RUNS runs (after $WARMUP warm-up runs) from bash's own clock
+$HEADER. $([ "$RT" = 1 ] && echo "Everything ran under SCHED_FIFO (chrt -f 10), out of the way of the machine's other load. ")Each figure is the median wall time of $RUNS runs (after $WARMUP warm-up runs) from bash's own clock
 (\`\$EPOCHREALTIME\` around the command: fork, exec, the program, its exit). Managed: the framework-dependent apphosts
 of \`dotnet build -c Release\`; Native AOT: \`tools/publish-native.sh\` (clang-14). The daemon is the managed vswitchd
 on a temporary socket, with one network and one attachment; ADD+DEL attaches a throwaway namespace's eth0 and
@@ -204,15 +216,15 @@ $TABLE
 Goal (management-plane issue, item 11): ADD+DEL and \`vsctl port ls\`, each within 2 × (the bridge plugin's VERSION + the API call alone):
 
 $GOALS
-<!-- bench/startup.sh: end -->
+<!-- bench/startup.sh $MODE: end -->
 EOF
 )
   RESULTS=bench/RESULTS.md
-  python3 - "$RESULTS" "$SECTION" <<'PY'
+  python3 - "$RESULTS" "$SECTION" "$MODE" <<'PY'
 import sys, re
-path, section = sys.argv[1], sys.argv[2]
+path, section, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
-pattern = re.compile(r"<!-- bench/startup.sh: this section is rewritten by each run -->.*?<!-- bench/startup.sh: end -->\n?", re.S)
+pattern = re.compile(r"<!-- bench/startup.sh " + re.escape(mode) + r": this section is rewritten by each run -->.*?<!-- bench/startup.sh " + re.escape(mode) + r": end -->\n?", re.S)
 if pattern.search(text):
     text = pattern.sub(lambda _: section + "\n", text)
 else:
