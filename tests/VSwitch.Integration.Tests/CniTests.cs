@@ -7,7 +7,8 @@ namespace VSwitch.Integration.Tests;
 /// <summary>The built vswitch-cni run exactly as a runtime runs it: CNI_* variables, the configuration on stdin, JSON on stdout.</summary>
 public static class CniPlugin
 {
-    public static string Dir => Path.Combine(Repo.Root, "tools/vswitch-cni/bin", Repo.Configuration, "net10.0");
+    /// <summary>The managed build's folder, or VSWITCH_NATIVE_CLIENTS's (<see cref="NativeClients"/>): CNI_PATH and podman's plugin folder.</summary>
+    public static string Dir => NativeClients.Dir ?? Path.Combine(Repo.Root, "tools/vswitch-cni/bin", Repo.Configuration, "net10.0");
     public static string Path_ => Path.Combine(Dir, "vswitch-cni");
 
     public sealed record Result(int ExitCode, JsonNode? Json, string StdOut, string StdErr)

@@ -33,7 +33,7 @@ public static class VsctlHarness
 
     public static Result Vsctl(params string[] args)
     {
-        using var p = StartDotnet(BuiltDll("tools/vsctl", "vsctl"), args);
+        using var p = NativeClients.Dir is not null ? NativeClients.Start("vsctl", args) : StartDotnet(BuiltDll("tools/vsctl", "vsctl"), args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(ProcessTimeout))

@@ -13,7 +13,8 @@ public static class Repo
     public static readonly string Configuration = AppContext.BaseDirectory.Contains("/bin/Release/") ? "Release" : "Debug";
 
     public static string Vswitchd => Path.Combine(Root, "vswitch/VSwitchd/bin", Configuration, "net10.0/vswitchd");
-    public static string Vsctl => Path.Combine(Root, "tools/vsctl/bin", Configuration, "net10.0/vsctl");
+    /// <summary>vsctl's managed build, or the native one in VSWITCH_NATIVE_CLIENTS (<see cref="NativeClients"/>).</summary>
+    public static string Vsctl => NativeClients.Dir is not null ? NativeClients.Program("vsctl") : Path.Combine(Root, "tools/vsctl/bin", Configuration, "net10.0/vsctl");
 
     private static string FindRoot()
     {

@@ -13,17 +13,6 @@ public static class Program
     public const string DefaultSocket = "/run/vswitch/vswitchd.sock";
     public const string DefaultState = "/var/lib/vswitch/state.db";
 
-    private const string Usage = """
-        usage: vswitchd [--config FILE [--config-wins]] [--socket PATH] [--state PATH]
-          --config FILE   JSON configuration of networks, ports and datapath (see README); it seeds an
-                          empty state database; once the database holds a configuration, that runs and
-                          the differences from FILE are logged at start
-          --config-wins   apply FILE's networks, ports and overlay over the stored ones (rules, routes,
-                          neighbours and attachments added through the API are kept)
-          --socket PATH   management API socket (default $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock)
-          --state PATH    state database (default /var/lib/vswitch/state.db)
-        """;
-
     public static int Main(string[] args)
     {
         string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null;
@@ -38,7 +27,8 @@ public static class Program
                 case "--socket": socket = Next() ?? UsageError("--socket needs a path"); break;
                 case "--state": state = Next() ?? UsageError("--state needs a path"); break;
                 case "--config-wins": configWins = true; break;
-                case "-h" or "--help": Console.WriteLine(Usage); return 0;
+                case "-h" or "--help": Console.Write(DaemonUsage.Help); return 0;
+                case "--man": Console.Write(DaemonUsage.Manual()); return 0; // vswitchd(8), for tools/install.sh
                 default: return UsageExit($"unknown argument '{a}'");
             }
         }
@@ -137,7 +127,7 @@ public static class Program
     private static int UsageExit(string message)
     {
         Console.Error.WriteLine($"vswitchd: {message}");
-        Console.Error.WriteLine(Usage);
+        Console.Error.Write(DaemonUsage.Help);
         return 2;
     }
 

@@ -1,0 +1,124 @@
+using System.Diagnostics;
+
+namespace VSwitch.Integration.Tests;
+
+/// <summary>
+/// tools/install.sh builds (dotnet publish), and the managed tests run the projects' builds: this collection runs
+/// alone, after the others, so that no test starts a program while a publish may rewrite it.
+/// </summary>
+[CollectionDefinition("install", DisableParallelization = true)]
+public sealed class InstallCollection;
+
+/// <summary>Runs as root with clang-14 present (tools/test.sh installs it); skipped with the reason otherwise.</summary>
+public sealed class InstallFactAttribute : FactAttribute
+{
+    public InstallFactAttribute()
+    {
+        if (!RootFactAttribute.IsRoot) Skip = "needs root (tools/install.sh installs the Debian packages it needs)";
+        else if (!Directory.Exists("/usr/lib/llvm-14") || !File.Exists("/usr/bin/clang-14"))
+            Skip = "clang-14 is not installed (Native AOT links with it; tools/test.sh installs it, or says why it could not)";
+    }
+}
+
+/// <summary>tools/install.sh into a temporary prefix: every file where the README says, each of them working.</summary>
+[Collection("install")]
+public class InstallTests
+{
+    private static readonly string[] Files =
+    [
+        "bin/vswitchd", "bin/vsctl", "lib/cni/vswitch-cni",
+        "share/bash-completion/completions/vsctl", "share/zsh/site-functions/_vsctl",
+        "share/man/man1/vsctl.1", "share/man/man8/vswitchd.8", "lib/vswitch/install-manifest",
+    ];
+
+    [InstallFact]
+    public void Install_script_installs_working_programs_completions_and_manual_pages_and_uninstall_removes_them()
+    {
+        string prefix = Directory.CreateTempSubdirectory("vsi-").FullName;
+        try
+        {
+            var install = Proc.Run(TimeSpan.FromMinutes(10), "bash", Path.Combine(Repo.Root, "tools/install.sh"), "--prefix", prefix);
+            Assert.True(install.ExitCode == 0, install.Output);
+            foreach (string f in Files) Assert.True(File.Exists(Path.Combine(prefix, f)), $"{f} missing under {prefix}:\n{install.Output}");
+
+            // The programs run from there: vsctl and the plugin with no .NET at all (Native AOT), vswitchd through its link.
+            var help = Run(Path.Combine(prefix, "bin/vsctl"), ["--help"], new() { ["DOTNET_ROOT"] = "/nonexistent" });
+            Assert.True(help.ExitCode == 0, help.Output);
+            Assert.Contains("Usage:", help.StdOut);
+            Assert.Contains("attach", help.StdOut);
+            var version = Run(Path.Combine(prefix, "lib/cni/vswitch-cni"), [], new() { ["CNI_COMMAND"] = "VERSION" }, "{\"cniVersion\":\"1.0.0\"}");
+            Assert.True(version.ExitCode == 0, version.Output);
+            Assert.Contains("supportedVersions", version.StdOut);
+            var daemon = Run(Path.Combine(prefix, "bin/vswitchd"), ["--help"]);
+            Assert.True(daemon.ExitCode == 0, daemon.Output);
+            Assert.Contains("--state PATH", daemon.StdOut);
+
+            // The completion scripts parse, and bash's completes subcommands and the values the parser knows.
+            string bash = Path.Combine(prefix, "share/bash-completion/completions/vsctl");
+            var syntax = Run("bash", ["-n", bash]);
+            Assert.True(syntax.ExitCode == 0, syntax.Output);
+            Assert.Equal("ls add rm", Complete(bash, "vsctl", "port", ""));
+            Assert.Equal("afpacket tap", Complete(bash, "vsctl", "--socket", "/tmp/x.sock", "port", "add", "p1", "--type", ""));
+            Assert.Contains("--subnet", Complete(bash, "vsctl", "network", "add", "blue", "--").Split(' '));
+            if (File.Exists("/usr/bin/zsh") || File.Exists("/bin/zsh"))
+            {
+                var zsh = Run("zsh", ["-n", Path.Combine(prefix, "share/zsh/site-functions/_vsctl")]);
+                Assert.True(zsh.ExitCode == 0, zsh.Output);
+            }
+
+            // The manual pages render, without a warning from groff.
+            foreach (var (page, name, expected) in new[] { ("share/man/man1/vsctl.1", "VSCTL(1)", "network add"), ("share/man/man8/vswitchd.8", "VSWITCHD(8)", "--config FILE") })
+            {
+                var man = Run("man", ["--warnings", "-l", Path.Combine(prefix, page)], new() { ["MANWIDTH"] = "100", ["MANPAGER"] = "cat", ["PAGER"] = "cat" });
+                Assert.True(man.ExitCode == 0, man.Output);
+                Assert.StartsWith(name, man.StdOut.TrimStart());
+                Assert.Contains(expected, man.StdOut);
+                Assert.Contains("SEE ALSO", man.StdOut);
+                Assert.True(man.StdErr.Trim().Length == 0, $"man {page}: {man.StdErr}");
+            }
+
+            // Again: the same files (idempotent); then --uninstall removes every one of them.
+            var again = Proc.Run(TimeSpan.FromMinutes(10), "bash", Path.Combine(Repo.Root, "tools/install.sh"), "--prefix", prefix, "--no-build");
+            Assert.True(again.ExitCode == 0, again.Output);
+            var uninstall = Proc.Run(TimeSpan.FromMinutes(1), "bash", Path.Combine(Repo.Root, "tools/install.sh"), "--uninstall", "--prefix", prefix);
+            Assert.True(uninstall.ExitCode == 0, uninstall.Output);
+            foreach (string f in Files) Assert.False(File.Exists(Path.Combine(prefix, f)) || Directory.Exists(Path.Combine(prefix, f)), $"{f} left after --uninstall");
+            Assert.False(Directory.Exists(Path.Combine(prefix, "lib/vswitch/vswitchd")), "lib/vswitch/vswitchd left after --uninstall");
+        }
+        finally
+        {
+            try { Directory.Delete(prefix, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>What the bash completion offers for the words (the last is the one being completed), space-separated.</summary>
+    private static string Complete(string script, params string[] words)
+    {
+        string quoted = string.Join(' ', words.Select(w => "'" + w.Replace("'", "'\\''") + "'"));
+        var r = Run("bash", ["-c", $"source '{script}'; COMP_WORDS=({quoted}); COMP_CWORD={words.Length - 1}; _vsctl; echo \"${{COMPREPLY[*]}}\""]);
+        Assert.True(r.ExitCode == 0, r.Output);
+        return r.StdOut.Trim();
+    }
+
+    private static ProcessResult Run(string program, string[] args, Dictionary<string, string>? env = null, string? stdin = null)
+    {
+        var psi = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Write(stdin ?? "");
+        p.StandardInput.Close();
+        var so = p.StandardOutput.ReadToEndAsync();
+        var se = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromSeconds(60)))
+        {
+            Proc.KillQuietly(p);
+            throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish within 60 s");
+        }
+        p.WaitForExit();
+        return new ProcessResult(p.ExitCode, so.Result, se.Result);
+    }
+}
