@@ -146,6 +146,11 @@ public class ManagementPlaneTests
         Wait.Until(() => (long)d.Get("/v1/ports/la" + s)["counters"]!["rxUnsent"]! >= 1, TimeSpan.FromSeconds(10), "frames with nowhere to go to be counted");
         var counters = d.Get("/v1/ports/la" + s)["counters"]!;
         Assert.Equal(0, (long)counters["rxDrops"]!);
+        // No MAC was configured: the one the kernel chose is shown, not "-".
+        string? mac = (string?)d.Get("/v1/ports/la" + s)["mac"];
+        Assert.False(string.IsNullOrEmpty(mac), "the port's MAC is not shown");
+        Assert.Contains(mac!, ns.Exec("ip", "link", "show", "dev", "la" + s));
+        Assert.Contains($"mac: {mac}", AttachTests.Vsctl(d, "show").StdOut);
         var ls = AttachTests.Vsctl(d, "port", "ls");
         var row = ls.StdOut.Split('\n').Single(l => l.StartsWith("la" + s, StringComparison.Ordinal));
         Assert.EndsWith(" 0", row.TrimEnd()); // the DROPS column

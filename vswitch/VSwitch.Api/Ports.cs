@@ -84,10 +84,13 @@ public sealed record PortRequest
 /// A port. <see cref="State"/> is <c>up</c>, <c>down</c> (the device exists but is down or has no
 /// carrier) or <c>gone</c> (its device or namespace no longer exists: the port is not polled and
 /// carries nothing until it is deleted), with <see cref="StateReason"/> saying why when not up.
+/// <see cref="Mac"/> is the device's MAC (as configured, else the one the kernel chose). <see cref="Features"/>
+/// says in words how the port does its I/O (a TAP: "offloads": "on"/"off", "io-uring": "rx+tx"/"tx"/"off");
+/// <see cref="Details"/> holds its counters.
 /// </summary>
 public sealed record PortView(string Name, int Id, string Type, string Network, string VlanMode, int Vlan, int[] Trunks,
     int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null,
-    string State = "up", string? StateReason = null);
+    string State = "up", string? StateReason = null, Dictionary<string, string>? Features = null);
 
 /// <summary>
 /// A port's counters. <see cref="RxDrops"/> are frames lost to a fault or a refusal (parse errors,

@@ -4,7 +4,7 @@ using VSwitch.Core.Ports.Linux;
 namespace VSwitchd.Host;
 
 /// <summary>What the host says of a port's device: whether it exists, is up, and has carrier.</summary>
-public readonly record struct LinkState(string State, string? Reason)
+public readonly record struct LinkState(string State, string? Reason, ulong? Mac = null)
 {
     public static readonly LinkState Up = new("up", null);
 }
@@ -21,7 +21,7 @@ public static unsafe class LinkProbe
     /// <summary>The state of <paramref name="dev"/> in <paramref name="netns"/> (a name or a path; null: the daemon's own namespace).</summary>
     public static LinkState Probe(string dev, string? netns)
     {
-        if (netns is null) return FromFlags(dev, LinkIoctl.GetFlags(dev), "the host");
+        if (netns is null) return Read(dev, "the host");
         string path = NetConfig.NetnsPath(netns)!;
         if (!File.Exists(path)) return new("gone", $"namespace {netns} no longer exists");
         int target = Open(path);
@@ -31,21 +31,30 @@ public static unsafe class LinkProbe
         try
         {
             if (NativeMethods.setns(target, CloneNewNet) < 0) return new("unknown", $"cannot enter namespace {netns} (errno {NativeError.Last})");
-            short? flags;
-            try { flags = LinkIoctl.GetFlags(dev); }
+            LinkState state;
+            try { state = Read(dev, $"namespace {netns}"); }
             finally
             {
                 // Back to our own namespace, whatever happened: the thread serves other work next.
                 if (NativeMethods.setns(self, CloneNewNet) < 0)
                     Environment.FailFast($"cannot return to the daemon's network namespace after probing {netns} (errno {NativeError.Last})");
             }
-            return FromFlags(dev, flags, $"namespace {netns}");
+            return state;
         }
         finally
         {
             LibC.close(self);
             LibC.close(target);
         }
+    }
+
+    /// <summary>Flags and MAC of the link in the calling thread's namespace.</summary>
+    private static LinkState Read(string dev, string where)
+    {
+        var state = FromFlags(dev, LinkIoctl.GetFlags(dev), where);
+        if (state.State == "gone") return state;
+        try { return state with { Mac = LinkIoctl.GetMac(dev) }; }
+        catch (PortException) { return state; }
     }
 
     private static LinkState FromFlags(string dev, short? flags, string where) => flags switch

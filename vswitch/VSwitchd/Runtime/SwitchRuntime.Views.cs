@@ -89,11 +89,21 @@ public sealed partial class SwitchRuntime
         var state = PortState(p, c);
         return new PortView(p.Name, p.Id, c?.Type ?? p.Io.GetType().Name, p.Network.Name,
             p.Mode == VlanMode.Trunk ? "trunk" : "access", p.AccessVlan, p.Trunks.Select(v => (int)v).ToArray(), p.NativeVlan,
-            c?.Netns, c?.Type == "afpacket" ? c.Device ?? c.Name : null, c?.Mac, c?.Addresses.ToArray() ?? [],
+            c?.Netns, c?.Type == "afpacket" ? c.Device ?? c.Name : null,
+            // The MAC as configured, else the one the kernel gave the device (a random one): never "-" for a device that has one.
+            c?.Mac ?? (state.Mac is ulong mac ? MacAddress.Format(mac) : null), c?.Addresses.ToArray() ?? [],
             new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops, k.RxUnsent),
             p.Io is VSwitch.Core.Ports.IPortDiagnostics d ? d.Diagnostics().ToDictionary(kv => kv.Key, kv => kv.Value) : null,
-            state.State, state.Reason);
+            state.State, state.Reason, Features(p));
     }
+
+    /// <summary>How a port does its I/O, in words (they were codes in the details: "offloads": 1, "io-uring": 3).</summary>
+    private static Dictionary<string, string>? Features(SwitchPort p) => p.Io switch
+    {
+        VSwitch.Core.Ports.TapPort t => new() { ["offloads"] = t.Offloads ? "on" : "off", ["io-uring"] = t.IoUringMode },
+        VSwitch.Core.Ports.AfPacketPort => new() { ["offloads"] = "on", ["ring"] = "TPACKET_V2" },
+        _ => null,
+    };
 
     /// <summary>
     /// Up, down or gone, with the reason: the port's own word first (a device that vanished under it),

@@ -145,9 +145,17 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     /// <summary>Receive calls that stopped because the pool was empty (offloads: the frame waits).</summary>
     public long RxPoolEmpty => Volatile.Read(ref _vnet.PoolEmpty);
 
+    /// <summary>Which of the TAP's I/O paths go through io_uring: "rx+tx", "tx" or "off" (the kernel refused, or turned off).</summary>
+    public string IoUringMode => (_rxRing is not null, _txRing is not null) switch
+    {
+        (true, true) => "rx+tx",
+        (false, true) => "tx",
+        (true, false) => "rx",
+        _ => "off",
+    };
+
     public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
     [
-        new("offloads", _offloads ? 1 : 0),
         new("rx-frames", Volatile.Read(ref RxFrames)),
         new("rx-errors", Volatile.Read(ref RxErrors)),
         new("rx-gso-whole", RxGsoWhole),
@@ -161,7 +169,6 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
         new("tx-frames", Volatile.Read(ref TxFrames)),
         new("tx-dropped", Volatile.Read(ref TxDropped)),
         new("tx-gso-frames", Volatile.Read(ref TxGsoFrames)),
-        new("io-uring", (_txRing is not null ? 1 : 0) + (_rxRing is not null ? 2 : 0)),
         new("ring-reads", Volatile.Read(ref RingReads)),
         new("ring-writes", Volatile.Read(ref RingWrites)),
         new("ring-failures", Volatile.Read(ref RingFailures)),
