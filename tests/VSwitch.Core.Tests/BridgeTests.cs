@@ -2,7 +2,9 @@ using VSwitch.Core.Buffers;
 using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
+using VSwitch.Core.Tables;
 using VSwitch.Core.Topology;
+using VSwitch.Core.Wire;
 
 namespace VSwitch.Core.Tests;
 
@@ -11,13 +13,17 @@ public class BridgeTests
 {
     private sealed class Rig
     {
-        public readonly Datapath Dp = new();
+        public readonly Datapath Dp;
         public readonly PacketPool Pool = new(1024);
         public readonly DatapathContext Ctx;
         public readonly Dictionary<string, (MemoryPort Io, SwitchPort Port)> Ports = [];
         public long Now = 0;
 
-        public Rig() => Ctx = Dp.CreateContext(Pool);
+        public Rig(MacTable? macs = null)
+        {
+            Dp = new Datapath(macs);
+            Ctx = Dp.CreateContext(Pool);
+        }
 
         public MemoryPort Add(string name, string net, VlanMode mode = VlanMode.Access, ushort? vlan = null, ushort[]? trunks = null, ushort native = 0)
         {
@@ -152,6 +158,19 @@ public class BridgeTests
         Assert.Null(TestFrames.VlanOf(Assert.Single(r.Take("trunk"))));
         r.Send("trunk", TestFrames.Eth(0xFFFF_FFFF_FFFFUL, M(2)));
         Assert.Single(r.Take("a20"));
+    }
+
+    [Fact]
+    public void A_MAC_flood_past_the_per_port_limit_is_counted_and_still_forwarded()
+    {
+        var r = new Rig(new MacTable(capacity: 1024, perPortLimit: 4));
+        r.Add("a", "n1"); r.Add("b", "n1");
+        for (int i = 0; i < 10; i++) r.Send("a", TestFrames.Eth(MacAddress.Broadcast, M(100 + i)));
+        Assert.Equal(4, r.Dp.MacTable.Count);
+        Assert.Equal(6, r.Dp.MacTable.RefusedLearns);
+        // Refused to learn, not refused to forward: every broadcast reached b.
+        Assert.Equal(10, r.Take("b").Count);
+        Assert.Equal(0, r.Pool.InUse);
     }
 
     [Fact]

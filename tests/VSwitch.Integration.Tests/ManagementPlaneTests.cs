@@ -78,7 +78,7 @@ public class ManagementPlaneTests
     }
 
     [RootFact]
-    public void A_port_whose_namespace_is_deleted_shows_as_gone_and_costs_no_CPU()
+    public void A_port_whose_namespace_is_deleted_goes_down_costs_no_CPU_and_comes_back_with_its_namespace()
     {
         using var ns = new TestNetns("vsmp-");
         using var other = new TestNetns("vsmp-");
@@ -90,11 +90,15 @@ public class ManagementPlaneTests
         var down = d.Get("/v1/ports/gb" + s);
         Assert.Equal("down", (string)down["state"]!);
         Assert.Contains("administratively down", (string)down["stateReason"]!);
+        other.Exec("ip", "link", "set", "gb" + s, "up");
 
         Proc.Check("ip", "netns", "del", ns.Name);
-        Wait.Until(() => (string)d.Get("/v1/ports/ga" + s)["state"]! == "gone", TimeSpan.FromSeconds(10), "the port to show as gone");
-        // The reason is the device's own word (tun says it is gone) or the namespace's absence.
-        Assert.Matches($"gone|namespace {ns.Name} no longer exists", (string)d.Get("/v1/ports/ga" + s)["stateReason"]!);
+        Wait.Until(() => (string)d.Get("/v1/ports/ga" + s)["state"]! == "down" && d.Get("/v1/ports/ga" + s)["id"]!.GetValue<int>() == 0,
+            TimeSpan.FromSeconds(10), "the port to be taken out and kept down");
+        string reason = (string)d.Get("/v1/ports/ga" + s)["stateReason"]!;
+        Assert.Contains("gone", reason);
+        Assert.Contains($"namespace {ns.Name} exists again", reason);
+        Assert.Contains($"port ga{s} is down", d.Log);
 
         // A dead device must not keep the datapath thread busy.
         var cpu0 = CpuTime(d.Pid);
@@ -105,11 +109,17 @@ public class ManagementPlaneTests
         // The table says so too.
         var ls = AttachTests.Vsctl(d, "port", "ls");
         Assert.True(ls.ExitCode == 0, ls.Output);
-        Assert.Contains("gone", ls.StdOut);
+        Assert.Contains($"ga{s}: down:", ls.StdOut);
+
+        // The namespace comes back (same name): a new TAP is made there, addressed, and forwards.
+        Proc.Check("ip", "netns", "add", ns.Name);
+        Wait.Until(() => (string)d.Get("/v1/ports/ga" + s)["state"]! == "up", TimeSpan.FromSeconds(10), "the port to come back up");
+        var ping = ns.TryExec(TimeSpan.FromSeconds(20), "ping", "-c", "2", "-W", "2", "10.250.2.3");
+        Assert.True(ping.ExitCode == 0, ping.Output);
     }
 
     [RootFact]
-    public void An_afpacket_port_whose_interface_is_deleted_shows_as_gone_and_costs_no_CPU()
+    public void An_afpacket_port_whose_interface_is_deleted_goes_down_costs_no_CPU_and_is_attached_again()
     {
         string s = Names.Random("");
         string va = "va" + s, vb = "vb" + s;
@@ -126,13 +136,72 @@ public class ManagementPlaneTests
             using var d = Vswitchd.Start(config);
             Wait.Until(() => (string)d.Get("/v1/ports/" + va)["state"]! == "up", TimeSpan.FromSeconds(10), "the veth to have carrier");
             Proc.Run("ip", "link", "del", va);
-            Wait.Until(() => (string)d.Get("/v1/ports/" + va)["state"]! == "gone", TimeSpan.FromSeconds(10), "the port to show as gone");
+            Wait.Until(() => (string)d.Get("/v1/ports/" + va)["state"]! == "down", TimeSpan.FromSeconds(10), "the port to be kept down");
+            Assert.Contains($"interface {va}", (string)d.Get("/v1/ports/" + va)["stateReason"]!);
             var cpu0 = CpuTime(d.Pid);
             Thread.Sleep(3000);
             var used = CpuTime(d.Pid) - cpu0;
             Assert.True(used < TimeSpan.FromSeconds(0.5), $"vswitchd used {used.TotalSeconds:0.00} s of CPU in 3 s with a vanished interface");
+
+            // The interface comes back under the same name: the port is attached again and receives.
+            Proc.Check("ip", "link", "add", va, "type", "veth", "peer", "name", vb);
+            Proc.Check("ip", "link", "set", va, "up");
+            Wait.Until(() => (string)d.Get("/v1/ports/" + va)["state"]! is "up" or "down" && d.Get("/v1/ports/" + va)["id"]!.GetValue<int>() > 0,
+                TimeSpan.FromSeconds(10), "the port to be attached again");
+            Proc.Check("ip", "link", "set", vb, "up"); // the peer's IPv6 router solicitations and MLD reports arrive
+            Wait.Until(() => (long)d.Get("/v1/ports/" + va)["counters"]!["rxPackets"]! > 0, TimeSpan.FromSeconds(15), "frames on the re-attached port");
         }
         finally { Proc.Run("ip", "link", "del", va); }
+    }
+
+    [RootFact]
+    public void A_daemon_restarted_after_a_ports_namespace_was_deleted_starts_with_that_port_down()
+    {
+        using var n1 = new TestNetns("vsmp-");
+        using var n2 = new TestNetns("vsmp-");
+        using var n3 = new TestNetns("vsmp-");
+        string s = Names.Random("");
+        string dir = Directory.CreateTempSubdirectory("vst-d").FullName;
+        string config = Config(s, "10.250.6.0/24", Tap("ra" + s, n1, "10.250.6.2/24"), Tap("rb" + s, n2, "10.250.6.3/24"), Tap("rc" + s, n3, "10.250.6.4/24"));
+        try
+        {
+            using (var d = Vswitchd.StartIn(dir, config)) d.KeepDir = true;
+            Proc.Check("ip", "netns", "del", n1.Name); // as a reboot does to named namespaces
+            using (var d = Vswitchd.StartIn(dir, config))
+            {
+                d.KeepDir = true;
+                var a = d.Get("/v1/ports/ra" + s);
+                Assert.Equal("down", (string)a["state"]!);
+                Assert.Contains(n1.Name, (string)a["stateReason"]!);
+                Assert.Equal("up", (string)d.Get("/v1/ports/rb" + s)["state"]!);
+                var ping = n2.TryExec(TimeSpan.FromSeconds(20), "ping", "-c", "2", "-W", "2", "10.250.6.4");
+                Assert.True(ping.ExitCode == 0, ping.Output);
+                // Its address stays its own while it is down.
+                Assert.Equal(409, d.Send(HttpMethod.Post, "/v1/ports", new { name = "rd" + s, type = "tap", network = "blue", addresses = new[] { "10.250.6.2/24" } }).Status);
+                // And it can be removed for good.
+                Assert.Equal(0, AttachTests.Vsctl(d, "port", "del", "ra" + s).ExitCode);
+                Assert.Equal(404, d.Send(HttpMethod.Get, "/v1/ports/ra" + s).Status);
+            }
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [RootFact]
+    public void A_second_daemon_on_the_same_state_database_refuses_to_start()
+    {
+        string dir = Directory.CreateTempSubdirectory("vst-d").FullName;
+        try
+        {
+            using var first = Vswitchd.StartIn(dir, null);
+            first.KeepDir = true;
+            var second = Proc.Run(TimeSpan.FromSeconds(30), Repo.Vswitchd, "--socket", Path.Combine(dir, "second.sock"), "--state", Path.Combine(dir, "state.db"));
+            Assert.Equal(1, second.ExitCode);
+            Assert.Contains("another vswitchd", second.Output);
+            Assert.Contains("state.db", second.Output);
+            Assert.False(File.Exists(Path.Combine(dir, "second.sock")), "the second daemon must not listen");
+            Assert.Equal(200, first.Send(HttpMethod.Get, "/v1/show").Status);
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [RootFact]

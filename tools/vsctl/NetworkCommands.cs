@@ -114,6 +114,7 @@ public static class NetworkCommands
         var name = new Argument<string>("NAME") { Description = "The network's name (it must have no ports)" };
         var rm = new Command("rm", "Delete a network") { name };
         rm.Aliases.Add("remove");
+        rm.Aliases.Add("del");
         cli.SetAction(rm, async (ctx, ct) =>
         {
             string n = ctx.Get(name)!;

@@ -112,6 +112,7 @@ public static class PortCommands
         var name = new Argument<string>("NAME") { Description = "The port's name" };
         var rm = new Command("rm", "Remove a port (a tap is deleted; an afpacket interface is left as it was)") { name };
         rm.Aliases.Add("remove");
+        rm.Aliases.Add("del");
         cli.SetAction(rm, async (ctx, ct) =>
         {
             string n = ctx.Get(name)!;

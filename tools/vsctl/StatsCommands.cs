@@ -56,7 +56,8 @@ public static class StatsCommands
             w.WriteLine($"NS/PKT: '-' until {MinTimedPackets} packets of a stage were timed (one batch in 16 is); a few packets give no cost worth reading.");
 
         w.WriteLine();
-        w.WriteLine($"mac table: {s.MacEntries} of {s.MacCapacity} entries");
+        w.WriteLine($"mac table: {s.MacEntries} of {s.MacCapacity} entries"
+            + (s.MacLearnsRefused > 0 ? $", {s.MacLearnsRefused} learns refused (mac-table-full: the table or a port at its limit)" : ""));
 
         if (s.FlowCache is { } fc)
         {

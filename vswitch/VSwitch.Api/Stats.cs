@@ -2,7 +2,12 @@ namespace VSwitch.Api;
 
 // GET /v1/stats: ports, drops by reason (in all and per stage), per-stage cost (VPP's "show runtime") and the flow caches.
 
-public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView FlowCache);
+/// <summary>
+/// GET /v1/stats. <see cref="MacLearnsRefused"/>: addresses the MAC table did not learn because it, or the
+/// port, was at its limit (mac-table-full; the frames were still flooded).
+/// </summary>
+public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView FlowCache,
+    long MacLearnsRefused = 0);
 
 /// <summary>
 /// One stage (VPP's node): calls (batches), packets, cost per packet estimated from the sampled

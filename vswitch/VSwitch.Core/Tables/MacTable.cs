@@ -80,6 +80,20 @@ public sealed class MacTable
     /// <summary>Changes whenever an address is added, moves or goes away: cached flows compare it to know they are stale.</summary>
     public long Generation => Volatile.Read(ref _generation);
 
+    private long _refused;
+
+    /// <summary>
+    /// Addresses not learned because the table or the port was at its limit (mac-table-full): the
+    /// frame is still forwarded (flooded), as a switch whose table is full does, but it is counted.
+    /// </summary>
+    public long RefusedLearns => Volatile.Read(ref _refused);
+
+    private LearnResult Refuse()
+    {
+        Interlocked.Increment(ref _refused);
+        return LearnResult.Full;
+    }
+
     public int CountOnPort(int port) => (uint)port < (uint)_perPort.Length ? Volatile.Read(ref _perPort[port]) : 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -173,7 +187,7 @@ public sealed class MacTable
             }
             if (old != port)
             {
-                if (Volatile.Read(ref _perPort[port]) >= PerPortLimit) return LearnResult.Full;
+                if (Volatile.Read(ref _perPort[port]) >= PerPortLimit) return Refuse();
                 // Two threads may see the same move; only the one that wins the swap counts it.
                 if (Interlocked.CompareExchange(ref e.Port, port, old) != old) return LearnResult.Raced;
                 Interlocked.Increment(ref _perPort[port]);
@@ -198,9 +212,9 @@ public sealed class MacTable
             return LearnResult.Refreshed;
         }
 
-        if (free < 0) return LearnResult.Full;
+        if (free < 0) return Refuse();
         if (Volatile.Read(ref _count) >= Capacity || Volatile.Read(ref _perPort[port]) >= PerPortLimit)
-            return LearnResult.Full;
+            return Refuse();
         // A new address costs one small object: learning is a control event, not a per-frame cost.
         var entry = new Entry(mac, domain, port, nowMs + agingMs, agingMs, isStatic) { Remote = remote };
         if (!ReferenceEquals(Interlocked.CompareExchange(ref slots[free], entry, freeWas), freeWas))

@@ -15,6 +15,7 @@ public sealed class MetricsExporter
     private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stageDrops, _stagePackets, _stageCalls;
     private readonly Counter _cacheHits, _cacheMisses, _cacheRevalidations, _cacheEvictions;
     private readonly Gauge _flows, _macEntries, _ports, _rules;
+    private readonly Counter _macRefused;
 
     public MetricsExporter(SwitchRuntime rt)
     {
@@ -38,6 +39,7 @@ public sealed class MetricsExporter
         _cacheEvictions = f.CreateCounter("vswitch_flow_cache_evictions_total", "Cached flows evicted to make room.");
         _flows = f.CreateGauge("vswitch_flow_cache_flows", "Flows in the flow caches.");
         _macEntries = f.CreateGauge("vswitch_mac_table_entries", "Entries in the MAC table.");
+        _macRefused = f.CreateCounter("vswitch_mac_learns_refused_total", "Addresses not learned because the MAC table or the port was at its limit (mac-table-full).");
         _ports = f.CreateGauge("vswitch_ports", "Ports attached.");
         _rules = f.CreateGauge("vswitch_rules", "Rules in the rule table.");
         _registry.AddBeforeCollectCallback(Update);
@@ -75,6 +77,7 @@ public sealed class MetricsExporter
         _cacheEvictions.IncTo(fc.Evictions);
         _flows.Set(fc.Flows);
         _macEntries.Set(stats.MacEntries);
+        _macRefused.IncTo(stats.MacLearnsRefused);
         _ports.Set(stats.Ports.Length);
         _rules.Set(_rt.RuleCount);
     }

@@ -49,7 +49,10 @@ public sealed class VSwitchConfig
             throw new ConfigException($"{source}: invalid JSON{where}{line}: {msg}");
         }
         if (cfg is null) throw new ConfigException($"{source}: empty configuration");
-        var errors = cfg.Validate();
+        // Whether the namespaces and interfaces exist is checked when the file is applied (an empty
+        // database, or --config-wins), not here: a file whose namespaces a reboot removed must not keep
+        // a daemon with a stored configuration from starting.
+        var errors = cfg.Validate(netnsExists: _ => true, deviceExists: _ => true);
         if (errors.Count > 0) throw new ConfigException($"{source}: " + string.Join("; ", errors));
         return cfg;
     }

@@ -74,11 +74,13 @@ public sealed partial class SwitchRuntime
     public PortView[] ListPorts()
     {
         var cfgs = PortConfigs;
-        return Datapath.Topology.Ports.OrderBy(p => p.Id).Select(p => PortView(p, cfgs.GetValueOrDefault(p.Name))).ToArray();
+        return Datapath.Topology.Ports.OrderBy(p => p.Id).Select(p => PortView(p, cfgs.GetValueOrDefault(p.Name)))
+            .Concat(DownPorts.OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => DownPortView(d.Value.Config, d.Value.Reason))).ToArray();
     }
 
     public PortView GetPort(string name)
     {
+        if (DownPorts.TryGetValue(name, out var down)) return DownPortView(down.Config, down.Reason);
         var p = RequirePort(name);
         return PortView(p, PortConfigs.GetValueOrDefault(p.Name));
     }
@@ -167,7 +169,7 @@ public sealed partial class SwitchRuntime
                 s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1), s.TimedPackets,
                 Enumerable.Range(1, reasons - 1).Where(r => byStage[i * reasons + r] > 0)
                     .Select(r => new DropView(((DropReason)r).Name(), byStage[i * reasons + r], ((DropReason)r).IsExpected())).ToArray())).ToArray(),
-            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats());
+            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns);
     }
 
     /// <summary>The datapath threads' flow caches, summed.</summary>

@@ -55,6 +55,9 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         try
         {
+            bool fromFile = Store is not { IsSeeded: true } || configWins && configPath is not null;
+            if (fromFile && configPath is not null && cfg.Validate() is { Count: > 0 } missing)
+                throw new ConfigException($"{configPath}: " + string.Join("; ", missing));
             if (Store is { IsSeeded: true } && configPath is not null && configWins)
             {
                 // --config-wins: what a config file can set (networks, ports, the overlay) comes from the
@@ -79,7 +82,16 @@ public sealed partial class SwitchRuntime : IDisposable
             {
                 foreach (var n in Store.Networks()) AddNetwork(n, persist: false);
                 if (StoredOverlay() is { } overlay) StartOverlay(overlay, persist: false);
-                foreach (var p in Store.Ports()) AddPort(p, persist: false);
+                foreach (var p in Store.Ports())
+                {
+                    // One port whose namespace or interface is missing (a reboot drops named namespaces)
+                    // never keeps the switch down: it is kept down and comes back with its device.
+                    try { AddPort(p, persist: false); }
+                    catch (Exception e) when (e is SwitchRuntimeException or PortException or IOException or ArgumentException)
+                    {
+                        KeepDown(p, e.Message);
+                    }
+                }
                 foreach (var (prefix, via, dev) in Store.Routes())
                 {
                     try { AddRoute(prefix, via, dev, persist: false); }
@@ -216,7 +228,7 @@ public sealed partial class SwitchRuntime : IDisposable
             };
             var errors = cfg.Validate().Where(e => e.StartsWith("ports")).Select(e => e.Replace("ports[0].", "").Replace("ports[0]: ", "")).ToList();
             if (errors.Count > 0) throw new InvalidRequestException(string.Join("; ", errors));
-            if (Datapath.Topology.PortByName(p.Name) is not null) throw new ConflictException($"port '{p.Name}' already exists");
+            if (Datapath.Topology.PortByName(p.Name) is not null || _down.ContainsKey(p.Name)) throw new ConflictException($"port '{p.Name}' already exists");
             try { AddPort(p); }
             catch (Exception e) when (e is SwitchRuntimeException or ArgumentException or PortException or IOException)
             {
@@ -276,6 +288,13 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (_down.Remove(name))
+            {
+                _portConfigs.Remove(name);
+                if (persist) Store?.DeletePort(name);
+                _log.LogInformation("port {Port} (down) removed", name);
+                return;
+            }
             if (Datapath.Topology.PortByName(name) is null) throw NoPort(name);
             var port = Datapath.RemovePort(name);
             _portConfigs.Remove(name);
@@ -452,6 +471,7 @@ public sealed partial class SwitchRuntime : IDisposable
         long now = Environment.TickCount64;
         Datapath.Neighbors.Tick(now, e => Datapath.ArpRequests.Enqueue((e.Network, e.Address)));
         if (++_ticks % 4 != 0) return;
+        TendDownPorts();
         Datapath.MacTable.Expire(now);
         foreach (var r in Datapath.Rules.Expired(now))
         {
