@@ -145,7 +145,7 @@ public static class VsctlHarness
             {
                 _process.Dispose();
                 try { File.Delete(Socket); } catch (IOException) { }
-                foreach (var f in new[] { Socket + ".json", Socket + ".db", Socket + ".db-wal", Socket + ".db-shm" })
+                foreach (var f in new[] { Socket + ".json", Socket + ".db", Socket + ".db-wal", Socket + ".db-shm", Socket + ".db.lock" })
                     try { File.Delete(f); } catch (IOException) { }
             }
         }
