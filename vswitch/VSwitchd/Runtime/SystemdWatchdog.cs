@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Hosting.Systemd;
+using VSwitch.Core;
 
 namespace VSwitchd.Runtime;
 
@@ -23,9 +24,8 @@ public sealed class SystemdWatchdog(SwitchRuntime runtime, IServiceProvider serv
     }
 
     /// <summary>True while the datapath forwards: every thread running, none stopped on a fault.</summary>
-    public static bool DatapathAlive(SwitchRuntime runtime, out string? why)
+    public static bool DatapathAlive(IReadOnlyList<DatapathThread> threads, out string? why)
     {
-        var threads = runtime.Threads;
         for (int i = 0; i < threads.Count; i++)
         {
             if (threads[i].StoppedOnFault) { why = $"datapath thread {i} stopped on a fault"; return false; }
@@ -47,7 +47,7 @@ public sealed class SystemdWatchdog(SwitchRuntime runtime, IServiceProvider serv
         bool petting = true;
         do
         {
-            if (DatapathAlive(runtime, out string? why))
+            if (DatapathAlive(runtime.Threads, out string? why))
             {
                 notifier.Notify(Watchdog);
                 if (!petting) log.LogWarning("systemd watchdog: the datapath is alive again, pinging again");
