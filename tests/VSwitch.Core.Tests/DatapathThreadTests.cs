@@ -26,6 +26,41 @@ public class DatapathThreadTests
         public void Dispose() => _inner.Dispose();
     }
 
+    /// <summary>A port whose descriptor epoll refuses: the thread's loop itself fails on it (outside a batch).</summary>
+    private sealed class BadFdPort(string name) : IPort
+    {
+        public string Name => name;
+        public int PollFd => int.MaxValue;
+        public int Receive(PacketBatch batch, PacketPool pool) => 0;
+        public int Transmit(PacketBatch batch) => 0;
+        public void Dispose() { }
+    }
+
+    /// <summary>systemd's watchdog is petted while the threads run, and no longer once one stopped on a fault.</summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void The_systemd_watchdog_stops_petting_when_a_datapath_thread_stopped_on_a_fault()
+    {
+        var dp = new Datapath();
+        dp.AddNetwork("n");
+        var opt = new DatapathOptions { PoolSize = 256, LargePoolSize = 0 };
+        using var healthy = new DatapathThread(dp, opt, 0);
+        healthy.Start();
+        Assert.True(VSwitchd.Runtime.SystemdWatchdog.DatapathAlive([healthy], out string? why), why);
+
+        dp.AddPort(new BadFdPort("bad"), "n");
+        using var broken = new DatapathThread(dp, opt, 0);
+        broken.Start();
+        var sw = Stopwatch.StartNew();
+        while (broken.IsRunning && sw.Elapsed < TimeSpan.FromSeconds(5)) Thread.Sleep(5);
+        Assert.True(broken.StoppedOnFault);
+        Assert.False(VSwitchd.Runtime.SystemdWatchdog.DatapathAlive([healthy, broken], out why));
+        Assert.Equal("datapath thread 1 stopped on a fault", why);
+        healthy.Stop();
+        Assert.False(VSwitchd.Runtime.SystemdWatchdog.DatapathAlive([healthy], out why));
+        Assert.Equal("datapath thread 0 is not running", why);
+    }
+
     [Fact]
     public void A_port_that_throws_costs_one_batch_not_the_thread()
     {

@@ -29,6 +29,7 @@ public class InstallTests
         "bin/vswitchd", "bin/vsctl", "lib/cni/vswitch-cni",
         "share/bash-completion/completions/vsctl", "share/zsh/site-functions/_vsctl",
         "share/man/man1/vsctl.1", "share/man/man8/vswitchd.8", "lib/vswitch/install-manifest",
+        "lib/systemd/system/vswitchd.service", "etc/vswitch/config.json",
     ];
 
     [InstallFact]
@@ -77,19 +78,67 @@ public class InstallTests
                 Assert.True(man.StdErr.Trim().Length == 0, $"man {page}: {man.StdErr}");
             }
 
-            // Again: the same files (idempotent); then --uninstall removes every one of them.
+            // The unit, with this prefix's paths, passes systemd-analyze verify (its manual pages found through MANPATH).
+            string unit = File.ReadAllText(Path.Combine(prefix, "lib/systemd/system/vswitchd.service"));
+            Assert.Contains($"ExecStart={prefix}/bin/vswitchd --config {prefix}/etc/vswitch/config.json --socket /run/vswitch/vswitchd.sock --state {prefix}/var/lib/vswitch/state.db", unit);
+            Assert.Equal("{}", File.ReadAllText(Path.Combine(prefix, "etc/vswitch/config.json")).Trim());
+            if (SystemdVswitchdTests.Which("systemd-analyze") is not null)
+            {
+                var verify = Run("systemd-analyze", ["verify", Path.Combine(prefix, "lib/systemd/system/vswitchd.service")], new() { ["MANPATH"] = Path.Combine(prefix, "share/man") + ":" });
+                Assert.True(verify.ExitCode == 0 && verify.Output.Trim().Length == 0, $"systemd-analyze verify: exit {verify.ExitCode}\n{verify.Output}");
+            }
+
+            // The installed daemon with the unit's configuration and state database (its own socket), under a stand-in
+            // for systemd: READY=1; it leaves a state database behind.
+            string state = Path.Combine(prefix, "var/lib/vswitch/state.db");
+            if (SystemdVswitchdTests.Which("python3") is not null)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(state)!);
+                string sock = Path.Combine(Path.GetTempPath(), $"vsi-{Environment.ProcessId}.sock");
+                var notify = Proc.Run(TimeSpan.FromSeconds(60), "python3", Path.Combine(Repo.Root, "tools/notify-listen.py"), "--until", "READY=1", "--seconds", "20", "--",
+                    Path.Combine(prefix, "bin/vswitchd"), "--config", Path.Combine(prefix, "etc/vswitch/config.json"), "--socket", sock, "--state", state);
+                Assert.True(notify.ExitCode == 0, notify.Output);
+                Assert.Contains("READY=1", notify.StdOut);
+            }
+            else
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(state)!);
+                File.WriteAllText(state, "");
+            }
+            Assert.True(File.Exists(state));
+
+            // Again: the same files (idempotent). A changed configuration and the state database outlive tools/uninstall.sh;
+            // everything else goes, folders included.
             var again = Proc.Run(TimeSpan.FromMinutes(10), "bash", Path.Combine(Repo.Root, "tools/install.sh"), "--prefix", prefix, "--no-build");
             Assert.True(again.ExitCode == 0, again.Output);
-            var uninstall = Proc.Run(TimeSpan.FromMinutes(1), "bash", Path.Combine(Repo.Root, "tools/install.sh"), "--uninstall", "--prefix", prefix);
+            File.WriteAllText(Path.Combine(prefix, "etc/vswitch/config.json"), "{ \"networks\": [] }\n");
+            var uninstall = Proc.Run(TimeSpan.FromMinutes(1), "bash", Path.Combine(Repo.Root, "tools/uninstall.sh"), "--prefix", prefix);
             Assert.True(uninstall.ExitCode == 0, uninstall.Output);
-            foreach (string f in Files) Assert.False(File.Exists(Path.Combine(prefix, f)) || Directory.Exists(Path.Combine(prefix, f)), $"{f} left after --uninstall");
-            Assert.False(Directory.Exists(Path.Combine(prefix, "lib/vswitch/vswitchd")), "lib/vswitch/vswitchd left after --uninstall");
+            foreach (string f in Files.Where(f => f != "etc/vswitch/config.json"))
+                Assert.False(File.Exists(Path.Combine(prefix, f)) || Directory.Exists(Path.Combine(prefix, f)), $"{f} left after uninstall.sh");
+            // (state.db.lock: the daemon's lock file beside the database, when it ran)
+            Assert.Equal(["etc/vswitch/config.json", "var/lib/vswitch/state.db"], Left(prefix).Where(f => f != "var/lib/vswitch/state.db.lock"));
+
+            // Installed again over the kept configuration (kept as it is), then uninstall.sh --purge: nothing at all is left.
+            var third = Proc.Run(TimeSpan.FromMinutes(10), "bash", Path.Combine(Repo.Root, "tools/install.sh"), "--prefix", prefix, "--no-build");
+            Assert.True(third.ExitCode == 0, third.Output);
+            Assert.Contains("networks", File.ReadAllText(Path.Combine(prefix, "etc/vswitch/config.json")));
+            var purge = Proc.Run(TimeSpan.FromMinutes(1), "bash", Path.Combine(Repo.Root, "tools/uninstall.sh"), "--prefix", prefix, "--purge");
+            Assert.True(purge.ExitCode == 0, purge.Output);
+            var left = Left(prefix, withFolders: true);
+            Assert.True(left.Count == 0, $"left under {prefix} after uninstall.sh --purge:\n{string.Join('\n', left)}\n{purge.Output}");
         }
         finally
         {
             try { Directory.Delete(prefix, recursive: true); } catch (IOException) { }
         }
     }
+
+    /// <summary>The files (and with <paramref name="withFolders"/> the folders) under <paramref name="dir"/>, relative, sorted.</summary>
+    private static List<string> Left(string dir, bool withFolders = false) =>
+        Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories)
+            .Where(p => withFolders || !Directory.Exists(p) || new FileInfo(p).LinkTarget is not null)
+            .Select(p => Path.GetRelativePath(dir, p)).Order(StringComparer.Ordinal).ToList();
 
     /// <summary>What the bash completion offers for the words (the last is the one being completed), space-separated.</summary>
     private static string Complete(string script, params string[] words)

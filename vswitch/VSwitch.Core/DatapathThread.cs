@@ -72,6 +72,8 @@ public sealed class DatapathThread : IDisposable
 
     public long SeenVersion => Volatile.Read(ref _seenVersion);
     public Exception? Failure { get; private set; }
+    /// <summary>True from <see cref="Start"/> until the loop ends (<see cref="Stop"/>, or a fault: <see cref="StoppedOnFault"/>).</summary>
+    public bool IsRunning => _thread.IsAlive;
 
     public void Start() => _thread.Start();
 

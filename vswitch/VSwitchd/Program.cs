@@ -78,7 +78,14 @@ public static class Program
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        // Under systemd (started by it, or NOTIFY_SOCKET set in a container's PID 1): READY=1 once the API listens,
+        // STOPPING=1 on SIGTERM, and log lines in journald's format ("<6>category[0] message", the priority as a
+        // prefix, no timestamp: the journal adds its own). Anywhere else the console format is unchanged.
+        builder.Services.AddSystemd();
+        if (Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService())
+            builder.Logging.AddSystemdConsole();
+        else
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Services.AddSingleton(cfg.ToOptions());
@@ -91,6 +98,7 @@ public static class Program
         builder.Services.AddHostedService<SwitchService>();
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
+        builder.Services.AddHostedService<SystemdWatchdog>(); // WATCHDOG=1 while the datapath threads are alive
         // The contract's records with ASP.NET Core's web defaults, the options VSwitch.Api.ApiJson is generated with.
         // The daemon keeps reflection-based metadata: a body of the wrong type is then reported by the field's type
         // ("could not be converted to System.Int32" at vlan) where source-generated setters name the record.
