@@ -12,7 +12,8 @@
 #     more overloads 2 cores and the losses are then the machine's, not the switch's);
 #   - churn every second through the API (curl): a rule added and the previous one deleted, a static
 #     route added and the previous one deleted, a TAP port (in a fourth namespace, skXXXXXX-d) added
-#     and removed every other second; every request must answer 2xx;
+#     and removed every other second, a container (namespace skXXXXXX-e) attached to skr and detached
+#     every other second (POST/DELETE /v1/attachments); every request must answer 2xx;
 #   - a sample every second into DIR/soak.csv: time, VmRSS (kB), open fds, threads and the /v1/stats
 #     counters (ports' rx/tx packets and drops summed, drops per reason, reasons the daemon does not
 #     mark expected); DIR/soak.png when python3 has matplotlib (it says so when not).
@@ -26,7 +27,7 @@
 #   - a drop reason is counted that the daemon does not mark expected (expected: no-output,
 #     router-consumed) and that --expect-drops does not name;
 #   - a churn request fails, or vswitchd exits.
-# Left out (not done here): VXLAN traffic, containers attached and detached (vsctl attach), the GC
+# Left out (not done here): VXLAN traffic, traffic to the attached container, the GC
 # heap (vswitchd exports no runtime metrics: its /metrics registry is its own), counters per port.
 # Exit 2 on bad usage or a missing tool. Everything it creates is removed by its trap.
 set -uo pipefail
@@ -34,7 +35,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VSWITCHD=${VSWITCHD:-$ROOT/vswitch/VSwitchd/bin/Release/net10.0/vswitchd}
 VSCTL=${VSCTL:-$ROOT/tools/vsctl/bin/Release/net10.0/vsctl}
 MINUTES=1; OUT=; EXPECT_DROPS=
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
     --minutes) MINUTES=${2:?}; shift 2 ;;
@@ -53,13 +54,13 @@ DIR=$(mktemp -d /tmp/vssoak.XXXXXX)
 OUT=${OUT:-$DIR/out}; mkdir -p "$OUT"
 SOCK=$DIR/vswitchd.sock
 ID=sk$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
-NA=$ID-a NB=$ID-b NC=$ID-c ND=$ID-d
+NA=$ID-a NB=$ID-b NC=$ID-c ND=$ID-d NE=$ID-e
 PIDS=(); DPID=
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
   if [ -n "$DPID" ]; then kill -TERM "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; fi
-  for n in "$NA" "$NB" "$NC" "$ND"; do ip netns del "$n" 2>/dev/null; done
+  for n in "$NA" "$NB" "$NC" "$ND" "$NE"; do ip netns del "$n" 2>/dev/null; done
   rm -rf "$DIR/state.db"* "$SOCK"
   [ "$OUT" = "$DIR/out" ] && echo "soak: results kept in $OUT"
 }
@@ -69,8 +70,8 @@ vsctl() { "$VSCTL" --socket "$SOCK" "$@"; }
 api() { curl -s --max-time 5 --unix-socket "$SOCK" "http://vswitchd$1"; }
 fail() { echo "soak: FAIL: $*"; exit 1; }
 
-echo "soak: minutes=$MINUTES namespaces $ID-{a,b,c,d} out=$OUT"
-for n in "$NA" "$NB" "$NC" "$ND"; do ip netns add "$n" || fail "ip netns add $n"; done
+echo "soak: minutes=$MINUTES namespaces $ID-{a,b,c,d,e} out=$OUT"
+for n in "$NA" "$NB" "$NC" "$ND" "$NE"; do ip netns add "$n" || fail "ip netns add $n"; done
 "$VSWITCHD" --socket "$SOCK" --state "$DIR/state.db" > "$OUT/vswitchd.log" 2>&1 &
 DPID=$!
 deadline=$((SECONDS + 30))
@@ -108,6 +109,13 @@ churn() {
     [ $i -gt 1 ] && req DELETE "/v1/rules?strict=true&match=priority%3D$((300 + (i - 1) % 2)),ip,nw_dst%3D10.99.$(((i - 1) % 250)).1"
     req POST /v1/routes "{\"prefix\": \"10.98.$((i % 250)).0/24\", \"via\": \"10.71.0.254\"}"
     [ $i -gt 1 ] && req DELETE "/v1/routes?prefix=10.98.$(((i - 1) % 250)).0/24"
+    if [ $((i % 2)) = 0 ]; then      # a container (namespace e) attached to skr, detached the next second
+      att=$(curl -s --max-time 5 --unix-socket "$SOCK" -H 'Content-Type: application/json' \
+              -d "{\"network\": \"skr\", \"netns\": \"$NE\", \"containerId\": \"soak$i\"}" http://vswitchd/v1/attachments | jq -r '.id // empty')
+      [ -n "$att" ] || echo "POST /v1/attachments ($NE) -> no id" >> "$DIR/churn-failures"
+    elif [ -n "${att:-}" ]; then
+      req DELETE "/v1/attachments/$att"; att=
+    fi
     if [ $((i % 2)) = 1 ]; then
       req POST /v1/ports "{\"name\": \"${ID}d\", \"type\": \"tap\", \"network\": \"skb\", \"netns\": \"$ND\", \"addresses\": [\"10.71.0.50/24\"]}"
     else
@@ -136,7 +144,7 @@ done
 wait "$PING1"; p1=$?; wait "$PING2"; p2=$?; wait "$IP1"; i1=$?; wait "$IP2"; i2=$?
 wait "$CHURN"
 [ ! -s "$DIR/churn-failures" ] || fail "$(wc -l < "$DIR/churn-failures") churn request(s) failed: $(head -n 3 "$DIR/churn-failures")"
-echo "soak: churn: $(cat "$DIR/churn-count" 2>/dev/null || echo 0) rounds of rule, route and port changes, all answered 2xx"
+echo "soak: churn: $(cat "$DIR/churn-count" 2>/dev/null || echo 0) rounds of rule, route, port and attachment changes, all answered 2xx"
 
 # A ping is broken when it loses 5 in a row (1 s without an answer) or more than 5% in all: single
 # losses happen when TCP saturates the 2 cores (the UDP stream loses some too), a path that stops does not.
