@@ -61,8 +61,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
   if [ -n "$DPID" ]; then kill -TERM "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; fi
   for n in "$NA" "$NB" "$NC" "$ND" "$NE"; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$DIR/state.db"* "$SOCK"
-  [ "$OUT" = "$DIR/out" ] && echo "soak: results kept in $OUT"
+  if [ "$OUT" = "$DIR/out" ]; then rm -rf "$DIR/state.db"* "$SOCK"; echo "soak: results kept in $OUT"; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
