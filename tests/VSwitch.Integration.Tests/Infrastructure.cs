@@ -37,9 +37,12 @@ public sealed record ProcessResult(int ExitCode, string StdOut, string StdErr)
 public static class Proc
 {
     /// <summary>Runs a program to completion, or kills it after <paramref name="timeout"/> and throws.</summary>
-    public static ProcessResult Run(TimeSpan timeout, string program, params string[] args)
+    public static ProcessResult Run(TimeSpan timeout, string program, params string[] args) => Run(timeout, null, program, args);
+
+    /// <summary>The same, with these variables added to the environment (a script's VSWITCHD and VSCTL).</summary>
+    public static ProcessResult Run(TimeSpan timeout, IReadOnlyDictionary<string, string>? env, string program, params string[] args)
     {
-        using var p = Start(program, args);
+        using var p = Start(env, program, args);
         var so = p.StandardOutput.ReadToEndAsync();
         var se = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(timeout))
@@ -63,10 +66,13 @@ public static class Proc
     }
 
     /// <summary>Starts a process with redirected output; the caller stops it by PID (<see cref="KillQuietly"/>).</summary>
-    public static Process Start(string program, params string[] args)
+    public static Process Start(string program, params string[] args) => Start(null, program, args);
+
+    private static Process Start(IReadOnlyDictionary<string, string>? env, string program, params string[] args)
     {
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         return Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {program}");
     }
 

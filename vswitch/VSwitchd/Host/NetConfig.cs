@@ -145,8 +145,12 @@ public static class NetConfig
         else psi.FileName = program;
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi) ?? throw new PortException($"cannot start {psi.FileName}");
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
+        // Process.Dispose does not close redirected streams once they are read: their pipes would stay
+        // open until a GC finalizes them (the soak saw fds grow by two per command).
+        using var outReader = p.StandardOutput;
+        using var errReader = p.StandardError;
+        var stdout = outReader.ReadToEndAsync();
+        var stderr = errReader.ReadToEndAsync();
         if (!p.WaitForExit(CommandTimeout))
         {
             try { p.Kill(); } catch (InvalidOperationException) { }
