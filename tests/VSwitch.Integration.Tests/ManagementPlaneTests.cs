@@ -71,6 +71,8 @@ public class ManagementPlaneTests
         var lo = d.Send(HttpMethod.Post, "/v1/ports", new { name = "lo", type = "afpacket", network = "ok-net.1" });
         Assert.Equal(400, lo.Status);
         Assert.Contains("loopback", (string)lo.Body!["error"]!);
+        // A network named in a body that does not exist is a 404, as in a path.
+        Assert.Equal(404, d.Send(HttpMethod.Post, "/v1/neighbors", new { network = "nope", ip = "10.9.9.9", mac = "02:00:00:00:00:09" }).Status);
         var slash = d.Send(HttpMethod.Post, "/v1/ports", new { name = "p/1", type = "tap", network = "ok-net.1" });
         Assert.Equal(400, slash.Status);
         Assert.Single(d.Get("/v1/networks").AsArray(), n => (string)n!["name"]! == "ok-net.1");

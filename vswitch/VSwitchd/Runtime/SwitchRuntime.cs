@@ -417,7 +417,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
-            var net = Datapath.Topology.NetworkByName(network) ?? throw new InvalidRequestException($"no network named '{network}'");
+            var net = Datapath.Topology.NetworkByName(network) ?? throw new NotFoundException($"no network named '{network}'");
             uint addr = ParseIPv4(ip, "ip");
             if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new InvalidRequestException($"mac: '{mac}' is not a unicast MAC address");
             Datapath.Neighbors.AddStatic(net.Id, addr, m);
