@@ -53,8 +53,7 @@ public static class Program
 
         // One daemon per state database: a second one would attach the same devices and write behind the first's back.
         StateLock? stateLock;
-        string? holder;
-        try { stateLock = StateLock.TryAcquire(state, out holder); }
+        try { stateLock = StateLock.TryAcquire(state); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"vswitchd: cannot lock the state database '{state}': {e.Message} (choose another with --state PATH)");
@@ -62,8 +61,7 @@ public static class Program
         }
         if (stateLock is null)
         {
-            string who = holder is { Length: > 0 } ? $" (pid {holder})" : "";
-            Console.Error.WriteLine($"vswitchd: another vswitchd{who} is using the state database '{state}' (it holds {state}.lock); stop it, or give this one another --state PATH");
+            Console.Error.WriteLine($"vswitchd: another vswitchd is using the state database '{state}' (it holds {state}.lock, which has its pid); stop it, or give this one another --state PATH");
             return 1;
         }
         using var heldLock = stateLock;

@@ -49,6 +49,4 @@ public sealed class ThreadCounters
     }
 
     public void CountDrop(int stage, DropReason reason, long n = 1) => Drops[stage * (int)DropReason.Count + (int)reason] += n;
-
-    public long DropCount(int stage, DropReason reason) => Drops[stage * (int)DropReason.Count + (int)reason];
 }

@@ -103,14 +103,8 @@ public sealed class DatapathContext
     /// <summary>Queues a packet for a port; the queue goes out as one batch in the output stage, or when full.</summary>
     public void Enqueue(Packet p, SwitchPort port) => Output.Enqueue(p, port, this);
 
-    /// <summary>Transmits every queued batch (counted under the output stage).</summary>
-    public void Flush()
-    {
-        int stage = CurrentStage;
-        CurrentStage = OutputStage;
-        Output.Flush(this);
-        CurrentStage = stage;
-    }
+    /// <summary>Transmits every queued batch (OutputQueues counts what fails under the output stage itself).</summary>
+    public void Flush() => Output.Flush(this);
 
     /// <summary>Starts tracing a packet a live trace wants (the classify stage asks, once per packet, while one is armed).</summary>
     internal void ClaimLive(Packet p, LiveTrace live)

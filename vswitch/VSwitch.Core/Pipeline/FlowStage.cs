@@ -34,7 +34,7 @@ public sealed class FlowStage : Stage
             if (e is null)
             {
                 cache.Misses++;
-                if (trace is not null) TraceMiss(p, trace, ctx, "miss");
+                if (trace is not null) TraceMiss(p, trace, ctx);
                 e = cache.Install(in p.Key, hash, now, ctx.RetireFlow);
                 e.Generation = gen;
                 SlowPath.Resolve(in p.Key, p.Vlan, ctx.Datapath, ctx.Topology, now, e, ctx.Scratch, sideEffects, trace);
@@ -84,9 +84,9 @@ public sealed class FlowStage : Stage
     /// A miss in this thread's cache. A synthetic trace runs in a context of its own, so it also
     /// says whether a datapath thread caches the flow, and what that cached flow does.
     /// </summary>
-    private void TraceMiss(Buffers.Packet p, PacketTrace trace, DatapathContext ctx, string what)
+    private void TraceMiss(Buffers.Packet p, PacketTrace trace, DatapathContext ctx)
     {
-        if (!ctx.DryRun) { trace.Add(Name, $"{what}: the slow path decides"); return; }
+        if (!ctx.DryRun) { trace.Add(Name, "miss: the slow path decides"); return; }
         ulong hash = p.Key.Hash64();
         long gen = ctx.Datapath.Generation;
         bool any = false;

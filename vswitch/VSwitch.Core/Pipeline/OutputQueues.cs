@@ -65,7 +65,7 @@ public sealed class OutputQueues
         var port = ctx.Topology.Port(portId);
         if (port is null || ctx.DryRun)
         {
-            if (traced) Record(q, 0, port is null ? $"port {portId} is gone: drop" : $"would send on {port.Name}", port is null, port is not null, stage, ctx);
+            if (traced) Record(q, port is null ? $"port {portId} is gone: drop" : $"would send on {port.Name}", port is null, port is not null, stage, ctx);
             if (port is null)
             {
                 ctx.Counters.CountDrop(stage, DropReason.PortDown, n);
@@ -106,11 +106,11 @@ public sealed class OutputQueues
         return t;
     }
 
-    private static void Record(PacketBatch q, int from, string detail, bool drop, bool output, int stage, DatapathContext ctx)
+    private static void Record(PacketBatch q, string detail, bool drop, bool output, int stage, DatapathContext ctx)
     {
         string name = ctx.Datapath.Stages[stage].Name;
         var s = q.AsSpan();
-        for (int i = from; i < s.Length; i++)
+        for (int i = 0; i < s.Length; i++)
         {
             if (s[i].Trace is not { } t) continue;
             t.Add(name, detail);

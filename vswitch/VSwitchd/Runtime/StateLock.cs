@@ -14,13 +14,16 @@ public sealed class StateLock : IDisposable
 
     public string Path => _file.Name;
 
-    /// <summary>Takes the lock, writing this process's id into the file; null when another process holds it.</summary>
-    public static StateLock? TryAcquire(string statePath, out string? holder)
+    /// <summary>
+    /// Takes the lock, writing this process's id into the file (for people: `cat STATE.lock`); null
+    /// when another process holds it. The holder's id cannot be read back here: .NET takes a shared
+    /// flock to open a file for reading, which the holder's exclusive lock refuses.
+    /// </summary>
+    public static StateLock? TryAcquire(string statePath)
     {
         string path = statePath + ".lock";
         string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        holder = null;
         try
         {
             var f = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
@@ -32,14 +35,6 @@ public sealed class StateLock : IDisposable
         }
         catch (IOException)
         {
-            // flock is advisory: the holder's pid can still be read.
-            try
-            {
-                using var r = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-                using var reader = new StreamReader(r);
-                holder = reader.ReadLine()?.Trim();
-            }
-            catch (IOException) { }
             return null;
         }
     }

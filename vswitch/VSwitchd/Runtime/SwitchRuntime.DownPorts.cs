@@ -75,7 +75,7 @@ public sealed partial class SwitchRuntime
                     AddPort(cfg, persist: false);
                     _down.Remove(name);
                 }
-                _log.LogInformation("port {Port} is up again: {When}", name, WhenBack(cfg).Replace(" exists again", " exists").Replace("can be created again", "was created"));
+                _log.LogInformation("port {Port} is up again: its device is back", name);
             }
             catch (Exception e) when (e is SwitchRuntimeException or VSwitch.Core.Ports.Linux.PortException or IOException or ArgumentException)
             {
