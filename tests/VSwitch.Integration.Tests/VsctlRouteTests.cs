@@ -173,6 +173,7 @@ public sealed class VsctlRouteTests
         var show = Ok([.. s, "show"]);
         Assert.Contains("Network red (gateway 10.7.1.1/24)", show.Stdout);
         Assert.Contains("Network blue (gateway 10.7.2.1/24)", show.Stdout);
+        Assert.Contains("connected to: red", show.Stdout);
         Assert.Contains("Network plain" + Environment.NewLine, show.Stdout);
     }
 
