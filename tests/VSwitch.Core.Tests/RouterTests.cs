@@ -265,6 +265,10 @@ public class RouterTests
         r.Send(r.B, Ip(MacB, r.R2, HostB, HostA)); // n2's own hosts stay isolated from n1
         Assert.Empty(r.Take(r.A));
         Assert.Equal(1, Drops(r, DropReason.NetworkIsolated));
+        var t = Tracer.Trace(r.Dp, Ip(MacA, r.R1, HostA, Remote), r.IdA, r.Now);
+        Assert.Contains("behind a static route: every network may reach it", string.Join("\n", t.Steps.Select(x => x.Detail)));
+        t = Tracer.Trace(r.Dp, Ip(MacB, r.R2, Remote, HostA), r.IdB, r.Now);
+        Assert.Contains("source 10.9.1.1 is behind a static route through n2: allowed into n1", string.Join("\n", t.Steps.Select(x => x.Detail)));
     }
 
     [Fact]

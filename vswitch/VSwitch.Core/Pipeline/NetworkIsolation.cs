@@ -62,6 +62,9 @@ public static class NetworkIsolation
             case RoutingPermission.Connected:
                 trace?.Add("router", $"networks {ingress.Name} and {owner!.Name} are connected: routing between them is allowed");
                 return true;
+            case RoutingPermission.StaticRoute:
+                trace?.Add("router", "the destination is behind a static route: every network may reach it");
+                return true;
             case RoutingPermission.FromStaticRoute:
                 trace?.Add("router", $"source {AddressFormat.IPv4((uint)key.NwSrc)} is behind a static route through {ingress.Name}: allowed into {owner!.Name}");
                 return true;
