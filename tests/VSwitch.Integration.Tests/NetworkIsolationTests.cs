@@ -82,11 +82,19 @@ public class NetworkIsolationTests
                 var (status, body) = d.Send(HttpMethod.Post, "/v1/networks/green/connections", new { });
                 Assert.True(status == 400 && ((string)body!["error"]!).Contains("network: required"), $"{status} {body}");
 
-                // Disconnected: the flow the pings above cached is cut at its next packet.
-                long before = d.Drops("network-isolated");
+                // Disconnected while a ping runs: its cached flow is cut at its next packet.
+                long TxToBlue() => (long)d.Port("vib" + s)["counters"]!["txPackets"]!;
+                long sentBefore = TxToBlue(), before = d.Drops("network-isolated");
+                var running = Task.Run(() => a.TryExec(Timeout, "ping", "-c", "30", "-i", "0.2", "-W", "1", "10.117.2.2"));
+                Wait.Until(() => TxToBlue() >= sentBefore + 3 || running.IsCompleted, TimeSpan.FromSeconds(10), "the running ping to reach blue");
                 Assert.Equal("networks blue and green disconnected", Ok("--socket", d.Socket, "network", "disconnect", "blue", "green").Stdout.Trim());
+                var cut = running.Result;
+                var m = System.Text.RegularExpressions.Regex.Match(cut.StdOut, @"(\d+) packets transmitted, (\d+) received");
+                Assert.True(m.Success, cut.Output);
+                int received = int.Parse(m.Groups[2].Value);
+                Assert.True(received >= 3 && received <= 27, $"the running ping should stop getting replies at the disconnect: {cut.Output}");
+                Assert.True(d.Drops("network-isolated") >= before + 3);
                 Assert.False(Pings(a, "10.117.2.2"), "green reached blue after disconnect");
-                Assert.True(d.Drops("network-isolated") >= before + 2);
                 var twice = Vsctl("--socket", d.Socket, "network", "disconnect", "green", "blue");
                 Assert.True(twice.ExitCode == 3 && twice.Stderr.Contains("not connected"), twice.ToString());
 
