@@ -15,7 +15,8 @@ public sealed class MetricsExporter
     private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stageDrops, _stagePackets, _stageCalls;
     private readonly Counter _cacheHits, _cacheMisses, _cacheRevalidations, _cacheEvictions;
     private readonly Gauge _flows, _macEntries, _ports, _rules;
-    private readonly Counter _macRefused;
+    private readonly Counter _macRefused, _limitHits;
+    private readonly Gauge _limit, _limitUsed;
 
     public MetricsExporter(SwitchRuntime rt)
     {
@@ -42,6 +43,12 @@ public sealed class MetricsExporter
         _macRefused = f.CreateCounter("vswitch_mac_learns_refused_total", "Addresses not learned because the MAC table or the port was at its limit (mac-table-full).");
         _ports = f.CreateGauge("vswitch_ports", "Ports attached.");
         _rules = f.CreateGauge("vswitch_rules", "Rules in the rule table.");
+        string[] resource = ["resource"];
+        _limit = f.CreateGauge("vswitch_limit", "The limit of a bounded table, queue or rate (vsctl stats: LIMITS).", resource);
+        _limitUsed = f.CreateGauge("vswitch_limit_used", "How much of a bounded table or queue is in use (absent for rates and per-request sizes).", resource);
+        _limitHits = f.CreateCounter("vswitch_limit_hits_total", "Times a limit was hit: entries refused, packets dropped, flows evicted or log lines suppressed.", resource);
+        // The process and the .NET runtime (resident memory, open fds, GC heap and collections): what a soak watches.
+        DotNetStats.Register(_registry);
         _registry.AddBeforeCollectCallback(Update);
     }
 
@@ -79,6 +86,12 @@ public sealed class MetricsExporter
         _macEntries.Set(stats.MacEntries);
         _macRefused.IncTo(stats.MacLearnsRefused);
         _ports.Set(stats.Ports.Length);
+        foreach (var l in stats.Limits ?? [])
+        {
+            _limit.WithLabels(l.Resource).Set(l.Limit);
+            if (l.Used >= 0) _limitUsed.WithLabels(l.Resource).Set(l.Used);
+            _limitHits.WithLabels(l.Resource).IncTo(l.Hits);
+        }
         _rules.Set(_rt.RuleCount);
     }
 
