@@ -11,7 +11,7 @@ public sealed class MetricsExporter
 {
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly SwitchRuntime _rt;
-    private readonly Counter _ringDrops;
+    private readonly Counter _ringDrops, _deviceLosses;
     private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stageDrops, _stagePackets, _stageCalls;
     private readonly Counter _cacheHits, _cacheMisses, _cacheRevalidations, _cacheEvictions;
     private readonly Gauge _flows, _macEntries, _ports, _rules;
@@ -30,6 +30,7 @@ public sealed class MetricsExporter
         _rxDrops = f.CreateCounter("vswitch_port_rx_drops_total", "Frames received on a port and dropped.", port);
         _txDrops = f.CreateCounter("vswitch_port_tx_drops_total", "Frames that could not be sent on a port.", port);
         _ringDrops = f.CreateCounter("vswitch_port_rx_ring_drops_total", "Frames the kernel dropped because an AF_PACKET port's receive ring was full.", port);
+        _deviceLosses = f.CreateCounter("vswitch_port_device_losses_total", "Times a port's device vanished under it (namespace deleted, interface removed); the port is then down until it is back.", port);
         _drops = f.CreateCounter("vswitch_drops_total", "Frames dropped, by reason.", ["reason"]);
         _stageDrops = f.CreateCounter("vswitch_stage_drops_total", "Frames dropped, by the stage that dropped them and the reason.", ["stage", "reason"]);
         _stagePackets = f.CreateCounter("vswitch_stage_packets_total", "Packets handled by a pipeline stage.", ["stage"]);
@@ -69,6 +70,7 @@ public sealed class MetricsExporter
             _rxDrops.WithLabels(p.Name).IncTo(c.RxDrops);
             _txDrops.WithLabels(p.Name).IncTo(c.TxDrops);
             if (p.Details?.TryGetValue(RingDropsDetail, out long ringDrops) == true) _ringDrops.WithLabels(p.Name).IncTo(ringDrops);
+            if (p.Details?.TryGetValue(SwitchRuntime.DeviceLossesDetail, out long lost) == true) _deviceLosses.WithLabels(p.Name).IncTo(lost);
         }
         foreach (var d in stats.Drops) _drops.WithLabels(d.Reason).IncTo(d.Packets);
         foreach (var st in stats.Stages)

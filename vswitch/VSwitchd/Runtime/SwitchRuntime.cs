@@ -291,6 +291,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (persist) _deviceLosses.Remove(name); // a port deleted for good starts its count afresh
             if (_down.Remove(name))
             {
                 _portConfigs.Remove(name);
