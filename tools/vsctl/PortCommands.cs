@@ -37,7 +37,8 @@ public static class PortCommands
             ctx.Write(table);
             // Why a port is not up, under the table (the reason is too long for a column).
             foreach (var p in ports.Where(p => p.State != "up" && p.StateReason is not null))
-                ctx.Out.WriteLine($"{p.Name}: {p.State}: {p.StateReason}");
+                ctx.Out.WriteLine($"{p.Name}: {p.State}: {p.StateReason}"
+                    + (p.Details?.GetValueOrDefault("device-losses") is > 0 and var lost ? $" (its device vanished {lost} time(s))" : ""));
             return Program.Ok;
         });
     }

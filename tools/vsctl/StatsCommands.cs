@@ -59,6 +59,16 @@ public static class StatsCommands
         w.WriteLine($"mac table: {s.MacEntries} of {s.MacCapacity} entries"
             + (s.MacLearnsRefused > 0 ? $", {s.MacLearnsRefused} learns refused (mac-table-full: the table or a port at its limit)" : ""));
 
+        if (s.Limits is { Length: > 0 } limits)
+        {
+            // Like `ovs-appctl upcall/show`'s limits: what each bounded table holds, its bound, and how often it was hit.
+            w.WriteLine();
+            var table = new TableWriter("LIMIT", "USED", "MAX", "HITS", "AT THE LIMIT", "SETTING");
+            foreach (var l in limits)
+                table.AddRow(l.Resource, l.Used < 0 ? "-" : l.Used.ToString(CultureInfo.InvariantCulture), l.Limit, l.Hits, l.AtLimit, l.Setting.Length > 0 ? l.Setting : "(fixed)");
+            table.Write(w);
+        }
+
         if (s.FlowCache is { } fc)
         {
             w.WriteLine();

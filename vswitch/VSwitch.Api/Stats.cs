@@ -7,7 +7,15 @@ namespace VSwitch.Api;
 /// port, was at its limit (mac-table-full; the frames were still flooded).
 /// </summary>
 public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView FlowCache,
-    long MacLearnsRefused = 0);
+    long MacLearnsRefused = 0, LimitView[]? Limits = null);
+
+/// <summary>
+/// One bounded table or queue: how much of it is used, its limit, how many times the limit was hit
+/// (<see cref="Hits"/>: entries refused, packets dropped, flows evicted or lines suppressed, as
+/// <see cref="AtLimit"/> says) and the setting that changes the limit (<see cref="Setting"/>, empty
+/// when it is fixed). <see cref="Used"/> is -1 where nothing is held (a rate, a size per request).
+/// </summary>
+public sealed record LimitView(string Resource, long Used, long Limit, long Hits, string AtLimit, string Setting);
 
 /// <summary>
 /// One stage (VPP's node): calls (batches), packets, cost per packet estimated from the sampled

@@ -80,13 +80,20 @@ public static class Program
         // STOPPING=1 on SIGTERM, and log lines in journald's format ("<6>category[0] message", the priority as a
         // prefix, no timestamp: the journal adds its own). Anywhere else the console format is unchanged.
         builder.Services.AddSystemd();
-        if (Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService())
-            builder.Logging.AddSystemdConsole();
-        else
-            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        bool underSystemd = Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService();
+        // Every line goes through the log budget (limits.logLinesPerSecond) before reaching the console or journald.
+        var logSinks = LoggerFactory.Create(b =>
+        {
+            b.SetMinimumLevel(LogLevel.Trace); // the host's filters below decide what is logged
+            if (underSystemd) b.AddSystemdConsole();
+            else b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        });
+        using var logBudget = new VSwitchd.Logging.LogRateLimiter(logSinks, cfg.Limits.LogLinesPerSecond);
+        builder.Logging.AddProvider(logBudget);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Services.AddSingleton(cfg.ToOptions());
+        builder.Services.AddSingleton(cfg.Limits);
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<SwitchRuntime>();
         builder.Services.AddSingleton<MetricsExporter>();
@@ -102,10 +109,15 @@ public static class Program
         // ("could not be converted to System.Int32" at vlan) where source-generated setters name the record.
         // ApiContractTests checks that both write the same JSON for every record.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ListenUnixSocket(socket);
+            k.Limits.MaxRequestBodySize = cfg.Limits.ApiBodyBytes; // over it: 413, counted (api-request-body-bytes)
+        });
         var app = builder.Build();
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();
+        runtime.LogLimiter = logBudget;
         string origin;
         try { origin = runtime.Apply(cfg, configPath, configWins); }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -120,6 +132,7 @@ public static class Program
         app.Services.GetRequiredService<MetricsExporter>().Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         app.UseApiErrors();
+        app.UseBodyLimitAnswer(runtime);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
         if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
         app.Lifetime.ApplicationStarted.Register(() =>

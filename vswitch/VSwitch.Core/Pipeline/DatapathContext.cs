@@ -130,6 +130,9 @@ public sealed class DatapathContext
     /// <summary>Keeps a packet until its next hop answers ARP, sending the first request.</summary>
     internal void HoldForNeighbor(Packet p, ushort network, uint target) => _held.Hold(p, network, target, this);
 
+    /// <summary>Packets this thread holds while their next hop resolves (at most <see cref="NeighborHold.MaxHeld"/>).</summary>
+    public int HeldForNeighbor => _held.Count;
+
     /// <summary>Sends a broadcast ARP request from the router's interface on a network.</summary>
     internal void SendArpRequest(ushort network, uint target)
     {

@@ -56,8 +56,13 @@ public sealed class NeighborTable
     private readonly ConcurrentDictionary<(ushort Network, uint Address), NeighborEntry> _entries = new();
     private long _version;
 
+    private long _refused;
+
     public long Version => Volatile.Read(ref _version);
     public int Count => _entries.Count;
+
+    /// <summary>Entries not made because the table held <see cref="MaxEntries"/> (the packet was dropped as neighbor-queue-full).</summary>
+    public long Refused => Volatile.Read(ref _refused);
 
     public NeighborEntry? Lookup(ushort network, uint address) =>
         _entries.TryGetValue((network, address), out var e) ? e : null;
@@ -67,7 +72,7 @@ public sealed class NeighborTable
     {
         created = false;
         if (_entries.TryGetValue((network, address), out var e)) return e;
-        if (_entries.Count >= MaxEntries) return null;
+        if (_entries.Count >= MaxEntries) { Interlocked.Increment(ref _refused); return null; }
         var fresh = new NeighborEntry(network, address) { UpdatedMs = nowMs, LastRequestMs = nowMs, Requests = 1 };
         e = _entries.GetOrAdd((network, address), fresh);
         created = ReferenceEquals(e, fresh);
@@ -82,7 +87,8 @@ public sealed class NeighborTable
     {
         if (!_entries.TryGetValue((network, address), out var e))
         {
-            if (!create || _entries.Count >= MaxEntries) return;
+            if (!create) return;
+            if (_entries.Count >= MaxEntries) { Interlocked.Increment(ref _refused); return; }
             e = _entries.GetOrAdd((network, address), new NeighborEntry(network, address));
         }
         if (e.State == NeighborState.Permanent) return;

@@ -37,6 +37,20 @@ public static partial class ApiErrors
         SuppressDiagnosticsCallback = c => c.Exception is SwitchRuntimeException,
     });
 
+    /// <summary>
+    /// A body over limits.apiBodyBytes: Kestrel refuses it while the endpoint binds it, and the binding
+    /// answers a bare 413 without throwing (the refusal is an IOException to it). So the 413 is counted and
+    /// explained here, after the endpoint, whichever way the body came (Content-Length or chunked).
+    /// </summary>
+    public static void UseBodyLimitAnswer(this WebApplication app, SwitchRuntime rt) => app.Use(async (ctx, next) =>
+    {
+        await next(ctx);
+        if (ctx.Response.StatusCode != StatusCodes.Status413PayloadTooLarge) return;
+        rt.CountApiBodyRefused();
+        if (!ctx.Response.HasStarted)
+            await ctx.Response.WriteAsJsonAsync(new ApiErrorBody($"request body larger than {rt.Limits.ApiBodyBytes} bytes (limits.apiBodyBytes)"));
+    });
+
     /// <summary>"invalid JSON at vlan: The JSON value could not be converted to System.Int32." (the path, then the reader's message).</summary>
     private static string InvalidJson(JsonException j)
     {

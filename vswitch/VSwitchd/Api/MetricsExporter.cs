@@ -11,11 +11,12 @@ public sealed class MetricsExporter
 {
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly SwitchRuntime _rt;
-    private readonly Counter _ringDrops;
+    private readonly Counter _ringDrops, _deviceLosses;
     private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stageDrops, _stagePackets, _stageCalls;
     private readonly Counter _cacheHits, _cacheMisses, _cacheRevalidations, _cacheEvictions;
     private readonly Gauge _flows, _macEntries, _ports, _rules;
-    private readonly Counter _macRefused;
+    private readonly Counter _macRefused, _limitHits;
+    private readonly Gauge _limit, _limitUsed;
 
     public MetricsExporter(SwitchRuntime rt)
     {
@@ -29,6 +30,7 @@ public sealed class MetricsExporter
         _rxDrops = f.CreateCounter("vswitch_port_rx_drops_total", "Frames received on a port and dropped.", port);
         _txDrops = f.CreateCounter("vswitch_port_tx_drops_total", "Frames that could not be sent on a port.", port);
         _ringDrops = f.CreateCounter("vswitch_port_rx_ring_drops_total", "Frames the kernel dropped because an AF_PACKET port's receive ring was full.", port);
+        _deviceLosses = f.CreateCounter("vswitch_port_device_losses_total", "Times a port's device vanished under it (namespace deleted, interface removed); the port is then down until it is back.", port);
         _drops = f.CreateCounter("vswitch_drops_total", "Frames dropped, by reason.", ["reason"]);
         _stageDrops = f.CreateCounter("vswitch_stage_drops_total", "Frames dropped, by the stage that dropped them and the reason.", ["stage", "reason"]);
         _stagePackets = f.CreateCounter("vswitch_stage_packets_total", "Packets handled by a pipeline stage.", ["stage"]);
@@ -42,6 +44,12 @@ public sealed class MetricsExporter
         _macRefused = f.CreateCounter("vswitch_mac_learns_refused_total", "Addresses not learned because the MAC table or the port was at its limit (mac-table-full).");
         _ports = f.CreateGauge("vswitch_ports", "Ports attached.");
         _rules = f.CreateGauge("vswitch_rules", "Rules in the rule table.");
+        string[] resource = ["resource"];
+        _limit = f.CreateGauge("vswitch_limit", "The limit of a bounded table, queue or rate (vsctl stats: LIMITS).", resource);
+        _limitUsed = f.CreateGauge("vswitch_limit_used", "How much of a bounded table or queue is in use (absent for rates and per-request sizes).", resource);
+        _limitHits = f.CreateCounter("vswitch_limit_hits_total", "Times a limit was hit: entries refused, packets dropped, flows evicted or log lines suppressed.", resource);
+        // The process and the .NET runtime (resident memory, open fds, GC heap and collections): what a soak watches.
+        DotNetStats.Register(_registry);
         _registry.AddBeforeCollectCallback(Update);
     }
 
@@ -62,6 +70,7 @@ public sealed class MetricsExporter
             _rxDrops.WithLabels(p.Name).IncTo(c.RxDrops);
             _txDrops.WithLabels(p.Name).IncTo(c.TxDrops);
             if (p.Details?.TryGetValue(RingDropsDetail, out long ringDrops) == true) _ringDrops.WithLabels(p.Name).IncTo(ringDrops);
+            if (p.Details?.TryGetValue(SwitchRuntime.DeviceLossesDetail, out long lost) == true) _deviceLosses.WithLabels(p.Name).IncTo(lost);
         }
         foreach (var d in stats.Drops) _drops.WithLabels(d.Reason).IncTo(d.Packets);
         foreach (var st in stats.Stages)
@@ -79,6 +88,12 @@ public sealed class MetricsExporter
         _macEntries.Set(stats.MacEntries);
         _macRefused.IncTo(stats.MacLearnsRefused);
         _ports.Set(stats.Ports.Length);
+        foreach (var l in stats.Limits ?? [])
+        {
+            _limit.WithLabels(l.Resource).Set(l.Limit);
+            if (l.Used >= 0) _limitUsed.WithLabels(l.Resource).Set(l.Used);
+            _limitHits.WithLabels(l.Resource).IncTo(l.Hits);
+        }
         _rules.Set(_rt.RuleCount);
     }
 

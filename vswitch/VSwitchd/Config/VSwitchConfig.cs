@@ -13,6 +13,8 @@ public sealed class VSwitchConfig
     public List<NetworkConfig> Networks { get; set; } = [];
     public List<PortConfig> Ports { get; set; } = [];
     public DatapathConfig Datapath { get; set; } = new();
+    /// <summary>Bounds of the tables and queues (see <see cref="LimitsConfig"/>).</summary>
+    public LimitsConfig Limits { get; set; } = new();
     /// <summary>The local VXLAN tunnel endpoint, needed when any network has a VNI.</summary>
     public OverlayConfig? Overlay { get; set; }
 
@@ -147,6 +149,7 @@ public sealed class VSwitchConfig
         if (d.LargePoolSize is < 0 or > 65_536) errors.Add($"datapath.largePoolSize: {d.LargePoolSize} must be 0..65536 (0: segment TCP super-frames on receive)");
         if (d.FlowIdleSeconds is < 0.1 or > 3600) errors.Add($"datapath.flowIdleSeconds: {d.FlowIdleSeconds} must be 0.1..3600");
         if (d.FlowCacheSize is < 8 or > 4_194_304) errors.Add($"datapath.flowCacheSize: {d.FlowCacheSize} must be 8..4194304");
+        Limits.Validate(errors);
         return errors;
     }
 

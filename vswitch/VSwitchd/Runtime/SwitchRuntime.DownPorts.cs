@@ -17,6 +17,17 @@ namespace VSwitchd.Runtime;
 public sealed partial class SwitchRuntime
 {
     private readonly Dictionary<string, (PortConfig Config, string Reason)> _down = [];
+    private readonly Dictionary<string, long> _deviceLosses = [];
+    private long _deviceLossesTotal;
+
+    /// <summary>The detail counter (PortView.Details) of the times a port's device vanished under it.</summary>
+    public const string DeviceLossesDetail = "device-losses";
+
+    /// <summary>Times a port's device vanished while the port ran (namespace deleted, interface removed), since it was added.</summary>
+    public long DeviceLosses(string port) { lock (_gate) return _deviceLosses.GetValueOrDefault(port); }
+
+    /// <summary>Times any port's device vanished while it ran, since the start.</summary>
+    public long DeviceLossesTotal => Interlocked.Read(ref _deviceLossesTotal);
 
     /// <summary>Ports kept down, by name, with why.</summary>
     public IReadOnlyDictionary<string, (PortConfig Config, string Reason)> DownPorts
@@ -59,6 +70,8 @@ public sealed partial class SwitchRuntime
                 var cfg = _portConfigs.GetValueOrDefault(port.Name);
                 if (cfg is null || Datapath.Topology.PortByName(port.Name) is null) continue;
                 Datapath.RemovePort(port.Name);
+                _deviceLosses[port.Name] = _deviceLosses.GetValueOrDefault(port.Name) + 1;
+                Interlocked.Increment(ref _deviceLossesTotal);
                 KeepDown(cfg, fault);
                 WaitQuiescent(Datapath.Topology.Version);
                 port.Io.Dispose();
@@ -88,8 +101,9 @@ public sealed partial class SwitchRuntime
     }
 
     /// <summary>A down port as the API shows it: id 0 (it has no datapath port), state down, no counters.</summary>
-    private static PortView DownPortView(PortConfig c, string reason) => new(
+    private PortView DownPortView(PortConfig c, string reason) => new(
         c.Name, 0, c.Type ?? "tap", c.Network ?? "", c.VlanMode ?? "access", c.Vlan ?? 0, [.. c.Trunks], c.NativeVlan, c.Netns,
-        c.Type == "afpacket" ? c.Device ?? c.Name : null, c.Mac, [.. c.Addresses], new CountersView(0, 0, 0, 0, 0, 0), null,
+        c.Type == "afpacket" ? c.Device ?? c.Name : null, c.Mac, [.. c.Addresses], new CountersView(0, 0, 0, 0, 0, 0),
+        DeviceLosses(c.Name) is > 0 and var lost ? new() { [DeviceLossesDetail] = lost } : null,
         "down", $"{reason} (it comes back when {WhenBack(c)})");
 }

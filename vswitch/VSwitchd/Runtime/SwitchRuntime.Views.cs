@@ -95,8 +95,16 @@ public sealed partial class SwitchRuntime
             // The MAC as configured, else the one the kernel gave the device (a random one): never "-" for a device that has one.
             c?.Mac ?? (state.Mac is ulong mac ? MacAddress.Format(mac) : null), c?.Addresses.ToArray() ?? [],
             new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops, k.RxUnsent),
-            p.Io is VSwitch.Core.Ports.IPortDiagnostics d ? d.Diagnostics().ToDictionary(kv => kv.Key, kv => kv.Value) : null,
+            Details(p),
             state.State, state.Reason, Features(p));
+    }
+
+    /// <summary>The port's own diagnostic counters, and how many times its device vanished under it (when it did).</summary>
+    private Dictionary<string, long>? Details(SwitchPort p)
+    {
+        var d = p.Io is VSwitch.Core.Ports.IPortDiagnostics diag ? diag.Diagnostics().ToDictionary(kv => kv.Key, kv => kv.Value) : null;
+        if (DeviceLosses(p.Name) is > 0 and var lost) (d ??= [])[DeviceLossesDetail] = lost;
+        return d;
     }
 
     /// <summary>How a port does its I/O, in words (they were codes in the details: "offloads": 1, "io-uring": 3).</summary>
@@ -169,7 +177,7 @@ public sealed partial class SwitchRuntime
                 s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1), s.TimedPackets,
                 Enumerable.Range(1, reasons - 1).Where(r => byStage[i * reasons + r] > 0)
                     .Select(r => new DropView(((DropReason)r).Name(), byStage[i * reasons + r], ((DropReason)r).IsExpected())).ToArray())).ToArray(),
-            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns);
+            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns, GetLimits());
     }
 
     /// <summary>The datapath threads' flow caches, summed.</summary>

@@ -29,12 +29,13 @@ public sealed partial class SwitchRuntime : IDisposable
     private bool _running;
     private bool _disposed;
 
-    public SwitchRuntime(DatapathOptions options, ILogger<SwitchRuntime> log, StateStore? store = null)
+    public SwitchRuntime(DatapathOptions options, ILogger<SwitchRuntime> log, StateStore? store = null, LimitsConfig? limits = null)
     {
         Options = options;
         _log = log;
         Store = store;
-        Datapath = new Datapath(flowCacheCapacity: options.FlowCacheSize, flowIdleMs: options.FlowIdleMs);
+        Limits = limits ?? new LimitsConfig();
+        Datapath = new Datapath(new MacTable(Limits.MacTable, Limits.MacPerPort), flowCacheCapacity: options.FlowCacheSize, flowIdleMs: options.FlowIdleMs);
     }
 
     public Datapath Datapath { get; }
@@ -140,6 +141,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (persist) EnsureNetworkRoom();
             uint gateway = 0;
             int prefix = 0;
             if (n.Subnet is not null)
@@ -250,6 +252,7 @@ public sealed partial class SwitchRuntime : IDisposable
         lock (_gate)
         {
             if (Datapath.Topology.PortByName(p.Name) is not null) throw new ConflictException($"port '{p.Name}' already exists");
+            if (persist) EnsurePortRoom();
             var net = Datapath.Topology.NetworkByName(p.Network ?? "") ?? throw NoNetwork(p.Network);
             IPort io = p.Type switch
             {
@@ -294,6 +297,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (persist) _deviceLosses.Remove(name); // a port deleted for good starts its count afresh
             if (_down.Remove(name))
             {
                 _portConfigs.Remove(name);
@@ -332,6 +336,9 @@ public sealed partial class SwitchRuntime : IDisposable
         lock (_gate)
         {
             var rule = RuleParser.ParseRule(text, PortId);
+            // At the limit a rule may still replace one with the same priority and match (it adds nothing).
+            if (persist && Datapath.Rules.Rules.Count >= Limits.Rules
+                && !Datapath.Rules.Rules.Any(r => r.Priority == rule.Priority && r.Match.SameAs(rule.Match))) EnsureRuleRoom();
             Datapath.Rules.Add(rule, Environment.TickCount64);
             if (persist) Store?.SaveRule(rule.Priority, rule.Match.Format(PortName), rule.Format(PortName));
             return rule;
@@ -368,6 +375,8 @@ public sealed partial class SwitchRuntime : IDisposable
         lock (_gate)
         {
             var (addr, len) = ParsePrefix(prefix);
+            // At the limit a second path (ECMP) to a prefix that has one still fits: it adds no prefix.
+            if (persist && !Datapath.Routes.Routes().Any(r => r.Prefix == addr && r.Length == len)) EnsureRouteRoom();
             NextHop hop;
             var topo = Datapath.Topology;
             if (via is not null && dev is null)
