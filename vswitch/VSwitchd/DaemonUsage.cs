@@ -26,12 +26,25 @@ public static class DaemonUsage
             "transaction. Rules, routes, static neighbours, remote MACs and attachments added through the API are kept " +
             "and applied again where they still fit."),
         new("--socket", "PATH", "management API socket (default $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock)",
-            "The management API (HTTP/JSON) on a Unix socket, mode 0660. Default: $VSWITCH_SOCKET, else " +
+            "The management API (HTTP/JSON) on a Unix socket, mode 0666: every request is authorised by the caller's " +
+            "peer credentials (see --admin-group, --read-group). Default: $VSWITCH_SOCKET, else " +
             "/run/vswitch/vswitchd.sock. vswitchd refuses to start when another vswitchd answers on it."),
         new("--state", "PATH", "state database (default /var/lib/vswitch/state.db)",
             "The SQLite state database, default /var/lib/vswitch/state.db. Networks, ports, rules, routes, static " +
             "neighbours and MACs and attachments added through the API are committed there before the API answers, so " +
             "an acknowledged change survives a crash. Learned state (MAC table, flow cache) is not stored."),
+        new("--admin-group", "GROUP", "members may change things through the API, as root may (default vswitch-admin)",
+            "Members of GROUP (and root) may make every API request. The caller is identified by the Unix socket's peer " +
+            "credentials (SO_PEERCRED) and its process's supplementary groups. Default: vswitch-admin, which " +
+            "tools/install.sh creates."),
+        new("--read-group", "GROUP", "members may read (GET) through the API (default vswitch-read)",
+            "Members of GROUP may read: every GET, and POST /v1/trace (a made-up packet, nothing changes). Anyone who is " +
+            "neither root nor in either group is refused with 403 and a message naming the group that would allow it. " +
+            "Default: vswitch-read, which tools/install.sh creates."),
+        new("--audit-keep", "N", "audit records kept in the state database (default 10000)",
+            "Every API request that may change something (all but reads), allowed or refused, is recorded in the state " +
+            "database with its time, caller (uid, user, pid) and status; vsctl audit shows them. The newest N are kept " +
+            "(default 10000); the number pruned is counted."),
     ];
 
     /// <summary>What --help prints (and a usage error after its message).</summary>

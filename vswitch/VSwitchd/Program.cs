@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using VSwitch.Core;
 using VSwitchd.Api;
+using VSwitchd.Api.Access;
 using VSwitchd.Config;
 using VSwitchd.Runtime;
 
@@ -13,10 +14,16 @@ public static class Program
     public const string DefaultSocket = "/run/vswitch/vswitchd.sock";
     public const string DefaultState = "/var/lib/vswitch/state.db";
 
+    /// <summary>The API socket's mode: rw for everyone; the daemon authorises each request (README: "Access control and audit").</summary>
+    public const UnixFileMode SocketMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite
+        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+
     public static int Main(string[] args)
     {
         string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null;
         bool configWins = false;
+        string adminGroup = AccessPolicy.DefaultAdminGroup, readGroup = AccessPolicy.DefaultReadGroup;
+        int auditKeep = AuditLog.DefaultKeep;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -27,12 +34,19 @@ public static class Program
                 case "--socket": socket = Next() ?? UsageError("--socket needs a path"); break;
                 case "--state": state = Next() ?? UsageError("--state needs a path"); break;
                 case "--config-wins": configWins = true; break;
+                case "--admin-group": adminGroup = Next() ?? UsageError("--admin-group needs a group name") ?? ""; break;
+                case "--read-group": readGroup = Next() ?? UsageError("--read-group needs a group name") ?? ""; break;
+                case "--audit-keep":
+                    string? keep = Next();
+                    if (keep is null || !int.TryParse(keep, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out auditKeep) || auditKeep < 1)
+                        return UsageExit($"--audit-keep: '{keep}' is not a number of records (1 or more)");
+                    break;
                 case "-h" or "--help": Console.Write(DaemonUsage.Help); return 0;
                 case "--man": Console.Write(DaemonUsage.Manual()); return 0; // vswitchd(8), for tools/install.sh
                 default: return UsageExit($"unknown argument '{a}'");
             }
         }
-        if (configPath == "" || socket == "" || state == "") return 2;
+        if (configPath == "" || socket == "" || state == "" || adminGroup == "" || readGroup == "") return 2;
         if (configWins && configPath is null) return UsageExit("--config-wins needs --config FILE");
         socket ??= DefaultSocket;
         state ??= DefaultState;
@@ -90,6 +104,10 @@ public static class Program
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<SwitchRuntime>();
         builder.Services.AddSingleton<MetricsExporter>();
+        builder.Services.AddSingleton(new AccessPolicy(adminGroup, readGroup));
+        builder.Services.AddSingleton(new AuditOptions(auditKeep));
+        builder.Services.AddSingleton<AuditLog>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditLog>());
         builder.Services.AddOpenApi("v1", ApiDocs.AddExamples);
         // Let malformed bodies reach the JSON error answer (ApiErrors) instead of an empty 400.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -102,7 +120,8 @@ public static class Program
         // ("could not be converted to System.Int32" at vlan) where source-generated setters name the record.
         // ApiContractTests checks that both write the same JSON for every record.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket));
+        // Each connection's caller is identified by its peer credentials (ApiAccess), for the roles and the audit log.
+        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket, listen => listen.IdentifyPeers()));
         var app = builder.Build();
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();
@@ -119,12 +138,16 @@ public static class Program
         ManagementApi.Map(app);
         app.Services.GetRequiredService<MetricsExporter>().Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseApiAccess(); // before the error handler: the audit records the status it gives
         app.UseApiErrors();
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
         if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            // 0666: anyone may connect, and every request is authorised by the caller's peer credentials (ApiAccess):
+            // a user without a role gets a 403 that says which group would let it in, rather than a bare EACCES.
+            File.SetUnixFileMode(socket, SocketMode);
+            app.Logger.LogInformation("API access: {Access}", app.Services.GetRequiredService<AccessPolicy>().Describe());
             app.Logger.LogInformation("vswitchd ready ({Origin}): {Networks} network(s), {Ports} port(s), {Rules} rule(s), API on {Socket}",
                 origin, runtime.Datapath.Topology.Networks.Count, runtime.Datapath.Topology.Ports.Count, runtime.Datapath.Rules.Rules.Count, socket);
         });
