@@ -43,7 +43,7 @@ public static class AuditCommands
         {
             var table = new TableWriter("TIME (UTC)", "USER", "UID", "PID", "REQUEST", "DETAIL", "STATUS").Cut("REQUEST", "DETAIL");
             foreach (var e in view.Entries)
-                table.AddRow(e.Time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), e.User ?? e.Subject, e.Uid, e.Pid,
+                table.AddRow(e.Time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), e.User ?? e.Subject, e.Uid, e.Pid,
                     $"{e.Method} {e.Path}", e.Summary, Status(e.Status));
             ctx.Write(table);
         }

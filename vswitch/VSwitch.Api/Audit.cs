@@ -12,5 +12,5 @@ public sealed record AuditView(AuditEntryView[] Entries, int Keep, long Pruned, 
 /// client certificate's subject), what (method, path with its query, and the body's scalar members, e.g. name=blue)
 /// and the HTTP status it got (403 when refused).
 /// </summary>
-public sealed record AuditEntryView(long Id, DateTimeOffset Time, long? Uid, string? User, int? Pid, string? Subject,
+public sealed record AuditEntryView(long Id, DateTime Time, long? Uid, string? User, int? Pid, string? Subject,
     string Method, string Path, string? Summary, int Status);

@@ -12,8 +12,9 @@ public enum ApiRole
 }
 
 /// <summary>
-/// The API's roles, decided from the caller's uid and groups: root and members of the admin group may change things,
-/// members of the read group may read, anyone else is refused. Like Docker's socket group and polkit's unix-group
+/// The API's roles, decided from the caller's uid and groups: root, the user vswitchd itself runs as (a daemon started
+/// by a user for its own tests trusts that user, as a socket's owner would) and members of the admin group may change
+/// things, members of the read group may read, anyone else is refused. Like Docker's socket group and polkit's unix-group
 /// rules, membership is by group id of the process; the names are resolved when a connection is accepted, so a group
 /// created after vswitchd started counts from the next connection on.
 /// </summary>
@@ -21,17 +22,20 @@ public sealed record AccessPolicy(string AdminGroup = AccessPolicy.DefaultAdminG
 {
     public const string DefaultAdminGroup = "vswitch-admin", DefaultReadGroup = "vswitch-read";
 
-    /// <summary>The role of a caller, given the current ids of the two groups (null: no such group on this host).</summary>
-    public static ApiRole RoleOf(uint uid, IReadOnlyCollection<uint> groups, uint? adminGid, uint? readGid)
+    /// <summary>
+    /// The role of a caller, given the uid vswitchd runs as and the current ids of the two groups (null: no such group
+    /// on this host).
+    /// </summary>
+    public static ApiRole RoleOf(uint uid, IReadOnlyCollection<uint> groups, uint ownUid, uint? adminGid, uint? readGid)
     {
-        if (uid == 0) return ApiRole.Admin;
+        if (uid == 0 || uid == ownUid) return ApiRole.Admin;
         if (adminGid is uint a && groups.Contains(a)) return ApiRole.Admin;
         if (readGid is uint r && groups.Contains(r)) return ApiRole.Reader;
         return ApiRole.None;
     }
 
     /// <summary>The role of a caller with the groups as this host's name service has them now.</summary>
-    public ApiRole RoleOf(PeerIdentity who) => RoleOf(who.Uid, who.Groups, UserDb.GroupId(AdminGroup), UserDb.GroupId(ReadGroup));
+    public ApiRole RoleOf(PeerIdentity who) => RoleOf(who.Uid, who.Groups, UserDb.EffectiveUid, UserDb.GroupId(AdminGroup), UserDb.GroupId(ReadGroup));
 
     /// <summary>A request that changes nothing: a reader may make it, and it is not audited.</summary>
     public static bool IsRead(string method, string path) =>
@@ -61,6 +65,7 @@ public sealed record AccessPolicy(string AdminGroup = AccessPolicy.DefaultAdminG
     public string Describe()
     {
         static string Group(string name) => UserDb.GroupId(name) is uint gid ? $"group {name} (gid {gid})" : $"group {name} (no such group on this host)";
-        return $"root and {Group(AdminGroup)} change; {Group(ReadGroup)} reads; anyone else is refused";
+        string self = UserDb.EffectiveUid == 0 ? "" : $", uid {UserDb.EffectiveUid} (vswitchd's own)";
+        return $"root{self} and {Group(AdminGroup)} change; {Group(ReadGroup)} reads; anyone else is refused";
     }
 }

@@ -17,7 +17,7 @@ public static class AuditApi
             // A caller who just changed something sees it: what was queued before this request is written first.
             await audit.FlushAsync(TimeSpan.FromSeconds(2), ct);
             var rows = store.Audit(from, n);
-            var entries = rows.Select(r => new AuditEntryView(r.Id, r.Record.Time, r.Record.Uid, r.Record.User, r.Record.Pid, r.Record.Subject,
+            var entries = rows.Select(r => new AuditEntryView(r.Id, r.Record.Time.UtcDateTime, r.Record.Uid, r.Record.User, r.Record.Pid, r.Record.Subject,
                 r.Record.Method, r.Record.Path, r.Record.Summary, r.Record.Status)).ToArray();
             return TypedResults.Ok(new AuditView(entries, audit.Keep, store.AuditPruned, audit.Dropped, audit.WriteFailures));
         });

@@ -39,6 +39,9 @@ public static class UserDb
         return [primaryGid];
     }
 
+    /// <summary>The uid vswitchd runs as.</summary>
+    public static uint EffectiveUid { get; } = geteuid();
+
     private delegate int Call(IntPtr entry, byte[] buffer, out IntPtr result);
 
     private static T? Lookup<T>(Call call, Func<IntPtr, T?> read)
@@ -64,6 +67,9 @@ public static class UserDb
     }
 
     private static string? NameAt0(IntPtr entry) => Marshal.PtrToStringUTF8(Marshal.ReadIntPtr(entry));
+
+    [DllImport("libc", SetLastError = false)]
+    private static extern uint geteuid();
 
     [DllImport("libc", SetLastError = false)]
     private static extern int getpwuid_r(uint uid, IntPtr pwd, byte[] buf, nuint buflen, out IntPtr result);
