@@ -77,6 +77,23 @@ public class ApiAccessTests
     }
 
     [Fact]
+    public void A_client_certificate_gets_its_role_from_the_organizations_of_its_subject()
+    {
+        var policy = new AccessPolicy("ops", "watchers");
+        string[] Orgs(string subject) => TlsListener.Organizations(new System.Security.Cryptography.X509Certificates.X500DistinguishedName(subject));
+        Assert.Equal(["watchers", "ops"], Orgs("CN=alice, O=watchers, O=ops, OU=ops2"));
+        Assert.Equal(ApiRole.Admin, policy.RoleOfCertificate(Orgs("CN=alice, O=watchers, O=ops")));
+        Assert.Equal(ApiRole.Reader, policy.RoleOfCertificate(Orgs("CN=bob, O=watchers")));
+        Assert.Equal(ApiRole.None, policy.RoleOfCertificate(Orgs("CN=ops, OU=ops, O=Ops")));  // CN and OU are not groups; names are exact
+        Assert.Equal(ApiRole.None, policy.RoleOfCertificate(Orgs("CN=carol")));
+        Assert.Equal("certificate 'CN=bob, O=watchers' may only read: changing vswitchd takes O=ops in the subject",
+            policy.CertificateRefusal("CN=bob, O=watchers", ApiRole.Reader, isRead: false));
+        Assert.Null(TlsListener.ParseEndpoint("localhost:6650"));
+        Assert.Null(TlsListener.ParseEndpoint("127.0.0.1:0"));
+        Assert.Equal(6650, TlsListener.ParseEndpoint("[::]:6650")!.Port);
+    }
+
+    [Fact]
     public void Groups_come_from_proc_status_only_when_it_is_the_same_user()
     {
         string[] status = ["Name:\tvsctl", "Uid:\t1000\t1001\t1001\t1001", "Gid:\t100\t100\t100\t100", "Groups:\t100 991 27 ", "NStgid:\t1"];

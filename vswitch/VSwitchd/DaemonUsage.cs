@@ -45,6 +45,18 @@ public static class DaemonUsage
             "Every API request that may change something (all but reads), allowed or refused, is recorded in the state " +
             "database with its time, caller (uid, user, pid) and status; vsctl audit shows them. The newest N are kept " +
             "(default 10000); the number pruned is counted."),
+        new("--tls-listen", "ADDR:PORT", "also serve the API over TCP with mutual TLS (needs the three --tls-* files)",
+            "Also serve the API on ADDR:PORT over HTTPS, where each caller must present a client certificate that chains " +
+            "to --tls-client-ca. Its subject gives the role, as Kubernetes reads one: O=vswitch-admin (the --admin-group " +
+            "name) may change things, O=vswitch-read (the --read-group name) may read; the subject is what the audit log " +
+            "records. Off by default."),
+        new("--tls-cert", "FILE", "the TLS listener's certificate (PEM)",
+            "The server certificate of --tls-listen, PEM."),
+        new("--tls-key", "FILE", "the TLS listener's private key (PEM)",
+            "The private key of --tls-cert, PEM (PKCS#8, or the key's own PEM format)."),
+        new("--tls-client-ca", "FILE", "CA certificate(s) that client certificates must chain to (PEM)",
+            "One or more CA certificates, PEM: a client certificate is trusted when it chains to one of them. Revocation is " +
+            "not checked (a private CA seldom publishes lists): withdraw certificates by changing the CA."),
     ];
 
     /// <summary>What --help prints (and a usage error after its message).</summary>

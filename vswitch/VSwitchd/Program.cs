@@ -24,6 +24,7 @@ public static class Program
         bool configWins = false;
         string adminGroup = AccessPolicy.DefaultAdminGroup, readGroup = AccessPolicy.DefaultReadGroup;
         int auditKeep = AuditLog.DefaultKeep;
+        string? tlsListen = null, tlsCert = null, tlsKey = null, tlsClientCa = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -41,6 +42,10 @@ public static class Program
                     if (keep is null || !int.TryParse(keep, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out auditKeep) || auditKeep < 1)
                         return UsageExit($"--audit-keep: '{keep}' is not a number of records (1 or more)");
                     break;
+                case "--tls-listen": tlsListen = Next() ?? UsageError("--tls-listen needs ADDR:PORT"); break;
+                case "--tls-cert": tlsCert = Next() ?? UsageError("--tls-cert needs a PEM file"); break;
+                case "--tls-key": tlsKey = Next() ?? UsageError("--tls-key needs a PEM file"); break;
+                case "--tls-client-ca": tlsClientCa = Next() ?? UsageError("--tls-client-ca needs a PEM file"); break;
                 case "-h" or "--help": Console.Write(DaemonUsage.Help); return 0;
                 case "--man": Console.Write(DaemonUsage.Manual()); return 0; // vswitchd(8), for tools/install.sh
                 default: return UsageExit($"unknown argument '{a}'");
@@ -48,6 +53,16 @@ public static class Program
         }
         if (configPath == "" || socket == "" || state == "" || adminGroup == "" || readGroup == "") return 2;
         if (configWins && configPath is null) return UsageExit("--config-wins needs --config FILE");
+        if (tlsListen == "" || tlsCert == "" || tlsKey == "" || tlsClientCa == "") return 2;
+        TlsListener? tls = null;
+        if (tlsListen is not null || tlsCert is not null || tlsKey is not null || tlsClientCa is not null)
+        {
+            if (tlsListen is null || tlsCert is null || tlsKey is null || tlsClientCa is null)
+                return UsageExit("the TLS listener needs all of --tls-listen ADDR:PORT, --tls-cert FILE, --tls-key FILE and --tls-client-ca FILE");
+            if (TlsListener.ParseEndpoint(tlsListen) is not { } endpoint)
+                return UsageExit($"--tls-listen: '{tlsListen}' is not ADDR:PORT (e.g. 127.0.0.1:6650 or [::]:6650)");
+            tls = new TlsListener(endpoint, tlsCert, tlsKey, tlsClientCa);
+        }
         socket ??= DefaultSocket;
         state ??= DefaultState;
 
@@ -122,6 +137,16 @@ public static class Program
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
         // Each connection's caller is identified by its peer credentials (ApiAccess), for the roles and the audit log.
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket, listen => listen.IdentifyPeers()));
+        if (tls is not null)
+        {
+            try { tls.Configure(builder); }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"vswitchd: {e.Message}");
+                store.Dispose();
+                return 2;
+            }
+        }
         var app = builder.Build();
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();

@@ -37,6 +37,18 @@ public sealed record AccessPolicy(string AdminGroup = AccessPolicy.DefaultAdminG
     /// <summary>The role of a caller with the groups as this host's name service has them now.</summary>
     public ApiRole RoleOf(PeerIdentity who) => RoleOf(who.Uid, who.Groups, UserDb.EffectiveUid, UserDb.GroupId(AdminGroup), UserDb.GroupId(ReadGroup));
 
+    /// <summary>The role of a TLS client: from the organizations (O=) of its certificate's subject, as Kubernetes maps them to groups.</summary>
+    public ApiRole RoleOfCertificate(IReadOnlyCollection<string> organizations) =>
+        organizations.Contains(AdminGroup, StringComparer.Ordinal) ? ApiRole.Admin
+        : organizations.Contains(ReadGroup, StringComparer.Ordinal) ? ApiRole.Reader
+        : ApiRole.None;
+
+    /// <summary>Why a TLS client is refused: "certificate 'CN=alice, O=vswitch-read' may only read: changing vswitchd takes O=vswitch-admin in the subject".</summary>
+    public string CertificateRefusal(string subject, ApiRole role, bool isRead) =>
+        isRead ? $"certificate '{subject}' may not use vswitchd's API: reading takes O={ReadGroup} or O={AdminGroup} in the subject"
+        : role == ApiRole.Reader ? $"certificate '{subject}' may only read: changing vswitchd takes O={AdminGroup} in the subject"
+        : $"certificate '{subject}' may not change vswitchd: that takes O={AdminGroup} in the subject; reading takes O={ReadGroup}";
+
     /// <summary>A request that changes nothing: a reader may make it, and it is not audited.</summary>
     public static bool IsRead(string method, string path) =>
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)

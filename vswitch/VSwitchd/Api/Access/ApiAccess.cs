@@ -38,19 +38,35 @@ public static class ApiAccess
         var audit = app.Services.GetRequiredService<AuditLog>();
         app.Use(async (ctx, next) =>
         {
-            var peer = ctx.Features.Get<Caller>()?.Peer;
             string method = ctx.Request.Method, path = ctx.Request.Path.Value ?? "/";
             bool isRead = AccessPolicy.IsRead(method, path);
             string? summary = isRead ? null : await Summarize(ctx.Request);
-            var role = peer is null ? ApiRole.None : policy.RoleOf(peer);
-            if (!AccessPolicy.Allows(role, isRead))
+            var peer = ctx.Features.Get<Caller>()?.Peer;
+            string? subject = null, refusal = null;
+            ApiRole role;
+            if (peer is not null)
             {
-                string message = peer is null
-                    ? "vswitchd cannot tell who is calling (no peer credentials on this connection); refused"
-                    : policy.Refusal(peer, role, isRead);
+                role = policy.RoleOf(peer);
+                if (!AccessPolicy.Allows(role, isRead)) refusal = policy.Refusal(peer, role, isRead);
+            }
+            else if (ctx.Request.IsHttps)
+            {
+                var (certSubject, organizations, failure) = await TlsListener.IdentifyAsync(ctx);
+                subject = certSubject;
+                role = failure is null ? policy.RoleOfCertificate(organizations) : ApiRole.None;
+                if (!AccessPolicy.Allows(role, isRead)) refusal = failure ?? policy.CertificateRefusal(certSubject!, role, isRead);
+            }
+            else
+            {
+                role = ApiRole.None;
+                refusal = "vswitchd cannot tell who is calling (no peer credentials on this connection); refused";
+            }
+            string what = path + ctx.Request.QueryString;
+            if (refusal is not null)
+            {
                 ctx.Response.StatusCode = StatusCodes.Status403Forbidden;
-                await ctx.Response.WriteAsJsonAsync(new ApiErrorBody(message));
-                if (!isRead) audit.Record(Record(peer, method, path + ctx.Request.QueryString, summary, StatusCodes.Status403Forbidden));
+                await ctx.Response.WriteAsJsonAsync(new ApiErrorBody(refusal));
+                if (!isRead) audit.Record(Record(peer, subject, method, what, summary, StatusCodes.Status403Forbidden));
                 return;
             }
             if (isRead)
@@ -66,13 +82,13 @@ public static class ApiAccess
             }
             finally
             {
-                audit.Record(Record(peer, method, path + ctx.Request.QueryString, summary, status));
+                audit.Record(Record(peer, subject, method, what, summary, status));
             }
         });
     }
 
-    private static AuditRecord Record(PeerIdentity? peer, string method, string path, string? summary, int status) =>
-        new(DateTimeOffset.UtcNow, peer?.Uid, peer?.User, peer?.Pid, null, method, path, summary, status);
+    private static AuditRecord Record(PeerIdentity? peer, string? subject, string method, string path, string? summary, int status) =>
+        new(DateTimeOffset.UtcNow, peer?.Uid, peer?.User, peer?.Pid, subject, method, path, summary, status);
 
     private const int SummaryBodyBytes = 8192, SummaryChars = 200;
 
