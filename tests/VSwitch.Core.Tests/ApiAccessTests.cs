@@ -160,6 +160,31 @@ public class ApiAccessTests
     }
 
     [Fact]
+    public async Task An_audit_record_the_database_refuses_is_counted_as_lost_and_the_writer_goes_on()
+    {
+        string dir = Directory.CreateTempSubdirectory("vsa-").FullName;
+        try
+        {
+            var store = new StateStore(Path.Combine(dir, "state.db"));
+            var audit = new AuditLog(store, new AuditOptions(Keep: 10), Microsoft.Extensions.Logging.Abstractions.NullLogger<AuditLog>.Instance);
+            await audit.StartAsync(CancellationToken.None);
+            var record = new AuditRecord(DateTimeOffset.UtcNow, 0, "root", 1, null, "POST", "/v1/networks", "name=a", 201);
+            audit.Record(record);
+            await audit.FlushAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.Single(store.Audit(null, 10));
+            Assert.Equal(0, audit.Dropped);
+
+            store.Dispose(); // the database gone: the next write fails
+            audit.Record(record with { Summary = "name=b" });
+            await audit.FlushAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.Equal(1, audit.WriteFailures);
+            Assert.Equal(1, audit.Dropped);
+            await audit.StopAsync(CancellationToken.None);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public void Vsctl_audit_since_takes_an_age_or_a_time()
     {
         var now = new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);

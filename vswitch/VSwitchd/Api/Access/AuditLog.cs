@@ -39,8 +39,8 @@ public sealed class AuditLog(StateStore store, AuditOptions options, ILogger<Aud
             return;
         }
         if (Interlocked.Increment(ref _dropped) is var n && (n & (n - 1)) == 0) // 1, 2, 4, 8...: a full queue does not flood the log
-            log.LogWarning("audit: queue full, {Method} {Path} by {Who} not recorded ({Dropped} record(s) lost so far)",
-                record.Method, record.Path, record.User ?? record.Subject, n);
+            log.LogWarning("audit: {Why}, {Method} {Path} by {Who} not recorded ({Dropped} record(s) lost so far)",
+                _stopping ? "vswitchd is stopping" : $"more than {QueueCapacity} records wait for the database", record.Method, record.Path, record.User ?? record.Subject, n);
     }
 
     /// <summary>
@@ -73,8 +73,11 @@ public sealed class AuditLog(StateStore store, AuditOptions options, ILogger<Aud
         WriteBatch(batch); // what came in before the stop
     }
 
+    private volatile bool _stopping;
+
     public override Task StopAsync(CancellationToken cancellationToken)
     {
+        _stopping = true;
         _queue.Writer.TryComplete();
         return base.StopAsync(cancellationToken);
     }
@@ -91,7 +94,8 @@ public sealed class AuditLog(StateStore store, AuditOptions options, ILogger<Aud
                 long pruned = store.AppendAudit(batch, options.Keep);
                 if (pruned > 0) log.LogDebug("audit: pruned {Pruned} old record(s), keeping {Keep}", pruned, options.Keep);
             }
-            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or IOException or ObjectDisposedException)
+            // Any failure: a fault here must not end the background task (the host would stop with it) nor reach a request.
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 Interlocked.Increment(ref _failed);
                 Interlocked.Add(ref _dropped, batch.Count);
