@@ -82,6 +82,7 @@ done
 set -e
 vsctl network add skb --subnet 10.71.0.0/24 > /dev/null
 vsctl network add skr --subnet 10.72.0.0/24 > /dev/null
+vsctl network connect skb skr > /dev/null   # routed networks are isolated from each other until connected
 vsctl port add "${ID}a" --type tap --network skb --netns "$NA" --ip 10.71.0.2/24 --gateway 10.71.0.1 > /dev/null
 vsctl port add "${ID}b" --type tap --network skb --netns "$NB" --ip 10.71.0.3/24 --gateway 10.71.0.1 > /dev/null
 vsctl port add "${ID}c" --type tap --network skr --netns "$NC" --ip 10.72.0.2/24 --gateway 10.72.0.1 > /dev/null

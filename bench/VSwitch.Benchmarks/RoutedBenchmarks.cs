@@ -54,6 +54,7 @@ public class RoutedBenchmarks
         _dp = new Datapath();
         ulong r1 = _dp.AddNetwork("n1", gateway: Gw1, prefixLength: 24).Router!.Mac;
         ulong r2 = _dp.AddNetwork("n2", gateway: Gw2, prefixLength: 24).Router!.Mac;
+        _dp.ConnectNetworks("n1", "n2"); // isolated otherwise
         _a = new MemoryPort("a") { KeepSent = false };
         _b = new MemoryPort("b") { KeepSent = true }; // kept for the check below, then switched off
         _idA = _dp.AddPort(_a, "n1").Id;

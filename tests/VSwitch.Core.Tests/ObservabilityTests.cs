@@ -47,6 +47,7 @@ public class ObservabilityTests
         {
             R1 = Dp.AddNetwork("n1", gateway: Gw1, prefixLength: 24).Router!.Mac;
             Dp.AddNetwork("n2", gateway: Gw2, prefixLength: 24, mtu: 1000);
+            Dp.ConnectNetworks("n1", "n2"); // routed networks are isolated unless connected
             Dp.AddNetwork("ov", vni: Vni);
             Dp.SetVteps("ov", [KnownVtep]);
             IdA = Dp.AddPort(A, "n1").Id;
@@ -83,6 +84,8 @@ public class ObservabilityTests
         r.Send(r.A, r.IdA, Udp(MacA, r.R1, HostA, HostB, payload: 1200));                    // fragmentation-needed (actions)
         r.Send(r.A, r.IdA, Udp(MacA, r.R1, HostA, 0x0B000001));                             // no-route (actions)
         r.Send(r.A, r.IdA, Udp(MacA, TestFrames.Mac(0x77), HostA, HostA + 5));               // flood alone: no-output (actions)
+        r.Dp.AddNetwork("iso", gateway: 0x0A630001, prefixLength: 24);
+        r.Send(r.A, r.IdA, Udp(MacA, r.R1, HostA, 0x0A630002));                             // network-isolated (actions)
         r.Dp.Rules.Add(new Rule(100, RuleParser.ParseMatch("in_port=a,udp,tp_dst=2000", n => n == "a" ? r.IdA : null).Match, [FlowAction.Drop(DropReason.RuleDrop)]), r.Now);
         r.Send(r.A, r.IdA, Udp(MacA, r.R1, HostA, HostB));                                  // rule-drop (actions)
 
@@ -104,7 +107,7 @@ public class ObservabilityTests
         for (int i = 0; i < reasons; i++)
             Assert.Equal(total[i], Enumerable.Range(0, r.Dp.Stages.Count).Sum(s => byStage[s * reasons + i]));
         foreach (var want in new[] { "classify/runt-frame", "classify/unknown-vtep", "classify/unknown-vni", "actions/fragmentation-needed",
-                                     "actions/no-route", "actions/no-output", "actions/rule-drop" })
+                                     "actions/no-route", "actions/no-output", "actions/rule-drop", "actions/network-isolated" })
             Assert.Contains(want, seen);
         Assert.Equal(0, r.Pool.InUse);
     }

@@ -24,10 +24,12 @@ public class RouterTests
         public readonly ulong R1, R2;
         public long Now = 1000;
 
-        public Rig(int mtu2 = 1500)
+        /// <param name="connected">Whether n1 and n2 are connected (routed networks are isolated from each other by default).</param>
+        public Rig(int mtu2 = 1500, bool connected = true)
         {
             R1 = Dp.AddNetwork("n1", gateway: Gw1, prefixLength: 24).Router!.Mac;
             R2 = Dp.AddNetwork("n2", gateway: Gw2, prefixLength: 24, mtu: mtu2).Router!.Mac;
+            if (connected) Assert.True(Dp.ConnectNetworks("n1", "n2"));
             IdA = Dp.AddPort(A, "n1").Id;
             IdB = Dp.AddPort(B, "n2").Id;
             Ctx = Dp.CreateContext(Pool);
@@ -186,5 +188,119 @@ public class RouterTests
         Assert.Contains("connected on n2", all);
         Assert.Contains("02:00:00:00:00:0b (permanent)", all);
         Assert.Contains("dec_ttl", t.Actions);
+    }
+
+    private long Drops(Rig r, DropReason reason) => r.Dp.ReadDropCounters()[(int)reason];
+
+    [Fact]
+    public void Isolated_networks_drop_routed_packets_and_pings_to_the_other_gateway_and_count_why()
+    {
+        var r = new Rig(connected: false);
+        r.Dp.Neighbors.AddStatic(2, HostB, MacB);
+        r.Send(r.A, Ip(MacA, r.R1, HostA, HostB));
+        Assert.Empty(r.Take(r.B));
+        Assert.Empty(r.Take(r.A)); // dropped silently (as Docker's isolation does): no ICMP error
+        Assert.Equal(1, Drops(r, DropReason.NetworkIsolated));
+        // Without a static neighbour, an isolated packet does not make the router ARP into n2 either.
+        r.Send(r.A, Ip(MacA, r.R1, HostA, HostB + 1));
+        Assert.Empty(r.Take(r.B));
+        Assert.Equal(0, r.Ctx.HeldPackets);
+        Assert.Equal(2, Drops(r, DropReason.NetworkIsolated));
+
+        // n2's gateway address is n2's: no echo reply from it for n1 ...
+        r.Send(r.A, Ip(MacA, r.R1, HostA, Gw2, proto: IpProtocols.Icmp, tpSrc: 8));
+        Assert.Empty(r.Take(r.A));
+        Assert.Equal(3, Drops(r, DropReason.NetworkIsolated));
+        // ... while n1's own gateway always answers.
+        r.Send(r.A, Ip(MacA, r.R1, HostA, Gw1, proto: IpProtocols.Icmp, tpSrc: 8));
+        Assert.Single(r.Take(r.A));
+        Assert.Equal(0, r.Pool.InUse);
+    }
+
+    [Fact]
+    public void Connect_lets_flows_through_and_disconnect_cuts_the_cached_flow_at_its_next_packet()
+    {
+        var r = new Rig(connected: false);
+        r.Dp.Neighbors.AddStatic(2, HostB, MacB);
+        r.Dp.Neighbors.AddStatic(1, HostA, MacA);
+        r.Send(r.A, Ip(MacA, r.R1, HostA, HostB));
+        Assert.Empty(r.Take(r.B));
+
+        Assert.True(r.Dp.ConnectNetworks("n2", "n1")); // symmetric: either order
+        Assert.False(r.Dp.ConnectNetworks("n1", "n2"));
+        Assert.True(r.Dp.Topology.Connections.Connected(1, 2));
+        r.Send(r.A, Ip(MacA, r.R1, HostA, HostB));
+        Assert.Single(r.Take(r.B));
+        r.Send(r.B, Ip(MacB, r.R2, HostB, HostA)); // and back
+        Assert.Single(r.Take(r.A));
+        r.Send(r.A, Ip(MacA, r.R1, HostA, HostB)); // (n2 learned MacB above: decided once more)
+        Assert.Single(r.Take(r.B));
+        long hits = r.Ctx.FlowCache.Hits;
+        r.Send(r.A, Ip(MacA, r.R1, HostA, HostB));
+        Assert.Single(r.Take(r.B));
+        Assert.Equal(hits + 1, r.Ctx.FlowCache.Hits); // the allowed flow runs from the cache
+
+        Assert.True(r.Dp.DisconnectNetworks("n1", "n2"));
+        Assert.False(r.Dp.DisconnectNetworks("n2", "n1"));
+        r.Send(r.A, Ip(MacA, r.R1, HostA, HostB));
+        Assert.Empty(r.Take(r.B));
+        r.Send(r.B, Ip(MacB, r.R2, HostB, HostA));
+        Assert.Empty(r.Take(r.A));
+        Assert.Equal(3, Drops(r, DropReason.NetworkIsolated));
+        Assert.Equal(0, r.Pool.InUse);
+    }
+
+    [Fact]
+    public void A_static_route_opens_its_prefix_to_every_network_and_the_way_back_but_not_the_other_subnet()
+    {
+        var r = new Rig(connected: false);
+        const uint NextRouter = 0x0A0200FE, Remote = 0x0A090101; // 10.2.0.254 on n2, 10.9.1.1 behind it
+        r.Dp.Routes.Add(0x0A090000, 16, new NextHop(RouteKind.Via, 2, NextRouter));
+        r.Dp.Neighbors.AddStatic(2, NextRouter, MacB);
+        r.Dp.Neighbors.AddStatic(1, HostA, MacA);
+        r.Send(r.A, Ip(MacA, r.R1, HostA, Remote));
+        Assert.Equal(MacB, Parse(Assert.Single(r.Take(r.B))).DlDst);
+        r.Send(r.B, Ip(MacB, r.R2, Remote, HostA)); // the reply, from behind the route, arriving on n2
+        Assert.Equal(MacA, Parse(Assert.Single(r.Take(r.A))).DlDst);
+        r.Send(r.B, Ip(MacB, r.R2, HostB, HostA)); // n2's own hosts stay isolated from n1
+        Assert.Empty(r.Take(r.A));
+        Assert.Equal(1, Drops(r, DropReason.NetworkIsolated));
+        var t = Tracer.Trace(r.Dp, Ip(MacA, r.R1, HostA, Remote), r.IdA, r.Now);
+        Assert.Contains("behind a static route: every network may reach it", string.Join("\n", t.Steps.Select(x => x.Detail)));
+        t = Tracer.Trace(r.Dp, Ip(MacB, r.R2, Remote, HostA), r.IdB, r.Now);
+        Assert.Contains("source 10.9.1.1 is behind a static route through n2: allowed into n1", string.Join("\n", t.Steps.Select(x => x.Detail)));
+    }
+
+    [Fact]
+    public void Trace_says_the_networks_are_isolated_and_how_to_connect_them()
+    {
+        var r = new Rig(connected: false);
+        r.Dp.Neighbors.AddStatic(2, HostB, MacB);
+        var t = Tracer.Trace(r.Dp, Ip(MacA, r.R1, HostA, HostB), r.IdA, r.Now);
+        string all = string.Join("\n", t.Steps.Select(s => s.Detail));
+        Assert.Contains("network n1 is isolated from n2", all);
+        Assert.Contains("vsctl network connect n1 n2", all);
+        Assert.Contains("drop(network-isolated)", t.Actions.Replace(" ", ""));
+        r.Dp.ConnectNetworks("n1", "n2");
+        t = Tracer.Trace(r.Dp, Ip(MacA, r.R1, HostA, HostB), r.IdA, r.Now);
+        Assert.Contains("networks n1 and n2 are connected", string.Join("\n", t.Steps.Select(s => s.Detail)));
+    }
+
+    [Fact]
+    public void Connections_name_existing_different_networks_and_go_with_a_removed_network()
+    {
+        var dp = new Datapath();
+        dp.AddNetwork("a", gateway: Gw1, prefixLength: 24);
+        dp.AddNetwork("b", gateway: Gw2, prefixLength: 24);
+        Assert.Throws<KeyNotFoundException>(() => dp.ConnectNetworks("a", "nope"));
+        Assert.Throws<ArgumentException>(() => dp.ConnectNetworks("a", "a"));
+        long v = dp.Topology.Version;
+        Assert.True(dp.ConnectNetworks("a", "b"));
+        Assert.True(dp.Topology.Version > v); // cached flows are decided again
+        Assert.Equal([(ushort)2], dp.Topology.Connections.Of(1));
+        dp.RemoveNetwork("b");
+        Assert.Equal(0, dp.Topology.Connections.Count);
+        dp.AddNetwork("c", gateway: Gw2, prefixLength: 24); // takes b's id: not connected to a
+        Assert.False(dp.Topology.Connections.Connected(1, 2));
     }
 }

@@ -51,7 +51,7 @@ public class ZeroAllocationTests
     }
 }
 
-/// <summary>The routed path (LPM, neighbour, rewrite, TTL) allocates nothing once its flows are cached.</summary>
+/// <summary>The routed path (LPM, neighbour, rewrite, TTL) and isolation drops allocate nothing once their flows are cached.</summary>
 public class RoutedZeroAllocationTests
 {
     [Fact]
@@ -60,6 +60,8 @@ public class RoutedZeroAllocationTests
         var dp = new Datapath();
         ulong r1 = dp.AddNetwork("n1", gateway: 0x0A010001, prefixLength: 24).Router!.Mac;
         dp.AddNetwork("n2", gateway: 0x0A020001, prefixLength: 24);
+        dp.AddNetwork("n3", gateway: 0x0A030001, prefixLength: 24); // isolated from n1
+        dp.ConnectNetworks("n1", "n2");
         var a = new MemoryPort("a") { KeepSent = false };
         var b = new MemoryPort("b") { KeepSent = false };
         int ia = dp.AddPort(a, "n1").Id;
@@ -72,7 +74,9 @@ public class RoutedZeroAllocationTests
         {
             var k = new VSwitch.Core.Flow.FlowKey
             {
-                DlSrc = TestFrames.Mac(0xA), DlDst = r1, DlType = VSwitch.Core.Wire.EtherTypes.IPv4, NwSrc = 0x0A010002, NwDst = 0x0A020002,
+                // One frame in 8 goes to isolated n3: a cached drop (network-isolated).
+                DlSrc = TestFrames.Mac(0xA), DlDst = r1, DlType = VSwitch.Core.Wire.EtherTypes.IPv4, NwSrc = 0x0A010002,
+                NwDst = i % 8 == 7 ? 0x0A030002u : 0x0A020002u,
                 NwTtl = 64, NwProto = VSwitch.Core.Wire.IpProtocols.Udp, TpSrc = (ushort)(1000 + i % 4), TpDst = 53,
             };
             frames[i] = Pipeline.FrameBuilder.FromKey(k);
@@ -93,7 +97,8 @@ public class RoutedZeroAllocationTests
         Run(100);
         var m = SteadyStateAllocations.Measure(Run, 2000);
         SteadyStateAllocations.AssertNone(m);
-        Assert.True(b.SentCount >= m.RoundsRun * 32);
+        Assert.True(b.SentCount >= m.RoundsRun * 28);
+        Assert.True(dp.ReadDropCounters()[(int)VSwitch.Core.Flow.DropReason.NetworkIsolated] >= m.RoundsRun * 4);
         Assert.Equal(0, pool.InUse);
     }
 }

@@ -247,6 +247,7 @@ public class ManagementPlaneTests
                 new JsonObject { ["name"] = "tb" + s, ["type"] = "tap", ["network"] = "red", ["netns"] = n2.Name, ["addresses"] = new JsonArray("10.250.5.2/24") }),
         }.ToJsonString();
         using var d = Vswitchd.Start(config);
+        Assert.Equal(201, d.Send(HttpMethod.Post, "/v1/networks/blue/connections", new { network = "red" }).Status); // isolated otherwise
         var ping = n1.TryExec(TimeSpan.FromSeconds(20), "ping", "-c", "2", "-W", "2", "10.250.5.2");
         Assert.True(ping.ExitCode == 0, ping.Output);
 

@@ -12,7 +12,8 @@ public class RouterTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    private static (Vswitchd D, string S) Start(TestNetns a, TestNetns b, string net, int mtu2 = 1500)
+    /// <param name="connect">Connect red and blue (routed networks are isolated from each other until then).</param>
+    private static (Vswitchd D, string S) Start(TestNetns a, TestNetns b, string net, int mtu2 = 1500, bool connect = true)
     {
         string s = Names.Random("");
         string cfg = $$"""
@@ -22,7 +23,13 @@ public class RouterTests
                 { "name": "vra{{s}}", "network": "red",  "netns": "{{a.Name}}", "addresses": ["{{net}}.1.2/24"] },
                 { "name": "vrb{{s}}", "network": "blue", "netns": "{{b.Name}}", "addresses": ["{{net}}.2.2/24"] } ] }
             """;
-        return (Vswitchd.Start(cfg), s);
+        var d = Vswitchd.Start(cfg);
+        if (connect)
+        {
+            var (status, body) = d.Send(HttpMethod.Post, "/v1/networks/red/connections", new { network = "blue" });
+            Assert.True(status == 201, $"connect red blue: {status} {body}");
+        }
+        return (d, s);
     }
 
     [RootFact]
@@ -101,7 +108,8 @@ public class RouterTests
     {
         using var a = new TestNetns();
         using var b = new TestNetns();
-        var (d, s) = Start(a, b, "10.114");
+        // Not connected: the static route alone opens its prefix (and the way back), not blue's subnet.
+        var (d, s) = Start(a, b, "10.114", connect: false);
         using var _ = d;
         // b also owns 10.114.50.1 behind itself; the router reaches it via b's address.
         b.Exec("ip", "addr", "add", "10.114.50.1/32", "dev", "lo");
@@ -109,6 +117,9 @@ public class RouterTests
         Assert.True(status == 201, $"{status} {body}");
         var r = a.TryExec(Timeout, "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.114.50.1");
         Assert.True(r.ExitCode == 0, r.Output);
+        r = a.TryExec(Timeout, "ping", "-c", "1", "-W", "1", "10.114.2.2");
+        Assert.True(r.ExitCode != 0, "red reached blue's host without a connection: " + r.Output);
+        Assert.True(d.Drops("network-isolated") >= 1);
         (status, body) = d.Send(HttpMethod.Post, "/v1/routes", new { prefix = "10.114.60.0/24", via = "192.0.2.1" });
         Assert.Equal(400, status);
         Assert.Contains("192.0.2.1", (string)body!["error"]!);

@@ -159,16 +159,21 @@ public sealed class VsctlRouteTests
         using (var doc = JsonDocument.Parse(Ok([.. s, "--json", "network", "inspect", "blue"]).Stdout))
             Assert.Equal("10.7.2.1", doc.RootElement.GetProperty("gateway").GetString());
 
+        // Routed networks are isolated from each other until connected; the last column says with which.
+        Assert.Equal("networks red and blue connected", Ok([.. s, "network", "connect", "red", "blue"]).Stdout.Trim());
         var nets = Ok([.. s, "network", "ls"]);
-        Assert.Equal(["NAME", "VLAN", "VNI", "SUBNET", "GATEWAY", "AGING", "PORTS"], Words(Lines(nets.Stdout)[0]));
+        Assert.Equal(["NAME", "VLAN", "VNI", "SUBNET", "GATEWAY", "AGING", "PORTS", "CONNECTED"], Words(Lines(nets.Stdout)[0]));
         var netRows = Rows(nets);
-        Assert.Contains(["red", "0", "-", "10.7.1.0/24", "10.7.1.1", "300", "0"], netRows);
-        Assert.Contains(["blue", "0", "-", "10.7.2.0/24", "10.7.2.1", "300", "0"], netRows);
-        Assert.Contains(["plain", "0", "-", "-", "-", "300", "0"], netRows);
+        Assert.Contains(["red", "0", "-", "10.7.1.0/24", "10.7.1.1", "300", "0", "blue"], netRows);
+        Assert.Contains(["blue", "0", "-", "10.7.2.0/24", "10.7.2.1", "300", "0", "red"], netRows);
+        Assert.Contains(["plain", "0", "-", "-", "-", "300", "0", "-"], netRows);
+        var plainConnect = Vsctl([.. s, "network", "connect", "red", "plain"]);
+        Assert.True(plainConnect.ExitCode == 6 && plainConnect.Stderr.Contains("'plain' has no subnet"), plainConnect.ToString());
 
         var show = Ok([.. s, "show"]);
         Assert.Contains("Network red (gateway 10.7.1.1/24)", show.Stdout);
         Assert.Contains("Network blue (gateway 10.7.2.1/24)", show.Stdout);
+        Assert.Contains("connected to: red", show.Stdout);
         Assert.Contains("Network plain" + Environment.NewLine, show.Stdout);
     }
 

@@ -3,7 +3,10 @@ using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
-/// <summary><c>vsctl network ls|add|inspect|rm</c>: /v1/networks (with a network's subnet and gateway when it is routed).</summary>
+/// <summary>
+/// <c>vsctl network ls|add|inspect|rm|connect|disconnect</c>: /v1/networks (with a network's subnet and gateway when it is
+/// routed, and the networks it is connected to: routed networks are isolated from each other until connected).
+/// </summary>
 public static class NetworkCommands
 {
     public static Command Create(Cli cli)
@@ -16,6 +19,8 @@ public static class NetworkCommands
         network.Subcommands.Add(Add(cli));
         network.Subcommands.Add(Inspect(cli));
         network.Subcommands.Add(Remove(cli));
+        network.Subcommands.Add(Connect(cli));
+        network.Subcommands.Add(Disconnect(cli));
         return network;
     }
 
@@ -28,11 +33,11 @@ public static class NetworkCommands
             // SUBNET and GATEWAY only when some network is routed (a pure L2 switch keeps its narrow table).
             bool routed = networks.Any(n => n.Subnet is not null);
             var table = routed
-                ? new TableWriter("NAME", "VLAN", "VNI", "SUBNET", "GATEWAY", "AGING", "PORTS")
+                ? new TableWriter("NAME", "VLAN", "VNI", "SUBNET", "GATEWAY", "AGING", "PORTS", "CONNECTED").Cut("CONNECTED")
                 : new TableWriter("NAME", "VLAN", "VNI", "AGING", "PORTS");
             foreach (var n in networks)
             {
-                if (routed) table.AddRow(n.Name, n.Vlan, n.Vni, n.Subnet, n.Gateway, n.MacAgingSeconds, n.Ports.Length);
+                if (routed) table.AddRow(n.Name, n.Vlan, n.Vni, n.Subnet, n.Gateway, n.MacAgingSeconds, n.Ports.Length, Connected(n));
                 else table.AddRow(n.Name, n.Vlan, n.Vni, n.MacAgingSeconds, n.Ports.Length);
             }
             ctx.Write(table);
@@ -89,6 +94,7 @@ public static class NetworkCommands
             w.WriteLine($"gateway:    {n.Gateway ?? "-"}");
             w.WriteLine($"router mac: {n.RouterMac ?? "-"}");
             w.WriteLine($"mtu:        {n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            if (n.Subnet is not null) w.WriteLine($"connected:  {Connected(n)}");
             if (n.Subnet is not null)
                 w.WriteLine($"addresses:  {(n.Allocations is { Length: > 0 } al ? string.Join(' ', al.Select(x => $"{x.Address}({x.Ifname}@{x.Attachment})")) : "none in use")}");
             w.WriteLine($"ports:      {n.Ports.Length}");
@@ -124,5 +130,42 @@ public static class NetworkCommands
             return Program.Ok;
         });
         return rm;
+    }
+
+    /// <summary>The networks a routed network is connected to; "-" when none (isolated from every other).</summary>
+    private static string Connected(NetworkView n) => n.ConnectedTo.Length == 0 ? "-" : string.Join(',', n.ConnectedTo);
+
+    private static (Argument<string> A, Argument<string> B) Pair() =>
+        (new Argument<string>("NETWORK") { Description = "A routed network" }, new Argument<string>("OTHER") { Description = "Another routed network" });
+
+    private static Command Connect(Cli cli)
+    {
+        var (a, b) = Pair();
+        var connect = new Command("connect", "Let the router route between two networks, both ways (routed networks are isolated from each other by default)") { a, b };
+        cli.SetAction(connect, async (ctx, ct) =>
+        {
+            string na = ctx.Get(a)!, nb = ctx.Get(b)!;
+            var response = await ctx.Api.PostAsync("v1/networks/" + ApiClient.Escape(na) + "/connections",
+                new NetworkConnectionRequest(nb), ApiJson.Default.NetworkConnectionRequest, ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            ctx.Out.WriteLine($"networks {na} and {nb} connected");
+            return Program.Ok;
+        });
+        return connect;
+    }
+
+    private static Command Disconnect(Cli cli)
+    {
+        var (a, b) = Pair();
+        var disconnect = new Command("disconnect", "Isolate two connected networks again (flows between them stop at their next packet)") { a, b };
+        cli.SetAction(disconnect, async (ctx, ct) =>
+        {
+            string na = ctx.Get(a)!, nb = ctx.Get(b)!;
+            var response = await ctx.Api.DeleteAsync("v1/networks/" + ApiClient.Escape(na) + "/connections/" + ApiClient.Escape(nb), ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            ctx.Out.WriteLine($"networks {na} and {nb} disconnected");
+            return Program.Ok;
+        });
+        return disconnect;
     }
 }

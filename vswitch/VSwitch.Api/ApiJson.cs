@@ -21,6 +21,7 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(NetworkView))]
 [JsonSerializable(typeof(NetworkView[]))]
 [JsonSerializable(typeof(AllocationView))]
+[JsonSerializable(typeof(NetworkConnectionRequest))]
 [JsonSerializable(typeof(PortRequest))]
 [JsonSerializable(typeof(PortView))]
 [JsonSerializable(typeof(PortView[]))]

@@ -75,7 +75,13 @@ public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int M
     public string? Subnet6 { get; init; }
     public string? Gateway6 { get; init; }
     public AllocationView[] Allocations { get; init; } = [];
+    /// <summary>The networks the router may route to and from this one (<c>vsctl network connect</c>); routed networks are isolated from all others.</summary>
+    public string[] ConnectedTo { get; init; } = [];
 }
+
+/// <summary>POST /v1/networks/{name}/connections: the network to connect to (routing between the two is allowed both ways).</summary>
+public sealed record NetworkConnectionRequest(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Network);
 
 /// <summary>An address IPAM handed out on a network, and the attachment that holds it.</summary>
 public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port);

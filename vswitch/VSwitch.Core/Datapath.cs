@@ -181,7 +181,7 @@ public sealed class Datapath
                 router = new RouterInterface(gateway, prefixLength, routerMac != 0 ? routerMac : Network.DefaultRouterMac(id));
             }
             var net = new Network(id, name, vlan, vni, macAgingMs, router, mtu);
-            Publish(new SwitchTopology([.. t.Networks, net], t.Ports));
+            Publish(new SwitchTopology([.. t.Networks, net], t.Ports, t.Connections));
             if (router is not null) Routes.Add(router.Subnet, router.PrefixLength, new NextHop(RouteKind.Connected, id, 0));
             return net;
         }
@@ -195,7 +195,8 @@ public sealed class Datapath
             var net = t.NetworkByName(name) ?? throw new KeyNotFoundException($"no network named '{name}'");
             if (t.Ports.Any(p => ReferenceEquals(p.Network, net)))
                 throw new InvalidOperationException($"network '{name}' still has ports");
-            Publish(new SwitchTopology(t.Networks.Where(n => n != net).ToList(), t.Ports));
+            // Its connections go with it: the id is reused by the next network added.
+            Publish(new SwitchTopology(t.Networks.Where(n => n != net).ToList(), t.Ports, t.Connections.WithoutNetwork(net.Id)));
             MacTable.FlushNetwork(net.Id);
             Routes.RemoveNetwork(net.Id);
             Neighbors.Flush(net.Id);
@@ -215,7 +216,7 @@ public sealed class Datapath
             if (t.PortByName(port.Name) is not null) throw new ArgumentException($"port '{port.Name}' already exists");
             if (!port.IsTunnel && !t.Networks.Contains(port.Network)) throw new ArgumentException($"network '{port.Network.Name}' is not part of this switch");
             if (port.IsTunnel && t.TunnelPort is not null) throw new ArgumentException($"there is already a tunnel port ({t.TunnelPort.Name})");
-            Publish(new SwitchTopology(t.Networks, [.. t.Ports, port]));
+            Publish(new SwitchTopology(t.Networks, [.. t.Ports, port], t.Connections));
             return port;
         }
     }
@@ -238,7 +239,33 @@ public sealed class Datapath
             net.SetVteps(vteps.Distinct().ToArray());
             if (acceptUnknown is bool a) net.AcceptUnknownVteps = a;
             // Same networks and ports, new version: cached flows (flood lists) revalidate.
-            Publish(new SwitchTopology(t.Networks, t.Ports));
+            Publish(new SwitchTopology(t.Networks, t.Ports, t.Connections));
+        }
+    }
+
+    /// <summary>
+    /// Lets the router route between two networks (isolated by default). Returns false when they
+    /// already were connected. A new topology is published, so every cached flow is decided again.
+    /// </summary>
+    public bool ConnectNetworks(string a, string b) => ChangeConnection(a, b, connect: true);
+
+    /// <summary>Isolates two networks again; false when they were not connected. Cached flows between them stop at their next packet.</summary>
+    public bool DisconnectNetworks(string a, string b) => ChangeConnection(a, b, connect: false);
+
+    private bool ChangeConnection(string a, string b, bool connect)
+    {
+        lock (_control)
+        {
+            var t = _topology;
+            var na = t.NetworkByName(a) ?? throw new KeyNotFoundException($"no network named '{a}'");
+            var nb = t.NetworkByName(b) ?? throw new KeyNotFoundException($"no network named '{b}'");
+            if (na == nb) throw new ArgumentException($"network '{a}' cannot be connected to itself");
+            if (t.Connections.Connected(na.Id, nb.Id) == connect) return false;
+            var c = connect ? t.Connections.With(na.Id, nb.Id) : t.Connections.Without(na.Id, nb.Id);
+            // A new version invalidates every cached flow (as any topology change does): a flow
+            // allowed before a disconnect is decided again, and dropped, at its next packet.
+            Publish(new SwitchTopology(t.Networks, t.Ports, c));
+            return true;
         }
     }
 
@@ -249,7 +276,7 @@ public sealed class Datapath
         {
             var t = _topology;
             var port = t.PortByName(name) ?? throw new KeyNotFoundException($"no port named '{name}'");
-            Publish(new SwitchTopology(t.Networks, t.Ports.Where(p => p != port).ToList()));
+            Publish(new SwitchTopology(t.Networks, t.Ports.Where(p => p != port).ToList(), t.Connections));
             MacTable.FlushPort(port.Id);
             return port;
         }

@@ -52,6 +52,8 @@ public enum DropReason : byte
     FragmentationNeeded,
     MtuExceeded,
     NotRoutable,
+    /// <summary>Routed from one network to another that is isolated from it (not connected, no static route, no policy).</summary>
+    NetworkIsolated,
     IcmpRateLimited,
     RouterConsumed,
     UnknownVni,
@@ -133,6 +135,7 @@ public static class DropReasons
                 DropReason.FragmentationNeeded => "fragmentation-needed",
                 DropReason.MtuExceeded => "mtu-exceeded",
                 DropReason.NotRoutable => "not-routable",
+                DropReason.NetworkIsolated => "network-isolated",
                 DropReason.IcmpRateLimited => "icmp-rate-limited",
                 DropReason.RouterConsumed => "router-consumed",
                 DropReason.UnknownVni => "unknown-vni",

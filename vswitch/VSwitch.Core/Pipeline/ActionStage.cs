@@ -21,7 +21,7 @@ public sealed class ActionStage : Stage
         // What the slow path decided, carried out here.
         DropReason.RuleDrop, DropReason.TableMiss, DropReason.NoOutput, DropReason.OutputIsIngress,
         DropReason.MacTableFull, DropReason.NoNetwork, DropReason.TtlExpired, DropReason.NoRoute,
-        DropReason.NotRoutable, DropReason.UnknownVni, DropReason.TunnelToTunnel, DropReason.NoTunnelPort,
+        DropReason.NotRoutable, DropReason.NetworkIsolated, DropReason.UnknownVni, DropReason.TunnelToTunnel, DropReason.NoTunnelPort,
         // Carried out here: MTU checks, copies, trunk tags, routing replies, the neighbour queue.
         DropReason.FragmentationNeeded, DropReason.MtuExceeded, DropReason.PortDown, DropReason.PoolExhausted,
         DropReason.IcmpRateLimited, DropReason.RouterConsumed, DropReason.GsoUnsupported,

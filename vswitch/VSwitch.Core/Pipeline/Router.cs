@@ -12,6 +12,7 @@ namespace VSwitch.Core.Pipeline;
 /// addresses, learns neighbours from ARP, and routes IPv4: longest-prefix match, next hop,
 /// neighbour, then rewrite Ethernet, decrement TTL and output; ICMP errors where RFC 1812 wants them.
 /// The decision becomes the flow's actions, so routed flows run from the flow cache like bridged ones.
+/// Networks are isolated from each other unless connected (<see cref="NetworkIsolation"/>).
 /// </summary>
 public static class Router
 {
@@ -38,8 +39,10 @@ public static class Router
             return;
         }
         uint dst = (uint)key.NwDst;
-        if (topo.IsRouterAddress(dst))
+        if (topo.RouterAddressOwner(dst) is { } gatewayOf)
         {
+            // Another network's gateway address is that network's: isolated like its hosts.
+            if (!NetworkIsolation.Allow(in key, net, gatewayOf, dp, topo, scratch, trace)) return;
             if (key.NwProto == IpProtocols.Icmp && key.TpSrc == 8)
             {
                 trace?.Add("router", $"echo request to the router's address {AddressFormat.IPv4(dst)}: echo reply");
@@ -68,6 +71,8 @@ public static class Router
         }
         uint nh = hop.Kind == RouteKind.Via ? hop.Gateway : dst;
         trace?.Add("router", $"route to {AddressFormat.IPv4(dst)}: {Describe(hop, egress)}, next hop {AddressFormat.IPv4(nh)}");
+        // Before the neighbour: an isolated packet sends no ARP into the other network either.
+        if (!NetworkIsolation.Allow(in key, net, hop.Kind == RouteKind.Connected ? egress : null, dp, topo, scratch, trace)) return;
         var neighbor = dp.Neighbors.Lookup(egress.Id, nh);
         if (neighbor is null || neighbor.State == NeighborState.Incomplete)
         {

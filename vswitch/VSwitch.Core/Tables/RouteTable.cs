@@ -44,6 +44,15 @@ public sealed class RouteTable
         return paths.Length == 1 ? paths[0] : paths[(int)(flowHash % (ulong)paths.Length)];
     }
 
+    /// <summary>Every path of the longest prefix that covers <paramref name="address"/> (the whole ECMP group), or null.</summary>
+    public NextHop[]? Paths(uint address)
+    {
+        int g = Fib.Lookup(address);
+        if (g == 0) return null;
+        var groups = Volatile.Read(ref _groups);
+        return (uint)g < (uint)groups.Length ? groups[g] : null;
+    }
+
     /// <summary>Adds a path to a prefix (a second path makes ECMP). Returns false when that exact path was there.</summary>
     public bool Add(uint prefix, int length, NextHop path)
     {

@@ -20,8 +20,9 @@ public sealed class SwitchTopology
     private readonly SwitchPort[] _ports;
     private readonly Network?[] _networkById;
 
-    public SwitchTopology(IReadOnlyList<Network> networks, IReadOnlyList<SwitchPort> ports)
+    public SwitchTopology(IReadOnlyList<Network> networks, IReadOnlyList<SwitchPort> ports, NetworkConnections? connections = null)
     {
+        Connections = connections ?? NetworkConnections.None;
         _networks = [.. networks];
         _ports = [.. ports];
         Networks = _networks;
@@ -53,6 +54,9 @@ public sealed class SwitchTopology
     public long Version { get; internal set; }
 
     public IReadOnlyList<Network> Networks { get; }
+
+    /// <summary>The pairs of networks the router may route between (isolated otherwise).</summary>
+    public NetworkConnections Connections { get; }
     public IReadOnlyList<SwitchPort> Ports { get; }
 
     public SwitchPort? Port(int id) => (uint)id < (uint)_byId.Length ? _byId[id] : null;
@@ -75,10 +79,13 @@ public sealed class SwitchTopology
     public Network? Network(ushort id) => id < _networkById.Length ? _networkById[id] : null;
 
     /// <summary>True when <paramref name="address"/> is one of the router's own addresses.</summary>
-    public bool IsRouterAddress(uint address)
+    public bool IsRouterAddress(uint address) => RouterAddressOwner(address) is not null;
+
+    /// <summary>The network whose gateway (router address) <paramref name="address"/> is, or null.</summary>
+    public Network? RouterAddressOwner(uint address)
     {
-        foreach (var n in _networks) if (n.Router is { } r && r.Address == address) return true;
-        return false;
+        foreach (var n in _networks) if (n.Router is { } r && r.Address == address) return n;
+        return null;
     }
 
     public SwitchPort? PortByName(string name)

@@ -27,6 +27,8 @@ public static class ApiDocs
         ["GET /v1/networks/{name}"] = ("One network", [404]),
         ["POST /v1/networks"] = ("Create a network (as in the config file)", [409]),
         ["DELETE /v1/networks/{name}"] = ("Delete a network (refused while ports or attachments use it)", [404, 409]),
+        ["POST /v1/networks/{name}/connections"] = ("Connect two routed networks: the router routes between them, both ways (isolated otherwise); stored", [404, 409]),
+        ["DELETE /v1/networks/{name}/connections/{other}"] = ("Disconnect two networks: isolated again, cached flows between them cut", [404]),
         ["GET /v1/ports"] = ("List ports with counters and state; ?network= filters", [404]),
         ["GET /v1/ports/{name}"] = ("One port", [404]),
         ["POST /v1/ports"] = ("Create a port (as in the config file); an address another holder has is a conflict", [404, 409]),
@@ -68,6 +70,7 @@ public static class ApiDocs
     public static readonly IReadOnlyDictionary<Type, JsonNode> Examples = new Dictionary<Type, JsonNode>
     {
         [typeof(NetworkRequest)] = new JsonObject { ["name"] = "blue", ["subnet"] = "10.1.0.0/24", ["gateway"] = "10.1.0.1", ["mtu"] = 1500 },
+        [typeof(NetworkConnectionRequest)] = new JsonObject { ["network"] = "green" },
         [typeof(PortRequest)] = new JsonObject { ["name"] = "tapa", ["type"] = "tap", ["network"] = "blue", ["netns"] = "ns1", ["addresses"] = new JsonArray("10.1.0.2/24") },
         [typeof(RuleRequest)] = new JsonObject { ["rule"] = "priority=100,in_port=tapa,icmp,actions=drop" },
         [typeof(RouteRequest)] = new JsonObject { ["prefix"] = "10.9.0.0/16", ["via"] = "10.1.0.254" },

@@ -31,6 +31,18 @@ public static class ManagementApi
             return TypedResults.NoContent();
         });
 
+        // Isolation between networks: POST connects (both ways), DELETE isolates them again.
+        v1.MapPost("/networks/{name}/connections", (SwitchRuntime rt, string name, NetworkConnectionRequest body) =>
+        {
+            rt.ConnectNetworks(name, body.Network ?? "");
+            return TypedResults.Created($"/v1/networks/{name}/connections/{body.Network}", rt.GetNetwork(name));
+        });
+        v1.MapDelete("/networks/{name}/connections/{other}", (SwitchRuntime rt, string name, string other) =>
+        {
+            rt.DisconnectNetworks(name, other);
+            return TypedResults.NoContent();
+        });
+
         v1.MapGet("/ports", (SwitchRuntime rt, string? network) => TypedResults.Ok(rt.ListPorts(network)));
         v1.MapGet("/ports/{name}", (SwitchRuntime rt, string name) => TypedResults.Ok(rt.GetPort(name)));
         v1.MapPost("/ports", (SwitchRuntime rt, PortRequest body) =>

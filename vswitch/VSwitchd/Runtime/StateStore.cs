@@ -30,6 +30,7 @@ public sealed partial class StateStore : IDisposable
             CREATE TABLE IF NOT EXISTS routes(prefix TEXT NOT NULL, via TEXT NOT NULL, dev TEXT NOT NULL, seq INTEGER NOT NULL,
                                               PRIMARY KEY(prefix, via, dev));
             CREATE TABLE IF NOT EXISTS neighbors(network TEXT NOT NULL, ip TEXT NOT NULL, mac TEXT NOT NULL, PRIMARY KEY(network, ip));
+            CREATE TABLE IF NOT EXISTS network_connections(a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY(a, b));
             CREATE TABLE IF NOT EXISTS remote_macs(network TEXT NOT NULL, mac TEXT NOT NULL, vtep TEXT NOT NULL, PRIMARY KEY(network, mac));
             CREATE TABLE IF NOT EXISTS rules(priority INTEGER NOT NULL, match TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL,
                                              PRIMARY KEY(priority, match));
@@ -88,6 +89,21 @@ public sealed partial class StateStore : IDisposable
 
     public void DeleteRoute(string prefix, string? via, string? dev) =>
         Exec("DELETE FROM routes WHERE prefix=$p AND ($v='' OR via=$v) AND ($d='' OR dev=$d)", ("$p", prefix), ("$v", via ?? ""), ("$d", dev ?? ""));
+
+    // A connection is symmetric: stored once, its two names in order.
+    public void SaveConnection(string a, string b) =>
+        Exec("INSERT OR REPLACE INTO network_connections(a, b) VALUES($a, $b)", ("$a", Min(a, b)), ("$b", Max(a, b)));
+
+    public void DeleteConnection(string a, string b) =>
+        Exec("DELETE FROM network_connections WHERE a=$a AND b=$b", ("$a", Min(a, b)), ("$b", Max(a, b)));
+
+    public void DeleteConnections(string network) => Exec("DELETE FROM network_connections WHERE a=$n OR b=$n", ("$n", network));
+
+    public List<(string A, string B)> Connections() =>
+        Rows("SELECT a, b FROM network_connections ORDER BY a, b", r => (r.GetString(0), r.GetString(1)));
+
+    private static string Min(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? a : b;
+    private static string Max(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? b : a;
 
     public void SaveNeighbor(string network, string ip, string mac) =>
         Exec("INSERT OR REPLACE INTO neighbors(network, ip, mac) VALUES($n, $i, $m)", ("$n", network), ("$i", ip), ("$m", mac));

@@ -50,7 +50,7 @@ public sealed partial class SwitchRuntime
         t.Members(n.Id).Select(p => p.Name).ToArray(),
         n.Router is { } r ? FormatPrefix(r.Subnet, r.PrefixLength) : null,
         n.Router is { } g ? AddressFormat.IPv4(g.Address) : null,
-        n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu));
+        n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu) { ConnectedTo = ConnectedTo(t, n) });
 
     /// <summary>The network view with its address plan: subnet, gateway, MTU and the addresses in use.</summary>
     private NetworkView WithAddressing(NetworkView v)

@@ -97,6 +97,11 @@ public sealed partial class SwitchRuntime : IDisposable
                     try { AddRoute(prefix, via, dev, persist: false); }
                     catch (SwitchRuntimeException e) { _log.LogWarning("stored route {Prefix} no longer applies: {Error}", prefix, e.Message); }
                 }
+                foreach (var (a, b) in Store.Connections())
+                {
+                    try { ConnectNetworks(a, b, persist: false); }
+                    catch (SwitchRuntimeException e) { _log.LogWarning("stored connection {A} <-> {B} no longer applies: {Error}", a, b, e.Message); }
+                }
                 foreach (var (network, ip, mac) in Store.StaticNeighbors())
                 {
                     try { AddStaticNeighbor(network, ip, mac, persist: false); }
@@ -203,6 +208,7 @@ public sealed partial class SwitchRuntime : IDisposable
             _networkConfigs.Remove(name);
             Store?.DeleteNetwork(name);
             Store?.DeleteRemoteMacs(name);
+            Store?.DeleteConnections(name); // the datapath dropped them with the network
         }
     }
 
