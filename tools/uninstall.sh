@@ -7,7 +7,8 @@
 # it first (then reloads systemd). It removes exactly the files in PREFIX/lib/vswitch/install-manifest (the
 # programs, the unit, the CNI plugin, completion and manual pages) and the folders the install created, once empty.
 # The configuration (SYSCONFDIR/vswitch/config.json) is kept if it was changed since install, and the state
-# database (STATEDIR/state.db) is kept; --purge removes both. PREFIX defaults to /usr/local.
+# database (STATEDIR/state.db) is kept; --purge removes both. The groups vswitch-admin and vswitch-read go when the
+# install created them. PREFIX defaults to /usr/local.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=/usr/local

@@ -36,11 +36,19 @@ public class InstallTests
     public void Install_script_installs_working_programs_completions_and_manual_pages_and_uninstall_removes_them()
     {
         string prefix = Directory.CreateTempSubdirectory("vsi-").FullName;
+        // The API's role groups: the install creates the missing ones, and uninstall removes only those (README: "Access control and audit").
+        string[] roleGroups = ["vswitch-admin", "vswitch-read"];
+        var groupsBefore = roleGroups.Where(GroupExists).ToList();
         try
         {
             var install = Proc.Run(TimeSpan.FromMinutes(10), "bash", Path.Combine(Repo.Root, "tools/install.sh"), "--prefix", prefix);
             Assert.True(install.ExitCode == 0, install.Output);
             foreach (string f in Files) Assert.True(File.Exists(Path.Combine(prefix, f)), $"{f} missing under {prefix}:\n{install.Output}");
+            foreach (string g in roleGroups)
+            {
+                Assert.True(GroupExists(g), $"group {g} missing after install:\n{install.Output}");
+                if (!groupsBefore.Contains(g)) Assert.Contains($"created the group {g}", install.Output);
+            }
 
             // The programs run from there: vsctl and the plugin with no .NET at all (Native AOT), vswitchd through its link.
             var help = Run(Path.Combine(prefix, "bin/vsctl"), ["--help"], new() { ["DOTNET_ROOT"] = "/nonexistent" });
@@ -127,12 +135,16 @@ public class InstallTests
             Assert.True(purge.ExitCode == 0, purge.Output);
             var left = Left(prefix, withFolders: true);
             Assert.True(left.Count == 0, $"left under {prefix} after uninstall.sh --purge:\n{string.Join('\n', left)}\n{purge.Output}");
+            Assert.Equal(groupsBefore, roleGroups.Where(GroupExists)); // the groups it made are gone, the ones that were there stay
         }
         finally
         {
             try { Directory.Delete(prefix, recursive: true); } catch (IOException) { }
+            foreach (string g in roleGroups.Where(g => !groupsBefore.Contains(g) && GroupExists(g))) Proc.Run("groupdel", g);
         }
     }
+
+    private static bool GroupExists(string name) => Proc.Run("getent", "group", name).ExitCode == 0;
 
     /// <summary>The files (and with <paramref name="withFolders"/> the folders) under <paramref name="dir"/>, relative, sorted.</summary>
     private static List<string> Left(string dir, bool withFolders = false) =>

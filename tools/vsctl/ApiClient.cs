@@ -23,6 +23,8 @@ public enum ErrorKind
     Unreachable,
     /// <summary>A value the daemon refuses (400): a bad address, a rule or match that does not parse. Exit 6, "invalid".</summary>
     Invalid,
+    /// <summary>The caller's role does not allow the request (403): not root, nor in the admin group (or, to read, the read group). Exit 7, "forbidden".</summary>
+    Forbidden,
 }
 
 /// <summary>
@@ -49,6 +51,7 @@ public sealed class CtlException(string message, string? body = null, ErrorKind 
         HttpStatusCode.NotFound => ErrorKind.NotFound,
         HttpStatusCode.Conflict => ErrorKind.Conflict,
         HttpStatusCode.ServiceUnavailable => ErrorKind.Unreachable,
+        HttpStatusCode.Forbidden => ErrorKind.Forbidden,
         _ => ErrorKind.Error,
     };
 }
@@ -160,7 +163,7 @@ public sealed class ApiClient : IDisposable
             _ => socketError?.Message ?? e.Message,
         };
         string hint = socketError?.SocketErrorCode == SocketError.AccessDenied
-            ? "(run as root or as a member of the socket's group)"
+            ? "(the socket's mode or folder keeps this user out: vswitchd makes it 0666 and authorises each request itself; run as root or ask who set it up)"
             : "(is it running? start it with: vswitchd --config FILE)";
         return new CtlException($"cannot reach vswitchd at {SocketPath}: {reason} {hint}", kind: ErrorKind.Unreachable);
     }

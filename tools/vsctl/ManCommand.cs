@@ -96,14 +96,30 @@ public static class ManCommand
             Success.
             .TP
             .B 1
-            vswitchd answered with an error (the message names the bad value), or could not be reached.
+            Any other error: vswitchd failed, or sent an answer vsctl cannot read.
             .TP
             .B 2
             A usage error: an unknown command or option, a missing or malformed argument.
+            .TP
+            .B 3
+            vswitchd has no such network, port, route, VTEP, MAC entry or attachment.
+            .TP
+            .B 4
+            A conflict with what exists: a name taken, a network that still has ports.
+            .TP
+            .B 5
+            vswitchd cannot be reached (no socket, connection refused, no answer in time) or is stopping.
+            .TP
+            .B 6
+            vswitchd refuses a value (the message names it).
+            .TP
+            .B 7
+            Forbidden: the caller may not make this request (a change needs root or the group vswitch\-admin, a read
+            the group vswitch\-read; the message names the user and the group).
             .SH FILES
             .TP
             .I /run/vswitch/vswitchd.sock
-            The management API's socket (mode 0660).
+            The management API's socket (mode 0666: vswitchd authorises each request by the caller's uid and groups).
             .SH EXAMPLES
             .nf
             vsctl network add blue \-\-subnet 10.1.0.0/24

@@ -7,11 +7,12 @@ namespace VSwitch.Ctl;
 /// <summary>
 /// vsctl: the command line for vswitchd's management API. Exit codes (the README's table): 0 success;
 /// 1 any other error; 2 usage (the command line does not parse); 3 not found; 4 conflict; 5 the daemon cannot
-/// be reached (or is stopping); 6 a value the daemon refuses. With --json an error is a JSON object on stdout.
+/// be reached (or is stopping); 6 a value the daemon refuses; 7 forbidden (the caller's role does not allow it). With --json
+/// an error is a JSON object on stdout.
 /// </summary>
 public static class Program
 {
-    public const int Ok = 0, Failed = 1, Usage = 2, NotFound = 3, Conflict = 4, Unreachable = 5, Invalid = 6;
+    public const int Ok = 0, Failed = 1, Usage = 2, NotFound = 3, Conflict = 4, Unreachable = 5, Invalid = 6, Forbidden = 7;
     public const string DefaultSocket = "/run/vswitch/vswitchd.sock";
 
     /// <summary>The exit code of a kind of failure.</summary>
@@ -22,6 +23,7 @@ public static class Program
         ErrorKind.Conflict => Conflict,
         ErrorKind.Unreachable => Unreachable,
         ErrorKind.Invalid => Invalid,
+        ErrorKind.Forbidden => Forbidden,
         _ => Failed,
     };
 
@@ -33,6 +35,7 @@ public static class Program
         ErrorKind.Conflict => "conflict",
         ErrorKind.Unreachable => "unreachable",
         ErrorKind.Invalid => "invalid",
+        ErrorKind.Forbidden => "forbidden",
         _ => "error",
     };
 
@@ -60,6 +63,7 @@ public static class Program
         root.Subcommands.Add(OverlayEndpointCommands.Create(cli));
         root.Subcommands.Add(AttachCommands.Attach(cli));
         root.Subcommands.Add(AttachCommands.Detach(cli));
+        root.Subcommands.Add(AuditCommands.Create(cli));
         root.Subcommands.Add(CompletionCommand.Create(root, cli)); // hidden: completion scripts from this tree
         root.Subcommands.Add(ManCommand.Create(root, cli));        // hidden: vsctl(1) from this tree
 

@@ -54,4 +54,6 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AttachmentView))]
 [JsonSerializable(typeof(AttachmentView[]))]
 [JsonSerializable(typeof(AttachmentCheckView))]
+[JsonSerializable(typeof(AuditView))]
+[JsonSerializable(typeof(AuditEntryView))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -26,12 +26,37 @@ public static class DaemonUsage
             "transaction. Rules, routes, static neighbours, remote MACs and attachments added through the API are kept " +
             "and applied again where they still fit."),
         new("--socket", "PATH", "management API socket (default $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock)",
-            "The management API (HTTP/JSON) on a Unix socket, mode 0660. Default: $VSWITCH_SOCKET, else " +
+            "The management API (HTTP/JSON) on a Unix socket, mode 0666: every request is authorised by the caller's " +
+            "peer credentials (see --admin-group, --read-group). Default: $VSWITCH_SOCKET, else " +
             "/run/vswitch/vswitchd.sock. vswitchd refuses to start when another vswitchd answers on it."),
         new("--state", "PATH", "state database (default /var/lib/vswitch/state.db)",
             "The SQLite state database, default /var/lib/vswitch/state.db. Networks, ports, rules, routes, static " +
             "neighbours and MACs and attachments added through the API are committed there before the API answers, so " +
             "an acknowledged change survives a crash. Learned state (MAC table, flow cache) is not stored."),
+        new("--admin-group", "GROUP", "members may change things through the API, as root may (default vswitch-admin)",
+            "Members of GROUP (and root) may make every API request. The caller is identified by the Unix socket's peer " +
+            "credentials (SO_PEERCRED) and its process's supplementary groups. Default: vswitch-admin, which " +
+            "tools/install.sh creates."),
+        new("--read-group", "GROUP", "members may read (GET) through the API (default vswitch-read)",
+            "Members of GROUP may read: every GET, and POST /v1/trace (a made-up packet, nothing changes). Anyone who is " +
+            "neither root nor in either group is refused with 403 and a message naming the group that would allow it. " +
+            "Default: vswitch-read, which tools/install.sh creates."),
+        new("--audit-keep", "N", "audit records kept in the state database (default 10000)",
+            "Every API request that may change something (all but reads), allowed or refused, is recorded in the state " +
+            "database with its time, caller (uid, user, pid) and status; vsctl audit shows them. The newest N are kept " +
+            "(default 10000); the number pruned is counted."),
+        new("--tls-listen", "ADDR:PORT", "also serve the API over TCP with mutual TLS (needs the three --tls-* files)",
+            "Also serve the API on ADDR:PORT over HTTPS, where each caller must present a client certificate that chains " +
+            "to --tls-client-ca. Its subject gives the role, as Kubernetes reads one: O=vswitch-admin (the --admin-group " +
+            "name) may change things, O=vswitch-read (the --read-group name) may read; the subject is what the audit log " +
+            "records. Off by default."),
+        new("--tls-cert", "FILE", "the TLS listener's certificate (PEM)",
+            "The server certificate of --tls-listen, PEM."),
+        new("--tls-key", "FILE", "the TLS listener's private key (PEM)",
+            "The private key of --tls-cert, PEM (PKCS#8, or the key's own PEM format)."),
+        new("--tls-client-ca", "FILE", "CA certificate(s) that client certificates must chain to (PEM)",
+            "One or more CA certificates, PEM: a client certificate is trusted when it chains to one of them. Revocation is " +
+            "not checked (a private CA seldom publishes lists): withdraw certificates by changing the CA."),
     ];
 
     /// <summary>What --help prints (and a usage error after its message).</summary>

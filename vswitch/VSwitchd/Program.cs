@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using VSwitch.Core;
 using VSwitchd.Api;
+using VSwitchd.Api.Access;
 using VSwitchd.Config;
 using VSwitchd.Runtime;
 
@@ -13,10 +14,17 @@ public static class Program
     public const string DefaultSocket = "/run/vswitch/vswitchd.sock";
     public const string DefaultState = "/var/lib/vswitch/state.db";
 
+    /// <summary>The API socket's mode: rw for everyone; the daemon authorises each request (README: "Access control and audit").</summary>
+    public const UnixFileMode SocketMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite
+        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+
     public static int Main(string[] args)
     {
         string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null;
         bool configWins = false;
+        string adminGroup = AccessPolicy.DefaultAdminGroup, readGroup = AccessPolicy.DefaultReadGroup;
+        int auditKeep = AuditLog.DefaultKeep;
+        string? tlsListen = null, tlsCert = null, tlsKey = null, tlsClientCa = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -27,13 +35,34 @@ public static class Program
                 case "--socket": socket = Next() ?? UsageError("--socket needs a path"); break;
                 case "--state": state = Next() ?? UsageError("--state needs a path"); break;
                 case "--config-wins": configWins = true; break;
+                case "--admin-group": adminGroup = Next() ?? UsageError("--admin-group needs a group name") ?? ""; break;
+                case "--read-group": readGroup = Next() ?? UsageError("--read-group needs a group name") ?? ""; break;
+                case "--audit-keep":
+                    string? keep = Next();
+                    if (keep is null || !int.TryParse(keep, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out auditKeep) || auditKeep < 1)
+                        return UsageExit($"--audit-keep: '{keep}' is not a number of records (1 or more)");
+                    break;
+                case "--tls-listen": tlsListen = Next() ?? UsageError("--tls-listen needs ADDR:PORT"); break;
+                case "--tls-cert": tlsCert = Next() ?? UsageError("--tls-cert needs a PEM file"); break;
+                case "--tls-key": tlsKey = Next() ?? UsageError("--tls-key needs a PEM file"); break;
+                case "--tls-client-ca": tlsClientCa = Next() ?? UsageError("--tls-client-ca needs a PEM file"); break;
                 case "-h" or "--help": Console.Write(DaemonUsage.Help); return 0;
                 case "--man": Console.Write(DaemonUsage.Manual()); return 0; // vswitchd(8), for tools/install.sh
                 default: return UsageExit($"unknown argument '{a}'");
             }
         }
-        if (configPath == "" || socket == "" || state == "") return 2;
+        if (configPath == "" || socket == "" || state == "" || adminGroup == "" || readGroup == "") return 2;
         if (configWins && configPath is null) return UsageExit("--config-wins needs --config FILE");
+        if (tlsListen == "" || tlsCert == "" || tlsKey == "" || tlsClientCa == "") return 2;
+        TlsListener? tls = null;
+        if (tlsListen is not null || tlsCert is not null || tlsKey is not null || tlsClientCa is not null)
+        {
+            if (tlsListen is null || tlsCert is null || tlsKey is null || tlsClientCa is null)
+                return UsageExit("the TLS listener needs all of --tls-listen ADDR:PORT, --tls-cert FILE, --tls-key FILE and --tls-client-ca FILE");
+            if (TlsListener.ParseEndpoint(tlsListen) is not { } endpoint)
+                return UsageExit($"--tls-listen: '{tlsListen}' is not ADDR:PORT (e.g. 127.0.0.1:6650 or [::]:6650)");
+            tls = new TlsListener(endpoint, tlsCert, tlsKey, tlsClientCa);
+        }
         socket ??= DefaultSocket;
         state ??= DefaultState;
 
@@ -97,6 +126,10 @@ public static class Program
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<SwitchRuntime>();
         builder.Services.AddSingleton<MetricsExporter>();
+        builder.Services.AddSingleton(new AccessPolicy(adminGroup, readGroup));
+        builder.Services.AddSingleton(new AuditOptions(auditKeep));
+        builder.Services.AddSingleton<AuditLog>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditLog>());
         builder.Services.AddOpenApi("v1", ApiDocs.AddExamples);
         // Let malformed bodies reach the JSON error answer (ApiErrors) instead of an empty 400.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -109,11 +142,22 @@ public static class Program
         // ("could not be converted to System.Int32" at vlan) where source-generated setters name the record.
         // ApiContractTests checks that both write the same JSON for every record.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
+        // Each connection's caller is identified by its peer credentials (ApiAccess), for the roles and the audit log.
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ListenUnixSocket(socket);
+            k.ListenUnixSocket(socket, listen => listen.IdentifyPeers());
             k.Limits.MaxRequestBodySize = cfg.Limits.ApiBodyBytes; // over it: 413, counted (api-request-body-bytes)
         });
+        if (tls is not null)
+        {
+            try { tls.Configure(builder); }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"vswitchd: {e.Message}");
+                store.Dispose();
+                return 2;
+            }
+        }
         var app = builder.Build();
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();
@@ -131,13 +175,17 @@ public static class Program
         ManagementApi.Map(app);
         app.Services.GetRequiredService<MetricsExporter>().Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseApiAccess(); // before the error handler: the audit records the status it gives
         app.UseApiErrors();
         app.UseBodyLimitAnswer(runtime);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
         if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            // 0666: anyone may connect, and every request is authorised by the caller's peer credentials (ApiAccess):
+            // a user without a role gets a 403 that says which group would let it in, rather than a bare EACCES.
+            File.SetUnixFileMode(socket, SocketMode);
+            app.Logger.LogInformation("API access: {Access}", app.Services.GetRequiredService<AccessPolicy>().Describe());
             app.Logger.LogInformation("vswitchd ready ({Origin}): {Networks} network(s), {Ports} port(s), {Rules} rule(s), API on {Socket}",
                 origin, runtime.Datapath.Topology.Networks.Count, runtime.Datapath.Topology.Ports.Count, runtime.Datapath.Rules.Rules.Count, socket);
         });

@@ -13,8 +13,11 @@ namespace VSwitchd.Api;
 /// </summary>
 public static class ApiDocs
 {
-    /// <summary>Every /v1 route may answer these: a body that does not bind or a bad value (400), the daemon stopping (503), a bug (500).</summary>
-    private static readonly int[] Common = [400, 500, 503];
+    /// <summary>
+    /// Every /v1 route may answer these: a body that does not bind or a bad value (400), a caller whose role does not
+    /// allow the request (403, README "Access control and audit"), the daemon stopping (503), a bug (500).
+    /// </summary>
+    private static readonly int[] Common = [400, 403, 500, 503];
 
     /// <summary>"METHOD /path" → the summary and the error statuses the route adds to <see cref="Common"/>.</summary>
     public static readonly IReadOnlyDictionary<string, (string Summary, int[] Errors)> Routes = new Dictionary<string, (string, int[])>
@@ -59,6 +62,8 @@ public static class ApiDocs
         ["GET /v1/attachments/{id}/check"] = ("Check an attachment against its namespace (CNI CHECK)", [404]),
         ["DELETE /v1/attachments/{id}"] = ("Detach one attachment", [404]),
         ["DELETE /v1/attachments"] = ("Detach what a container or a namespace has attached (CNI DEL)", [404]),
+        ["GET /v1/audit"] = ("The audit log: every request that may change something, with its caller (uid, user, pid) and status; " +
+                             "?since= (RFC 3339 time) and ?limit= (default 100) select the newest, oldest first", []),
     };
 
     /// <summary>An example of each request body, as a user would send it.</summary>

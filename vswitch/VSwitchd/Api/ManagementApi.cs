@@ -66,5 +66,6 @@ public static class ManagementApi
         OverlayApi.Map(v1);
         FlowsApi.Map(v1);
         AttachApi.Map(v1);
+        Access.AuditApi.Map(v1);
     }
 }
