@@ -102,7 +102,15 @@ public static class ApiAccess
         request.EnableBuffering(SummaryBodyBytes);
         var buffer = new byte[SummaryBodyBytes];
         int n = 0, read;
-        while (n < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(n))) > 0) n += read;
+        try
+        {
+            while (n < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(n))) > 0) n += read;
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // Over limits.apiBodyBytes: the endpoint meets the same refusal and the API answers it (UseBodyLimitAnswer).
+            return "(body over limits.apiBodyBytes)";
+        }
         request.Body.Position = 0;
         return n == 0 ? null : Summarize(buffer.AsSpan(0, n));
     }
