@@ -162,6 +162,7 @@ public static class Program
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();
         runtime.LogLimiter = logBudget;
+        runtime.MoreLimits = app.Services.GetRequiredService<AuditLog>().Limits;
         string origin;
         try { origin = runtime.Apply(cfg, configPath, configWins); }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -51,6 +51,21 @@ public sealed partial class StateStore
         }
     }
 
+    /// <summary>How many audit records the database holds now.</summary>
+    public long AuditCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                using var cmd = _db.CreateCommand();
+                cmd.CommandText = "SELECT count(*) FROM audit";
+                try { return Convert.ToInt64(cmd.ExecuteScalar()); }
+                catch (Microsoft.Data.Sqlite.SqliteException) { return 0; } // no audit table yet
+            }
+        }
+    }
+
     /// <summary>How many audit records were dropped to keep the log bounded, since the database was made.</summary>
     public long AuditPruned => long.TryParse(Scalar("SELECT value FROM meta WHERE key='audit_pruned'"), out long n) ? n : 0;
 

@@ -69,8 +69,12 @@ public sealed partial class SwitchRuntime
             new("networks", Datapath.Topology.Networks.Count, Network.MaxNetworks, Interlocked.Read(ref _networksRefused), "network refused (API 409)", ""),
             new("api-request-body-bytes", -1, Limits.ApiBodyBytes, Interlocked.Read(ref _apiBodiesRefused), "request refused (API 413)", "limits.apiBodyBytes"),
             new("log-lines-per-second", -1, Limits.LogLinesPerSecond, LogLimiter?.Suppressed ?? 0, "line not written, counted in a later summary line", "limits.logLinesPerSecond"),
+            .. MoreLimits?.Invoke() ?? [],
         ];
     }
+
+    /// <summary>Bounds kept outside the runtime (the API's audit log), listed with the runtime's own (Program sets it).</summary>
+    public Func<LimitView[]>? MoreLimits { get; set; }
 
     /// <summary>The daemon's log budget, when its logging goes through one (Program sets it).</summary>
     public LogRateLimiter? LogLimiter { get; set; }

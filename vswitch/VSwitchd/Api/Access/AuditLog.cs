@@ -30,6 +30,13 @@ public sealed class AuditLog(StateStore store, AuditOptions options, ILogger<Aud
     /// <summary>Batches whose write failed (their records are in <see cref="Dropped"/> too).</summary>
     public long WriteFailures => Interlocked.Read(ref _failed);
 
+    /// <summary>The audit log's two bounds, as rows of vsctl stats' LIMITS: the records kept, and the queue to the database.</summary>
+    public VSwitch.Api.LimitView[] Limits() =>
+    [
+        new("audit-log", store.AuditCount, options.Keep, store.AuditPruned, "the oldest records are pruned (counted)", "--audit-keep"),
+        new("audit-queue", _queue.Reader.Count, QueueCapacity, Dropped, "the record is lost (counted and logged)", ""),
+    ];
+
     /// <summary>Queues a record for the database; never blocks and never throws.</summary>
     public void Record(AuditRecord record)
     {
