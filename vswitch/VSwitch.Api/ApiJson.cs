@@ -22,6 +22,7 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(NetworkView[]))]
 [JsonSerializable(typeof(AllocationView))]
 [JsonSerializable(typeof(PortRequest))]
+[JsonSerializable(typeof(PortSettingsRequest))]
 [JsonSerializable(typeof(PortView))]
 [JsonSerializable(typeof(PortView[]))]
 [JsonSerializable(typeof(CountersView))]

@@ -318,6 +318,18 @@ public sealed class Datapath
         return sum;
     }
 
+    /// <summary>A port's drops of the reasons counted per port (<see cref="DropReasons.PerPort"/>), summed over threads, in that order.</summary>
+    public long[] ReadPortDrops(int portId)
+    {
+        int n = DropReasons.PerPort.Length;
+        var sum = new long[n];
+        if ((uint)portId >= SwitchTopology.MaxPorts) return sum;
+        lock (_control)
+            foreach (var c in _contexts)
+                for (int i = 0; i < n; i++) sum[i] += c.Counters.PortDrops[portId * n + i];
+        return sum;
+    }
+
     /// <summary>Drops by reason, summed over stages and threads.</summary>
     public long[] ReadDropCounters()
     {

@@ -27,6 +27,7 @@ public static class ApiDocs
         ["GET /v1/ports"] = ("List ports with counters and state; ?network= filters", [404]),
         ["GET /v1/ports/{name}"] = ("One port", [404]),
         ["POST /v1/ports"] = ("Create a port (as in the config file); an address another holder has is a conflict", [404, 409]),
+        ["PATCH /v1/ports/{name}"] = ("Change a port's security: portSecurity and pinMac on or off (a field left out keeps its value)", [400, 404, 409]),
         ["DELETE /v1/ports/{name}"] = ("Delete a port (a TAP it created disappears)", [404]),
         ["GET /v1/fdb"] = ("The MAC table; ?network= and ?port= filter", [404]),
         ["DELETE /v1/fdb"] = ("Flush learned MACs (static ones stay); ?network= or ?port= for part", [404]),
@@ -64,6 +65,7 @@ public static class ApiDocs
     {
         [typeof(NetworkRequest)] = new JsonObject { ["name"] = "blue", ["subnet"] = "10.1.0.0/24", ["gateway"] = "10.1.0.1", ["mtu"] = 1500 },
         [typeof(PortRequest)] = new JsonObject { ["name"] = "tapa", ["type"] = "tap", ["network"] = "blue", ["netns"] = "ns1", ["addresses"] = new JsonArray("10.1.0.2/24") },
+        [typeof(PortSettingsRequest)] = new JsonObject { ["portSecurity"] = true, ["pinMac"] = true },
         [typeof(RuleRequest)] = new JsonObject { ["rule"] = "priority=100,in_port=tapa,icmp,actions=drop" },
         [typeof(RouteRequest)] = new JsonObject { ["prefix"] = "10.9.0.0/16", ["via"] = "10.1.0.254" },
         [typeof(NeighborRequest)] = new JsonObject { ["network"] = "blue", ["ip"] = "10.1.0.254", ["mac"] = "02:00:00:00:00:fe" },
