@@ -41,7 +41,7 @@ public static class AttachCommands
         {
             if (ctx.Get(netns) is null) return await ListAsync(ctx, null, ct);
             var body = new AttachRequest(ctx.Get(network)!, ctx.Get(netns)!, ctx.Get(containerId), ctx.Get(ifname), ctx.Get(ip), ctx.Get(mac), "vsctl")
-                { PortSecurity = ctx.Get(security), PinMac = ctx.Get(pin) };
+                { PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin) };
             var response = await ctx.Api.PostAsync("v1/attachments", body, ApiJson.Default.AttachRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var a = response.Read(ApiJson.Default.AttachmentView);

@@ -67,7 +67,7 @@ public static class PortCommands
             CustomParser = ParseVlanList,
         };
         var nativeVlan = Cli.IntOption("--native-vlan", "Trunk: the VLAN of untagged frames", "N");
-        var security = Cli.OnOffOption("--port-security", "tap: frames only from its MAC (--mac, or the device's) and --ip addresses; default off");
+        var security = Cli.OnOffOption("--port-security", "tap: frames only from its MAC (--mac, or the device's) and --ip addresses (default off)");
         var pin = Cli.OnOffOption("--pin-mac", "tap: its MAC may not move to another port; default off");
         var add = new Command("add", "Add a port (an access port of the network's VLAN unless --trunks makes it a trunk)")
             { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, security, pin };
@@ -79,14 +79,16 @@ public static class PortCommands
         });
         cli.SetAction(add, async (ctx, ct) =>
         {
-            int[]? t = ctx.Get(trunks);
+            // An absent list option still reads as an empty array: only a given --trunks makes a trunk
+            // (issue 16: every port had become a trunk of all VLANs).
+            int[]? t = ctx.Parse.GetResult(trunks) is null ? null : ctx.Get(trunks);
             string[]? addresses = ctx.Get(ip);
             var body = new PortRequest
             {
                 Name = ctx.Get(name)!, Type = ctx.Get(type)!, Network = ctx.Get(network)!, Netns = ctx.Get(netns),
                 Addresses = addresses is { Length: > 0 } ? addresses : null, Gateway = ctx.Get(gateway), Mac = ctx.Get(mac), Mtu = ctx.Get(mtu),
                 Device = ctx.Get(device), VlanMode = t is null ? "access" : "trunk", Vlan = ctx.Get(vlan), Trunks = t, NativeVlan = ctx.Get(nativeVlan),
-                PortSecurity = ctx.Get(security), PinMac = ctx.Get(pin),
+                PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin),
             };
             var response = await ctx.Api.PostAsync("v1/ports", body, ApiJson.Default.PortRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
@@ -129,7 +131,7 @@ public static class PortCommands
         cli.SetAction(set, async (ctx, ct) =>
         {
             string n = ctx.Get(name)!;
-            var body = new PortSettingsRequest { PortSecurity = ctx.Get(security), PinMac = ctx.Get(pin) };
+            var body = new PortSettingsRequest { PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin) };
             var response = await ctx.Api.PatchAsync("v1/ports/" + ApiClient.Escape(n), body, ApiJson.Default.PortSettingsRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var p = response.Read(ApiJson.Default.PortView);
