@@ -39,6 +39,14 @@ public sealed class PortSecurityStage : Stage
             var p = items[i];
             ulong src = p.Key.DlSrc;
             DropReason reason;
+            // A synthetic trace without dl_src has an all-zero source: it means "not given", not a bad frame.
+            if (src == 0 && ctx.DryRun)
+            {
+                p.Trace?.Add(Name, "no source MAC given (dl_src): port security is not checked");
+                if (kept != i) items[kept] = p;
+                kept++;
+                continue;
+            }
             // All-zero, or the group bit set (multicast and broadcast): no station sends from those.
             if (src == 0 || (src & (1UL << 40)) != 0) reason = DropReason.InvalidSourceMac;
             else if (topo.Port(p.InPort)?.Security is { } sec) reason = Check(p, sec);
