@@ -34,6 +34,9 @@ public sealed class PortSecurityStage : Stage
         var items = batch.Items;
         int n = batch.Count, kept = 0;
         var topo = ctx.Topology;
+        // A batch comes from one port's receive: look the port's settings up once per port, not per packet.
+        int lastPort = -1;
+        PortSecurity? sec = null;
         for (int i = 0; i < n; i++)
         {
             var p = items[i];
@@ -49,8 +52,15 @@ public sealed class PortSecurityStage : Stage
             }
             // All-zero, or the group bit set (multicast and broadcast): no station sends from those.
             if (src == 0 || (src & (1UL << 40)) != 0) reason = DropReason.InvalidSourceMac;
-            else if (topo.Port(p.InPort)?.Security is { } sec) reason = Check(p, sec);
-            else reason = DropReason.None;
+            else
+            {
+                if (p.InPort != lastPort)
+                {
+                    lastPort = p.InPort;
+                    sec = topo.Port(lastPort)?.Security;
+                }
+                reason = sec is null ? DropReason.None : Check(p, sec);
+            }
             if (p.Trace is { } t) Trace(t, p, reason, topo);
             if (reason != DropReason.None) ctx.Drop(p, reason);
             else
@@ -77,6 +87,7 @@ public sealed class PortSecurityStage : Stage
         };
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DropReason CheckIPv4(in FlowKey key, PortSecurity sec)
     {
         uint src = (uint)key.NwSrc;
