@@ -91,5 +91,5 @@ public sealed partial class SwitchRuntime
     private static PortView DownPortView(PortConfig c, string reason) => new(
         c.Name, 0, c.Type ?? "tap", c.Network ?? "", c.VlanMode ?? "access", c.Vlan ?? 0, [.. c.Trunks], c.NativeVlan, c.Netns,
         c.Type == "afpacket" ? c.Device ?? c.Name : null, c.Mac, [.. c.Addresses], new CountersView(0, 0, 0, 0, 0, 0), null,
-        "down", $"{reason} (it comes back when {WhenBack(c)})");
+        "down", $"{reason} (it comes back when {WhenBack(c)})") { PortSecurity = c.PortSecurity, PinMac = c.PinMac };
 }
