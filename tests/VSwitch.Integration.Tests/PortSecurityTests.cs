@@ -172,6 +172,11 @@ public class PortSecurityTests
         Assert.Equal("access", (string)d.Port(pv)["vlanMode"]!);
         Assert.Equal("trunk", (string)d.Port(pt)["vlanMode"]!);
         Assert.Equal("[10,20,4094]", d.Port(pt)["trunks"]!.ToJsonString());
+        // Through the API, trunks without "vlanMode": "trunk" are refused rather than silently made an access port or a trunk.
+        var (status, body) = d.Send(HttpMethod.Post, "/v1/ports", new JsonObject { ["name"] = "vpx" + s, ["network"] = "blue", ["trunks"] = new JsonArray(10) }.ToJsonString());
+        Assert.Equal(400, status);
+        Assert.Contains("trunks", body!.ToJsonString());
+        Assert.False(Directory.Exists("/sys/class/net/vpx" + s));
 
         using var capB = Capture.Start(b, pb, d.Dir);
         using var capV = Capture.Start(v, pv, d.Dir);
