@@ -120,6 +120,43 @@ public class PortSecurityTests
     }
 
     [RootFact]
+    public void Cni_containers_have_port_security_unless_the_netconf_turns_it_off_and_vsctl_attach_can_too()
+    {
+        using var a = new TestNetns("vsps-");
+        using var b = new TestNetns("vsps-");
+        using var c = new TestNetns("vsps-");
+        using var d = Vswitchd.Start(new JsonObject
+        {
+            ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue", ["subnet"] = "10.75.0.0/24", ["gateway"] = "10.75.0.1" }),
+        }.ToJsonString());
+        var conf = new JsonObject { ["cniVersion"] = "1.0.0", ["name"] = "vsnet", ["type"] = "vswitch-cni", ["network"] = "blue", ["socket"] = d.Socket };
+        var on = CniPlugin.Run("ADD", conf.ToJsonString(), "ctr" + Names.Random(""), a.Path);
+        Assert.True(on.ExitCode == 0, on.ToString());
+        conf["portSecurity"] = false;
+        var off = CniPlugin.Run("ADD", conf.ToJsonString(), "ctr" + Names.Random(""), b.Path);
+        Assert.True(off.ExitCode == 0, off.ToString());
+        conf["portSecurity"] = "no";
+        var bad = CniPlugin.Run("ADD", conf.ToJsonString(), "ctr" + Names.Random(""), c.Path);
+        Assert.True(bad.ErrorCode == 7, bad.ToString());
+        Assert.Contains("portSecurity", bad.StdOut);
+
+        var atts = d.Get("/v1/attachments").AsArray();
+        Assert.Equal(2, atts.Count);
+        var byNetns = atts.ToDictionary(x => (string)x!["netns"]!, x => x!);
+        Assert.True((bool)byNetns[a.Path]["portSecurity"]!);
+        Assert.True((bool)d.Port((string)byNetns[a.Path]["port"]!)["portSecurity"]!);
+        Assert.False((bool)byNetns[b.Path]["portSecurity"]!);
+        Assert.False((bool)d.Port((string)byNetns[b.Path]["port"]!)["portSecurity"]!);
+
+        var r = Vsctl(d, "--json", "attach", c.Name, "--network", "blue", "--port-security", "off", "--pin-mac", "off");
+        Assert.True(r.ExitCode == 0, r.Output);
+        var port = d.Port((string)JsonNode.Parse(r.StdOut)!["port"]!);
+        Assert.False((bool)port["portSecurity"]!);
+        Assert.False((bool)port["pinMac"]!);
+        Assert.Equal(2, Vsctl(d, "attach", c.Name, "--network", "blue", "--port-security", "maybe").ExitCode);
+    }
+
+    [RootFact]
     public void A_pinned_mac_does_not_move_to_a_port_without_port_security_and_moves_are_counted_and_logged()
     {
         using var a = new TestNetns("vsps-");
