@@ -187,6 +187,21 @@ public class PortSecurityTests
         Assert.Equal(new[] { (MacC, r.Ports["c"].Port.Id, r.Ports["a"].Port.Id) }, moves.Select(m => (m.Mac, m.FromPort, m.ToPort)));
     }
 
+    [Fact]
+    public void A_storm_of_mac_moves_is_counted_whole_but_queues_at_most_the_limit_for_the_log()
+    {
+        var macs = new Tables.MacTable();
+        macs.Learn(1, 0, MacA, 1, 0);
+        int moves = Tables.MacMoves.QueueLimit + 44;
+        for (int i = 0; i < moves; i++) Assert.Equal(Tables.LearnResult.Moved, macs.Learn(1, 0, MacA, i % 2 == 0 ? 2 : 1, i));
+        Assert.Equal(moves, macs.Moves.ToPort(1) + macs.Moves.ToPort(2));
+        var queued = macs.Moves.Drain(out long notQueued);
+        Assert.Equal(Tables.MacMoves.QueueLimit, queued.Count);
+        Assert.Equal(44, notQueued);
+        Assert.Empty(macs.Moves.Drain(out notQueued));
+        Assert.Equal(0, notQueued);
+    }
+
     [Theory]
     [InlineData(10)]
     [InlineData(20)]
