@@ -68,7 +68,7 @@ public class ClassifyTests
         var k = Ok(Frames.Arp(tags: 2, qinq: true));
         Assert.Equal(100, k.VlanId);
         Assert.Equal(5 | FlowKey.VlanPresentBit, k.VlanPcp);
-        Assert.Equal(1, k.VlanQinQ);
+        Assert.Equal(FlowKey.STagBit | FlowKey.InnerTagBit, k.VlanQinQ);
         Assert.Equal(EtherTypes.Arp, k.DlType);
         Assert.Equal(ArpPacket.OpRequest, k.NwProto);
     }

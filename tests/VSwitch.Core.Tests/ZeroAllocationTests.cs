@@ -181,3 +181,62 @@ public class GsoZeroAllocationTests
         Assert.Equal(rounds, gro.SuperFrames);
     }
 }
+
+/// <summary>The port-security stage allocates nothing: allowed frames (UDP, ARP, ND) and refused ones (spoofed MAC, IP, ARP, ND, invalid source MAC).</summary>
+public class PortSecurityZeroAllocationTests
+{
+    [Fact]
+    public void Secured_ports_check_every_frame_without_allocating()
+    {
+        var dp = new Datapath();
+        dp.AddNetwork("n");
+        var a = new MemoryPort("a") { KeepSent = false };
+        var b = new MemoryPort("b") { KeepSent = false };
+        int ia = dp.AddPort(a, "n").Id, ib = dp.AddPort(b, "n").Id;
+        ulong macA = TestFrames.Mac(0xA), macB = TestFrames.Mac(0xB);
+        const uint ipA = 0x0A000002, ipB = 0x0A000003;
+        dp.SetPortSecurity("a", new Topology.PortSecurity(macA, [ipA]), macA, pinMac: true);
+        dp.SetPortSecurity("b", new Topology.PortSecurity(macB, [ipB]), macB, pinMac: true);
+        UInt128 llA = Topology.PortSecurity.LinkLocal(macA), llB = Topology.PortSecurity.LinkLocal(macB), mcast = (UInt128)0xFF02 << 112 | 1;
+        var good = new List<byte[]>
+        {
+            PortSecurityTests.Udp(macB, macA, ipA, ipB),
+            PortSecurityTests.Arp(macA, macA, ipA, ipB),
+            PortSecurityTests.Nd(Wire.IcmpV6Header.NeighborSolicitation, macA, llA, mcast, llB, macA),
+            PortSecurityTests.Nd(Wire.IcmpV6Header.NeighborAdvertisement, macA, llA, mcast, llA, macA),
+        };
+        var bad = new List<byte[]>
+        {
+            PortSecurityTests.Udp(macB, macB, ipB, ipB),
+            PortSecurityTests.Udp(macB, macA, ipB, ipB),
+            PortSecurityTests.Arp(macA, macA, ipB, ipB),
+            PortSecurityTests.Nd(Wire.IcmpV6Header.NeighborAdvertisement, macA, llA, mcast, llB, macA),
+            PortSecurityTests.Udp(macB, 0, ipA, ipB),
+        };
+        var frames = new byte[32][];
+        for (int i = 0; i < 32; i++) frames[i] = i % 4 == 3 ? bad[i / 4 % bad.Count] : good[i % good.Count];
+        a.Replay(frames);
+        b.Replay([.. Enumerable.Range(0, 32).Select(_ => PortSecurityTests.Udp(macA, macB, ipB, ipA))]);
+        var pool = new PacketPool(512);
+        var ctx = dp.CreateContext(pool);
+        var batch = new PacketBatch(32);
+        var sources = new[] { (a, ia), (b, ib) };
+        void Run(int rounds)
+        {
+            for (int r = 0; r < rounds; r++)
+                foreach (var (port, id) in sources)
+                {
+                    port.Receive(batch, pool);
+                    Datapath.CountReceive(batch, ctx, id);
+                    dp.ProcessBatch(batch, ctx, 1000 + r);
+                }
+        }
+        Run(100);
+        long dropsBefore = dp.ReadPortDrops(ia).Sum();
+        var m = SteadyStateAllocations.Measure(Run, 2000);
+        SteadyStateAllocations.AssertNone(m);
+        Assert.Equal(0, pool.InUse);
+        Assert.Equal(m.RoundsRun * 8L, dp.ReadPortDrops(ia).Sum() - dropsBefore);
+        Assert.True(b.SentCount > m.RoundsRun * 20);
+    }
+}

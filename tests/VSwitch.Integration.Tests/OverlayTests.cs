@@ -199,8 +199,9 @@ public class OverlayTests
             Dictionary<string, (long Rx, long Tx)> Counters(Vswitchd v) =>
                 v.Get("/v1/overlay")["vteps"]!.AsArray().ToDictionary(x => (string)x!["address"]!, x => ((long)x!["rxPackets"]!, (long)x["txPackets"]!));
             var before = d.Select(Counters).ToArray();
-            // One broadcast frame from container 0 (an experimental ethertype nobody answers).
-            string script = $"from scapy.all import Ether, Raw, sendp\nsendp(Ether(dst='ff:ff:ff:ff:ff:ff', type=0x88b5)/Raw(b'x'*46), iface='ot0{s}', verbose=False)\n";
+            // One broadcast frame from container 0 (an experimental ethertype nobody answers). The source MAC is
+            // given: scapy left alone may send from 00:00:00:00:00:00, which the switch drops (invalid-source-mac).
+            string script = $"from scapy.all import Ether, Raw, sendp\nsendp(Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:42:00:01', type=0x88b5)/Raw(b'x'*46), iface='ot0{s}', verbose=False)\n";
             string path = Path.Combine(d[0].Dir, "bcast.py");
             File.WriteAllText(path, script);
             var r = c[0].TryExec(Timeout, "/usr/bin/python3", path);

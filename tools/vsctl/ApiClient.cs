@@ -115,6 +115,9 @@ public sealed class ApiClient : IDisposable
     public Task<ApiResponse> PutAsync<T>(string path, T body, JsonTypeInfo<T> type, CancellationToken ct) =>
         SendAsync(HttpMethod.Put, path, JsonContent.Create(body, type), Timeout, ct);
 
+    public Task<ApiResponse> PatchAsync<T>(string path, T body, JsonTypeInfo<T> type, CancellationToken ct) =>
+        SendAsync(HttpMethod.Patch, path, JsonContent.Create(body, type), Timeout, ct);
+
     /// <summary>A path segment or query value, escaped.</summary>
     public static string Escape(string value) => Uri.EscapeDataString(value);
 

@@ -22,7 +22,9 @@ public static class AttachCommands
         var ip = new Option<string>("--ip") { Description = "A static address from the network's subnet (default: the lowest free one)", HelpName = "ADDR" };
         var mac = new Option<string>("--mac") { Description = "Its MAC address (default: a random local one)", HelpName = "MAC" };
         var containerId = new Option<string>("--container-id") { Description = "The container it belongs to (default: NETNS)", HelpName = "ID" };
-        var attach = new Command("attach", "Attach a network namespace (a container) to a network; alone, it lists (as 'ls')") { netns, network, ifname, ip, mac, containerId };
+        var security = Cli.OnOffOption("--port-security", "Frames only from its MAC and address; default on");
+        var pin = Cli.OnOffOption("--pin-mac", "Its MAC may not move to another port; default on");
+        var attach = new Command("attach", "Attach a network namespace (a container) to a network; alone, it lists (as 'ls')") { netns, network, ifname, ip, mac, containerId, security, pin };
         attach.Subcommands.Add(List(cli));
         attach.Validators.Add(r =>
         {
@@ -32,13 +34,14 @@ public static class AttachCommands
                 return;
             }
             // Without NETNS, 'vsctl attach' lists, as 'vsctl attach ls' does; options of an attach make no sense there.
-            if (new Option[] { network, ifname, ip, mac, containerId }.FirstOrDefault(o => r.GetResult(o) is not null) is { } given)
+            if (new Option[] { network, ifname, ip, mac, containerId, security, pin }.FirstOrDefault(o => r.GetResult(o) is not null) is { } given)
                 r.AddError($"{given.Name} is for attaching: give NETNS too (to list one network's attachments: vsctl attach ls --network NET)");
         });
         cli.SetAction(attach, async (ctx, ct) =>
         {
             if (ctx.Get(netns) is null) return await ListAsync(ctx, null, ct);
-            var body = new AttachRequest(ctx.Get(network)!, ctx.Get(netns)!, ctx.Get(containerId), ctx.Get(ifname), ctx.Get(ip), ctx.Get(mac), "vsctl");
+            var body = new AttachRequest(ctx.Get(network)!, ctx.Get(netns)!, ctx.Get(containerId), ctx.Get(ifname), ctx.Get(ip), ctx.Get(mac), "vsctl")
+                { PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin) };
             var response = await ctx.Api.PostAsync("v1/attachments", body, ApiJson.Default.AttachRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var a = response.Read(ApiJson.Default.AttachmentView);

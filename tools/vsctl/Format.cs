@@ -30,4 +30,8 @@ public static class Format
     public static string Vni(long? vni) => vni?.ToString(CultureInfo.InvariantCulture) ?? "-";
 
     public static string OnOff(bool value) => value ? "on" : "off";
+
+    /// <summary>"on", "on,pin", "pin" or "off": port security and a pinned MAC, in a table cell.</summary>
+    public static string PortSecurity(PortView p) =>
+        p.PortSecurity ? (p.PinMac ? "on,pin" : "on") : p.PinMac ? "pin" : "off";
 }

@@ -5,7 +5,7 @@ using VSwitch.Api;
 
 namespace VSwitch.Ctl;
 
-/// <summary><c>vsctl port ls|add|rm</c>: /v1/ports.</summary>
+/// <summary><c>vsctl port ls|add|set|rm</c>: /v1/ports.</summary>
 public static class PortCommands
 {
     public static Command Create(Cli cli)
@@ -16,6 +16,7 @@ public static class PortCommands
         Cli.ListsByDefault(port, ls, c => ConfigureList(cli, c));
         port.Subcommands.Add(ls);
         port.Subcommands.Add(Add(cli));
+        port.Subcommands.Add(Set(cli));
         port.Subcommands.Add(Remove(cli));
         return port;
     }
@@ -29,12 +30,16 @@ public static class PortCommands
             string? net = ctx.Get(network);
             var response = await ctx.Api.GetAsync("v1/ports" + (net is null ? "" : "?network=" + ApiClient.Escape(net)), ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
-            var table = new TableWriter("NAME", "ID", "TYPE", "NETWORK", "VLAN", "NETNS/DEVICE", "STATE", "RX-PKTS", "TX-PKTS", "DROPS").Cut("NETNS/DEVICE", "VLAN");
+            var table = new TableWriter("NAME", "ID", "TYPE", "NETWORK", "VLAN", "NETNS/DEVICE", "STATE", "SECURITY", "RX-PKTS", "TX-PKTS", "DROPS").Cut("NETNS/DEVICE", "VLAN");
             var ports = response.Read(ApiJson.Default.PortViewArray);
             foreach (var p in ports)
-                table.AddRow(p.Name, p.Id, p.Type, p.Network, Format.PortVlan(p), Format.Where(p), p.State,
+                table.AddRow(p.Name, p.Id, p.Type, p.Network, Format.PortVlan(p), Format.Where(p), p.State, Format.PortSecurity(p),
                     p.Counters.RxPackets, p.Counters.TxPackets, p.Counters.RxDrops + p.Counters.TxDrops);
             ctx.Write(table);
+            // What each port's neighbour sent that was refused, and MAC moves onto it: who did it, by reason.
+            foreach (var p in ports.Where(p => p.SecurityDrops is { Count: > 0 } || p.MacMoves > 0))
+                ctx.Out.WriteLine($"{p.Name}: " + string.Join(", ", (p.SecurityDrops ?? []).OrderBy(kv => kv.Key, StringComparer.Ordinal)
+                    .Select(kv => $"{kv.Key} {kv.Value}").Concat(p.MacMoves > 0 ? [$"mac-moves-in {p.MacMoves}"] : [])));
             // Why a port is not up, under the table (the reason is too long for a column).
             foreach (var p in ports.Where(p => p.State != "up" && p.StateReason is not null))
                 ctx.Out.WriteLine($"{p.Name}: {p.State}: {p.StateReason}"
@@ -63,7 +68,10 @@ public static class PortCommands
             CustomParser = ParseVlanList,
         };
         var nativeVlan = Cli.IntOption("--native-vlan", "Trunk: the VLAN of untagged frames", "N");
-        var add = new Command("add", "Add a port") { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan };
+        var security = Cli.OnOffOption("--port-security", "tap: frames only from its MAC (--mac, or the device's) and --ip addresses (default off)");
+        var pin = Cli.OnOffOption("--pin-mac", "tap: its MAC may not move to another port; default off");
+        var add = new Command("add", "Add a port (an access port of the network's VLAN unless --trunks makes it a trunk)")
+            { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, security, pin };
         add.Validators.Add(r =>
         {
             bool trunk = r.GetResult(trunks) is not null;
@@ -72,13 +80,16 @@ public static class PortCommands
         });
         cli.SetAction(add, async (ctx, ct) =>
         {
-            int[]? t = ctx.Get(trunks);
+            // An absent list option still reads as an empty array: only a given --trunks makes a trunk
+            // (issue 16: every port had become a trunk of all VLANs).
+            int[]? t = ctx.Parse.GetResult(trunks) is null ? null : ctx.Get(trunks);
             string[]? addresses = ctx.Get(ip);
             var body = new PortRequest
             {
                 Name = ctx.Get(name)!, Type = ctx.Get(type)!, Network = ctx.Get(network)!, Netns = ctx.Get(netns),
                 Addresses = addresses is { Length: > 0 } ? addresses : null, Gateway = ctx.Get(gateway), Mac = ctx.Get(mac), Mtu = ctx.Get(mtu),
                 Device = ctx.Get(device), VlanMode = t is null ? "access" : "trunk", Vlan = ctx.Get(vlan), Trunks = t, NativeVlan = ctx.Get(nativeVlan),
+                PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin),
             };
             var response = await ctx.Api.PostAsync("v1/ports", body, ApiJson.Default.PortRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
@@ -106,6 +117,29 @@ public static class PortCommands
             }
         if (vlans.Count == 0) result.AddError("--trunks needs at least one VLAN id, e.g. --trunks 10,20");
         return vlans.ToArray();
+    }
+
+    private static Command Set(Cli cli)
+    {
+        var name = new Argument<string>("NAME") { Description = "The port's name" };
+        var security = Cli.OnOffOption("--port-security", "Frames only from the port's MAC and addresses");
+        var pin = Cli.OnOffOption("--pin-mac", "The port's MAC may not move to another port");
+        var set = new Command("set", "Change a port's security: --port-security, --pin-mac") { name, security, pin };
+        set.Validators.Add(r =>
+        {
+            if (r.GetResult(security) is null && r.GetResult(pin) is null) r.AddError("give --port-security on|off and/or --pin-mac on|off");
+        });
+        cli.SetAction(set, async (ctx, ct) =>
+        {
+            string n = ctx.Get(name)!;
+            var body = new PortSettingsRequest { PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin) };
+            var response = await ctx.Api.PatchAsync("v1/ports/" + ApiClient.Escape(n), body, ApiJson.Default.PortSettingsRequest, ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            var p = response.Read(ApiJson.Default.PortView);
+            ctx.Out.WriteLine($"port {p.Name}: port security {Format.OnOff(p.PortSecurity)}, pinned MAC {Format.OnOff(p.PinMac)}");
+            return Program.Ok;
+        });
+        return set;
     }
 
     private static Command Remove(Cli cli)

@@ -115,6 +115,19 @@ public sealed class Cli(TextWriter stdout, TextWriter stderr)
         Recursive = true,
     };
 
+    /// <summary>
+    /// An on|off option (as <c>ethtool -K</c>); read it with <see cref="OnOff"/>: absent is null, so the daemon's
+    /// default applies. A string, not a bool: System.CommandLine takes only true/false after a bool option.
+    /// </summary>
+    public static Option<string> OnOffOption(string name, string description)
+    {
+        var o = new Option<string>(name) { Description = description, HelpName = "on|off" };
+        o.AcceptOnlyFromAmong("on", "off");
+        return o;
+    }
+
+    public static bool? OnOff(Context ctx, Option<string> option) => ctx.Get(option) switch { "on" => true, "off" => false, _ => null };
+
     /// <summary>An integer option whose bad value reads "--vlan: 'x' is not a number" (a usage error). Ranges are the daemon's to check.</summary>
     public static Option<int?> IntOption(string name, string description, string helpName = "N") => new(name)
     {

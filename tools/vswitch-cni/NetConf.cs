@@ -27,6 +27,8 @@ public sealed class NetConf
     public JsonNode? PrevResult { get; init; }
     public string? Ip { get; init; }
     public string? Mac { get; init; }
+    /// <summary>"portSecurity": false turns port security off for this network's containers (default on, as vswitchd's attachments).</summary>
+    public bool? PortSecurity { get; init; }
     public JsonObject Raw { get; init; } = [];
 
     /// <summary>Reads and checks the configuration; a bad one throws code 7 (or 1 for a version this plugin does not speak).</summary>
@@ -64,6 +66,13 @@ public sealed class NetConf
             throw new CniException(CniException.UnsupportedField, "network configuration: ipam is not supported",
                 "vswitch-cni takes addresses from vswitchd's IPAM (the network's subnet); remove the ipam section");
 
+        bool? portSecurity = null;
+        if (o["portSecurity"] is JsonNode ps)
+        {
+            if (ps.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False))
+                throw new CniException(CniException.InvalidConfig, $"network configuration: portSecurity {ps.ToJsonString()} must be true or false");
+            portSecurity = ps.GetValue<bool>();
+        }
         string? ip = null, mac = null;
         if (o["runtimeConfig"] is JsonObject rc)
         {
@@ -77,7 +86,7 @@ public sealed class NetConf
         return new NetConf
         {
             CniVersion = version, Name = name, Network = network, Socket = socket, Mtu = mtu,
-            Dns = o["dns"]?.DeepClone(), PrevResult = o["prevResult"]?.DeepClone(), Ip = ip, Mac = mac, Raw = o,
+            Dns = o["dns"]?.DeepClone(), PrevResult = o["prevResult"]?.DeepClone(), Ip = ip, Mac = mac, PortSecurity = portSecurity, Raw = o,
         };
     }
 

@@ -23,6 +23,7 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AllocationView))]
 [JsonSerializable(typeof(NetworkConnectionRequest))]
 [JsonSerializable(typeof(PortRequest))]
+[JsonSerializable(typeof(PortSettingsRequest))]
 [JsonSerializable(typeof(PortView))]
 [JsonSerializable(typeof(PortView[]))]
 [JsonSerializable(typeof(CountersView))]

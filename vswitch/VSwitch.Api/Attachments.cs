@@ -26,6 +26,14 @@ public sealed record AttachRequest(
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Name { get; init; }
+
+    /// <summary>Port security on the attachment's port (default true: only its MAC and address may send).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PortSecurity { get; init; }
+
+    /// <summary>Its MAC may not move to another port (default true).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PinMac { get; init; }
 }
 
 /// <summary>
@@ -33,7 +41,11 @@ public sealed record AttachRequest(
 /// renamed to Ifname); Address has the prefix (10.1.0.2/24), Ip is the same address without it.
 /// </summary>
 public sealed record AttachmentView(string Id, string Network, string Netns, string ContainerId, string Ifname, string Port, string Mac,
-    int Mtu, string? Address, string? Ip, string? Gateway, string? Source, DateTime CreatedAt, string? Name = null);
+    int Mtu, string? Address, string? Ip, string? Gateway, string? Source, DateTime CreatedAt, string? Name = null)
+{
+    public bool PortSecurity { get; init; } = true;
+    public bool PinMac { get; init; } = true;
+}
 
 /// <summary>GET /v1/attachments/{id}/check (CNI CHECK): what is wrong with it as the namespace sees it.</summary>
 public sealed record AttachmentCheckView(bool Ok, string[] Problems);

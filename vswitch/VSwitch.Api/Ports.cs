@@ -74,6 +74,24 @@ public sealed record PortRequest
     /// <summary>trunk: the VLAN sent and received untagged (default 0: none).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? NativeVlan { get; init; }
+
+    /// <summary>Port security: frames only from the port's MAC and addresses (default false for ports; attachments have it on).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PortSecurity { get; init; }
+
+    /// <summary>Refuse moves of the port's MAC (and its static MAC entries) to other ports (default false; on for attachments).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PinMac { get; init; }
+}
+
+/// <summary>PATCH /v1/ports/{name}: changes a port's security settings; a field left out keeps its value.</summary>
+public sealed record PortSettingsRequest
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PortSecurity { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PinMac { get; init; }
 }
 
 /// <summary>
@@ -90,7 +108,17 @@ public sealed record PortRequest
 /// </summary>
 public sealed record PortView(string Name, int Id, string Type, string Network, string VlanMode, int Vlan, int[] Trunks,
     int NativeVlan, string? Netns, string? Device, string? Mac, string[] Addresses, CountersView Counters, Dictionary<string, long>? Details = null,
-    string State = "up", string? StateReason = null, Dictionary<string, string>? Features = null);
+    string State = "up", string? StateReason = null, Dictionary<string, string>? Features = null)
+{
+    /// <summary>Port security on (frames only from the port's MAC and addresses).</summary>
+    public bool PortSecurity { get; init; }
+    /// <summary>The port's MAC may not move to another port.</summary>
+    public bool PinMac { get; init; }
+    /// <summary>Frames this port sent that were refused, by reason: VLAN tags, invalid source MACs, port security, refused MAC moves (reasons with a count only).</summary>
+    public Dictionary<string, long>? SecurityDrops { get; init; }
+    /// <summary>Times a learned MAC moved onto this port from another one.</summary>
+    public long MacMoves { get; init; }
+}
 
 /// <summary>
 /// A port's counters. <see cref="RxDrops"/> are frames lost to a fault or a refusal (parse errors,

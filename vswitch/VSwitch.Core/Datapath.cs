@@ -32,8 +32,11 @@ public sealed class Datapath
     {
         MacTable = macTable ?? new MacTable();
         // The output stage always comes last: it sends what the others queued.
-        _stageArray = [.. stages ?? [new ClassifyStage(), new FlowStage(), new ActionStage()], new OutputStage()];
+        // Policy (ACLs with conntrack) goes between port security and the flow lookup: it may trust the source addresses.
+        _stageArray = [.. stages ?? [new ClassifyStage(), new PortSecurityStage(), new FlowStage(), new ActionStage()], new OutputStage()];
         Stages = _stageArray;
+        int flow = Array.FindIndex(_stageArray, s => s is FlowStage);
+        FlowStageIndex = flow >= 0 ? flow : 1;
         FlowCacheCapacity = flowCacheCapacity;
         FlowIdleMs = flowIdleMs;
     }
@@ -70,6 +73,8 @@ public sealed class Datapath
         get { lock (_control) return [.. _contexts]; }
     }
     public IReadOnlyList<Stage> Stages { get; }
+    /// <summary>Where packets held for a neighbour re-enter: they passed classify and port security already.</summary>
+    public int FlowStageIndex { get; }
     public SwitchTopology Topology => Volatile.Read(ref _topology);
 
     /// <summary>A context for one datapath thread; its counters are included in <see cref="ReadCounters"/>.</summary>
@@ -228,6 +233,22 @@ public sealed class Datapath
         return AddPort(id => new SwitchPort(id, io, net, mode, accessVlan, trunks, nativeVlan));
     }
 
+    /// <summary>
+    /// Changes a port's security settings: the same port (id, device, VLAN mode) is published again with
+    /// them, so cached flows revalidate and the port-security stage sees the new settings on the next batch.
+    /// </summary>
+    public SwitchPort SetPortSecurity(string name, PortSecurity? security, ulong mac, bool pinMac)
+    {
+        lock (_control)
+        {
+            var t = _topology;
+            var old = t.PortByName(name) ?? throw new KeyNotFoundException($"no port named '{name}'");
+            var port = old.WithSecurity(security, mac, pinMac);
+            Publish(new SwitchTopology(t.Networks, t.Ports.Select(p => p == old ? port : p).ToList()));
+            return port;
+        }
+    }
+
     /// <summary>Sets the remote VTEPs of a VXLAN network (head-end replication list) and whether unknown VTEPs are accepted.</summary>
     public void SetVteps(string network, IEnumerable<uint> vteps, bool? acceptUnknown = null)
     {
@@ -321,6 +342,18 @@ public sealed class Datapath
         var sum = new PortCounters();
         lock (_control)
             foreach (var c in _contexts) sum.Add(c.Counters.Ports[portId]);
+        return sum;
+    }
+
+    /// <summary>A port's drops of the reasons counted per port (<see cref="DropReasons.PerPort"/>), summed over threads, in that order.</summary>
+    public long[] ReadPortDrops(int portId)
+    {
+        int n = DropReasons.PerPort.Length;
+        var sum = new long[n];
+        if ((uint)portId >= SwitchTopology.MaxPorts) return sum;
+        lock (_control)
+            foreach (var c in _contexts)
+                for (int i = 0; i < n; i++) sum[i] += c.Counters.PortDrops[portId * n + i];
         return sum;
     }
 

@@ -60,6 +60,16 @@ public enum DropReason : byte
     UnknownVtep,
     TunnelToTunnel,
     NoTunnelPort,
+    // Ingress VLAN mode: a trunk refuses a frame with two tags (802.1ad S-tag outer, or a second tag inside).
+    QinqUnsupported,
+    // Port security (PortSecurityStage); invalid-source-mac applies to every port.
+    InvalidSourceMac,
+    PortSecurityMac,
+    PortSecurityIp,
+    PortSecurityArp,
+    PortSecurityNd,
+    /// <summary>A MAC pinned to another port (its attachment's, or static there) appeared here (the bridge refuses the move).</summary>
+    MacMoveRefused,
     Count
 }
 
@@ -76,6 +86,30 @@ public static class DropReasons
     /// They are counted like drops, but not shown as a port's drops.
     /// </summary>
     public static bool IsExpected(this DropReason reason) => reason is DropReason.NoOutput or DropReason.RouterConsumed;
+
+    /// <summary>
+    /// The reasons also counted per ingress port (`vsctl port show`, PortView.SecurityDrops, metrics): what a
+    /// port's own neighbour did wrong (VLAN tags, spoofing, MAC moves), so an operator sees who did it.
+    /// </summary>
+    public static readonly DropReason[] PerPort =
+    [
+        DropReason.TaggedOnAccessPort, DropReason.VlanNotAllowed, DropReason.QinqUnsupported, DropReason.InvalidSourceMac,
+        DropReason.PortSecurityMac, DropReason.PortSecurityIp, DropReason.PortSecurityArp, DropReason.PortSecurityNd,
+        DropReason.MacMoveRefused,
+    ];
+
+    private static readonly sbyte[] PerPortSlots = BuildSlots();
+
+    private static sbyte[] BuildSlots()
+    {
+        var slots = new sbyte[(int)DropReason.Count];
+        Array.Fill(slots, (sbyte)-1);
+        for (int i = 0; i < PerPort.Length; i++) slots[(int)PerPort[i]] = (sbyte)i;
+        return slots;
+    }
+
+    /// <summary>The reason's index among <see cref="PerPort"/>, or -1 when it is not counted per port.</summary>
+    public static int PerPortSlot(this DropReason reason) => (uint)reason < (uint)PerPortSlots.Length ? PerPortSlots[(int)reason] : -1;
 
     public static bool TryParse(string name, out DropReason reason)
     {
@@ -142,6 +176,13 @@ public static class DropReasons
                 DropReason.UnknownVtep => "unknown-vtep",
                 DropReason.TunnelToTunnel => "tunnel-to-tunnel",
                 DropReason.NoTunnelPort => "no-tunnel-port",
+                DropReason.QinqUnsupported => "qinq-unsupported",
+                DropReason.InvalidSourceMac => "invalid-source-mac",
+                DropReason.PortSecurityMac => "port-security-mac",
+                DropReason.PortSecurityIp => "port-security-ip",
+                DropReason.PortSecurityArp => "port-security-arp",
+                DropReason.PortSecurityNd => "port-security-nd",
+                DropReason.MacMoveRefused => "mac-move-refused",
                 _ => throw new InvalidOperationException($"DropReason.{(DropReason)i} has no name: add it to DropReasons.Build"),
             };
         }

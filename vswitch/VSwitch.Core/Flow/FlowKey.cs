@@ -43,11 +43,13 @@ public struct FlowKey : IEquatable<FlowKey>
     public byte VlanPcp;
     /// <summary>Non-zero for a fragment: 1 first fragment, 2 later fragment (no L4 header).</summary>
     public byte NwFrag;
-    /// <summary>1 when the frame carried an 802.1ad (QinQ) outer tag.</summary>
+    /// <summary><see cref="STagBit"/>: the outer tag was 802.1ad (an S-tag); <see cref="InnerTagBit"/>: a second tag followed it.</summary>
     public byte VlanQinQ;
     public ushort Reserved;
 
     public const byte VlanPresentBit = 0x80;
+    public const byte STagBit = 1;
+    public const byte InnerTagBit = 2;
 
     public readonly bool HasVlan => (VlanPcp & VlanPresentBit) != 0;
     public readonly bool IsIPv4 => DlType == EtherTypes.IPv4;

@@ -24,7 +24,7 @@ public static class FlowKeyFormat
         {
             Append(sb, "dl_vlan", Num(key.VlanId));
             Append(sb, "dl_vlan_pcp", Num(key.VlanPcp & 7));
-            if (key.VlanQinQ != 0) Append(sb, "vlan_tpid", "0x88a8");
+            if ((key.VlanQinQ & FlowKey.STagBit) != 0) Append(sb, "vlan_tpid", "0x88a8");
         }
 
         if (key.IsArp)

@@ -22,6 +22,7 @@ public sealed class ActionStage : Stage
         DropReason.RuleDrop, DropReason.TableMiss, DropReason.NoOutput, DropReason.OutputIsIngress,
         DropReason.MacTableFull, DropReason.NoNetwork, DropReason.TtlExpired, DropReason.NoRoute,
         DropReason.NotRoutable, DropReason.NetworkIsolated, DropReason.UnknownVni, DropReason.TunnelToTunnel, DropReason.NoTunnelPort,
+        DropReason.MacMoveRefused,
         // Carried out here: MTU checks, copies, trunk tags, routing replies, the neighbour queue.
         DropReason.FragmentationNeeded, DropReason.MtuExceeded, DropReason.PortDown, DropReason.PoolExhausted,
         DropReason.IcmpRateLimited, DropReason.RouterConsumed, DropReason.GsoUnsupported,

@@ -58,12 +58,14 @@ public static class Classify
             if (!VlanTag.TryCreate(rest, out var outer, out reason)) return reason;
             key.VlanId = outer.VlanId;
             key.VlanPcp = (byte)(outer.Pcp | FlowKey.VlanPresentBit);
-            key.VlanQinQ = type == EtherTypes.QinQ ? (byte)1 : (byte)0;
+            key.VlanQinQ = type == EtherTypes.QinQ ? FlowKey.STagBit : (byte)0;
             type = outer.EtherType;
             rest = outer.Payload;
             // One inner tag is stepped over (QinQ, or legacy double 802.1Q); the key keeps the outer.
             if (VlanTag.IsTpid(type))
             {
+                // Remembered so that ingress can refuse it: a second tag must not ride through as the frame's own.
+                key.VlanQinQ |= FlowKey.InnerTagBit;
                 if (!VlanTag.TryCreate(rest, out var inner, out reason)) return reason;
                 type = inner.EtherType;
                 rest = inner.Payload;

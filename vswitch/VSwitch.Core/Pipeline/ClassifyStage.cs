@@ -20,7 +20,7 @@ public sealed class ClassifyStage : Stage
         // Judged by the port on receive (a tunnel port's header check), counted here.
         DropReason.TruncatedTunnelHeader, DropReason.BadTunnelHeader, DropReason.OversizedFrame,
         // Ingress: the port's VLAN mode, the tunnel's VNI and VTEP.
-        DropReason.PortDown, DropReason.VlanNotAllowed, DropReason.TaggedOnAccessPort,
+        DropReason.PortDown, DropReason.VlanNotAllowed, DropReason.TaggedOnAccessPort, DropReason.QinqUnsupported,
         DropReason.UnknownVni, DropReason.UnknownVtep,
     ];
 

@@ -41,6 +41,8 @@ public sealed class ThreadCounters
     /// <summary>Drops per (stage, reason), at <c>stage * DropReason.Count + reason</c>: VPP's per-node error counters.</summary>
     public readonly long[] Drops;
     public readonly StageCounters[] Stages;
+    /// <summary>Drops of the reasons in <see cref="DropReasons.PerPort"/>, at <c>port * PerPort.Length + slot</c>.</summary>
+    public readonly long[] PortDrops = new long[Topology.SwitchTopology.MaxPorts * Flow.DropReasons.PerPort.Length];
 
     public ThreadCounters(int stageCount)
     {

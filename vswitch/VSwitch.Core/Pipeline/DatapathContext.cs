@@ -87,6 +87,8 @@ public sealed class DatapathContext
             // Nowhere to go is what a switch does with a frame no one else wants, not a fault of the port.
             if (reason.IsExpected()) Counters.Ports[p.InPort].RxUnsent++;
             else Counters.Ports[p.InPort].RxDrops++;
+            int slot = reason.PerPortSlot();
+            if (slot >= 0) Counters.PortDrops[p.InPort * DropReasons.PerPort.Length + slot]++;
         }
         if (p.Trace is { } t)
         {

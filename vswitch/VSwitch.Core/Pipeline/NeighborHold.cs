@@ -79,7 +79,7 @@ public sealed class NeighborHold
         {
             _release.Add(_ready[i]);
             _ready[i] = null!;
-            if (_release.IsFull || i == ready - 1) ctx.Datapath.ProcessBatch(_release, ctx, nowMs, 1);
+            if (_release.IsFull || i == ready - 1) ctx.Datapath.ProcessBatch(_release, ctx, nowMs, ctx.Datapath.FlowStageIndex);
         }
     }
 }

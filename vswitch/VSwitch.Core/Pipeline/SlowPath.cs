@@ -119,13 +119,32 @@ public static class SlowPath
         return scratch.FindAll(a => a.Kind != ActionKind.Drop).ToArray();
     }
 
+    /// <summary>The port that pinned the frame's source MAC in its network, or -1.</summary>
+    private static int PinnedOwner(in FlowKey key, ushort vlan, Network net, MacTable macs, SwitchTopology topo)
+    {
+        int owner = topo.PinnedPort(net.Id, key.DlSrc);
+        if (owner >= 0) return owner;
+        int st = macs.StaticPort(net.Id, vlan, key.DlSrc);
+        return st >= 0 && topo.Port(st) is { PinMac: true } ? st : -1;
+    }
+
     /// <summary>The learning bridge: learn the source, look up the destination, output or flood.</summary>
     private static void Normal(in FlowKey key, ushort vlan, ulong dlDst, SwitchPort port, Network net, Datapath dp, SwitchTopology topo,
         long nowMs, FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
     {
         var macs = dp.MacTable;
         uint inRemote = port.IsTunnel ? key.TunRemote : 0;
-        // Never learn a group address as a source (IEEE 802.1D): such frames are bogus.
+        // A MAC pinned to another port (an attachment's assigned MAC, a static entry on a pinning port)
+        // may not move here: refuse the frame rather than let it take that port's traffic.
+        int owner = PinnedOwner(in key, vlan, net, macs, topo);
+        if (owner >= 0 && owner != port.Id)
+        {
+            trace?.Add("bridge", $"{MacAddress.Format(key.DlSrc)} is pinned to {topo.Port(owner)?.Name}: refuse the move to {port.Name} (mac-move-refused)");
+            scratch.Add(FlowAction.Drop(DropReason.MacMoveRefused));
+            return;
+        }
+        // Never learn a group address as a source (IEEE 802.1D): such frames are bogus
+        // (the port-security stage already refused them; traces and custom pipelines still come here).
         if (!MacAddress.IsMulticast(key.DlSrc))
         {
             result.Learns = true;

@@ -23,12 +23,17 @@ public static class VlanOps
         ushort vid = key.VlanId;
         if (port.Mode == VlanMode.Access)
         {
-            // A priority tag (VID 0) on an access port is untagged traffic with a priority.
-            if (tagged && vid != 0) return DropReason.TaggedOnAccessPort;
+            // A priority tag (802.1p: an 802.1Q tag with VID 0, alone) on an access port is untagged
+            // traffic with a priority. Anything else tagged, an S-tag or a tag under the priority tag
+            // included, is refused: it would otherwise leak into a VLAN this port is not on.
+            if (tagged && (vid != 0 || key.VlanQinQ != 0)) return DropReason.TaggedOnAccessPort;
             p.Vlan = port.AccessVlan;
         }
         else
         {
+            // Without QinQ support a second tag (or an 802.1ad S-tag) must not be re-emitted as an
+            // 802.1Q tag of some VLAN: refuse it rather than translate it.
+            if (key.VlanQinQ != 0) return DropReason.QinqUnsupported;
             ushort vlan = tagged && vid != 0 ? vid : port.NativeVlan;
             if (!port.Carries(vlan)) return DropReason.VlanNotAllowed;
             p.Vlan = vlan;

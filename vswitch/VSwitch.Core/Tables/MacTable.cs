@@ -71,6 +71,25 @@ public sealed class MacTable
         _slots = new Entry?[size];
         _mask = size - 1;
         _perPort = new int[maxPorts];
+        Moves = new MacMoves(maxPorts);
+    }
+
+    /// <summary>Addresses that moved from one port to another: counted per port, queued for the log.</summary>
+    public MacMoves Moves { get; }
+
+    /// <summary>The port of a static entry for this address, or -1 (learned or unknown). For the slow path's pinned-MAC check.</summary>
+    public int StaticPort(ushort network, ushort vlan, ulong mac)
+    {
+        uint domain = Domain(network, vlan);
+        var slots = _slots;
+        int h = Hash(mac, domain);
+        for (int i = 0; i < ProbeLimit; i++)
+        {
+            var e = slots[(h + i) & _mask];
+            if (e is null) return -1;
+            if (e.Mac == mac && e.Domain == domain && !e.Dead) return e.IsStatic ? Volatile.Read(ref e.Port) : -1;
+        }
+        return -1;
     }
 
     public int Capacity { get; }
@@ -195,6 +214,7 @@ public sealed class MacTable
                 Volatile.Write(ref e.Remote, remote);
                 Volatile.Write(ref e.ExpiresAt, expires);
                 Interlocked.Increment(ref _generation);
+                Moves.Record(domain, mac, old, port, nowMs);
                 return LearnResult.Moved;
             }
             // Refresh at most once a second: the write would otherwise bounce the entry's

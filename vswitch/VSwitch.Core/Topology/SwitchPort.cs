@@ -56,6 +56,23 @@ public sealed class SwitchPort
     public IReadOnlyList<ushort> Trunks { get; }
     public ushort NativeVlan { get; }
 
+    /// <summary>Port security (OVN's port_security): null when off. Checked on every frame by the port-security stage.</summary>
+    public PortSecurity? Security { get; init; }
+
+    /// <summary>
+    /// The port's own MAC, when the switch knows it (configured, or assigned to an attachment); 0 when not.
+    /// With <see cref="PinMac"/> the bridge refuses it, and static MAC table entries on this port, on any other port.
+    /// </summary>
+    public ulong Mac { get; init; }
+
+    /// <summary>Refuse moves of this port's MAC and of its static entries to another port (mac-move-refused).</summary>
+    public bool PinMac { get; init; }
+
+    /// <summary>The same port (id, device, network, VLAN mode) with other security settings.</summary>
+    public SwitchPort WithSecurity(PortSecurity? security, ulong mac, bool pinMac) =>
+        new(Id, Io, Network, Mode, AccessVlan, Trunks.Count > 0 ? Trunks.ToArray() : null, NativeVlan)
+        { Security = security, Mac = mac, PinMac = pinMac };
+
     /// <summary>Whether frames of <paramref name="vlan"/> may enter or leave here.</summary>
     public bool Carries(ushort vlan) => Mode == VlanMode.Access
         ? vlan == AccessVlan

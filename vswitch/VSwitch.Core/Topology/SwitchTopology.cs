@@ -40,6 +40,8 @@ public sealed class SwitchTopology
         foreach (var n in networks) maxNet = Math.Max(maxNet, n.Id);
         _networkById = new Network?[maxNet + 1];
         foreach (var n in networks) _networkById[n.Id] = n;
+        foreach (var p in ports)
+            if (p.PinMac && p.Mac != 0 && !p.IsTunnel) _pinned[(p.Network.Id, p.Mac)] = p.Id;
         _members = new SwitchPort[maxNet + 1][];
         for (int i = 0; i < _members.Length; i++) _members[i] = [];
         foreach (var n in networks)
@@ -49,6 +51,12 @@ public sealed class SwitchTopology
             _members[n.Id] = list.ToArray();
         }
     }
+
+    // (network, MAC) -> the port that pinned it. Read by the slow path only (a flow-cache miss).
+    private readonly Dictionary<(ushort, ulong), int> _pinned = [];
+
+    /// <summary>The port that pinned <paramref name="mac"/> in a network (<see cref="SwitchPort.PinMac"/>), or -1.</summary>
+    public int PinnedPort(ushort network, ulong mac) => _pinned.Count > 0 && _pinned.TryGetValue((network, mac), out int id) ? id : -1;
 
     /// <summary>Grows with every published change; datapath threads report the version they run on.</summary>
     public long Version { get; internal set; }

@@ -50,6 +50,7 @@ public static class ManagementApi
             var p = rt.CreatePort(PortConfig.FromRequest(body));
             return TypedResults.Created($"/v1/ports/{p.Name}", p);
         });
+        v1.MapPatch("/ports/{name}", (SwitchRuntime rt, string name, PortSettingsRequest body) => TypedResults.Ok(rt.SetPortSettings(name, body)));
         v1.MapDelete("/ports/{name}", (SwitchRuntime rt, string name) =>
         {
             rt.RemovePort(name);

@@ -15,7 +15,7 @@ public sealed class MetricsExporter
     private readonly Counter _rxPackets, _rxBytes, _txPackets, _txBytes, _rxDrops, _txDrops, _drops, _stageDrops, _stagePackets, _stageCalls;
     private readonly Counter _cacheHits, _cacheMisses, _cacheRevalidations, _cacheEvictions;
     private readonly Gauge _flows, _macEntries, _ports, _rules;
-    private readonly Counter _macRefused, _limitHits;
+    private readonly Counter _macRefused, _limitHits, _portDrops, _macMoves;
     private readonly Gauge _limit, _limitUsed;
 
     public MetricsExporter(SwitchRuntime rt)
@@ -31,6 +31,9 @@ public sealed class MetricsExporter
         _txDrops = f.CreateCounter("vswitch_port_tx_drops_total", "Frames that could not be sent on a port.", port);
         _ringDrops = f.CreateCounter("vswitch_port_rx_ring_drops_total", "Frames the kernel dropped because an AF_PACKET port's receive ring was full.", port);
         _deviceLosses = f.CreateCounter("vswitch_port_device_losses_total", "Times a port's device vanished under it (namespace deleted, interface removed); the port is then down until it is back.", port);
+        _portDrops = f.CreateCounter("vswitch_port_drops_total",
+            "Frames a port sent that were refused, by reason (VLAN tags, invalid source MAC, port security, refused MAC moves).", ["port", "reason"]);
+        _macMoves = f.CreateCounter("vswitch_mac_moves_total", "Learned MACs that moved onto a port from another port of its network.", ["network", "port"]);
         _drops = f.CreateCounter("vswitch_drops_total", "Frames dropped, by reason.", ["reason"]);
         _stageDrops = f.CreateCounter("vswitch_stage_drops_total", "Frames dropped, by the stage that dropped them and the reason.", ["stage", "reason"]);
         _stagePackets = f.CreateCounter("vswitch_stage_packets_total", "Packets handled by a pipeline stage.", ["stage"]);
@@ -71,6 +74,9 @@ public sealed class MetricsExporter
             _txDrops.WithLabels(p.Name).IncTo(c.TxDrops);
             if (p.Details?.TryGetValue(RingDropsDetail, out long ringDrops) == true) _ringDrops.WithLabels(p.Name).IncTo(ringDrops);
             if (p.Details?.TryGetValue(SwitchRuntime.DeviceLossesDetail, out long lost) == true) _deviceLosses.WithLabels(p.Name).IncTo(lost);
+            if (p.SecurityDrops is { } sd)
+                foreach (var (reason, n) in sd) _portDrops.WithLabels(p.Name, reason).IncTo(n);
+            if (p.MacMoves > 0) _macMoves.WithLabels(p.Network, p.Name).IncTo(p.MacMoves);
         }
         foreach (var d in stats.Drops) _drops.WithLabels(d.Reason).IncTo(d.Packets);
         foreach (var st in stats.Stages)

@@ -141,6 +141,10 @@ public sealed class VSwitchConfig
             foreach (var t in p.Trunks)
                 if (t is < 1 or > 4094) errors.Add($"{f}.trunks: {t} is not a VLAN id (1..4094)");
             if (p.NativeVlan is < 0 or > 4094) errors.Add($"{f}.nativeVlan: {p.NativeVlan} is not a VLAN id (0..4094)");
+            if (p.VlanMode == "access" && (p.Trunks.Count > 0 || p.NativeVlan != 0))
+                errors.Add($"{f}.trunks: trunks and nativeVlan are for a trunk; give \"vlanMode\": \"trunk\" too (a port is an access port unless it asks)");
+            if ((p.PortSecurity || p.PinMac) && p.Type == "afpacket")
+                errors.Add($"{f}.portSecurity: an afpacket port attaches an interface with no MAC or addresses of the switch's to enforce (use a tap port with mac and addresses)");
         }
         var d = Datapath;
         if (d.Threads is < 1 or > 64) errors.Add($"datapath.threads: {d.Threads} must be 1..64");
@@ -258,6 +262,22 @@ public sealed class PortConfig
     public int? Vlan { get; set; }
     public List<int> Trunks { get; set; } = [];
     public int NativeVlan { get; set; }
+    /// <summary>
+    /// Port security (OVN's port_security): frames must come from the port's MAC and addresses. Default off
+    /// for ports (on for attachments, whose MAC and address the switch assigned).
+    /// </summary>
+    public bool PortSecurity { get; set; }
+    /// <summary>The port's MAC (and static MAC entries on it) may not move to another port: such frames are dropped (mac-move-refused).</summary>
+    public bool PinMac { get; set; }
+
+    /// <summary>A copy to change (the runtime replaces a port's configuration whole).</summary>
+    public PortConfig Clone()
+    {
+        var c = (PortConfig)MemberwiseClone();
+        c.Addresses = [.. Addresses];
+        c.Trunks = [.. Trunks];
+        return c;
+    }
 
     /// <summary>A port asked for through the API (POST /v1/ports); see <see cref="NetworkConfig.FromRequest"/> for why a separate record.</summary>
     public static PortConfig FromRequest(PortRequest r)
@@ -272,6 +292,8 @@ public sealed class PortConfig
         if (r.VlanMode is { } mode) p.VlanMode = mode;
         if (r.Trunks is { } trunks) p.Trunks = [.. trunks];
         if (r.NativeVlan is { } native) p.NativeVlan = native;
+        if (r.PortSecurity is { } security) p.PortSecurity = security;
+        if (r.PinMac is { } pin) p.PinMac = pin;
         return p;
     }
 }

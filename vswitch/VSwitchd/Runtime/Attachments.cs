@@ -36,6 +36,10 @@ public sealed record Attachment
     public ulong NetnsDev { get; init; }
     public ulong NetnsInode { get; init; }
     public DateTime CreatedAt { get; init; }
+    /// <summary>Port security on its port (default on: the switch assigned the MAC and address, so it knows what the container may send as).</summary>
+    public bool PortSecurity { get; init; } = true;
+    /// <summary>Its MAC may not move to another port (default on).</summary>
+    public bool PinMac { get; init; } = true;
 }
 
 /// <summary>
@@ -152,6 +156,7 @@ public sealed class Attachments : IHostedService, IDisposable
                 Name = DisplayName(req.Name, containerId, netns),
                 Mac = MacAddress.Format(mac), Mtu = mtu, Address = address, Gateway = pool?.GatewayAddress,
                 Source = req.Source, NetnsDev = dev, NetnsInode = ino, CreatedAt = DateTime.UtcNow,
+                PortSecurity = req.PortSecurity ?? true, PinMac = req.PinMac ?? true,
             };
             try
             {
@@ -292,7 +297,9 @@ public sealed class Attachments : IHostedService, IDisposable
     /// </summary>
     private void CreatePort(Attachment a)
     {
-        var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu };
+        // Security is on from the first frame (the MAC is known now); the address joins it once configured below.
+        var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu,
+            PortSecurity = a.PortSecurity, PinMac = a.PinMac };
         _rt.AddPort(pc, persist: false);
         try
         {
@@ -316,8 +323,23 @@ public sealed class Attachments : IHostedService, IDisposable
         _rt.ReplacePortConfig(new PortConfig
         {
             Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu,
-            Addresses = a.Address is null ? [] : [a.Address], Gateway = a.Gateway,
+            Addresses = a.Address is null ? [] : [a.Address], Gateway = a.Gateway, PortSecurity = a.PortSecurity, PinMac = a.PinMac,
         });
+        _rt.ApplyPortSecurity(a.Port);
+    }
+
+    /// <summary>Records new security settings of an attachment's port (PATCH /v1/ports); false when the port is no attachment's.</summary>
+    internal bool SetSecurity(string port, bool portSecurity, bool pinMac)
+    {
+        lock (_gate)
+        {
+            var a = _byId.Values.FirstOrDefault(x => x.Port == port);
+            if (a is null) return false;
+            var updated = a with { PortSecurity = portSecurity, PinMac = pinMac };
+            _byId[a.Id] = updated;
+            _rt.Store?.SaveAttachment(updated);
+            return true;
+        }
     }
 
     /// <summary>Start: restore stored attachments whose namespace still exists, release the others; then watch.</summary>

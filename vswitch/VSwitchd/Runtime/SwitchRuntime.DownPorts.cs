@@ -105,5 +105,5 @@ public sealed partial class SwitchRuntime
         c.Name, 0, c.Type ?? "tap", c.Network ?? "", c.VlanMode ?? "access", c.Vlan ?? 0, [.. c.Trunks], c.NativeVlan, c.Netns,
         c.Type == "afpacket" ? c.Device ?? c.Name : null, c.Mac, [.. c.Addresses], new CountersView(0, 0, 0, 0, 0, 0),
         DeviceLosses(c.Name) is > 0 and var lost ? new() { [DeviceLossesDetail] = lost } : null,
-        "down", $"{reason} (it comes back when {WhenBack(c)})");
+        "down", $"{reason} (it comes back when {WhenBack(c)})") { PortSecurity = c.PortSecurity, PinMac = c.PinMac };
 }

@@ -96,7 +96,23 @@ public sealed partial class SwitchRuntime
             c?.Mac ?? (state.Mac is ulong mac ? MacAddress.Format(mac) : null), c?.Addresses.ToArray() ?? [],
             new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops, k.RxUnsent),
             Details(p),
-            state.State, state.Reason, Features(p));
+            state.State, state.Reason, Features(p))
+        {
+            PortSecurity = p.Security is not null,
+            PinMac = p.PinMac,
+            SecurityDrops = SecurityDrops(p.Id),
+            MacMoves = Datapath.MacTable.Moves.ToPort(p.Id),
+        };
+    }
+
+    /// <summary>The port's drops by the reasons counted per port, those with a count only (null when none).</summary>
+    private Dictionary<string, long>? SecurityDrops(int portId)
+    {
+        var counts = Datapath.ReadPortDrops(portId);
+        Dictionary<string, long>? d = null;
+        for (int i = 0; i < counts.Length; i++)
+            if (counts[i] > 0) (d ??= [])[VSwitch.Core.Flow.DropReasons.PerPort[i].Name()] = counts[i];
+        return d;
     }
 
     /// <summary>The port's own diagnostic counters, and how many times its device vanished under it (when it did).</summary>

@@ -278,7 +278,11 @@ public sealed partial class SwitchRuntime : IDisposable
             {
                 var mode = p.VlanMode == "trunk" ? VlanMode.Trunk : VlanMode.Access;
                 var trunks = p.Trunks.Select(t => (ushort)t).ToArray();
-                var port = Datapath.AddPort(id => new SwitchPort(id, io, net, mode, p.Vlan is null ? null : (ushort)p.Vlan, trunks, (ushort)p.NativeVlan));
+                var (security, mac) = SecurityOf(p);
+                var port = Datapath.AddPort(id => new SwitchPort(id, io, net, mode, p.Vlan is null ? null : (ushort)p.Vlan, trunks, (ushort)p.NativeVlan)
+                    { Security = security, Mac = mac, PinMac = p.PinMac });
+                // A new port with a reused id starts its MAC-move count again (its drop counters are per thread and kept, like its traffic counters).
+                Datapath.MacTable.Moves.Reset(port.Id);
                 _portConfigs[p.Name] = p;
                 if (persist) Store?.SavePort(p);
                 _log.LogInformation("port {Port} ({Type}) joined network {Network} as port {Id}", p.Name, p.Type, net.Name, port.Id);
@@ -487,6 +491,7 @@ public sealed partial class SwitchRuntime : IDisposable
         Datapath.Neighbors.Tick(now, e => Datapath.ArpRequests.Enqueue((e.Network, e.Address)));
         if (++_ticks % 4 != 0) return;
         TendDownPorts();
+        LogMacMoves();
         Datapath.MacTable.Expire(now);
         foreach (var r in Datapath.Rules.Expired(now))
         {
