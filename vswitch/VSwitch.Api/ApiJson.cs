@@ -53,4 +53,6 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AttachmentView))]
 [JsonSerializable(typeof(AttachmentView[]))]
 [JsonSerializable(typeof(AttachmentCheckView))]
+[JsonSerializable(typeof(RestartRequest))]
+[JsonSerializable(typeof(RestartView))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -3,6 +3,7 @@ using VSwitch.Core;
 using VSwitchd.Api;
 using VSwitchd.Config;
 using VSwitchd.Runtime;
+using VSwitchd.Runtime.Handover;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
@@ -15,7 +16,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null;
+        string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null, takeoverPath = null;
         bool configWins = false;
         for (int i = 0; i < args.Length; i++)
         {
@@ -27,12 +28,14 @@ public static class Program
                 case "--socket": socket = Next() ?? UsageError("--socket needs a path"); break;
                 case "--state": state = Next() ?? UsageError("--state needs a path"); break;
                 case "--config-wins": configWins = true; break;
+                // Not for people: a running vswitchd starts its successor with it (POST /v1/restart, SIGUSR2).
+                case "--takeover": takeoverPath = Next() ?? UsageError("--takeover needs the hand-over socket"); break;
                 case "-h" or "--help": Console.Write(DaemonUsage.Help); return 0;
                 case "--man": Console.Write(DaemonUsage.Manual()); return 0; // vswitchd(8), for tools/install.sh
                 default: return UsageExit($"unknown argument '{a}'");
             }
         }
-        if (configPath == "" || socket == "" || state == "") return 2;
+        if (configPath == "" || socket == "" || state == "" || takeoverPath == "") return 2;
         if (configWins && configPath is null) return UsageExit("--config-wins needs --config FILE");
         socket ??= DefaultSocket;
         state ??= DefaultState;
@@ -45,7 +48,19 @@ public static class Program
             return 2;
         }
 
-        if (IsListening(socket))
+        // A hitless restart's successor: the predecessor's descriptors (ports, API socket, state lock) come first.
+        Takeover? takeover = null;
+        if (takeoverPath is not null)
+        {
+            try { takeover = Takeover.Connect(takeoverPath); }
+            catch (HandoverException e)
+            {
+                Console.Error.WriteLine($"vswitchd: cannot take over: {e.Message}");
+                return 1;
+            }
+        }
+
+        if (takeover is null && IsListening(socket))
         {
             Console.Error.WriteLine($"vswitchd: another vswitchd is already listening on {socket}");
             return 1;
@@ -53,7 +68,7 @@ public static class Program
 
         // One daemon per state database: a second one would attach the same devices and write behind the first's back.
         StateLock? stateLock;
-        try { stateLock = StateLock.TryAcquire(state); }
+        try { stateLock = takeover is not null ? StateLock.Adopt(takeover.Inventory.LockFd, state) : StateLock.TryAcquire(state); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"vswitchd: cannot lock the state database '{state}': {e.Message} (choose another with --state PATH)");
@@ -71,7 +86,25 @@ public static class Program
         catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"vswitchd: cannot open state database '{state}': {e.Message} (choose another with --state PATH)");
+            takeover?.Fail(e.Message);
             return 2;
+        }
+
+        // The API's listening socket: made here rather than by Kestrel, so that its descriptor can be handed to a
+        // successor (which listens on it without a moment closed) and no .NET object removes the file on exit.
+        int apiFd;
+        if (takeover is not null) apiFd = takeover.Inventory.ApiFd;
+        else
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
+            if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
+            try { apiFd = ApiSocket.Listen(socket); }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"vswitchd: cannot listen on {socket}: {e.Message}");
+                return 2;
+            }
+            File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
         }
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -80,7 +113,16 @@ public static class Program
         // STOPPING=1 on SIGTERM, and log lines in journald's format ("<6>category[0] message", the priority as a
         // prefix, no timestamp: the journal adds its own). Anywhere else the console format is unchanged.
         builder.Services.AddSystemd();
-        if (Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService())
+        // A successor's parent is its predecessor, not systemd, so AddSystemd does not see the service: the notify
+        // socket it inherited says it (it then sends MAINPID= and READY=1 itself; the unit has NotifyAccess=all).
+        bool successorUnderSystemd = takeover is not null && !Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService()
+            && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"));
+        if (successorUnderSystemd)
+        {
+            builder.Services.AddSingleton<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier, Microsoft.Extensions.Hosting.Systemd.SystemdNotifier>();
+            builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Systemd.SystemdLifetime>();
+        }
+        if (Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService() || successorUnderSystemd)
             builder.Logging.AddSystemdConsole();
         else
             builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
@@ -96,35 +138,46 @@ public static class Program
         builder.Services.AddHostedService<SwitchService>();
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
+        builder.Services.AddSingleton(new DaemonHandles(socket, state, apiFd, heldLock));
+        builder.Services.AddSingleton<WriteGate>();
+        builder.Services.AddSingleton<HandoverService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<HandoverService>());
+        if (takeover is not null)
+        {
+            // After the attachments (which adopt their TAPs): it starts the datapath once the predecessor's stopped.
+            builder.Services.AddSingleton(takeover);
+            builder.Services.AddHostedService<TakeoverService>();
+        }
         builder.Services.AddHostedService<SystemdWatchdog>(); // WATCHDOG=1 while the datapath threads are alive
         // The contract's records with ASP.NET Core's web defaults, the options VSwitch.Api.ApiJson is generated with.
         // The daemon keeps reflection-based metadata: a body of the wrong type is then reported by the field's type
         // ("could not be converted to System.Int32" at vlan) where source-generated setters name the record.
         // ApiContractTests checks that both write the same JSON for every record.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket));
+        builder.WebHost.ConfigureKestrel(k => k.ListenHandle((ulong)apiFd));
         var app = builder.Build();
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();
+        runtime.Adopting = takeover?.Inventory;
         string origin;
         try { origin = runtime.Apply(cfg, configPath, configWins); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Console.Error.WriteLine($"vswitchd: cannot start: {e.Message}");
+            takeover?.Fail(e.Message);
             runtime.Dispose();
             store.Dispose();
             return 2;
         }
+        if (takeover is not null) origin = $"taken over from pid {takeover.Inventory.Offer.Pid}, {origin}";
 
         ManagementApi.Map(app);
         app.Services.GetRequiredService<MetricsExporter>().Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         app.UseApiErrors();
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
-        if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
+        app.UseHandoverWriteGate();
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
             app.Logger.LogInformation("vswitchd ready ({Origin}): {Networks} network(s), {Ports} port(s), {Rules} rule(s), API on {Socket}",
                 origin, runtime.Datapath.Topology.Networks.Count, runtime.Datapath.Topology.Ports.Count, runtime.Datapath.Rules.Rules.Count, socket);
         });
@@ -132,11 +185,20 @@ public static class Program
         {
             app.Run();
         }
+        catch (Exception e) when (takeover is not null && e is HandoverException or IOException)
+        {
+            // The take-over failed before this datapath ran: the predecessor forwards on (it heard why).
+            Console.Error.WriteLine($"vswitchd: cannot take over: {e.Message}");
+            runtime.Dispose();
+            store.Dispose();
+            return 1;
+        }
         finally
         {
             runtime.Dispose();
             store.Dispose();
-            try { File.Delete(socket); } catch (IOException) { }
+            // Handed over: the socket file is the successor's now.
+            if (runtime.SuccessorPid is null) try { File.Delete(socket); } catch (IOException) { }
         }
         return 0;
     }

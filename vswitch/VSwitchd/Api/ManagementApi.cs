@@ -54,5 +54,6 @@ public static class ManagementApi
         OverlayApi.Map(v1);
         FlowsApi.Map(v1);
         AttachApi.Map(v1);
+        RestartApi.Map(v1);
     }
 }

@@ -245,7 +245,8 @@ public sealed partial class SwitchRuntime : IDisposable
         {
             if (Datapath.Topology.PortByName(p.Name) is not null) throw new ConflictException($"port '{p.Name}' already exists");
             var net = Datapath.Topology.NetworkByName(p.Network ?? "") ?? throw NoNetwork(p.Network);
-            IPort io = p.Type switch
+            // A hitless restart's successor takes the predecessor's open descriptor instead of making a device.
+            IPort io = TryAdopt(p) ?? p.Type switch
             {
                 "tap" => TapPort.Create(new TapOptions
                 {
@@ -451,15 +452,11 @@ public sealed partial class SwitchRuntime : IDisposable
 
     public void Start()
     {
+        PrepareDatapath();
         _running = true;
-        for (int i = 0; i < Options.Threads; i++)
-        {
-            var t = new DatapathThread(Datapath, Options, i);
-            _threads.Add(t);
-            t.Start();
-        }
+        foreach (var t in _threads) t.Start();
         // Aging, rule timeouts and neighbour timers run on the control side; the datapath only compares times.
-        _timer = new Timer(_ => Tick(), null, 250, 250);
+        _timer ??= new Timer(_ => Tick(), null, 250, 250);
         _log.LogInformation("datapath started: {Threads} thread(s), {Mode}", Options.Threads, Options.BusyPoll ? "busy polling" : "epoll");
     }
 
@@ -513,8 +510,10 @@ public sealed partial class SwitchRuntime : IDisposable
         _timer?.Dispose();
         foreach (var t in _threads) t.Stop();
         _running = false;
+        // Handed over: the successor holds the devices; closing our copies removes nothing.
+        if (SuccessorPid is not null) CloseHandedOverPorts();
         // Stopping is not an operator's removal: the stored configuration keeps the ports.
-        RemoveAllPorts(persist: false);
+        else RemoveAllPorts(persist: false);
         foreach (var t in _threads) t.Dispose();
         _threads.Clear();
     }

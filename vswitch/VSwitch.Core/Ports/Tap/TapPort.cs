@@ -194,6 +194,24 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
         }
     }
 
+    /// <summary>
+    /// A port over a TAP fd another process opened and handed over (a hitless restart passes it with
+    /// SCM_RIGHTS): the device exists and is configured; only this process's side is built (rings, the
+    /// "frames waiting" signal). The fd must be the TAP's character-device fd, non-blocking, opened with
+    /// IFF_VNET_HDR exactly when <paramref name="offloads"/>. On failure the fd is left open for the caller.
+    /// </summary>
+    public static TapPort Adopt(int fd, string name, string? netns, bool offloads, bool ioUring)
+    {
+        if (fd < 0) throw new ArgumentOutOfRangeException(nameof(fd), fd, $"{name}: not a file descriptor");
+        return new TapPort(fd, name, netns, offloads, ioUring);
+    }
+
+    /// <summary>The TAP's own fd (not the poll fd), to hand it to a successor process; -1 once disposed.</summary>
+    public int DeviceFd => _fd;
+
+    /// <summary>Whether the ports' writes and reads go through io_uring when the kernel allows it (as created).</summary>
+    public bool UsesIoUring => _txRing is not null;
+
     public int Receive(PacketBatch batch, PacketPool pool) => _offloads ? ReceiveOffloaded(batch, pool) : ReceivePlain(batch, pool);
 
     public int Transmit(PacketBatch batch)
