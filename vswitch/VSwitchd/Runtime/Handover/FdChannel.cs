@@ -104,7 +104,8 @@ public sealed unsafe class FdChannel : IDisposable
             cmsghdr* c = LibC.CMSG_FIRSTHDR(&msg);
             c->cmsg_level = LibC.SOL_SOCKET;
             c->cmsg_type = LibC.SCM_RIGHTS;
-            c->cmsg_len = (socklen_t)(uint)(ulong)LibC.CMSG_LEN(count * sizeof(int));
+            // CMSG_LEN by hand: Tmds.LibC 0.5's rounds the data up, which would pass one fd too many for an odd count.
+            c->cmsg_len = (socklen_t)(uint)(sizeof(cmsghdr) + count * sizeof(int));
             int* data = (int*)LibC.CMSG_DATA(c);
             for (int i = 0; i < count; i++) data[i] = fds[at + i];
             long n;
@@ -139,7 +140,7 @@ public sealed unsafe class FdChannel : IDisposable
                 for (cmsghdr* c = LibC.CMSG_FIRSTHDR(&msg); c is not null; c = LibC.CMSG_NXTHDR(&msg, c))
                 {
                     if (c->cmsg_level != LibC.SOL_SOCKET || c->cmsg_type != LibC.SCM_RIGHTS) continue;
-                    int k = (int)(((ulong)(uint)c->cmsg_len - (ulong)LibC.CMSG_LEN(0)) / sizeof(int));
+                    int k = (int)(((ulong)(uint)c->cmsg_len - (ulong)sizeof(cmsghdr)) / sizeof(int));
                     int* data = (int*)LibC.CMSG_DATA(c);
                     for (int i = 0; i < k; i++) fds.Add(data[i]);
                     got += k;
