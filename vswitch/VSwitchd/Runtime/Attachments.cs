@@ -292,11 +292,13 @@ public sealed class Attachments : IHostedService, IDisposable
     /// </summary>
     private void CreatePort(Attachment a)
     {
-        var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu };
-        // A hitless restart hands the TAP over as it is in the container: renamed, addressed, up. Nothing to set up.
+        // Persistent while the daemon runs: a crash leaves the container its interface and addresses (SwitchRuntime.Persistent).
+        var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu, Persistent = true };
+        // A hitless restart hands the TAP over as it is in the container (renamed, addressed, up), and a restart after
+        // a crash finds it there: nothing to set up then.
         bool adopted = _rt.Adopting?.Has(a.Port) == true;
-        _rt.AddPort(pc, persist: false);
-        if (!adopted)
+        var port = _rt.AddPort(pc, persist: false, device: a.Ifname);
+        if (!adopted && port.Io is not VSwitch.Core.Ports.TapPort { Reattached: true })
         {
             try
             {

@@ -39,7 +39,7 @@ public sealed partial class SwitchRuntime
             {
                 case TapPort tap when tap.DeviceFd >= 0:
                     fds.Add(tap.DeviceFd);
-                    offered.Add(new OfferedPort(port.Name, "tap", [at], tap.Offloads, tap.UsesIoUring, tap.Netns));
+                    offered.Add(new OfferedPort(port.Name, "tap", [at], tap.Offloads, tap.UsesIoUring, tap.Netns, Persistent: tap.Persistent));
                     break;
                 case AfPacketPort af when af.SocketFd >= 0:
                     fds.Add(af.SocketFd);
@@ -135,7 +135,7 @@ public sealed partial class SwitchRuntime
         var (o, fds) = offered;
         IPort io = o.Kind switch
         {
-            "tap" => TapPort.Adopt(fds[0], p.Name, p.Netns ?? o.Netns, o.Offloads, o.IoUring),
+            "tap" => TapPort.Adopt(fds[0], p.Name, p.Netns ?? o.Netns, o.Offloads, o.IoUring, o.Persistent),
             "afpacket" => AfPacketPort.Adopt(fds[0], p.Device ?? p.Name, o.RingBytes, o.RingFrameSize, o.RingFrameCount),
             _ => throw new HandoverException($"port {p.Name}: a {o.Kind} descriptor was handed over for a {p.Type} port"),
         };

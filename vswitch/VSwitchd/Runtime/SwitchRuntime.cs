@@ -239,7 +239,8 @@ public sealed partial class SwitchRuntime : IDisposable
     }
 
     /// <summary>Creates the port's device (TAP) or attaches its interface (AF_PACKET) and joins it to its network.</summary>
-    public SwitchPort AddPort(PortConfig p, bool persist = true)
+    /// <param name="device">The TAP's name in its namespace when it is not the port's (an attachment's eth0).</param>
+    public SwitchPort AddPort(PortConfig p, bool persist = true, string? device = null)
     {
         lock (_gate)
         {
@@ -248,7 +249,7 @@ public sealed partial class SwitchRuntime : IDisposable
             // A hitless restart's successor takes the predecessor's open descriptor instead of making a device.
             IPort io = TryAdopt(p) ?? p.Type switch
             {
-                "tap" => TapPort.Create(new TapOptions
+                "tap" => TryReattach(p, device ?? p.Name) ?? TapPort.Create(new TapOptions
                 {
                     Name = p.Name,
                     Mac = p.Mac is null ? null : MacAddress.Parse(p.Mac),
@@ -298,9 +299,10 @@ public sealed partial class SwitchRuntime : IDisposable
             }
             if (Datapath.Topology.PortByName(name) is null) throw NoPort(name);
             var port = Datapath.RemovePort(name);
-            _portConfigs.Remove(name);
+            _portConfigs.Remove(name, out var cfg);
             if (persist) Store?.DeletePort(name);
             WaitQuiescent(Datapath.Topology.Version);
+            ReleaseDevice(port.Io, cfg);
             port.Io.Dispose();
             _log.LogInformation("port {Port} removed", name);
         }
@@ -507,6 +509,7 @@ public sealed partial class SwitchRuntime : IDisposable
             if (_disposed) return;
             _disposed = true;
         }
+        _stopping = true;
         _timer?.Dispose();
         foreach (var t in _threads) t.Stop();
         _running = false;

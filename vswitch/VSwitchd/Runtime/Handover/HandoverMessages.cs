@@ -35,7 +35,7 @@ public sealed record HelloMessage(int Version, int Pid);
 
 /// <summary>A port's open descriptors: Fds index into the offer's descriptor list.</summary>
 public sealed record OfferedPort(string Name, string Kind, int[] Fds, bool Offloads = false, bool IoUring = false, string? Netns = null,
-    long RingBytes = 0, int RingFrameSize = 0, int RingFrameCount = 0);
+    long RingBytes = 0, int RingFrameSize = 0, int RingFrameCount = 0, bool Persistent = false);
 
 /// <summary>What the predecessor hands over: its ports (TAP, AF_PACKET, the VXLAN endpoint), the API socket, the state lock.</summary>
 public sealed record OfferMessage(int Version, int Pid, OfferedPort[] Ports, int ApiFd, int LockFd, int FdCount);
