@@ -123,6 +123,57 @@ public sealed partial class RestartTests(ITestOutputHelper output)
         Assert.False(File.Exists(Path.Combine(d.Dir, "state.db.handover")), "the hand-over socket was left behind");
     }
 
+    [RootFact]
+    public void After_kill_9_containers_keep_their_interfaces_and_the_restarted_daemon_reattaches_them()
+    {
+        using var a = new TestNetns("vrk-");
+        using var b = new TestNetns("vrk-");
+        using var c = new TestNetns("vrk-");
+        string tapc = Names.Random("vrk");
+        string? dir = null;
+        try
+        {
+            using (var d = Vswitchd.Start(null))
+            {
+                d.KeepDir = true;
+                dir = d.Dir;
+                Ok(d, HttpMethod.Post, "/v1/networks", new { name = "blue", subnet = "10.80.0.0/24" });
+                Ok(d, HttpMethod.Post, "/v1/attachments", new { network = "blue", netns = a.Name, ip = "10.80.0.2" });
+                Ok(d, HttpMethod.Post, "/v1/attachments", new { network = "blue", netns = b.Name, ip = "10.80.0.3" });
+                var add = VsctlHarness.Vsctl("--socket", d.Socket, "port", "add", tapc, "--type", "tap", "--network", "blue", "--netns", c.Name, "--ip", "10.80.0.4/24", "--persistent");
+                Assert.True(add.ExitCode == 0, add.ToString());
+                a.Exec("ping", "-c", "1", "-W", "2", "10.80.0.3");
+                a.Exec("ping", "-c", "1", "-W", "2", "10.80.0.4");
+                d.Kill();
+                Assert.True(d.HasExited);
+            }
+            // No switch runs: the containers still have their interfaces, with their addresses.
+            Assert.Contains("inet 10.80.0.2/24", a.Exec("ip", "-o", "addr", "show", "dev", "eth0"));
+            Assert.Contains("inet 10.80.0.3/24", b.Exec("ip", "-o", "addr", "show", "dev", "eth0"));
+            Assert.Contains("inet 10.80.0.4/24", c.Exec("ip", "-o", "addr", "show", "dev", tapc));
+
+            using var d2 = Vswitchd.StartIn(dir, null);
+            Wait.Until(() => a.TryExec(TimeSpan.FromSeconds(5), "ping", "-c", "1", "-W", "1", "10.80.0.3").ExitCode == 0
+                && a.TryExec(TimeSpan.FromSeconds(5), "ping", "-c", "1", "-W", "1", "10.80.0.4").ExitCode == 0,
+                TimeSpan.FromSeconds(20), "traffic through the restarted daemon");
+            Assert.Contains($"port {tapc}: re-attached its persistent TAP {tapc} in namespace {c.Name}", d2.Log);
+            Assert.Contains($"re-attached its persistent TAP eth0 in namespace {a.Name}", d2.Log);
+            Assert.Equal(3, d2.Get("/v1/ports").AsArray().Count);
+
+            // Removing the port turns persistence off: the device goes with it.
+            var del = VsctlHarness.Vsctl("--socket", d2.Socket, "port", "del", tapc);
+            Assert.True(del.ExitCode == 0, del.ToString());
+            Assert.False(c.HasLink(tapc), "the persistent TAP outlived its port");
+            // A clean stop removes the attachments' TAPs, as before.
+            Assert.Equal(0, d2.Stop());
+            Assert.False(a.HasLink("eth0"), "a clean stop left the attachment's TAP");
+        }
+        finally
+        {
+            if (dir is not null) try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+    }
+
     private static void Ok(Vswitchd d, HttpMethod method, string path, object body)
     {
         var (status, json) = d.Send(method, path, body);

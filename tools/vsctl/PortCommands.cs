@@ -62,7 +62,11 @@ public static class PortCommands
             CustomParser = ParseVlanList,
         };
         var nativeVlan = Cli.IntOption("--native-vlan", "Trunk: the VLAN of untagged frames", "N");
-        var add = new Command("add", "Add a port") { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan };
+        var persistent = new Option<bool>("--persistent")
+        {
+            Description = "tap: keep the device (and its addresses) when vswitchd stops or crashes; the next vswitchd re-attaches it. 'port del' removes it",
+        };
+        var add = new Command("add", "Add a port") { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, persistent };
         add.Validators.Add(r =>
         {
             bool trunk = r.GetResult(trunks) is not null;
@@ -78,6 +82,7 @@ public static class PortCommands
                 Name = ctx.Get(name)!, Type = ctx.Get(type)!, Network = ctx.Get(network)!, Netns = ctx.Get(netns),
                 Addresses = addresses is { Length: > 0 } ? addresses : null, Gateway = ctx.Get(gateway), Mac = ctx.Get(mac), Mtu = ctx.Get(mtu),
                 Device = ctx.Get(device), VlanMode = t is null ? "access" : "trunk", Vlan = ctx.Get(vlan), Trunks = t, NativeVlan = ctx.Get(nativeVlan),
+                Persistent = ctx.Get(persistent) ? true : null,
             };
             var response = await ctx.Api.PostAsync("v1/ports", body, ApiJson.Default.PortRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
