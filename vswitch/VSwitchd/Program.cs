@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using VSwitch.Core;
 using VSwitchd.Api;
 using VSwitchd.Config;
+using VSwitchd.Host;
 using VSwitchd.Runtime;
 using VSwitchd.Runtime.Handover;
 

@@ -1,7 +1,7 @@
 using Tmds.Linux;
 using VSwitch.Core.Ports.Linux;
 
-namespace VSwitchd.Api;
+namespace VSwitchd.Host;
 
 /// <summary>
 /// The API's listening Unix socket, made with plain system calls and given to Kestrel as a handle. Two reasons:
