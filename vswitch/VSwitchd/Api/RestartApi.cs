@@ -8,9 +8,11 @@ public static class RestartApi
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapPost("/restart", async (HandoverService handover, IHostApplicationLifetime lifetime, HttpContext http, RestartRequest? body) =>
+        // An empty body is the running binary (curl -X POST .../v1/restart); the type stays non-nullable for the document's schema.
+        v1.MapPost("/restart", async (HandoverService handover, IHostApplicationLifetime lifetime, HttpContext http,
+            [Microsoft.AspNetCore.Mvc.FromBody(EmptyBodyBehavior = Microsoft.AspNetCore.Mvc.ModelBinding.EmptyBodyBehavior.Allow)] RestartRequest body) =>
         {
-            var view = await handover.RestartAsync(body?.Binary);
+            var view = await handover.RestartAsync((body as RestartRequest)?.Binary);
             // This process exits once the answer is out: the successor serves from the next request on.
             http.Response.OnCompleted(() =>
             {
