@@ -174,6 +174,61 @@ public sealed partial class RestartTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Type=notify across a hand-over, with tools/notify-listen.py as systemd (a subreaper that follows MAINPID=): the old
+    /// process names the new one MAINPID, the new one says MAINPID= and READY=1 itself, and stopping the new one ends the service.
+    /// </summary>
+    [NeedsProgramFact("python3", "tools/notify-listen.py plays systemd's part")]
+    public void Under_systemd_the_successor_becomes_the_main_process_and_says_ready()
+    {
+        string dir = Directory.CreateTempSubdirectory("vst-rsd").FullName;
+        string socket = Path.Combine(dir, "vswitchd.sock");
+        var lines = new List<string>();
+        var listener = new Process
+        {
+            StartInfo = new ProcessStartInfo("python3")
+            {
+                ArgumentList = { Path.Combine(Repo.Root, "tools/notify-listen.py"), "--follow-mainpid", "--seconds", "60", "--",
+                    Repo.Vswitchd, "--socket", socket, "--state", Path.Combine(dir, "state.db") },
+                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            },
+        };
+        listener.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add(e.Data); };
+        listener.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add(e.Data); };
+        int? successor = null;
+        try
+        {
+            listener.Start();
+            listener.BeginOutputReadLine();
+            listener.BeginErrorReadLine();
+            string Text() { lock (lines) return string.Join('\n', lines); }
+            Wait.Until(() => Text().Contains("READY=1"), TimeSpan.FromSeconds(30), "the first READY=1");
+            int first = int.Parse(Regex.Match(Text(), @"READY=1 \[pid (\d+)\]").Groups[1].Value);
+
+            var r = VsctlHarness.Vsctl("--socket", socket, "--json", "restart");
+            Assert.True(r.ExitCode == 0, r + Text());
+            successor = (int)JsonNode.Parse(r.Stdout)!["newPid"]!;
+            Assert.Equal(first, (int)JsonNode.Parse(r.Stdout)!["oldPid"]!);
+            Wait.Until(() => Text().Contains($"READY=1 [pid {successor}]"), TimeSpan.FromSeconds(30), "READY=1 from the successor:\n" + Text());
+            Assert.Contains($"MAINPID={successor} [pid {first}]", Text());
+            Assert.Contains($"MAINPID={successor} [pid {successor}]", Text());
+
+            // The service's main process is the successor now: stopping it ends the service, with STOPPING=1 from it.
+            Proc.Run("kill", "-TERM", successor.ToString()!);
+            Assert.True(listener.WaitForExit(30_000), "the listener did not see the main process go:\n" + Text());
+            listener.WaitForExit();
+            Assert.Contains($"STOPPING=1 [pid {successor}]", Text());
+            Assert.Equal(0, listener.ExitCode);
+        }
+        finally
+        {
+            if (successor is int pid) StopByPid(pid);
+            Proc.KillQuietly(listener);
+            listener.Dispose();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static void Ok(Vswitchd d, HttpMethod method, string path, object body)
     {
         var (status, json) = d.Send(method, path, body);
