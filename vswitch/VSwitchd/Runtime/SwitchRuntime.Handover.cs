@@ -68,11 +68,22 @@ public sealed partial class SwitchRuntime
         for (int i = 0; i < Options.Threads; i++) _threads.Add(new DatapathThread(Datapath, Options, i));
     }
 
-    /// <summary>Stops the datapath threads (they read nothing from now on) and the control timer; the ports stay open.</summary>
-    public void PauseDatapath()
+    /// <summary>
+    /// Stops the control timer (aging, down ports, rule timeouts) for a hand-over: its work takes the runtime's lock,
+    /// which the hand-over holds, and would only pile up on the thread pool meanwhile.
+    /// </summary>
+    public void SuspendTimer()
     {
         _timer?.Dispose();
         _timer = null;
+    }
+
+    private void StartTimer() => _timer ??= new Timer(_ => Tick(), null, 250, 250);
+
+    /// <summary>Stops the datapath threads (they read nothing from now on) and the control timer; the ports stay open.</summary>
+    public void PauseDatapath()
+    {
+        SuspendTimer();
         foreach (var t in _threads) t.Stop();
         foreach (var t in _threads) t.Dispose();
         _threads.Clear();
@@ -82,8 +93,8 @@ public sealed partial class SwitchRuntime
     /// <summary>The hand-over failed after the pause: this process forwards again.</summary>
     public void ResumeDatapath()
     {
-        if (_running) return;
-        Start();
+        if (_running) StartTimer();
+        else Start();
     }
 
     /// <summary>What the stopped datapath learned, by names: the MAC table's learned entries, resolved neighbours, ring positions.</summary>

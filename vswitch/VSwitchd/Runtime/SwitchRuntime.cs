@@ -458,7 +458,7 @@ public sealed partial class SwitchRuntime : IDisposable
         _running = true;
         foreach (var t in _threads) t.Start();
         // Aging, rule timeouts and neighbour timers run on the control side; the datapath only compares times.
-        _timer ??= new Timer(_ => Tick(), null, 250, 250);
+        StartTimer();
         _log.LogInformation("datapath started: {Threads} thread(s), {Mode}", Options.Threads, Options.BusyPoll ? "busy polling" : "epoll");
     }
 

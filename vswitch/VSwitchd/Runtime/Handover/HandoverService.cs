@@ -55,7 +55,6 @@ public sealed class HandoverService(SwitchRuntime runtime, DaemonHandles handles
         if (!writes.Close(StepTimeout)) log.LogWarning("restart: API writes still running after {Seconds} s; handing over anyway", StepTimeout.TotalSeconds);
         Process? successor = null;
         FdChannel? channel = null;
-        bool paused = false;
         try
         {
             var psi = new ProcessStartInfo(binary) { UseShellExecute = false };
@@ -76,6 +75,7 @@ public sealed class HandoverService(SwitchRuntime runtime, DaemonHandles handles
             int ports = 0;
             runtime.Exclusive(() =>
             {
+                runtime.SuspendTimer();
                 var fds = new List<int>();
                 var offered = runtime.OpenPorts(fds);
                 ports = offered.Length;
@@ -89,7 +89,6 @@ public sealed class HandoverService(SwitchRuntime runtime, DaemonHandles handles
                 // From here the successor's runtime stands over the same descriptors. This datapath stops reading
                 // before the successor's starts: frames arriving meanwhile wait in the TAP queues, socket buffers and rings.
                 runtime.PauseDatapath();
-                paused = true;
                 long stoppedAt = Stopwatch.GetTimestamp();
                 channel.Send(Envelope.Of("learned", runtime.ExportLearned()));
                 var running = Expect<RunningMessage>(channel, "running", StepTimeout, successor, binary);
@@ -103,6 +102,8 @@ public sealed class HandoverService(SwitchRuntime runtime, DaemonHandles handles
             });
             _successor = channel;
             channel = null;
+            // The caller stops this host once its answer is out; should that never happen (the client went away), stop anyway.
+            _ = Task.Delay(TimeSpan.FromSeconds(5)).ContinueWith(_ => lifetime.StopApplication(), TaskScheduler.Default);
             // Under systemd the service's main process is the successor from now on (the unit has NotifyAccess=all, and
             // this is the main process's own word too): this one exits 0 without systemd taking the service as stopped.
             if (services.GetService<ISystemdNotifier>() is { IsEnabled: true } notifier)
@@ -112,7 +113,7 @@ public sealed class HandoverService(SwitchRuntime runtime, DaemonHandles handles
         }
         catch (Exception e) when (e is HandoverException or IOException or SocketException)
         {
-            if (paused) runtime.ResumeDatapath();
+            runtime.ResumeDatapath(); // the timer, and the threads if they were paused
             StopSuccessor(successor);
             writes.Open();
             string message = $"restart failed, this vswitchd (pid {Environment.ProcessId}) keeps running: {e.Message}";
