@@ -102,7 +102,7 @@ public sealed partial class RestartTests(ITestOutputHelper output)
         File.WriteAllText(quitter, "#!/bin/sh\necho 'this vswitchd refuses' >&2\nexit 3\n");
         File.SetUnixFileMode(quitter, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 
-        var ping = a.Start("ping", "-i", "0.01", "-c", "300", "10.79.0.3");
+        var ping = a.Start("ping", "-i", "0.01", "-c", "600", "10.79.0.3");
         try
         {
             // No such binary: refused before anything starts (exit 6, invalid).
@@ -117,8 +117,16 @@ public sealed partial class RestartTests(ITestOutputHelper output)
             Assert.Contains("exited with code 3 before it connected", (string)error["error"]!);
             Assert.Contains($"this vswitchd (pid {d.Pid}) keeps running", (string)error["error"]!);
 
+            // The worst case: the successor fails after this daemon stopped its datapath; it must resume it.
+            string late = Path.Combine(d.Dir, "fails-late");
+            File.WriteAllText(late, $"#!/bin/sh\nVSWITCHD_TEST_TAKEOVER_FAULT=after-learned exec {Repo.Vswitchd} \"$@\"\n");
+            File.SetUnixFileMode(late, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var fails = VsctlHarness.Vsctl("--socket", d.Socket, "--json", "restart", "--binary", late);
+            Assert.True(fails.ExitCode == 1, fails.ToString());
+            Assert.Contains("failing on purpose after the predecessor stopped", (string)JsonNode.Parse(fails.Stdout)!["error"]!);
+
             Assert.True(ping.WaitForExit(30_000), "ping did not finish");
-            AssertNoLoss("across two failed restarts", ping.StandardOutput.ReadToEnd());
+            AssertNoLoss("across three failed restarts", ping.StandardOutput.ReadToEnd());
         }
         finally { Proc.KillQuietly(ping); }
         Assert.False(d.HasExited, "the old daemon exited: " + d.Log);

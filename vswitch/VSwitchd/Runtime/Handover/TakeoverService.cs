@@ -26,6 +26,9 @@ public sealed class TakeoverService(SwitchRuntime runtime, Takeover takeover, IS
             var e = ch.Receive<Envelope>(HandoverService.StartTimeout, "the predecessor's learned state");
             if (e.Type != "learned") throw new HandoverException($"the predecessor sent '{e.Type}' instead of 'learned'");
             var learned = e.Read<LearnedMessage>();
+            // For the tests of the worst failure: after the predecessor stopped its datapath (it must resume it).
+            if (Environment.GetEnvironmentVariable("VSWITCHD_TEST_TAKEOVER_FAULT") == "after-learned")
+                throw new HandoverException("VSWITCHD_TEST_TAKEOVER_FAULT=after-learned: failing on purpose after the predecessor stopped");
             int macs = runtime.ImportLearned(learned);
             runtime.Start();
             double gap = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - learned.StoppedAtUnixMs;
