@@ -42,12 +42,4 @@ public sealed class TakeoverInventory(OfferMessage offer, int[] fds)
             return names;
         }
     }
-
-    /// <summary>A failed take-over: every descriptor not yet owned by a port is closed (the predecessor still has its own).</summary>
-    public void CloseAll()
-    {
-        CloseUntaken();
-        Tmds.Linux.LibC.close(ApiFd);
-        Tmds.Linux.LibC.close(LockFd);
-    }
 }

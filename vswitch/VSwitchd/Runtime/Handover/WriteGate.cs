@@ -12,8 +12,6 @@ public sealed class WriteGate
     private int _inFlight;
     private bool _closed;
 
-    public bool IsClosed { get { lock (_lock) return _closed; } }
-
     /// <summary>False when the gate is closed: refuse the write.</summary>
     public bool TryEnter()
     {
