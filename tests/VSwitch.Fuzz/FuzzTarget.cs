@@ -21,6 +21,9 @@ public abstract class FuzzTarget
     /// </summary>
     public abstract IReadOnlyList<Instrumented> Instrument { get; }
 
+    /// <summary>The AFL dictionary (tokens of the input's syntax) in tests/VSwitch.Fuzz/dict, if any.</summary>
+    public virtual string? Dictionary => null;
+
     /// <summary>Runs one input; throws only what the parser must never throw.</summary>
     public abstract void Execute(byte[] input);
 

@@ -5,6 +5,7 @@ using VSwitch.Fuzz;
 
 // VSwitch.Fuzz list                      the targets, one a line: NAME<TAB>description
 // VSwitch.Fuzz instrument TARGET         what tools/fuzz.sh gives sharpfuzz: ASSEMBLY [PREFIX...] a line
+// VSwitch.Fuzz dict TARGET               the target's AFL dictionary file name (under dict/), or nothing
 // VSwitch.Fuzz run TARGET                under afl-fuzz: SharpFuzz's out-of-process loop over AFL's inputs
 // VSwitch.Fuzz replay TARGET FILE...     each file once, in process: "ok" or the exception (reproduces a crash)
 if (args.Length == 0) return Usage();
@@ -15,6 +16,9 @@ switch (args[0])
         return 0;
     case "instrument" when args.Length == 2 && FuzzTargets.Find(args[1]) is { } target:
         foreach (var i in target.Instrument) Console.WriteLine(string.Join(' ', [i.Assembly, .. i.Prefixes]));
+        return 0;
+    case "dict" when args.Length == 2 && FuzzTargets.Find(args[1]) is { } target:
+        if (target.Dictionary is { } dict) Console.WriteLine(dict);
         return 0;
     case "run" when args.Length == 2 && FuzzTargets.Find(args[1]) is { } target:
         // The stream is AFL's current input; an exception that escapes Execute is reported as a crash.
@@ -39,7 +43,7 @@ switch (args[0])
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: VSwitch.Fuzz list | instrument TARGET | run TARGET | replay TARGET FILE...");
+    Console.Error.WriteLine("usage: VSwitch.Fuzz list | instrument TARGET | dict TARGET | run TARGET | replay TARGET FILE...");
     Console.Error.WriteLine("targets: " + string.Join(", ", FuzzTargets.All.Select(t => t.Name)));
     return 2;
 }

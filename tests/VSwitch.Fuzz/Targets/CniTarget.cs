@@ -11,6 +11,7 @@ public sealed class CniTarget : FuzzTarget
 {
     public override string Name => "cni";
     public override string Description => "CNI netconf on stdin: NetConf.Parse, NetConf.PeekVersion";
+    public override string? Dictionary => "cni.dict";
     public override IReadOnlyList<Instrumented> Instrument { get; } = [new("vswitch-cni.dll", "VSwitch.Cni.NetConf")];
 
     public override void Execute(byte[] input)

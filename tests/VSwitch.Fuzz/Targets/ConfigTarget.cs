@@ -11,6 +11,7 @@ public sealed class ConfigTarget : FuzzTarget
 {
     public override string Name => "config";
     public override string Description => "vswitchd's JSON config: VSwitchConfig.Parse (deserialise + Validate)";
+    public override string? Dictionary => "config.dict";
     public override IReadOnlyList<Instrumented> Instrument { get; } = [new("vswitchd.dll", "VSwitchd.Config")];
 
     public override void Execute(byte[] input)

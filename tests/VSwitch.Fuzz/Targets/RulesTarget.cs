@@ -11,6 +11,7 @@ public sealed class RulesTarget : FuzzTarget
 {
     public override string Name => "rules";
     public override string Description => "flow rules: RuleParser.ParseRule / ParseMatch (match and action syntax)";
+    public override string? Dictionary => "rules.dict";
     public override IReadOnlyList<Instrumented> Instrument { get; } = [new("VSwitch.Core.dll", "VSwitch.Core.Tables.Rules", "VSwitch.Core.Flow")];
 
     public override void Execute(byte[] input)

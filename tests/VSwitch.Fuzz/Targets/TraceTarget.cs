@@ -13,6 +13,7 @@ public sealed class TraceTarget : FuzzTarget
 {
     public override string Name => "trace";
     public override string Description => "trace specs: RuleParser.ParseMatch, FrameBuilder.FromKey, Tracer.Trace";
+    public override string? Dictionary => "rules.dict";
     public override IReadOnlyList<Instrumented> Instrument { get; } = [new("VSwitch.Core.dll")];
 
     public override void Execute(byte[] input)
