@@ -7,6 +7,7 @@ using VSwitch.Fuzz;
 // VSwitch.Fuzz instrument TARGET         what tools/fuzz.sh gives sharpfuzz: ASSEMBLY [PREFIX...] a line
 // VSwitch.Fuzz dict TARGET               the target's AFL dictionary file name (under dict/), or nothing
 // VSwitch.Fuzz run TARGET                under afl-fuzz: SharpFuzz's out-of-process loop over AFL's inputs
+// VSwitch.Fuzz smoke TARGET CORPUS N      N random mutations of the seeds in process, no AFL (a quick look)
 // VSwitch.Fuzz replay TARGET FILE...     each file once, in process: "ok" or the exception (reproduces a crash)
 if (args.Length == 0) return Usage();
 switch (args[0])
@@ -29,6 +30,8 @@ switch (args[0])
             target.Execute(buffer.ToArray());
         });
         return 0;
+    case "smoke" when args.Length == 4 && FuzzTargets.Find(args[1]) is { } target && int.TryParse(args[3], out int count):
+        return Smoke.Run(target, args[2], count);
     case "replay" when args.Length >= 3 && FuzzTargets.Find(args[1]) is { } target:
         int bad = 0;
         foreach (var file in args[2..])
@@ -43,7 +46,7 @@ switch (args[0])
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: VSwitch.Fuzz list | instrument TARGET | dict TARGET | run TARGET | replay TARGET FILE...");
+    Console.Error.WriteLine("usage: VSwitch.Fuzz list | instrument TARGET | dict TARGET | run TARGET | smoke TARGET CORPUS N | replay TARGET FILE...");
     Console.Error.WriteLine("targets: " + string.Join(", ", FuzzTargets.All.Select(t => t.Name)));
     return 2;
 }

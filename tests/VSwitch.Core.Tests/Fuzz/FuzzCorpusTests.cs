@@ -31,6 +31,19 @@ public class FuzzCorpusTests
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
     }
 
+    /// <summary>
+    /// A brief fuzz in CI without AFL (whose start-up alone would cost a minute a target): fixed-seed
+    /// random mutations of the seeds, so a failure reproduces. tools/fuzz.sh is the real search.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Targets))]
+    public void Mutations_of_the_seeds_raise_no_unexpected_exception(string name)
+    {
+        var seeds = FuzzCorpus.Files(FuzzCorpus.Seeds(name)).Select(File.ReadAllBytes).ToArray();
+        var crash = Smoke.FindCrash(FuzzTargets.Find(name)!, seeds, count: 3000, seed: 16);
+        Assert.True(crash is null, crash is { } c ? $"mutation {c.Index} ({Convert.ToHexString(c.Input)}): {c.Error}" : "");
+    }
+
     [Fact]
     public void Every_target_has_a_corpus_and_names_the_assemblies_to_instrument()
     {
