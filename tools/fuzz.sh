@@ -3,6 +3,7 @@
 #
 #   tools/fuzz.sh list                 the targets
 #   tools/fuzz.sh TARGET SECONDS       fuzz TARGET for SECONDS, starting from its seed corpus
+#   tools/fuzz.sh replay TARGET FILE...  run inputs (a crash) once, in process, and print their exceptions
 #
 # It installs what it needs (Debian's afl++ as root; the SharpFuzz.CommandLine tool into
 # .artifacts/fuzz/tools), publishes tests/VSwitch.Fuzz into .artifacts/fuzz/TARGET/bin, instruments
@@ -26,7 +27,7 @@ FINDINGS=${FINDINGS:-$WORK/findings}
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'fuzz.sh: %s\n' "$*" >&2; exit "${2:-3}"; }
-usage() { echo "usage: tools/fuzz.sh list | TARGET SECONDS" >&2; exit 2; }
+usage() { echo "usage: tools/fuzz.sh list | TARGET SECONDS | replay TARGET FILE..." >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 mkdir -p "$WORK"
@@ -46,6 +47,14 @@ if [ "$1" = list ]; then
   publish
   dotnet "$WORK/publish/VSwitch.Fuzz.dll" list
   exit 0
+fi
+
+if [ "$1" = replay ]; then
+  [ $# -ge 3 ] || usage
+  files=()
+  for f in "${@:3}"; do files+=("$(realpath "$f")"); done
+  publish
+  exec dotnet "$WORK/publish/VSwitch.Fuzz.dll" replay "$2" "${files[@]}"
 fi
 
 [ $# -eq 2 ] || usage
