@@ -25,8 +25,9 @@ public sealed class FuzzSwitch
     public int Overlay { get; }
     public int Tunnel { get; }
 
-    /// <summary>Built once per process: the harnesses only read it.</summary>
-    public static FuzzSwitch Shared { get; } = new();
+    /// <summary>Built once per process, on the first input (inside SharpFuzz's loop): the harnesses only read it.</summary>
+    public static FuzzSwitch Shared => LazyShared.Value;
+    private static readonly Lazy<FuzzSwitch> LazyShared = new(() => new FuzzSwitch());
 
     private FuzzSwitch()
     {

@@ -24,7 +24,11 @@ public abstract class FuzzTarget
     /// <summary>The AFL dictionary (tokens of the input's syntax) in tests/VSwitch.Fuzz/dict, if any.</summary>
     public virtual string? Dictionary => null;
 
-    /// <summary>Runs one input; throws only what the parser must never throw.</summary>
+    /// <summary>
+    /// Runs one input; throws only what the parser must never throw. Set-up belongs here (on first
+    /// use), never in a constructor: instrumented code that runs before SharpFuzz's loop has no
+    /// shared memory to write to and crashes the fork server.
+    /// </summary>
     public abstract void Execute(byte[] input);
 
     /// <summary>Text parsers get the input as UTF-8 (invalid sequences become U+FFFD, as a reader would make them).</summary>

@@ -13,8 +13,10 @@ namespace VSwitch.Fuzz.Targets;
 /// </summary>
 public sealed class VxlanTarget : FuzzTarget
 {
-    // One pool for the process: the receiver reads into pooled slots, never into fresh arrays.
-    private readonly PacketPool _pool = new(4);
+    // One pool for the process: the receiver reads into pooled slots, never into fresh arrays. Made
+    // on the first input, not here: instrumented code must not run before SharpFuzz has set up AFL's
+    // shared memory (the constructor runs when the target list is built).
+    private PacketPool? _pool;
 
     public override string Name => "vxlan";
     public override string Description => "VXLAN datagrams: VxlanCodec.Decapsulate, then the inner frame from the tunnel port";
@@ -23,6 +25,7 @@ public sealed class VxlanTarget : FuzzTarget
     public override void Execute(byte[] input)
     {
         var sw = FuzzSwitch.Shared;
+        _pool ??= new PacketPool(4);
         var p = _pool.TryRent() ?? throw new InvalidOperationException("the packet pool leaked a slot");
         try
         {
