@@ -115,13 +115,19 @@ SECS=$((MINUTES * 60))
 ip netns exec "$NC" iperf3 -s -p 5201 -1 > "$OUT/iperf3-server-tcp.log" 2>&1 & PIDS+=($!)
 ip netns exec "$NC" iperf3 -s -p 5202 -1 > "$OUT/iperf3-server-udp.log" 2>&1 & PIDS+=($!)
 ip netns exec "$NV" iperf3 -s -p 5203 -1 > "$OUT/iperf3-server-vxlan.log" 2>&1 & PIDS+=($!)
-sleep 1
+# Clients start once their servers listen (a loaded machine may take seconds to start one). Each client is bounded
+# in time (timeout): a path that stops must fail the soak, not hang it (iperf3 waits on a dead path).
+listening() { ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q LISTEN; }
+deadline=$((SECONDS + 30))
+until listening "$NC" 5201 && listening "$NC" 5202 && listening "$NV" 5203; do
+  [ $SECONDS -lt $deadline ] || fail "the iperf3 servers did not listen within 30 s"; sleep 0.2
+done
 ip netns exec "$NA" ping -i 0.2 -W 1 -w "$SECS" 10.71.0.3 > "$OUT/ping-a-b.log" 2>&1 & PING1=$!; PIDS+=($PING1)
 ip netns exec "$NA" ping -i 0.2 -W 1 -w "$SECS" 10.72.0.2 > "$OUT/ping-a-c.log" 2>&1 & PING2=$!; PIDS+=($PING2)
 ip netns exec "$NF" ping -i 0.2 -W 1 -w "$SECS" 10.75.0.9 > "$OUT/ping-f-v.log" 2>&1 & PING3=$!; PIDS+=($PING3)
-ip netns exec "$NF" iperf3 -c 10.75.0.9 -p 5203 -b 200M -t "$((SECS - 5))" > "$OUT/iperf3-vxlan.log" 2>&1 & IP3=$!; PIDS+=($IP3)
-ip netns exec "$NA" iperf3 -c 10.72.0.2 -p 5201 -b 2G -t "$((SECS - 5))" > "$OUT/iperf3-tcp.log" 2>&1 & IP1=$!; PIDS+=($IP1)
-ip netns exec "$NB" iperf3 -c 10.72.0.2 -p 5202 -u -l 64 -b 4M -t "$((SECS - 5))" > "$OUT/iperf3-udp.log" 2>&1 & IP2=$!; PIDS+=($IP2)
+ip netns exec "$NF" timeout -k 5 "$((SECS + 30))" iperf3 -c 10.75.0.9 -p 5203 -b 200M -t "$((SECS - 5))" > "$OUT/iperf3-vxlan.log" 2>&1 & IP3=$!; PIDS+=($IP3)
+ip netns exec "$NA" timeout -k 5 "$((SECS + 30))" iperf3 -c 10.72.0.2 -p 5201 -b 2G -t "$((SECS - 5))" > "$OUT/iperf3-tcp.log" 2>&1 & IP1=$!; PIDS+=($IP1)
+ip netns exec "$NB" timeout -k 5 "$((SECS + 30))" iperf3 -c 10.72.0.2 -p 5202 -u -l 64 -b 4M -t "$((SECS - 5))" > "$OUT/iperf3-udp.log" 2>&1 & IP2=$!; PIDS+=($IP2)
 
 CSV=$OUT/soak.csv
 # churn in the background through the API (curl: a vsctl process per command would not keep up on 2 cores)

@@ -248,4 +248,19 @@ public class PortSecurityTests
         Assert.Null(TestFrames.VlanOf(got));
         Assert.Empty(r.Take("v10"));
     }
+
+    [Fact]
+    public void Changing_a_ports_security_keeps_the_networks_connections()
+    {
+        // A regression: the snapshot published for new security settings left the connections out, so every
+        // attachment (whose security is applied once it is addressed) isolated connected networks again.
+        var r = new Rig();
+        r.Dp.AddNetwork("n1", gateway: 0x0a010001, prefixLength: 24);
+        r.Dp.AddNetwork("n2", gateway: 0x0a020001, prefixLength: 24);
+        r.Add("a", "n1");
+        Assert.True(r.Dp.ConnectNetworks("n1", "n2"));
+        r.Secure("a", 0x020000000001, 0x0a010002);
+        var t = r.Dp.Topology;
+        Assert.True(t.Connections.Connected(t.NetworkByName("n1")!.Id, t.NetworkByName("n2")!.Id));
+    }
 }

@@ -244,7 +244,7 @@ public sealed class Datapath
             var t = _topology;
             var old = t.PortByName(name) ?? throw new KeyNotFoundException($"no port named '{name}'");
             var port = old.WithSecurity(security, mac, pinMac);
-            Publish(new SwitchTopology(t.Networks, t.Ports.Select(p => p == old ? port : p).ToList()));
+            Publish(new SwitchTopology(t.Networks, t.Ports.Select(p => p == old ? port : p).ToList(), t.Connections));
             return port;
         }
     }

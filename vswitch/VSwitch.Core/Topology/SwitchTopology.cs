@@ -9,7 +9,7 @@ public sealed class SwitchTopology
 {
     public const int MaxPorts = 4096;
 
-    public static readonly SwitchTopology Empty = new([], []);
+    public static readonly SwitchTopology Empty = new([], [], NetworkConnections.None);
 
     private readonly SwitchPort?[] _byId;
     private readonly SwitchPort[][] _members;
@@ -20,7 +20,9 @@ public sealed class SwitchTopology
     private readonly SwitchPort[] _ports;
     private readonly Network?[] _networkById;
 
-    public SwitchTopology(IReadOnlyList<Network> networks, IReadOnlyList<SwitchPort> ports, NetworkConnections? connections = null)
+    // The connections are required, not optional: a snapshot built without them (a port's security changed) once
+    // isolated every connected network again.
+    public SwitchTopology(IReadOnlyList<Network> networks, IReadOnlyList<SwitchPort> ports, NetworkConnections connections)
     {
         Connections = connections ?? NetworkConnections.None;
         _networks = [.. networks];
