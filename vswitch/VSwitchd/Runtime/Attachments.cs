@@ -297,13 +297,16 @@ public sealed class Attachments : IHostedService, IDisposable
     /// </summary>
     private void CreatePort(Attachment a)
     {
-        // Security is on from the first frame (the MAC is known now); the address joins it once configured below.
-        // Persistent while the daemon runs: a crash leaves the container its interface and addresses (SwitchRuntime.Persistent).
-        var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu,
-            PortSecurity = a.PortSecurity, PinMac = a.PinMac, Persistent = true };
         // A hitless restart hands the TAP over as it is in the container (renamed, addressed, up), and a restart after
         // a crash finds it there: nothing to set up then.
         bool adopted = _rt.Adopting?.Has(a.Port) == true;
+        // Security is on from the first frame (the MAC is known now). A new TAP's address joins it once configured
+        // below; a handed-over TAP is live and already addressed, so its address is in from the first frame too
+        // (else the container's frames in between were dropped as port-security-ip: a ping lost across a restart).
+        // Persistent while the daemon runs: a crash leaves the container its interface and addresses (SwitchRuntime.Persistent).
+        var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu,
+            PortSecurity = a.PortSecurity, PinMac = a.PinMac, Persistent = true,
+            Addresses = adopted && a.Address is not null ? [a.Address] : [] };
         var port = _rt.AddPort(pc, persist: false, device: a.Ifname);
         if (!adopted && port.Io is not VSwitch.Core.Ports.TapPort { Reattached: true })
         {
