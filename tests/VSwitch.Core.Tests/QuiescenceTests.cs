@@ -112,4 +112,24 @@ public class QuiescenceTests
         }
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1.5), $"30 waits took {sw.Elapsed}");
     }
+
+    [Fact]
+    public void A_woken_polling_thread_still_sleeps_between_polls()
+    {
+        var dp = new Datapath();
+        dp.AddNetwork("n");
+        dp.AddPort(new MemoryPort("m"), "n"); // no poll fd: the thread polls it, sleeping 1 ms between idle rounds
+        using var t = new DatapathThread(dp, new DatapathOptions { PoolSize = 64, LargePoolSize = 0 }, 0);
+        t.Start();
+        WaitFor(() => t.SeenVersion == dp.Topology.Version, "the thread to see its port");
+        t.Wake();
+        // A wake-up left raised would end every 1 ms sleep at once: the thread would spin at 100%.
+        var proc = Process.GetCurrentProcess();
+        var cpu0 = proc.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        Thread.Sleep(500); // a measuring window, not a wait for a condition
+        proc.Refresh();
+        var used = proc.TotalProcessorTime - cpu0;
+        Assert.True(used < sw.Elapsed * 0.5, $"the process used {used.TotalMilliseconds:F0} ms of CPU in {sw.ElapsedMilliseconds} ms");
+    }
 }

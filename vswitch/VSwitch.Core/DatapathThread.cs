@@ -151,7 +151,8 @@ public sealed class DatapathThread : IDisposable
                     bool any = false;
                     for (int i = 0; i < _owned.Length; i++)
                         if (_owned[i].Io.Fault is null) any |= SafeDrain(_owned[i]);
-                    if (!any && !_opt.BusyPoll) _epoll.Wait(1);
+                    // The wake-up eventfd is in the set too: clear it, or every later wait returns at once.
+                    if (!any && !_opt.BusyPoll && _epoll.Wait(1) > 0) _wake.Clear();
                     continue;
                 }
                 int n = _epoll.Wait(IdleWaitMs);
