@@ -253,11 +253,9 @@ public class MultiThreadDatapathTests
         // 4 endpoints, 12 directed pairs, each a TCP transfer and a UDP stream, all at once.
         var flows = StartMesh(f, f.Endpoints, tcpBytes: 4 << 20, udpCount: 1500, udpPps: 500);
         AssertMesh(flows, f, TimeSpan.FromSeconds(120));
-        // Every thread is still running (none stopped on a fault) and none dropped a batch on one.
-        var threadsView = f.Switch!.Get("/v1/stats");
-        Assert.DoesNotContain("stopped on a fault", f.Switch.Log);
+        // Every thread is still running: none stopped on a fault.
+        Assert.DoesNotContain("stopped on a fault", f.Switch!.Log);
         Assert.DoesNotContain("Unhandled exception", f.Switch.Log);
-        _ = threadsView;
     }
 
     [RootFact]
