@@ -31,11 +31,15 @@ public class MultiThreadDatapathTests
                 h.update(d); n += len(d)
             print(n, h.hexdigest())
         elif mode == "tcp-source":
-            seed, size = int(sys.argv[4]), int(sys.argv[5])
-            data = random.Random(seed).randbytes(size)
+            # Sends seeded random bytes for a number of seconds, hashing what it sent.
+            seed, seconds = int(sys.argv[4]), float(sys.argv[5])
+            r = random.Random(seed); h = hashlib.sha256(); n = 0
             c = socket.create_connection((addr, port), timeout=60)
-            c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
-            print(len(data), hashlib.sha256(data).hexdigest())
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                d = r.randbytes(1 << 18); c.sendall(d); h.update(d); n += len(d)
+            c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+            print(n, h.hexdigest())
         elif mode == "udp-sink":
             count, idle = int(sys.argv[4]), float(sys.argv[5])
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -172,7 +176,7 @@ public class MultiThreadDatapathTests
         ns.TryExec(TimeSpan.FromSeconds(5), "ss", proto == "tcp" ? "-ltn" : "-lun").StdOut.Contains(":" + port + " ");
 
     /// <summary>Starts a sink per directed pair (TCP and UDP), waits for them to listen, then starts every source at once.</summary>
-    private static List<Flow> StartMesh(Fabric f, IReadOnlyList<(string Name, TestNetns Ns, string Ip, string Kind)> eps, int tcpBytes, int udpCount, int udpPps)
+    private static List<Flow> StartMesh(Fabric f, IReadOnlyList<(string Name, TestNetns Ns, string Ip, string Kind)> eps, double tcpSeconds, int udpCount, int udpPps)
     {
         var flows = new List<Flow>();
         var pending = new List<(string What, Process Sink, TestNetns From, string[] SourceArgs, TestNetns To, string Proto, int Port)>();
@@ -182,11 +186,11 @@ public class MultiThreadDatapathTests
             {
                 if (a.Ns == b.Ns) continue;
                 string what = $"{a.Kind} {a.Ip} -> {b.Kind} {b.Ip}";
-                if (tcpBytes > 0)
+                if (tcpSeconds > 0)
                 {
                     int p = port++;
                     var sink = f.Start(b.Ns, "tcp-sink", b.Ip, p.ToString());
-                    pending.Add(("TCP " + what, sink, a.Ns, ["tcp-source", b.Ip, p.ToString(), (seed++).ToString(), tcpBytes.ToString()], b.Ns, "tcp", p));
+                    pending.Add(("TCP " + what, sink, a.Ns, ["tcp-source", b.Ip, p.ToString(), (seed++).ToString(), tcpSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)], b.Ns, "tcp", p));
                 }
                 if (udpCount > 0)
                 {
@@ -240,7 +244,21 @@ public class MultiThreadDatapathTests
         {
             foreach (var fl in flows) { Proc.KillQuietly(fl.Sink); if (fl.Source is { } s) Proc.KillQuietly(s); }
         }
-        Assert.True(failures.Count == 0, string.Join("\n", failures) + "\n" + f.Switch!.Get("/v1/stats").ToJsonString());
+        if (failures.Count > 0)
+        {
+            // Where frames went missing: the switch's counters, and each endpoint's kernel (its
+            // interface's drops, UDP buffer errors).
+            var why = new System.Text.StringBuilder();
+            why.AppendLine(f.Switch!.Get("/v1/stats").ToJsonString());
+            why.AppendLine(f.Host.TryExec(TimeSpan.FromSeconds(5), "ip", "-s", "link").StdOut);
+            foreach (var e in f.Endpoints)
+            {
+                why.AppendLine($"--- {e.Kind} {e.Ip}");
+                why.AppendLine(e.Ns.TryExec(TimeSpan.FromSeconds(5), "ip", "-s", "link").StdOut);
+                why.AppendLine(string.Join("\n", e.Ns.TryExec(TimeSpan.FromSeconds(5), "cat", "/proc/net/snmp").StdOut.Split('\n').Where(l => l.StartsWith("Udp:"))));
+            }
+            Assert.Fail(string.Join("\n", failures) + "\n" + why);
+        }
     }
 
     [RootTheory]
@@ -250,12 +268,39 @@ public class MultiThreadDatapathTests
     {
         using var f = new Fabric("10.213.0", threads, taps: 2);
         f.PingMesh();
-        // 4 endpoints, 12 directed pairs, each a TCP transfer and a UDP stream, all at once.
-        var flows = StartMesh(f, f.Endpoints, tcpBytes: 4 << 20, udpCount: 1500, udpPps: 500);
-        AssertMesh(flows, f, TimeSpan.FromSeconds(120));
+        // 4 endpoints, 12 directed pairs, all at once: first UDP streams counted exactly, then TCP
+        // transfers hashed. Not both together: TCP bursts then overflow the AF_PACKET port's receive
+        // ring now and then (the kernel drops into a full ring, counted as rx-ring-full-drops, seen
+        // with 4 threads on 2 cores), which is not what this test is about.
+        AssertMesh(StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 1500, udpPps: 500), f, TimeSpan.FromSeconds(120));
+        AssertMesh(StartMesh(f, f.Endpoints, tcpSeconds: 3, udpCount: 0, udpPps: 0), f, TimeSpan.FromSeconds(120));
         // Every thread is still running: none stopped on a fault.
         Assert.DoesNotContain("stopped on a fault", f.Switch!.Log);
         Assert.DoesNotContain("Unhandled exception", f.Switch.Log);
+    }
+
+    /// <summary>Removes and adds the port <paramref name="times"/> times while <paramref name="flows"/> run, then checks them.</summary>
+    private static void Churn(Fabric f, string name, object port, int times, List<Flow> flows)
+    {
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < times; i++)
+            {
+                var del = f.Switch!.Send(HttpMethod.Delete, "/v1/ports/" + name);
+                Assert.True(del.Status is 200 or 204, $"delete #{i}: {del.Status} {del.Body}");
+                var add = f.Switch.Send(HttpMethod.Post, "/v1/ports", port);
+                Assert.True(add.Status == 201, $"add #{i}: {add.Status} {add.Body}");
+            }
+            // The churn ran under traffic: some flow was still going when it ended.
+            Assert.True(flows.Any(fl => !fl.Source!.HasExited), $"the flows ended before the churn did ({sw.Elapsed})");
+        }
+        catch
+        {
+            foreach (var fl in flows) { Proc.KillQuietly(fl.Sink); if (fl.Source is { } s) Proc.KillQuietly(s); }
+            throw;
+        }
+        AssertMesh(flows, f, TimeSpan.FromSeconds(120));
     }
 
     [RootFact]
@@ -269,30 +314,20 @@ public class MultiThreadDatapathTests
         Assert.Equal(201, f.Switch!.Send(HttpMethod.Post, "/v1/ports", churnPort).Status);
         f.PingMesh();
 
-        // The other ports: UDP between all of them for about as long as the churn takes, and TCP.
-        var flows = StartMesh(f, f.Endpoints, tcpBytes: 8 << 20, udpCount: 6000, udpPps: 300);
-        // Frames for the churning port from two endpoints behind different threads (TAP and VXLAN).
+        // Frames for the churning port all the while, from two endpoints behind different threads (TAP and VXLAN).
         var blasts = new List<Process>();
         try
         {
             foreach (var from in new[] { f.Endpoints[0].Ns, f.Endpoints[^1].Ns })
-                blasts.Add(f.Start(from, "udp-source", "10.42.0.50", "9", "1000000", "2000", "99"));
-            var sw = Stopwatch.StartNew();
-            for (int i = 0; i < 100; i++)
-            {
-                var del = f.Switch.Send(HttpMethod.Delete, "/v1/ports/" + churnName);
-                Assert.True(del.Status is 200 or 204, $"delete #{i}: {del.Status} {del.Body}");
-                var add = f.Switch.Send(HttpMethod.Post, "/v1/ports", churnPort);
-                Assert.True(add.Status == 201, $"add #{i}: {add.Status} {add.Body}");
-            }
-            // The churn ran under traffic: the UDP streams (20 s) were still going when it ended.
-            Assert.True(flows.Any(fl => !fl.Source!.HasExited), $"the flows ended before the churn did ({sw.Elapsed})");
+                blasts.Add(f.Start(from, "udp-source", "10.42.0.50", "9", "1000000", "1000", "99"));
+            // 50 times under UDP between all the other endpoints (counted exactly), 50 under TCP (hashed).
+            Churn(f, churnName, churnPort, 50, StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 4500, udpPps: 300));
+            Churn(f, churnName, churnPort, 50, StartMesh(f, f.Endpoints, tcpSeconds: 15, udpCount: 0, udpPps: 0));
         }
         finally
         {
             foreach (var b in blasts) Proc.KillQuietly(b);
         }
-        AssertMesh(flows, f, TimeSpan.FromSeconds(120));
         // The port that came back works.
         var ping = churn.TryExec(TimeSpan.FromSeconds(30), "ping", "-c", "2", "-W", "2", f.Endpoints[0].Ip);
         Assert.True(ping.ExitCode == 0, ping.Output);
