@@ -19,8 +19,11 @@ public class MultiThreadDatapathTests
 
     /// <summary>TCP and UDP sources and sinks; a sink prints what it got, a source what it sent.</summary>
     private const string FlowScript = """
-        import socket, hashlib, random, sys, struct, zlib, time, json
+        import socket, hashlib, random, sys, struct, zlib, time, json, os
         mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        # A source also stops early once this file exists (the test says when the churn is over).
+        stop = sys.argv[7] if len(sys.argv) > 7 and sys.argv[7] else None
+        def stopped(): return stop is not None and os.path.exists(stop)
         if mode == "tcp-sink":
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((addr, port)); s.listen(1); s.settimeout(120)
@@ -31,12 +34,12 @@ public class MultiThreadDatapathTests
                 h.update(d); n += len(d)
             print(n, h.hexdigest())
         elif mode == "tcp-source":
-            # Sends seeded random bytes for a number of seconds, hashing what it sent.
+            # Sends seeded random bytes for a number of seconds (or until told to stop), hashing what it sent.
             seed, seconds = int(sys.argv[4]), float(sys.argv[5])
             r = random.Random(seed); h = hashlib.sha256(); n = 0
             c = socket.create_connection((addr, port), timeout=60)
             end = time.monotonic() + seconds
-            while time.monotonic() < end:
+            while time.monotonic() < end and not stopped():
                 d = r.randbytes(1 << 18); c.sendall(d); h.update(d); n += len(d)
             c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
             print(n, h.hexdigest())
@@ -63,14 +66,16 @@ public class MultiThreadDatapathTests
         elif mode == "udp-source":
             count, pps, seed = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            r = random.Random(seed); t0 = time.monotonic()
+            r = random.Random(seed); t0 = time.monotonic(); sent = 0
             for i in range(count):
+                if i % 50 == 0 and stopped(): break
                 body = struct.pack("!I", i) + r.randbytes(100 + r.randrange(1200))
                 s.sendto(body + struct.pack("!I", zlib.crc32(body)), (addr, port))
                 due = t0 + (i + 1) / pps
                 d = due - time.monotonic()
                 if d > 0: time.sleep(d)
-            print(count)
+                sent += 1
+            print(sent)
         """;
 
     /// <summary>The switch's host, its endpoints, and the kernel VTEP's host; everything goes when disposed.</summary>
@@ -173,10 +178,10 @@ public class MultiThreadDatapathTests
     private sealed record Flow(string What, Process Sink, Process? Source);
 
     private static bool Listening(TestNetns ns, string proto, int port) =>
-        ns.TryExec(TimeSpan.FromSeconds(5), "ss", proto == "tcp" ? "-ltn" : "-lun").StdOut.Contains(":" + port + " ");
+        ns.TryExec(TimeSpan.FromSeconds(30), "ss", proto == "tcp" ? "-ltn" : "-lun").StdOut.Contains(":" + port + " ");
 
     /// <summary>Starts a sink per directed pair (TCP and UDP), waits for them to listen, then starts every source at once.</summary>
-    private static List<Flow> StartMesh(Fabric f, IReadOnlyList<(string Name, TestNetns Ns, string Ip, string Kind)> eps, double tcpSeconds, int udpCount, int udpPps)
+    private static List<Flow> StartMesh(Fabric f, IReadOnlyList<(string Name, TestNetns Ns, string Ip, string Kind)> eps, double tcpSeconds, int udpCount, int udpPps, string? stopFile = null)
     {
         var flows = new List<Flow>();
         var pending = new List<(string What, Process Sink, TestNetns From, string[] SourceArgs, TestNetns To, string Proto, int Port)>();
@@ -190,13 +195,13 @@ public class MultiThreadDatapathTests
                 {
                     int p = port++;
                     var sink = f.Start(b.Ns, "tcp-sink", b.Ip, p.ToString());
-                    pending.Add(("TCP " + what, sink, a.Ns, ["tcp-source", b.Ip, p.ToString(), (seed++).ToString(), tcpSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)], b.Ns, "tcp", p));
+                    pending.Add(("TCP " + what, sink, a.Ns, ["tcp-source", b.Ip, p.ToString(), (seed++).ToString(), tcpSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-", stopFile ?? ""], b.Ns, "tcp", p));
                 }
                 if (udpCount > 0)
                 {
                     int p = port++;
                     var sink = f.Start(b.Ns, "udp-sink", b.Ip, p.ToString(), udpCount.ToString(), "5");
-                    pending.Add(("UDP " + what, sink, a.Ns, ["udp-source", b.Ip, p.ToString(), udpCount.ToString(), udpPps.ToString(), (seed++).ToString()], b.Ns, "udp", p));
+                    pending.Add(("UDP " + what, sink, a.Ns, ["udp-source", b.Ip, p.ToString(), udpCount.ToString(), udpPps.ToString(), (seed++).ToString(), stopFile ?? ""], b.Ns, "udp", p));
                 }
             }
         try
@@ -280,7 +285,7 @@ public class MultiThreadDatapathTests
     }
 
     /// <summary>Removes and adds the port <paramref name="times"/> times while <paramref name="flows"/> run, then checks them.</summary>
-    private static void Churn(Fabric f, string name, object port, int times, List<Flow> flows)
+    private static void Churn(Fabric f, string name, object port, int times, List<Flow> flows, string stopFile)
     {
         try
         {
@@ -292,8 +297,9 @@ public class MultiThreadDatapathTests
                 var add = f.Switch.Send(HttpMethod.Post, "/v1/ports", port);
                 Assert.True(add.Status == 201, $"add #{i}: {add.Status} {add.Body}");
             }
-            // The churn ran under traffic: some flow was still going when it ended.
-            Assert.True(flows.Any(fl => !fl.Source!.HasExited), $"the flows ended before the churn did ({sw.Elapsed})");
+            // The churn ran under traffic: every flow was still going when it ended; now they stop.
+            Assert.True(flows.All(fl => !fl.Source!.HasExited), $"a flow ended before the churn did ({sw.Elapsed})");
+            File.WriteAllText(stopFile, "");
         }
         catch
         {
@@ -320,13 +326,16 @@ public class MultiThreadDatapathTests
         {
             foreach (var from in new[] { f.Endpoints[0].Ns, f.Endpoints[^1].Ns })
                 blasts.Add(f.Start(from, "udp-source", "10.42.0.50", "9", "1000000", "1000", "99"));
-            // 50 times under UDP between all the other endpoints (counted exactly), 50 under TCP (hashed).
-            Churn(f, churnName, churnPort, 50, StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 4500, udpPps: 300));
-            Churn(f, churnName, churnPort, 50, StartMesh(f, f.Endpoints, tcpSeconds: 15, udpCount: 0, udpPps: 0));
+            // 50 times under UDP between all the other endpoints (counted exactly), 50 under TCP (hashed);
+            // the flows run until the churn is over (at most 5 minutes).
+            string stop1 = f.ScriptPath + ".stop1", stop2 = f.ScriptPath + ".stop2";
+            Churn(f, churnName, churnPort, 50, StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 90_000, udpPps: 300, stop1), stop1);
+            Churn(f, churnName, churnPort, 50, StartMesh(f, f.Endpoints, tcpSeconds: 300, udpCount: 0, udpPps: 0, stop2), stop2);
         }
         finally
         {
             foreach (var b in blasts) Proc.KillQuietly(b);
+            foreach (var x in new[] { ".stop1", ".stop2" }) try { File.Delete(f.ScriptPath + x); } catch (IOException) { }
         }
         // The port that came back works.
         var ping = churn.TryExec(TimeSpan.FromSeconds(30), "ping", "-c", "2", "-W", "2", f.Endpoints[0].Ip);
