@@ -45,6 +45,9 @@ public class RuleParserTests
     [InlineData("priority=1,dl_src=zz:00:00:00:00:01,actions=drop", "dl_src=zz:00:00:00:00:01")]
     [InlineData("priority=1,tcp,tp_dst=http,actions=drop", "tp_dst=http")]
     [InlineData("priority=1,actions=drop,normal", "drop,normal")]
+    // Found by fuzzing (tests/VSwitch.Fuzz/regressions/rules): two keywords of different dl_types threw a plain FormatException.
+    [InlineData("priority=1,ip,arp,actions=drop", "arp")]
+    [InlineData("priority=1,udp6,icmp,actions=drop", "icmp")]
     public void Bad_rules_fail_naming_the_token(string text, string token)
     {
         var e = Assert.Throws<RuleSyntaxException>(() => RuleParser.ParseRule(text, Ports));

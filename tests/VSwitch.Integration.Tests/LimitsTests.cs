@@ -76,6 +76,30 @@ public class LimitsTests
     }
 
     [RootFact]
+    public void A_mac_flood_past_the_per_port_limit_is_refused_and_counted_as_mac_table_full()
+    {
+        using var ns = new TestNetns("vslm-");
+        using var d = Vswitchd.Start(Config(new JsonObject { ["macTable"] = 64, ["macPerPort"] = 16 }));
+        string port = Names.Random("lm");
+        Assert.Equal(0, AttachTests.Vsctl(d, "port", "add", port, "--type", "tap", "--network", "lim", "--netns", ns.Name).ExitCode);
+        // 40 made-up unicast source MACs from one container (scapy, Debian's python3-scapy).
+        string script = Path.Combine(d.Dir, "flood.py");
+        File.WriteAllText(script, "import logging\nlogging.getLogger('scapy').setLevel(logging.ERROR)\nfrom scapy.all import Ether, Raw, sendp\n"
+            + $"sendp([Ether(src='02:00:00:5a:00:%02x' % i, dst='ff:ff:ff:ff:ff:ff', type=0x88b5)/Raw(b'x'*46) for i in range(40)], iface='{port}', verbose=False)\n");
+        var r = ns.TryExec(TimeSpan.FromSeconds(60), "/usr/bin/python3", script);
+        Assert.True(r.ExitCode == 0, r.Output);
+
+        JsonNode perPort = null!;
+        Wait.Until(() => (long)(perPort = Limit(d, "mac-table-per-port"))["hits"]! >= 24, TimeSpan.FromSeconds(10), "24 refused learns");
+        Assert.Equal(16, (long)perPort["used"]!); // the port's share, full; nothing evicted
+        Assert.Equal(16, (long)perPort["limit"]!);
+        Assert.Equal(64, (long)Limit(d, "mac-table")["limit"]!);
+        Assert.True((long)d.Get("/v1/stats")["macLearnsRefused"]! >= 24);
+        Assert.True(Metric(d, "vswitch_mac_learns_refused_total") >= 24);
+        Assert.True(Metric(d, "vswitch_limit_hits_total{resource=\"mac-table-per-port\"}") >= 24);
+    }
+
+    [RootFact]
     public void The_log_budget_leaves_lines_out_and_says_how_many()
     {
         using var d = Vswitchd.Start(Config(new JsonObject { ["logLinesPerSecond"] = 1 }));

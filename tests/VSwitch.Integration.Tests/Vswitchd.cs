@@ -59,6 +59,8 @@ public sealed class Vswitchd : IDisposable
     public int Pid => _process.Id;
     public string Log { get { lock (_log) return _log.ToString(); } }
     public bool HasExited => _process.HasExited;
+    /// <summary>The exit code once <see cref="HasExited"/> (without waiting for its output pipes, which a successor it started may hold).</summary>
+    public int ExitCode => _process.ExitCode;
 
     /// <summary>Starts vswitchd with this config (JSON text, or null for none) and waits for its socket.</summary>
     public static Vswitchd Start(string? configJson, params string[] extraArgs) => StartIn(null, configJson, extraArgs);

@@ -68,10 +68,14 @@ public static class PortCommands
             CustomParser = ParseVlanList,
         };
         var nativeVlan = Cli.IntOption("--native-vlan", "Trunk: the VLAN of untagged frames", "N");
+        var persistent = new Option<bool>("--persistent")
+        {
+            Description = "tap: keep the device (and its addresses) when vswitchd stops or crashes; the next vswitchd re-attaches it. 'port del' removes it",
+        };
         var security = Cli.OnOffOption("--port-security", "tap: frames only from its MAC (--mac, or the device's) and --ip addresses (default off)");
         var pin = Cli.OnOffOption("--pin-mac", "tap: its MAC may not move to another port; default off");
         var add = new Command("add", "Add a port (an access port of the network's VLAN unless --trunks makes it a trunk)")
-            { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, security, pin };
+            { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, security, pin, persistent };
         add.Validators.Add(r =>
         {
             bool trunk = r.GetResult(trunks) is not null;
@@ -90,6 +94,7 @@ public static class PortCommands
                 Addresses = addresses is { Length: > 0 } ? addresses : null, Gateway = ctx.Get(gateway), Mac = ctx.Get(mac), Mtu = ctx.Get(mtu),
                 Device = ctx.Get(device), VlanMode = t is null ? "access" : "trunk", Vlan = ctx.Get(vlan), Trunks = t, NativeVlan = ctx.Get(nativeVlan),
                 PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin),
+                Persistent = ctx.Get(persistent) ? true : null,
             };
             var response = await ctx.Api.PostAsync("v1/ports", body, ApiJson.Default.PortRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }

@@ -31,6 +31,13 @@ public sealed class NetConf
     public bool? PortSecurity { get; init; }
     public JsonObject Raw { get; init; } = [];
 
+    // A key given twice ({"name": "a", "name": "b"}) is invalid JSON here: JsonObject would throw an
+    // ArgumentException on first use instead (found by fuzzing).
+    private static readonly JsonDocumentOptions Options = new()
+    {
+        AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip, AllowDuplicateProperties = false,
+    };
+
     /// <summary>Reads and checks the configuration; a bad one throws code 7 (or 1 for a version this plugin does not speak).</summary>
     public static NetConf Parse(string text)
     {
@@ -39,7 +46,7 @@ public sealed class NetConf
         JsonObject o;
         try
         {
-            o = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }) as JsonObject
+            o = JsonNode.Parse(text, documentOptions: Options) as JsonObject
                 ?? throw new CniException(CniException.InvalidConfig, "network configuration: not a JSON object");
         }
         catch (JsonException e)
@@ -93,8 +100,8 @@ public sealed class NetConf
     /// <summary>The version named on stdin, when it can be read at all (for VERSION and for error replies).</summary>
     public static string? PeekVersion(string text)
     {
-        try { return JsonNode.Parse(text) is JsonObject o ? Str(o, "cniVersion") : null; }
-        catch (JsonException) { return null; }
+        try { return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) is JsonObject o ? Str(o, "cniVersion") : null; }
+        catch (Exception e) when (e is JsonException or CniException) { return null; }
     }
 
     private static string? Str(JsonObject o, string key)

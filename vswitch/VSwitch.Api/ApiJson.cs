@@ -57,4 +57,6 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AttachmentCheckView))]
 [JsonSerializable(typeof(AuditView))]
 [JsonSerializable(typeof(AuditEntryView))]
+[JsonSerializable(typeof(RestartRequest))]
+[JsonSerializable(typeof(RestartView))]
 public sealed partial class ApiJson : JsonSerializerContext;

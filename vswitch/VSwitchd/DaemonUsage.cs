@@ -116,6 +116,11 @@ public static class DaemonUsage
             SIGTERM or SIGINT stops vswitchd cleanly: it removes the TAP devices it created (unless a port is
             \fIpersistent\fR) and the socket. Attachments stay stored and get their TAPs back at the next start when
             their namespaces still exist.
+            .PP
+            SIGUSR2 restarts vswitchd without losing traffic, as \fBvsctl restart\fR does: a new process of the same
+            binary takes over every port, the API socket and the state lock, then this one exits 0 (see the README,
+            "Restart and upgrade without loss"). After a crash, attachments' TAPs are still there (persistent) and
+            are re-attached at the next start.
             .SH EXIT STATUS
             .TP
             .B 0

@@ -3,7 +3,9 @@ using VSwitch.Core;
 using VSwitchd.Api;
 using VSwitchd.Api.Access;
 using VSwitchd.Config;
+using VSwitchd.Host;
 using VSwitchd.Runtime;
+using VSwitchd.Runtime.Handover;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
@@ -20,7 +22,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null;
+        string? configPath = null, socket = Environment.GetEnvironmentVariable("VSWITCH_SOCKET"), state = null, takeoverPath = null;
         bool configWins = false;
         string adminGroup = AccessPolicy.DefaultAdminGroup, readGroup = AccessPolicy.DefaultReadGroup;
         int auditKeep = AuditLog.DefaultKeep;
@@ -46,12 +48,14 @@ public static class Program
                 case "--tls-cert": tlsCert = Next() ?? UsageError("--tls-cert needs a PEM file"); break;
                 case "--tls-key": tlsKey = Next() ?? UsageError("--tls-key needs a PEM file"); break;
                 case "--tls-client-ca": tlsClientCa = Next() ?? UsageError("--tls-client-ca needs a PEM file"); break;
+                // Not for people: a running vswitchd starts its successor with it (POST /v1/restart, SIGUSR2).
+                case "--takeover": takeoverPath = Next() ?? UsageError("--takeover needs the hand-over socket"); break;
                 case "-h" or "--help": Console.Write(DaemonUsage.Help); return 0;
                 case "--man": Console.Write(DaemonUsage.Manual()); return 0; // vswitchd(8), for tools/install.sh
                 default: return UsageExit($"unknown argument '{a}'");
             }
         }
-        if (configPath == "" || socket == "" || state == "" || adminGroup == "" || readGroup == "") return 2;
+        if (configPath == "" || socket == "" || state == "" || adminGroup == "" || readGroup == "" || takeoverPath == "") return 2;
         if (configWins && configPath is null) return UsageExit("--config-wins needs --config FILE");
         if (tlsListen == "" || tlsCert == "" || tlsKey == "" || tlsClientCa == "") return 2;
         TlsListener? tls = null;
@@ -74,7 +78,19 @@ public static class Program
             return 2;
         }
 
-        if (IsListening(socket))
+        // A hitless restart's successor: the predecessor's descriptors (ports, API socket, state lock) come first.
+        Takeover? takeover = null;
+        if (takeoverPath is not null)
+        {
+            try { takeover = Takeover.Connect(takeoverPath); }
+            catch (HandoverException e)
+            {
+                Console.Error.WriteLine($"vswitchd: cannot take over: {e.Message}");
+                return 1;
+            }
+        }
+
+        if (takeover is null && IsListening(socket))
         {
             Console.Error.WriteLine($"vswitchd: another vswitchd is already listening on {socket}");
             return 1;
@@ -82,7 +98,7 @@ public static class Program
 
         // One daemon per state database: a second one would attach the same devices and write behind the first's back.
         StateLock? stateLock;
-        try { stateLock = StateLock.TryAcquire(state); }
+        try { stateLock = takeover is not null ? StateLock.Adopt(takeover.Inventory.LockFd, state) : StateLock.TryAcquire(state); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"vswitchd: cannot lock the state database '{state}': {e.Message} (choose another with --state PATH)");
@@ -100,7 +116,27 @@ public static class Program
         catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"vswitchd: cannot open state database '{state}': {e.Message} (choose another with --state PATH)");
+            takeover?.Fail(e.Message);
             return 2;
+        }
+
+        // The API's listening socket: made here rather than by Kestrel, so that its descriptor can be handed to a
+        // successor (which listens on it without a moment closed) and no .NET object removes the file on exit.
+        int apiFd;
+        if (takeover is not null) apiFd = takeover.Inventory.ApiFd;
+        else
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
+            if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
+            try { apiFd = ApiSocket.Listen(socket); }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"vswitchd: cannot listen on {socket}: {e.Message}");
+                return 2;
+            }
+            // 0666: anyone may connect, and every request is authorised by the caller's peer credentials (ApiAccess):
+            // a user without a role gets a 403 that says which group would let it in, rather than a bare EACCES.
+            File.SetUnixFileMode(socket, SocketMode);
         }
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -109,7 +145,16 @@ public static class Program
         // STOPPING=1 on SIGTERM, and log lines in journald's format ("<6>category[0] message", the priority as a
         // prefix, no timestamp: the journal adds its own). Anywhere else the console format is unchanged.
         builder.Services.AddSystemd();
-        bool underSystemd = Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService();
+        // A successor's parent is its predecessor, not systemd, so AddSystemd does not see the service: the notify
+        // socket it inherited says it (it then sends MAINPID= and READY=1 itself; the unit has NotifyAccess=all).
+        bool successorUnderSystemd = takeover is not null && !Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService()
+            && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"));
+        if (successorUnderSystemd)
+        {
+            builder.Services.AddSingleton<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier, Microsoft.Extensions.Hosting.Systemd.SystemdNotifier>();
+            builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Systemd.SystemdLifetime>();
+        }
+        bool underSystemd = Microsoft.Extensions.Hosting.Systemd.SystemdHelpers.IsSystemdService() || successorUnderSystemd;
         // Every line goes through the log budget (limits.logLinesPerSecond) before reaching the console or journald.
         var logSinks = LoggerFactory.Create(b =>
         {
@@ -136,16 +181,27 @@ public static class Program
         builder.Services.AddHostedService<SwitchService>();
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
+        builder.Services.AddSingleton(new DaemonHandles(socket, state, apiFd, heldLock) { CarriedArgs = CarriedArgs(args) });
+        builder.Services.AddSingleton<WriteGate>();
+        builder.Services.AddSingleton<HandoverService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<HandoverService>());
+        if (takeover is not null)
+        {
+            // After the attachments (which adopt their TAPs): it starts the datapath once the predecessor's stopped.
+            builder.Services.AddSingleton(takeover);
+            builder.Services.AddHostedService<TakeoverService>();
+        }
         builder.Services.AddHostedService<SystemdWatchdog>(); // WATCHDOG=1 while the datapath threads are alive
         // The contract's records with ASP.NET Core's web defaults, the options VSwitch.Api.ApiJson is generated with.
         // The daemon keeps reflection-based metadata: a body of the wrong type is then reported by the field's type
         // ("could not be converted to System.Int32" at vlan) where source-generated setters name the record.
         // ApiContractTests checks that both write the same JSON for every record.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
-        // Each connection's caller is identified by its peer credentials (ApiAccess), for the roles and the audit log.
+        // The socket made above (or handed over); each connection's caller is identified by its peer credentials
+        // (ApiAccess), for the roles and the audit log.
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ListenUnixSocket(socket, listen => listen.IdentifyPeers());
+            k.ListenHandle((ulong)apiFd, listen => listen.IdentifyPeers());
             k.Limits.MaxRequestBodySize = cfg.Limits.ApiBodyBytes; // over it: 413, counted (api-request-body-bytes)
         });
         if (tls is not null)
@@ -154,6 +210,7 @@ public static class Program
             catch (ArgumentException e)
             {
                 Console.Error.WriteLine($"vswitchd: {e.Message}");
+                takeover?.Fail(e.Message);
                 store.Dispose();
                 return 2;
             }
@@ -161,6 +218,7 @@ public static class Program
         var app = builder.Build();
 
         var runtime = app.Services.GetRequiredService<SwitchRuntime>();
+        runtime.Adopting = takeover?.Inventory;
         runtime.LogLimiter = logBudget;
         runtime.MoreLimits = app.Services.GetRequiredService<AuditLog>().Limits;
         string origin;
@@ -168,10 +226,12 @@ public static class Program
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Console.Error.WriteLine($"vswitchd: cannot start: {e.Message}");
+            takeover?.Fail(e.Message);
             runtime.Dispose();
             store.Dispose();
             return 2;
         }
+        if (takeover is not null) origin = $"taken over from pid {takeover.Inventory.Offer.Pid}, {origin}";
 
         ManagementApi.Map(app);
         app.Services.GetRequiredService<MetricsExporter>().Map(app);
@@ -179,13 +239,9 @@ public static class Program
         app.UseApiAccess(); // before the error handler: the audit records the status it gives
         app.UseApiErrors();
         app.UseBodyLimitAnswer(runtime);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socket))!);
-        if (File.Exists(socket)) File.Delete(socket); // stale: nobody answered on it
+        app.UseHandoverWriteGate();
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            // 0666: anyone may connect, and every request is authorised by the caller's peer credentials (ApiAccess):
-            // a user without a role gets a 403 that says which group would let it in, rather than a bare EACCES.
-            File.SetUnixFileMode(socket, SocketMode);
             app.Logger.LogInformation("API access: {Access}", app.Services.GetRequiredService<AccessPolicy>().Describe());
             app.Logger.LogInformation("vswitchd ready ({Origin}): {Networks} network(s), {Ports} port(s), {Rules} rule(s), API on {Socket}",
                 origin, runtime.Datapath.Topology.Networks.Count, runtime.Datapath.Topology.Ports.Count, runtime.Datapath.Rules.Rules.Count, socket);
@@ -194,13 +250,45 @@ public static class Program
         {
             app.Run();
         }
+        catch (Exception e) when (takeover is not null && e is HandoverException or IOException)
+        {
+            // The take-over failed before this datapath ran: the predecessor forwards on (it heard why).
+            Console.Error.WriteLine($"vswitchd: cannot take over: {e.Message}");
+            runtime.Dispose();
+            store.Dispose();
+            return 1;
+        }
         finally
         {
             runtime.Dispose();
             store.Dispose();
-            try { File.Delete(socket); } catch (IOException) { }
+            // Handed over: the socket file is the successor's now.
+            if (runtime.SuccessorPid is null) try { File.Delete(socket); } catch (IOException) { }
         }
         return 0;
+    }
+
+    /// <summary>
+    /// The arguments a successor gets again (POST /v1/restart): all but --socket, --state and --takeover, which it gets
+    /// anew, and --config-wins: the file was applied once; the successor runs what is stored, as a plain restart would.
+    /// </summary>
+    private static List<string> CarriedArgs(string[] args)
+    {
+        var carried = new List<string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--socket" or "--state" or "--takeover": i++; break;
+                case "--config-wins": break;
+                case "--config":
+                    carried.Add(args[i]);
+                    if (i + 1 < args.Length) carried.Add(Path.GetFullPath(args[++i])); // the successor may start elsewhere
+                    break;
+                default: carried.Add(args[i]); break;
+            }
+        }
+        return carried;
     }
 
     private static string? UsageError(string message)

@@ -129,6 +129,21 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         }
     }
 
+    /// <summary>
+    /// The endpoint over sockets another process opened and handed over (a hitless restart passes them with
+    /// SCM_RIGHTS): <paramref name="fds"/> is the receive socket then the <see cref="TxSockets"/> source-port
+    /// sockets, as <see cref="SocketFds"/> gives them. On failure the fds are left open for the caller.
+    /// </summary>
+    public static VxlanPort Adopt(string name, uint local, ushort port, ReadOnlySpan<int> fds, bool udpGso)
+    {
+        if (fds.Length != 1 + TxSockets) throw new ArgumentException($"{name}: {1 + TxSockets} sockets expected, {fds.Length} given", nameof(fds));
+        var sockets = VxlanSockets.Adopt(name, fds[0], fds[1..]);
+        return new VxlanPort(name, local, port, sockets) { UdpGso = udpGso };
+    }
+
+    /// <summary>The receive socket then the source-port sockets, to hand them to a successor process.</summary>
+    public int[] SocketFds() => [_sockets.Rx, .. _sockets.Tx];
+
     public int Receive(PacketBatch batch, PacketPool pool) => _receiver.Receive(batch, pool);
 
     public int Transmit(PacketBatch batch)

@@ -80,6 +80,18 @@ internal sealed unsafe class VxlanSockets : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sockets another process opened and bound, handed over (a hitless restart): the receive socket and the
+    /// source-port sockets, in that order. They are taken as they are; UDP_GRO is asked for again on first use.
+    /// </summary>
+    public static VxlanSockets Adopt(string name, int rx, ReadOnlySpan<int> tx)
+    {
+        if (tx.Length != Count) throw new ArgumentException($"{name}: {Count} source-port sockets expected, {tx.Length} given", nameof(tx));
+        var s = new VxlanSockets(name) { Rx = rx };
+        tx.CopyTo(s.Tx);
+        return s;
+    }
+
     private static int Socket(string name, uint local, ushort port, int receiveBuffer)
     {
         int fd = LibC.socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);

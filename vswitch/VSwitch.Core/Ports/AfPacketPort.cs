@@ -84,6 +84,12 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
             _fault = $"interface {Name} is gone (deleted, or moved away with its namespace)";
     }
     public int RingFrameSize => _frameSize;
+    /// <summary>Bytes of the mapped receive ring (blocks × block size), to map it again in a successor.</summary>
+    public long RingBytes => (long)_ringBytes;
+    /// <summary>The next ring slot this port reads: a successor continues from it (the slots after it wait, marked for user space).</summary>
+    public int RingCursor => _cursor;
+    /// <summary>The socket, to hand it to a successor process; -1 once disposed.</summary>
+    public int SocketFd => _fd;
     public int RingFrameCount => _frameCount;
 
     private AfPacketPort(string name, int ifIndex, int fd, byte* ring, nuint ringBytes, int frameSize, int frameCount)
@@ -198,6 +204,34 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
             LibC.close(fd);
             throw;
         }
+    }
+
+    /// <summary>
+    /// A port over an AF_PACKET socket another process set up and handed over (a hitless restart passes it
+    /// with SCM_RIGHTS): bound, with its TPACKET_V2 ring, whose geometry and read position come with it.
+    /// The ring is mapped again here (the kernel lets a ring be mapped more than once); reading goes on where the
+    /// predecessor stopped (<see cref="ResumeAt"/>), so frames that arrived meanwhile are read in order. On failure the fd is left open for the caller.
+    /// </summary>
+    public static AfPacketPort Adopt(int fd, string name, long ringBytes, int frameSize, int frameCount)
+    {
+        if (fd < 0) throw new ArgumentOutOfRangeException(nameof(fd), fd, $"{name}: not a file descriptor");
+        if (frameSize < 2048 || frameCount < 1 || ringBytes < (long)frameSize * frameCount)
+            throw new ArgumentOutOfRangeException(nameof(ringBytes), $"{name}: ring of {ringBytes} bytes does not hold {frameCount} frames of {frameSize}");
+        int ifIndex = NativeMethods.IfNameToIndex(name);
+        if (ifIndex == 0) throw new PortException($"{name}: no such interface in this network namespace", NativeError.ENODEV);
+        void* m = LibC.mmap(null, checked((uint)ringBytes), LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED, fd, 0);
+        if (m == LibC.MAP_FAILED) NativeError.Throw(name, "mmap(rx ring) of an adopted socket");
+        return new AfPacketPort(name, ifIndex, fd, (byte*)m, (nuint)ringBytes, frameSize, frameCount);
+    }
+
+    /// <summary>
+    /// Where an adopted port goes on reading: the predecessor's <see cref="RingCursor"/> once it stopped. Called
+    /// before the port is polled (the datapath threads do not run yet).
+    /// </summary>
+    public void ResumeAt(int cursor)
+    {
+        if ((uint)cursor >= (uint)_frameCount) throw new ArgumentOutOfRangeException(nameof(cursor), cursor, $"{Name}: the ring has {_frameCount} slots");
+        _cursor = cursor;
     }
 
     private static void SetInt(int fd, string name, int option, int value, string optionName)

@@ -65,6 +65,7 @@ public static class ApiDocs
         ["DELETE /v1/attachments"] = ("Detach what a container or a namespace has attached (CNI DEL)", [404]),
         ["GET /v1/audit"] = ("The audit log: every request that may change something, with its caller (uid, user, pid) and status; " +
                              "?since= (RFC 3339 time) and ?limit= (default 100) select the newest, oldest first", []),
+        ["POST /v1/restart"] = ("Restart without loss: hand every open port, the API socket and the state lock to a new vswitchd (this binary or `binary`), then exit; on failure this one keeps running (500 with why)", [409]),
     };
 
     /// <summary>An example of each request body, as a user would send it.</summary>
@@ -83,6 +84,7 @@ public static class ApiDocs
         [typeof(VtepRequest)] = new JsonObject { ["vtep"] = "192.168.50.2" },
         [typeof(RemoteMacRequest)] = new JsonObject { ["network"] = "ov", ["mac"] = "02:00:00:00:00:42", ["vtep"] = "192.168.50.2" },
         [typeof(AttachRequest)] = new JsonObject { ["network"] = "blue", ["netns"] = "web", ["ifname"] = "eth0" },
+        [typeof(RestartRequest)] = new JsonObject { ["binary"] = "/usr/local/bin/vswitchd" },
     };
 
     /// <summary>Adds each route's summary and error statuses once the routes exist (a "finally" convention sees their final pattern and method).</summary>

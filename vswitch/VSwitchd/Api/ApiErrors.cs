@@ -21,6 +21,8 @@ public static partial class ApiErrors
         NotFoundException => (StatusCodes.Status404NotFound, new ApiErrorBody(e.Message)),
         ConflictException => (StatusCodes.Status409Conflict, new ApiErrorBody(e.Message)),
         UnavailableException => (StatusCodes.Status503ServiceUnavailable, new ApiErrorBody(e.Message)),
+        // A restart that did not happen: the successor's failure, in words; this daemon runs on.
+        VSwitchd.Runtime.Handover.HandoverException => (StatusCodes.Status500InternalServerError, new ApiErrorBody(e.Message)),
         BadHttpRequestException b => (b.StatusCode, new ApiErrorBody("bad request: " + (b.InnerException is JsonException j ? InvalidJson(j) : b.Message))),
         _ => (StatusCodes.Status500InternalServerError, new ApiErrorBody("internal error: " + e?.Message)),
     };

@@ -68,5 +68,6 @@ public static class ManagementApi
         FlowsApi.Map(v1);
         AttachApi.Map(v1);
         Access.AuditApi.Map(v1);
+        RestartApi.Map(v1);
     }
 }

@@ -24,6 +24,8 @@ public sealed class VSwitchConfig
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        // "networks": null and the like are refused as invalid JSON, not met later as a null (found by fuzzing).
+        RespectNullableAnnotations = true,
     };
 
     /// <summary>Reads a file; throws <see cref="ConfigException"/> naming the file, the field and the value on any error.</summary>
@@ -51,12 +53,29 @@ public sealed class VSwitchConfig
             throw new ConfigException($"{source}: invalid JSON{where}{line}: {msg}");
         }
         if (cfg is null) throw new ConfigException($"{source}: empty configuration");
+        // The nullable annotations do not reach list elements: "ports": [null] is checked here.
+        if (NullEntry(cfg) is { } field) throw new ConfigException($"{source}: {field}: null is not allowed here");
         // Whether the namespaces and interfaces exist is checked when the file is applied (an empty
         // database, or --config-wins), not here: a file whose namespaces a reboot removed must not keep
         // a daemon with a stored configuration from starting.
         var errors = cfg.Validate(netnsExists: _ => true, deviceExists: _ => true);
         if (errors.Count > 0) throw new ConfigException($"{source}: " + string.Join("; ", errors));
         return cfg;
+    }
+
+    private static string? NullEntry(VSwitchConfig cfg)
+    {
+        for (int i = 0; i < cfg.Networks.Count; i++)
+        {
+            if (cfg.Networks[i] is null) return $"networks[{i}]";
+            if (cfg.Networks[i].Vteps.IndexOf(null!) is int v and >= 0) return $"networks[{i}].vteps[{v}]";
+        }
+        for (int i = 0; i < cfg.Ports.Count; i++)
+        {
+            if (cfg.Ports[i] is null) return $"ports[{i}]";
+            if (cfg.Ports[i].Addresses.IndexOf(null!) is int a and >= 0) return $"ports[{i}].addresses[{a}]";
+        }
+        return null;
     }
 
     /// <summary>Every problem, each naming the field and the bad value.</summary>

@@ -298,27 +298,34 @@ public sealed class Attachments : IHostedService, IDisposable
     private void CreatePort(Attachment a)
     {
         // Security is on from the first frame (the MAC is known now); the address joins it once configured below.
+        // Persistent while the daemon runs: a crash leaves the container its interface and addresses (SwitchRuntime.Persistent).
         var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu,
-            PortSecurity = a.PortSecurity, PinMac = a.PinMac };
-        _rt.AddPort(pc, persist: false);
-        try
+            PortSecurity = a.PortSecurity, PinMac = a.PinMac, Persistent = true };
+        // A hitless restart hands the TAP over as it is in the container (renamed, addressed, up), and a restart after
+        // a crash finds it there: nothing to set up then.
+        bool adopted = _rt.Adopting?.Has(a.Port) == true;
+        var port = _rt.AddPort(pc, persist: false, device: a.Ifname);
+        if (!adopted && port.Io is not VSwitch.Core.Ports.TapPort { Reattached: true })
         {
-            NetConfig.SetUp(a.Port, a.Netns, up: false);
-            NetConfig.Rename(a.Port, a.Ifname, a.Netns);
-            if (a.Address is not null) NetConfig.AddAddress(a.Ifname, a.Address, a.Netns);
-            NetConfig.SetUp(a.Ifname, a.Netns);
-            if (a.Address is not null && a.Gateway is not null)
+            try
             {
-                var r = NetConfig.Run(a.Netns, "ip", "-4", "route", "add", "default", "via", a.Gateway, "dev", a.Ifname);
-                // A second interface in a namespace that already has a default route keeps the first one's.
-                if (r.ExitCode != 0 && !r.Output.Contains("File exists", StringComparison.Ordinal))
-                    throw new PortException($"{a.Ifname}: default route via {a.Gateway} in {a.Netns}: {r.Output.Trim()}");
+                NetConfig.SetUp(a.Port, a.Netns, up: false);
+                NetConfig.Rename(a.Port, a.Ifname, a.Netns);
+                if (a.Address is not null) NetConfig.AddAddress(a.Ifname, a.Address, a.Netns);
+                NetConfig.SetUp(a.Ifname, a.Netns);
+                if (a.Address is not null && a.Gateway is not null)
+                {
+                    var r = NetConfig.Run(a.Netns, "ip", "-4", "route", "add", "default", "via", a.Gateway, "dev", a.Ifname);
+                    // A second interface in a namespace that already has a default route keeps the first one's.
+                    if (r.ExitCode != 0 && !r.Output.Contains("File exists", StringComparison.Ordinal))
+                        throw new PortException($"{a.Ifname}: default route via {a.Gateway} in {a.Netns}: {r.Output.Trim()}");
+                }
             }
-        }
-        catch
-        {
-            try { _rt.RemovePort(a.Port, persist: false); } catch (Exception e) { _log.LogWarning("removing port {Port}: {Error}", a.Port, e.Message); }
-            throw;
+            catch
+            {
+                try { _rt.RemovePort(a.Port, persist: false); } catch (Exception e) { _log.LogWarning("removing port {Port}: {Error}", a.Port, e.Message); }
+                throw;
+            }
         }
         _rt.ReplacePortConfig(new PortConfig
         {

@@ -39,5 +39,23 @@ public sealed class StateLock : IDisposable
         }
     }
 
-    public void Dispose() => _file.Dispose();
+    /// <summary>The lock's descriptor, which a hitless restart hands to the successor (flock belongs to the open file, so it holds the lock too).</summary>
+    public int Fd => (int)_file.SafeFileHandle.DangerousGetHandle();
+
+    /// <summary>The lock as a predecessor handed it over (its descriptor, received with SCM_RIGHTS): already held.</summary>
+    public static StateLock Adopt(int fd, string statePath) =>
+        new(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.ReadWrite));
+
+    private bool _handedOver;
+
+    /// <summary>
+    /// A successor holds the lock now. Disposing must then leave it alone: .NET unlocks (flock LOCK_UN) a file it
+    /// locked before closing it, and that would unlock the successor's copy too. The process's exit closes the fd.
+    /// </summary>
+    public void HandedOver() => _handedOver = true;
+
+    public void Dispose()
+    {
+        if (!_handedOver) _file.Dispose();
+    }
 }

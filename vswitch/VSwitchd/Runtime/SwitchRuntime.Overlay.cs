@@ -23,7 +23,7 @@ public sealed partial class SwitchRuntime
         {
             if (Tunnel is not null) throw new InvalidOperationException("the VXLAN endpoint is already open");
             uint local = ParseIPv4(o.Local ?? "", "overlay.local");
-            var io = VxlanPort.Open(TunnelPortName, local, (ushort)o.Port);
+            var io = TryAdoptTunnel(o, local) ?? VxlanPort.Open(TunnelPortName, local, (ushort)o.Port);
             io.UdpGso = o.UdpGso;
             try
             {

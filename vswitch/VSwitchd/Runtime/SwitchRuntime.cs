@@ -26,6 +26,9 @@ public sealed partial class SwitchRuntime : IDisposable
     private readonly Dictionary<string, NetworkConfig> _networkConfigs = [];
     private readonly ILogger _log;
     private Timer? _timer;
+    // Whether the datapath threads were started (and not paused for a hand-over); no longer what
+    // WaitQuiescent looks at: it asks each thread whether it passed its quiescent point or exited.
+    private bool _running;
     private bool _disposed;
 
     public SwitchRuntime(DatapathOptions options, ILogger<SwitchRuntime> log, StateStore? store = null, LimitsConfig? limits = null)
@@ -246,16 +249,18 @@ public sealed partial class SwitchRuntime : IDisposable
     }
 
     /// <summary>Creates the port's device (TAP) or attaches its interface (AF_PACKET) and joins it to its network.</summary>
-    public SwitchPort AddPort(PortConfig p, bool persist = true)
+    /// <param name="device">The TAP's name in its namespace when it is not the port's (an attachment's eth0).</param>
+    public SwitchPort AddPort(PortConfig p, bool persist = true, string? device = null)
     {
         lock (_gate)
         {
             if (Datapath.Topology.PortByName(p.Name) is not null) throw new ConflictException($"port '{p.Name}' already exists");
             if (persist) EnsurePortRoom();
             var net = Datapath.Topology.NetworkByName(p.Network ?? "") ?? throw NoNetwork(p.Network);
-            IPort io = p.Type switch
+            // A hitless restart's successor takes the predecessor's open descriptor instead of making a device.
+            IPort io = TryAdopt(p) ?? p.Type switch
             {
-                "tap" => TapPort.Create(new TapOptions
+                "tap" => TryReattach(p, device ?? p.Name) ?? TapPort.Create(new TapOptions
                 {
                     Name = p.Name,
                     Mac = p.Mac is null ? null : MacAddress.Parse(p.Mac),
@@ -310,9 +315,10 @@ public sealed partial class SwitchRuntime : IDisposable
             }
             if (Datapath.Topology.PortByName(name) is null) throw NoPort(name);
             var port = Datapath.RemovePort(name);
-            _portConfigs.Remove(name);
+            _portConfigs.Remove(name, out var cfg);
             if (persist) Store?.DeletePort(name);
             WaitQuiescent(Datapath.Topology.Version);
+            ReleaseDevice(port.Io, cfg);
             port.Io.Dispose();
             _log.LogInformation("port {Port} removed", name);
         }
@@ -472,14 +478,11 @@ public sealed partial class SwitchRuntime : IDisposable
 
     public void Start()
     {
-        for (int i = 0; i < Options.Threads; i++)
-        {
-            var t = new DatapathThread(Datapath, Options, i);
-            _threads.Add(t);
-            t.Start();
-        }
+        PrepareDatapath();
+        _running = true;
+        foreach (var t in _threads) t.Start();
         // Aging, rule timeouts and neighbour timers run on the control side; the datapath only compares times.
-        _timer = new Timer(_ => Tick(), null, 250, 250);
+        StartTimer();
         _log.LogInformation("datapath started: {Threads} thread(s), {Mode}", Options.Threads, Options.BusyPoll ? "busy polling" : "epoll");
     }
 
@@ -531,10 +534,14 @@ public sealed partial class SwitchRuntime : IDisposable
             if (_disposed) return;
             _disposed = true;
         }
+        _stopping = true;
         _timer?.Dispose();
         foreach (var t in _threads) t.Stop();
+        _running = false;
+        // Handed over: the successor holds the devices; closing our copies removes nothing.
+        if (SuccessorPid is not null) CloseHandedOverPorts();
         // Stopping is not an operator's removal: the stored configuration keeps the ports.
-        RemoveAllPorts(persist: false);
+        else RemoveAllPorts(persist: false);
         foreach (var t in _threads) t.Dispose();
         _threads.Clear();
     }

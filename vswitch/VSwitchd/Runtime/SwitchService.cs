@@ -5,13 +5,15 @@ public sealed class SwitchService(SwitchRuntime runtime, ILogger<SwitchService> 
 {
     public Task StartAsync(CancellationToken ct)
     {
-        runtime.Start();
+        // A hitless restart's successor starts its datapath only once the predecessor's has stopped (TakeoverService).
+        if (runtime.Adopting is null) runtime.Start();
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken ct)
     {
-        log.LogInformation("stopping: removing ports");
+        if (runtime.SuccessorPid is { } pid) log.LogInformation("handed over to pid {Pid}: exiting", pid);
+        else log.LogInformation("stopping: removing ports");
         runtime.Dispose();
         return Task.CompletedTask;
     }

@@ -13,6 +13,46 @@ namespace VSwitch.Core.Ports;
 internal static unsafe class TapDevice
 {
     /// <summary>
+    /// Attaches an open /dev/net/tun to the existing device <c>o.Name</c> (in the namespace the file was opened in),
+    /// sets the offloads as <paramref name="o"/> says and keeps it persistent. Closes the fd on failure.
+    /// </summary>
+    public static void Attach(int fd, TapOptions o)
+    {
+        try
+        {
+            var req = default(IfReq);
+            req.SetName(o.Name);
+            req.Flags = (short)(Tun.IFF_TAP | Tun.IFF_NO_PI | (o.Offloads ? Tun.IFF_VNET_HDR : 0));
+            if (NativeMethods.ioctl(fd, Tun.TUNSETIFF, &req) < 0) NativeError.Throw(o.Name, "ioctl(TUNSETIFF) on an existing persistent device");
+            SetOffloads(fd, o.Name, o.Offloads);
+            if (NativeMethods.ioctl(fd, Tun.TUNSETPERSIST, 1) < 0) NativeError.Throw(o.Name, "ioctl(TUNSETPERSIST)");
+        }
+        catch
+        {
+            LibC.close(fd);
+            throw;
+        }
+    }
+
+    private static void SetOffloads(int fd, string name, bool offloads)
+    {
+        if (offloads)
+        {
+            // The header size is passed by pointer; the offload flags by value. TSO_ECN: the
+            // segmenter keeps CWR on the first segment only, which is what SKB_GSO_TCP_ECN asks.
+            int hdrSize = TapPort.VnetHeaderSize;
+            if (NativeMethods.ioctl(fd, Tun.TUNSETVNETHDRSZ, &hdrSize) < 0) NativeError.Throw(name, $"ioctl(TUNSETVNETHDRSZ, {hdrSize})");
+            nint flags = Tun.TUN_F_CSUM | Tun.TUN_F_TSO4 | Tun.TUN_F_TSO6 | Tun.TUN_F_TSO_ECN;
+            if (NativeMethods.ioctl(fd, Tun.TUNSETOFFLOAD, flags) < 0) NativeError.Throw(name, "ioctl(TUNSETOFFLOAD, CSUM|TSO4|TSO6|TSO_ECN)");
+        }
+        else if (NativeMethods.ioctl(fd, Tun.TUNSETOFFLOAD, 0) < 0)
+        {
+            // A persistent device re-attached may still have offloads from an earlier owner.
+            NativeError.Throw(name, "ioctl(TUNSETOFFLOAD, 0)");
+        }
+    }
+
+    /// <summary>
     /// Creates and configures the device; returns its non-blocking fd and (out) the name the kernel
     /// gave it. On any failure the fd is closed, so no device is left.
     /// </summary>
@@ -31,20 +71,7 @@ internal static unsafe class TapDevice
             req.Flags = (short)(Tun.IFF_TAP | Tun.IFF_NO_PI | (o.Offloads ? Tun.IFF_VNET_HDR : 0));
             if (NativeMethods.ioctl(fd, Tun.TUNSETIFF, &req) < 0) NativeError.Throw(label, "ioctl(TUNSETIFF)");
             name = req.GetName();
-            if (o.Offloads)
-            {
-                // The header size is passed by pointer; the offload flags by value. TSO_ECN: the
-                // segmenter keeps CWR on the first segment only, which is what SKB_GSO_TCP_ECN asks.
-                int hdrSize = TapPort.VnetHeaderSize;
-                if (NativeMethods.ioctl(fd, Tun.TUNSETVNETHDRSZ, &hdrSize) < 0) NativeError.Throw(name, $"ioctl(TUNSETVNETHDRSZ, {hdrSize})");
-                nint flags = Tun.TUN_F_CSUM | Tun.TUN_F_TSO4 | Tun.TUN_F_TSO6 | Tun.TUN_F_TSO_ECN;
-                if (NativeMethods.ioctl(fd, Tun.TUNSETOFFLOAD, flags) < 0) NativeError.Throw(name, "ioctl(TUNSETOFFLOAD, CSUM|TSO4|TSO6|TSO_ECN)");
-            }
-            else if (NativeMethods.ioctl(fd, Tun.TUNSETOFFLOAD, 0) < 0)
-            {
-                // A persistent device re-attached may still have offloads from an earlier owner.
-                NativeError.Throw(name, "ioctl(TUNSETOFFLOAD, 0)");
-            }
+            SetOffloads(fd, name, o.Offloads);
             if (o.Persistent && NativeMethods.ioctl(fd, Tun.TUNSETPERSIST, 1) < 0) NativeError.Throw(name, "ioctl(TUNSETPERSIST)");
             try
             {

@@ -186,7 +186,7 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
         int fd = TapDevice.Open(o, out string name);
         try
         {
-            return new TapPort(fd, name, o.Netns, o.Offloads, o.IoUring);
+            return new TapPort(fd, name, o.Netns, o.Offloads, o.IoUring) { Persistent = o.Persistent };
         }
         catch
         {
@@ -194,6 +194,61 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
             throw;
         }
     }
+
+    /// <summary>
+    /// A port over a TAP fd another process opened and handed over (a hitless restart passes it with
+    /// SCM_RIGHTS): the device exists and is configured; only this process's side is built (rings, the
+    /// "frames waiting" signal). The fd must be the TAP's character-device fd, non-blocking, opened with
+    /// IFF_VNET_HDR exactly when <paramref name="offloads"/>. On failure the fd is left open for the caller.
+    /// </summary>
+    public static TapPort Adopt(int fd, string name, string? netns, bool offloads, bool ioUring, bool persistent = false)
+    {
+        if (fd < 0) throw new ArgumentOutOfRangeException(nameof(fd), fd, $"{name}: not a file descriptor");
+        return new TapPort(fd, name, netns, offloads, ioUring) { Persistent = persistent };
+    }
+
+    /// <summary>
+    /// Attaches to a persistent TAP that already exists (TUNSETPERSIST kept it, with its MAC, MTU and addresses,
+    /// when the process that made it died): <paramref name="tunFd"/> is /dev/net/tun opened in the device's network
+    /// namespace (tun looks the name up in the namespace the file was opened in; the caller enters it, this library
+    /// does not), <paramref name="o"/>'s Name the device's name there. Nothing is configured: the device is as it was.
+    /// The fd is the port's from here on, closed on failure. <paramref name="portName"/>: the port's name when it
+    /// is not the device's (a container's interface renamed eth0 in its namespace).
+    /// </summary>
+    public static TapPort Reattach(int tunFd, TapOptions o, string? portName = null)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        TapDevice.Attach(tunFd, o);
+        try
+        {
+            return new TapPort(tunFd, portName ?? o.Name, o.Netns, o.Offloads, o.IoUring) { Persistent = true, Reattached = true };
+        }
+        catch
+        {
+            LibC.close(tunFd);
+            throw;
+        }
+    }
+
+    /// <summary>The device outlives the port (TUNSETPERSIST): closing leaves it, <see cref="Unpersist"/> then closing removes it.</summary>
+    public bool Persistent { get; private set; }
+
+    /// <summary>Made by <see cref="Reattach"/>: an existing device taken up again, not created.</summary>
+    public bool Reattached { get; private init; }
+
+    /// <summary>Turns persistence off, so that closing the port removes the device (a port or attachment removed for good).</summary>
+    public void Unpersist()
+    {
+        if (!Persistent || _fd < 0) return;
+        if (NativeMethods.ioctl(_fd, Tun.TUNSETPERSIST, 0) < 0) NativeError.Throw(Name, "ioctl(TUNSETPERSIST, 0)");
+        Persistent = false;
+    }
+
+    /// <summary>The TAP's own fd (not the poll fd), to hand it to a successor process; -1 once disposed.</summary>
+    public int DeviceFd => _fd;
+
+    /// <summary>Whether the ports' writes and reads go through io_uring when the kernel allows it (as created).</summary>
+    public bool UsesIoUring => _txRing is not null;
 
     public int Receive(PacketBatch batch, PacketPool pool) => _offloads ? ReceiveOffloaded(batch, pool) : ReceivePlain(batch, pool);
 

@@ -66,18 +66,26 @@ public static class RuleParser
 
             if (eq < 0)
             {
-                switch (name)
+                // A keyword's dl_type can conflict with an earlier one ("ip,arp"): a syntax error at this token too.
+                try
                 {
-                    case "ip": SetType(m, EtherTypes.IPv4); break;
-                    case "ipv6": SetType(m, EtherTypes.IPv6); break;
-                    case "arp": SetType(m, EtherTypes.Arp); break;
-                    case "tcp": SetType(m, EtherTypes.IPv4); SetProto(m, IpProtocols.Tcp); break;
-                    case "udp": SetType(m, EtherTypes.IPv4); SetProto(m, IpProtocols.Udp); break;
-                    case "icmp": SetType(m, EtherTypes.IPv4); SetProto(m, IpProtocols.Icmp); break;
-                    case "tcp6": SetType(m, EtherTypes.IPv6); SetProto(m, IpProtocols.Tcp); break;
-                    case "udp6": SetType(m, EtherTypes.IPv6); SetProto(m, IpProtocols.Udp); break;
-                    case "icmp6": SetType(m, EtherTypes.IPv6); SetProto(m, IpProtocols.IcmpV6); break;
-                    default: throw Error($"unknown field '{tok}' (expected name=value or one of ip, ipv6, arp, tcp, udp, icmp, tcp6, udp6, icmp6)", tok, tokPos);
+                    switch (name)
+                    {
+                        case "ip": SetType(m, EtherTypes.IPv4); break;
+                        case "ipv6": SetType(m, EtherTypes.IPv6); break;
+                        case "arp": SetType(m, EtherTypes.Arp); break;
+                        case "tcp": SetType(m, EtherTypes.IPv4); SetProto(m, IpProtocols.Tcp); break;
+                        case "udp": SetType(m, EtherTypes.IPv4); SetProto(m, IpProtocols.Udp); break;
+                        case "icmp": SetType(m, EtherTypes.IPv4); SetProto(m, IpProtocols.Icmp); break;
+                        case "tcp6": SetType(m, EtherTypes.IPv6); SetProto(m, IpProtocols.Tcp); break;
+                        case "udp6": SetType(m, EtherTypes.IPv6); SetProto(m, IpProtocols.Udp); break;
+                        case "icmp6": SetType(m, EtherTypes.IPv6); SetProto(m, IpProtocols.IcmpV6); break;
+                        default: throw Error($"unknown field '{tok}' (expected name=value or one of ip, ipv6, arp, tcp, udp, icmp, tcp6, udp6, icmp6)", tok, tokPos);
+                    }
+                }
+                catch (FormatException e) when (e is not RuleSyntaxException)
+                {
+                    throw Error($"'{tok}' {e.Message}", tok, tokPos);
                 }
                 continue;
             }

@@ -1,0 +1,178 @@
+using VSwitch.Core;
+using VSwitch.Core.Ports;
+using VSwitch.Core.Topology;
+using VSwitch.Overlay;
+using VSwitchd.Config;
+using VSwitchd.Runtime.Handover;
+
+namespace VSwitchd.Runtime;
+
+/// <summary>
+/// The runtime's side of a hitless restart (<see cref="HandoverService"/> drives it): the predecessor lists its
+/// ports' open descriptors, stops its datapath threads on request and exports what they learned; the successor
+/// builds its ports over the received descriptors instead of creating devices (<see cref="Adopting"/>), imports
+/// the learned state and starts its threads. The datapath objects know nothing of processes: they only gain
+/// constructors over an existing fd (TapPort.Adopt, AfPacketPort.Adopt, VxlanPort.Adopt).
+/// </summary>
+public sealed partial class SwitchRuntime
+{
+    /// <summary>Successor only: the descriptors received, by port name; AddPort and StartOverlay take from it.</summary>
+    public TakeoverInventory? Adopting { get; set; }
+
+    /// <summary>Predecessor only: set once a successor took over; this process then only closes its copies and exits.</summary>
+    public int? SuccessorPid { get; private set; }
+
+    /// <summary>Runs <paramref name="action"/> under the runtime's lock: no operator change can land meanwhile.</summary>
+    public T Exclusive<T>(Func<T> action)
+    {
+        lock (_gate) return action();
+    }
+
+    /// <summary>Every port's open descriptors, for the offer; <paramref name="fds"/> receives them in the order the offer's indices use.</summary>
+    public OfferedPort[] OpenPorts(List<int> fds)
+    {
+        var offered = new List<OfferedPort>();
+        foreach (var port in Datapath.Topology.Ports)
+        {
+            int at = fds.Count;
+            switch (port.Io)
+            {
+                case TapPort tap when tap.DeviceFd >= 0:
+                    fds.Add(tap.DeviceFd);
+                    offered.Add(new OfferedPort(port.Name, "tap", [at], tap.Offloads, tap.UsesIoUring, tap.Netns, Persistent: tap.Persistent));
+                    break;
+                case AfPacketPort af when af.SocketFd >= 0:
+                    fds.Add(af.SocketFd);
+                    offered.Add(new OfferedPort(port.Name, "afpacket", [at], RingBytes: af.RingBytes, RingFrameSize: af.RingFrameSize, RingFrameCount: af.RingFrameCount));
+                    break;
+                case VxlanPort vx:
+                    var s = vx.SocketFds();
+                    fds.AddRange(s);
+                    offered.Add(new OfferedPort(port.Name, "vxlan", Enumerable.Range(at, s.Length).ToArray()));
+                    break;
+                default:
+                    _log.LogWarning("port {Port} ({Io}) cannot be handed over: the successor creates it again", port.Name, port.Io);
+                    break;
+            }
+        }
+        return [.. offered];
+    }
+
+    /// <summary>
+    /// Makes the datapath threads (their packet pools: tens of MB to allocate and touch) without starting them, so
+    /// that a successor does it before the predecessor stops rather than in the gap.
+    /// </summary>
+    public void PrepareDatapath()
+    {
+        if (_threads.Count > 0) return;
+        for (int i = 0; i < Options.Threads; i++) _threads.Add(new DatapathThread(Datapath, Options, i));
+    }
+
+    /// <summary>
+    /// Stops the control timer (aging, down ports, rule timeouts) for a hand-over: its work takes the runtime's lock,
+    /// which the hand-over holds, and would only pile up on the thread pool meanwhile.
+    /// </summary>
+    public void SuspendTimer()
+    {
+        _timer?.Dispose();
+        _timer = null;
+    }
+
+    private void StartTimer() => _timer ??= new Timer(_ => Tick(), null, 250, 250);
+
+    /// <summary>Stops the datapath threads (they read nothing from now on) and the control timer; the ports stay open.</summary>
+    public void PauseDatapath()
+    {
+        SuspendTimer();
+        foreach (var t in _threads) t.Stop();
+        foreach (var t in _threads) t.Dispose();
+        _threads.Clear();
+        _running = false;
+    }
+
+    /// <summary>The hand-over failed after the pause: this process forwards again.</summary>
+    public void ResumeDatapath()
+    {
+        if (_running) StartTimer();
+        else Start();
+    }
+
+    /// <summary>What the stopped datapath learned, by names: the MAC table's learned entries, resolved neighbours, ring positions.</summary>
+    public LearnedMessage ExportLearned()
+    {
+        long now = Environment.TickCount64;
+        var topo = Datapath.Topology;
+        var macs = new List<LearnedMac>();
+        foreach (var e in Datapath.MacTable.Entries(now))
+        {
+            if (e.IsStatic || topo.Network(e.Network) is not { } net || topo.Port(e.Port) is not { } port) continue;
+            macs.Add(new LearnedMac(net.Name, e.Vlan, e.Mac, port.Name, e.AgeMs, e.Remote));
+        }
+        var neighbors = new List<LearnedNeighbor>();
+        foreach (var n in Datapath.Neighbors.Entries())
+            if (n.Usable && n.State != VSwitch.Core.Tables.NeighborState.Permanent && topo.Network(n.Network) is { } net)
+                neighbors.Add(new LearnedNeighbor(net.Name, n.Address, n.Mac));
+        var cursors = new Dictionary<string, int>();
+        foreach (var port in topo.Ports)
+            if (port.Io is AfPacketPort af) cursors[port.Name] = af.RingCursor;
+        return new LearnedMessage([.. macs], [.. neighbors], cursors, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    }
+
+    /// <summary>Loads what the predecessor learned, before this datapath starts; entries whose port or network is not here are skipped.</summary>
+    public int ImportLearned(LearnedMessage learned)
+    {
+        long now = Environment.TickCount64;
+        var topo = Datapath.Topology;
+        int loaded = 0;
+        foreach (var m in learned.Macs)
+        {
+            if (topo.NetworkByName(m.Network) is not { } net || topo.PortByName(m.Port) is not { } port) continue;
+            long aging = (_networkConfigs.GetValueOrDefault(m.Network)?.MacAgingSeconds ?? 300) * 1000L;
+            long left = Math.Max(1000, aging - m.AgeMs);
+            // Learned as if now, with the time it had left: it ages out when it would have in the predecessor.
+            if (Datapath.MacTable.Learn(net.Id, m.Vlan, m.Mac, port.Id, now, left, m.Remote) is VSwitch.Core.Tables.LearnResult.Learned or VSwitch.Core.Tables.LearnResult.Refreshed or VSwitch.Core.Tables.LearnResult.Moved) loaded++;
+        }
+        foreach (var n in learned.Neighbors)
+            if (topo.NetworkByName(n.Network) is { } net) Datapath.Neighbors.Confirm(net.Id, n.Address, n.Mac, now, create: true);
+        foreach (var (name, cursor) in learned.RingCursors)
+            if (topo.PortByName(name)?.Io is AfPacketPort af) af.ResumeAt(cursor);
+        return loaded;
+    }
+
+    /// <summary>A TAP or AF_PACKET port over a received descriptor, when the predecessor handed one over under this name.</summary>
+    private IPort? TryAdopt(PortConfig p)
+    {
+        if (Adopting?.Take(p.Name) is not { } offered) return null;
+        var (o, fds) = offered;
+        IPort io = o.Kind switch
+        {
+            "tap" => TapPort.Adopt(fds[0], p.Name, p.Netns ?? o.Netns, o.Offloads, o.IoUring, o.Persistent),
+            "afpacket" => AfPacketPort.Adopt(fds[0], p.Device ?? p.Name, o.RingBytes, o.RingFrameSize, o.RingFrameCount),
+            _ => throw new HandoverException($"port {p.Name}: a {o.Kind} descriptor was handed over for a {p.Type} port"),
+        };
+        _log.LogInformation("port {Port}: took over the predecessor's {Kind} descriptor", p.Name, o.Kind);
+        return io;
+    }
+
+    private VxlanPort? TryAdoptTunnel(OverlayConfig o, uint local)
+    {
+        if (Adopting?.Take(TunnelPortName) is not { } offered) return null;
+        var io = VxlanPort.Adopt(TunnelPortName, local, (ushort)o.Port, offered.Fds, o.UdpGso);
+        _log.LogInformation("VXLAN endpoint: took over the predecessor's sockets");
+        return io;
+    }
+
+    /// <summary>Predecessor: a successor runs; from now on this process forwards nothing and only closes its copies.</summary>
+    public void HandedOver(int successorPid) => SuccessorPid = successorPid;
+
+    /// <summary>Closes this process's copies of the ports' descriptors: the devices stay, the successor holds them.</summary>
+    private void CloseHandedOverPorts()
+    {
+        foreach (var p in Datapath.Topology.Ports)
+        {
+            try { p.Io.Dispose(); }
+            catch (Exception e) when (e is not OutOfMemoryException) { _log.LogWarning("closing port {Port}: {Error}", p.Name, e.Message); }
+        }
+        _log.LogInformation("handed over to pid {Pid}: closed this process's copies of {Count} port(s)", SuccessorPid, Datapath.Topology.Ports.Count);
+    }
+}
