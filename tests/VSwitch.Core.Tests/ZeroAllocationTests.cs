@@ -240,3 +240,45 @@ public class PortSecurityZeroAllocationTests
         Assert.True(b.SentCount > m.RoundsRun * 20);
     }
 }
+
+/// <summary>
+/// The transmit paths that take a sender's state (SenderSlots): a VXLAN endpoint on loopback (no root
+/// needed) sending batches allocates nothing once each sender's state exists.
+/// </summary>
+public class TransmitZeroAllocationTests
+{
+    [Fact]
+    public void Vxlan_transmit_through_a_senders_slot_allocates_nothing()
+    {
+        using var sink = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        sink.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.0.3"), 0));
+        ushort udpPort = (ushort)((System.Net.IPEndPoint)sink.LocalEndPoint!).Port;
+        using var port = VSwitch.Overlay.VxlanPort.Open("vxz", 0x7F000001, udpPort);
+        var pool = new PacketPool(64);
+        var batch = new PacketBatch(32);
+        var frame = TestFrames.Eth(TestFrames.Mac(2), TestFrames.Mac(1), payload: 200);
+
+        void Run(int rounds)
+        {
+            for (int r = 0; r < rounds; r++)
+            {
+                for (int i = 0; i < 32; i++)
+                {
+                    var p = pool.TryRent()!;
+                    p.CopyFrom(frame);
+                    p.TunnelRemote = 0x7F000003;
+                    p.TunnelId = 7;
+                    batch.Add(p);
+                }
+                port.Transmit(batch); // the sink's buffer fills and the kernel drops: a send all the same
+                batch.Clear();
+            }
+        }
+
+        Run(20);
+        var m = SteadyStateAllocations.Measure(Run, 200);
+        SteadyStateAllocations.AssertNone(m);
+        Assert.Equal(0, pool.InUse);
+        Assert.True(port.TxPackets > 0);
+    }
+}

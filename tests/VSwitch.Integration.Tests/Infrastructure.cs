@@ -19,6 +19,15 @@ public sealed class RootFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that runs only as root, and says why it is skipped otherwise.</summary>
+public sealed class RootTheoryAttribute : TheoryAttribute
+{
+    public RootTheoryAttribute()
+    {
+        if (!RootFactAttribute.IsRoot) Skip = "needs root (creates TAP devices and network namespaces)";
+    }
+}
+
 /// <summary>Tests that create namespaces, links and processes run one at a time.</summary>
 [CollectionDefinition("netns", DisableParallelization = true)]
 public sealed class NetnsCollection { }

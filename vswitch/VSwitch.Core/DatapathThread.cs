@@ -36,10 +36,21 @@ public sealed class DatapathOptions
 /// polling), then drains each ready port batch by batch through the pipeline. It re-reads its port
 /// set when the topology's version changes, and reports the version it runs on so that the
 /// control plane knows when a removed port is no longer touched.
+/// <para>
+/// The quiescent point (an epoch, as in OVS's RCU): the top of the loop, where the thread holds no
+/// port and no batch. There it reads the topology and publishes its version in
+/// <see cref="SeenVersion"/>; from then on it can reach only the ports of that version (a batch in
+/// flight re-reads the topology, which is never older). <see cref="Quiescence"/> waits for every
+/// thread to publish a version at least that of a removal before the port's memory is freed;
+/// <see cref="Wake"/> makes a thread asleep in epoll_wait pass the point at once.
+/// </para>
 /// </summary>
 public sealed class DatapathThread : IDisposable
 {
     private const int IdleWaitMs = 100;
+    /// <summary>The epoll token of the wake-up eventfd (port tokens are indexes into the owned ports).</summary>
+    private const ulong WakeToken = ulong.MaxValue;
+    private readonly WakeEvent _wake = new();
 
     private readonly Datapath _dp;
     private readonly DatapathOptions _opt;
@@ -68,7 +79,14 @@ public sealed class DatapathThread : IDisposable
         _ctx.Owned = true;
         _batch = new PacketBatch(opt.BatchSize);
         _thread = new Thread(Run) { IsBackground = true, Name = $"vswitch-dp{index}" };
+        _epoll.Add(_wake.Fd, WakeToken);
     }
+
+    /// <summary>The thread's index (its name is vswitch-dpINDEX).</summary>
+    public int Index => _index;
+
+    /// <summary>Makes the thread leave epoll_wait and pass its quiescent point now (one eventfd write).</summary>
+    public void Wake() => _wake.Raise();
 
     public long SeenVersion => Volatile.Read(ref _seenVersion);
     public Exception? Failure { get; private set; }
@@ -80,6 +98,7 @@ public sealed class DatapathThread : IDisposable
     public void Stop()
     {
         _stop = true;
+        Wake();
         if (_thread.IsAlive) _thread.Join(TimeSpan.FromSeconds(5));
     }
 
@@ -132,13 +151,15 @@ public sealed class DatapathThread : IDisposable
                     bool any = false;
                     for (int i = 0; i < _owned.Length; i++)
                         if (_owned[i].Io.Fault is null) any |= SafeDrain(_owned[i]);
-                    if (!any && !_opt.BusyPoll) _epoll.Wait(1);
+                    // The wake-up eventfd is in the set too: clear it, or every later wait returns at once.
+                    if (!any && !_opt.BusyPoll && _epoll.Wait(1) > 0) _wake.Clear();
                     continue;
                 }
                 int n = _epoll.Wait(IdleWaitMs);
                 for (int i = 0; i < n; i++)
                 {
                     ulong token = _epoll.Token(i);
+                    if (token == WakeToken) { _wake.Clear(); continue; }
                     if (token >= (ulong)_owned.Length) continue;
                     var port = _owned[token];
                     SafeDrain(port);
@@ -203,6 +224,9 @@ public sealed class DatapathThread : IDisposable
     public void Dispose()
     {
         Stop();
+        // A thread that did not stop (stuck in a port) may still wait on these: leave them to it.
+        if (_thread.IsAlive) return;
         _epoll.Dispose();
+        _wake.Dispose();
     }
 }

@@ -34,7 +34,11 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     private readonly VxlanSockets _sockets;
     private readonly VtepTable _vteps = new();
     private readonly VxlanReceiver _receiver;
-    private readonly VxlanTransmitter _transmitter;
+    // One transmitter (its sendmmsg messages, iovecs, addresses, GSO header buffers and counters) per
+    // thread sending at the same moment: every datapath thread may send on the tunnel (SenderSlots
+    // says why not a lock). The receiver has arrays of its own; both share only the sockets and VtepTable.
+    private readonly SenderSlots<VxlanTransmitter> _transmitters;
+    private volatile bool _udpGso = true;
 
     /// <summary>Per remote VTEP counters (packets/bytes in and out).</summary>
     public sealed class VtepCounters
@@ -49,7 +53,7 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         UdpPort = port;
         _sockets = sockets;
         _receiver = new VxlanReceiver(name, sockets, _vteps);
-        _transmitter = new VxlanTransmitter(sockets, port, _vteps);
+        _transmitters = new SenderSlots<VxlanTransmitter>(() => new VxlanTransmitter(sockets, port, _vteps) { UdpGso = _udpGso });
     }
 
     /// <summary>
@@ -61,10 +65,17 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     /// </summary>
     public bool UdpGso
     {
-        get => _transmitter.UdpGso;
+        // Off when configured off, or when the kernel refused it to a sender (each learns that on its own).
+        get
+        {
+            if (!_udpGso) return false;
+            foreach (var t in _transmitters.States()) if (!t.UdpGso) return false;
+            return true;
+        }
         set
         {
-            _transmitter.UdpGso = value;
+            _udpGso = value;
+            foreach (var t in _transmitters.States()) t.UdpGso = value;
             _sockets.SetUdpChecksum(value);
         }
     }
@@ -82,18 +93,26 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     /// <summary>TCP super-frames are taken whole and segmented here, into UDP GSO sends.</summary>
     public bool AcceptsGso => true;
 
-    // Counters: plain fields of the part that writes them (receive: the owning thread; transmit: the sender).
+    // Counters: plain fields of the part that writes them (receive: the owning thread; transmit: each
+    // sender's own transmitter, summed here when read).
     public long RxPackets => Volatile.Read(ref _receiver.RxPackets);
     public long RxBadHeader => Volatile.Read(ref _receiver.RxBadHeader);
     /// <summary>Frames dropped on receive for want of a buffer (pool empty, or more leftovers than fit).</summary>
     public long RxNoBuffer => Volatile.Read(ref _receiver.RxNoBuffer);
     public long RxTruncated => Volatile.Read(ref _receiver.RxTruncated);
-    public long TxPackets => Volatile.Read(ref _transmitter.TxPackets);
-    public long TxDropped => Volatile.Read(ref _transmitter.TxDropped);
-    public long TxTrains => Volatile.Read(ref _transmitter.TxTrains);
-    public long TxTrainFrames => Volatile.Read(ref _transmitter.TxTrainFrames);
+    public long TxPackets => SumTx(static t => Volatile.Read(ref t.TxPackets));
+    public long TxDropped => SumTx(static t => Volatile.Read(ref t.TxDropped));
+    public long TxTrains => SumTx(static t => Volatile.Read(ref t.TxTrains));
+    public long TxTrainFrames => SumTx(static t => Volatile.Read(ref t.TxTrainFrames));
     /// <summary>sendmsg calls that carried a train of datagrams with UDP_SEGMENT.</summary>
-    public long TxGsoSends => Volatile.Read(ref _transmitter.TxGsoSends);
+    public long TxGsoSends => SumTx(static t => Volatile.Read(ref t.TxGsoSends));
+
+    private long SumTx(Func<VxlanTransmitter, long> read)
+    {
+        long sum = 0;
+        foreach (var t in _transmitters.States()) sum += read(t);
+        return sum;
+    }
 
     /// <summary>Opens the endpoint; throws <see cref="PortException"/> naming the address when it cannot bind (not local, port in use).</summary>
     public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort)
@@ -127,7 +146,12 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
 
     public int Receive(PacketBatch batch, PacketPool pool) => _receiver.Receive(batch, pool);
 
-    public int Transmit(PacketBatch batch) => _transmitter.Transmit(batch);
+    public int Transmit(PacketBatch batch)
+    {
+        int slot = _transmitters.Take(out var t);
+        try { return t.Transmit(batch); }
+        finally { _transmitters.Return(slot); }
+    }
 
     /// <summary>A copy of the per-VTEP counters.</summary>
     public Dictionary<uint, VtepCounters> Vteps() => _vteps.Snapshot();
@@ -154,5 +178,7 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     {
         _sockets.Dispose();
         _receiver.Dispose();
+        // The runtime disposes a port only once every datapath thread has passed a quiescent point.
+        _transmitters.Free(static t => t.Dispose());
     }
 }

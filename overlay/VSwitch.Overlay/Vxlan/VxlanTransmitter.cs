@@ -13,8 +13,13 @@ namespace VSwitch.Overlay;
 /// as UDP GSO trains gathered by iovec); a TCP super-frame is cut into segments here, each datagram's
 /// headers written into a small buffer and its payload gathered from the super-frame, and sent with
 /// UDP_SEGMENT. The kernel adds UDP, IP and Ethernet.
+/// <para>
+/// One instance is one sender's state: <see cref="VxlanPort"/> hands each thread that sends at the
+/// same moment a transmitter of its own, so nothing here is shared between threads but the sockets'
+/// fds (read-only) and <see cref="VtepTable"/> (atomic transmit counters).
+/// </para>
 /// </summary>
-internal sealed unsafe class VxlanTransmitter
+internal sealed unsafe class VxlanTransmitter : IDisposable
 {
     private const int MaxBatch = VxlanPort.MaxBatch;
     private const int TxSockets = VxlanSockets.Count;
@@ -319,7 +324,21 @@ internal sealed unsafe class VxlanTransmitter
         return SendMany(fd, datagrams) == datagrams;
     }
 
+    private int _disposed;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        GC.SuppressFinalize(this);
+        FreeNative();
+    }
+
     ~VxlanTransmitter()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) FreeNative();
+    }
+
+    private void FreeNative()
     {
         NativeMemory.Free(_msgs);
         NativeMemory.Free(_iovs);

@@ -30,12 +30,12 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     // Offload work on received frames; it also remembers how far a GSO frame at the cursor got.
     private readonly Offload.VnetDelivery _vnet = new();
 
-    private readonly MMsgHdr* _msgs;
-    private readonly IoVec* _iovs;
-    private readonly byte* _zeroVnetHdr;
-    private readonly VirtioNetHdr* _txHdrs;
+    // Transmit scratch, one set per thread sending at the same moment (SenderSlots says why);
+    // receive uses only the ring and _vnet, so the two directions share nothing but the fd.
+    private readonly SenderSlots<TxScratch> _senders = new(static () => new TxScratch());
 
-    // Counters: plain fields, written only by the thread that owns the port.
+    // Counters: Rx* plain fields written only by the thread that owns the port; Tx* added once per
+    // batch with an atomic add, since every datapath thread may send.
     public long RxFrames;
     /// <summary>GSO super-frames segmented in software.</summary>
     public long RxGsoFrames => Volatile.Read(ref _vnet.GsoFrames);
@@ -101,16 +101,37 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
         _ringBytes = ringBytes;
         _frameSize = frameSize;
         _frameCount = frameCount;
-        _msgs = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(PacketBatch.MaxSize * sizeof(MMsgHdr)));
-        _iovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(2 * PacketBatch.MaxSize * sizeof(IoVec)));
-        _zeroVnetHdr = (byte*)NativeMemory.AllocZeroed(VirtioNetHdr.Size);
-        _txHdrs = (VirtioNetHdr*)NativeMemory.AllocZeroed((nuint)(PacketBatch.MaxSize * sizeof(VirtioNetHdr)));
-        for (int i = 0; i < PacketBatch.MaxSize; i++)
+    }
+
+    /// <summary>One sender's sendmmsg messages, iovec pairs (virtio header, frame) and GSO headers, in native memory.</summary>
+    private sealed class TxScratch
+    {
+        public readonly MMsgHdr* Msgs;
+        public readonly IoVec* Iovs;
+        public readonly byte* ZeroVnetHdr;
+        public readonly VirtioNetHdr* Hdrs;
+
+        public TxScratch()
         {
-            _iovs[2 * i].Base = _zeroVnetHdr;
-            _iovs[2 * i].Len = VirtioNetHdr.Size;
-            _msgs[i].Hdr.Iov = &_iovs[2 * i];
-            _msgs[i].Hdr.IovLen = 2;
+            Msgs = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(PacketBatch.MaxSize * sizeof(MMsgHdr)));
+            Iovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(2 * PacketBatch.MaxSize * sizeof(IoVec)));
+            ZeroVnetHdr = (byte*)NativeMemory.AllocZeroed(VirtioNetHdr.Size);
+            Hdrs = (VirtioNetHdr*)NativeMemory.AllocZeroed((nuint)(PacketBatch.MaxSize * sizeof(VirtioNetHdr)));
+            for (int i = 0; i < PacketBatch.MaxSize; i++)
+            {
+                Iovs[2 * i].Base = ZeroVnetHdr;
+                Iovs[2 * i].Len = VirtioNetHdr.Size;
+                Msgs[i].Hdr.Iov = &Iovs[2 * i];
+                Msgs[i].Hdr.IovLen = 2;
+            }
+        }
+
+        public void Free()
+        {
+            NativeMemory.Free(Msgs);
+            NativeMemory.Free(Iovs);
+            NativeMemory.Free(ZeroVnetHdr);
+            NativeMemory.Free(Hdrs);
         }
     }
 
@@ -272,45 +293,53 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     {
         var items = batch.AsSpan();
         int n = items.Length;
-        int sent = 0;
-        if (_fd >= 0 && n > 0)
+        int sent = 0, errors = 0, gso = 0, fd = _fd;
+        if (fd >= 0 && n > 0)
         {
-            int m = 0;
-            for (int i = 0; i < n; i++)
+            int slot = _senders.Take(out var tx);
+            try
             {
-                var p = items[i];
-                // Ordinary frames are complete (zeroed header); a super-frame goes whole with its GSO
-                // request, and the veth (or the kernel's software GSO) cuts it if it must.
-                _iovs[2 * m].Base = _zeroVnetHdr;
-                if (p.GsoSize != 0)
+                var iovs = tx.Iovs;
+                int m = 0;
+                for (int i = 0; i < n; i++)
                 {
-                    if (!GsoFrame.TryBuildHeader(p, out _txHdrs[m])) { TxErrors++; continue; }
-                    _iovs[2 * m].Base = &_txHdrs[m];
-                    TxGsoFrames++;
+                    var p = items[i];
+                    // Ordinary frames are complete (zeroed header); a super-frame goes whole with its GSO
+                    // request, and the veth (or the kernel's software GSO) cuts it if it must.
+                    iovs[2 * m].Base = tx.ZeroVnetHdr;
+                    if (p.GsoSize != 0)
+                    {
+                        if (!GsoFrame.TryBuildHeader(p, out tx.Hdrs[m])) { errors++; continue; }
+                        iovs[2 * m].Base = &tx.Hdrs[m];
+                        gso++;
+                    }
+                    iovs[2 * m + 1].Base = p.DataPointer;
+                    iovs[2 * m + 1].Len = (nuint)p.Length;
+                    m++;
                 }
-                _iovs[2 * m + 1].Base = p.DataPointer;
-                _iovs[2 * m + 1].Len = (nuint)p.Length;
-                m++;
+                n = m;
+                int off = 0;
+                while (off < n)
+                {
+                    int r = NativeMethods.sendmmsg(fd, tx.Msgs + off, (uint)(n - off), AfPacket.MSG_DONTWAIT);
+                    if (r > 0) { sent += r; off += r; continue; }
+                    int e = NativeError.Last;
+                    if (r < 0 && e == NativeError.EINTR) continue;
+                    // Socket buffer or device queue full: drop the rest rather than block the datapath.
+                    if (r == 0 || e == NativeError.EAGAIN || e == NativeError.ENOBUFS) break;
+                    // This one frame is bad (too big for the MTU, interface down): skip it, send the rest.
+                    errors++;
+                    off++;
+                }
             }
-            n = m;
-            int off = 0;
-            while (off < n)
-            {
-                int r = NativeMethods.sendmmsg(_fd, _msgs + off, (uint)(n - off), AfPacket.MSG_DONTWAIT);
-                if (r > 0) { sent += r; off += r; continue; }
-                int e = NativeError.Last;
-                if (r < 0 && e == NativeError.EINTR) continue;
-                // Socket buffer or device queue full: drop the rest rather than block the datapath.
-                if (r == 0 || e == NativeError.EAGAIN || e == NativeError.ENOBUFS) break;
-                // This one frame is bad (too big for the MTU, interface down): skip it, send the rest.
-                TxErrors++;
-                off++;
-            }
+            finally { _senders.Return(slot); }
         }
         for (int i = 0; i < items.Length; i++) items[i].Release();
         batch.Clear();
-        TxFrames += sent;
-        TxDropped += items.Length - sent;
+        Interlocked.Add(ref TxFrames, sent);
+        if (items.Length != sent) Interlocked.Add(ref TxDropped, items.Length - sent);
+        if (errors != 0) Interlocked.Add(ref TxErrors, errors);
+        if (gso != 0) Interlocked.Add(ref TxGsoFrames, gso);
         return sent;
     }
 
@@ -374,10 +403,8 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
         LibC.munmap(_ring, (uint)_ringBytes);
         _ring = null;
         LibC.close(fd);
-        NativeMemory.Free(_msgs);
-        NativeMemory.Free(_iovs);
-        NativeMemory.Free(_zeroVnetHdr);
-        NativeMemory.Free(_txHdrs);
+        // The runtime disposes a port only once every datapath thread has passed a quiescent point.
+        _senders.Free(static t => t.Free());
     }
 
     public override string ToString() => $"af_packet {Name} (ifindex {IfIndex})";

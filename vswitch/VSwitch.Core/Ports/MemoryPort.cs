@@ -6,10 +6,15 @@ namespace VSwitch.Core.Ports;
 /// A port in memory, for tests and benchmarks: frames queued with <see cref="Inject"/> are
 /// received; transmitted frames are kept as byte arrays in <see cref="Sent"/>, or, with
 /// <see cref="KeepSent"/> off, only counted (so a benchmark allocates nothing).
+/// <para>
+/// Like every port, <see cref="Transmit"/> may be called by several threads at once: the count is
+/// added atomically and <see cref="Sent"/> is filled under a lock (it allocates anyway: tests only).
+/// Frames may be injected from any thread while the owning thread receives.
+/// </para>
 /// </summary>
 public sealed class MemoryPort(string name) : IPort
 {
-    private readonly Queue<byte[]> _rx = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _rx = new();
     private readonly Dictionary<byte[], (ushort Mss, byte Type)> _gso = new(ReferenceEqualityComparer.Instance);
     private byte[][]? _replay;
     private int _replayNext;
@@ -18,7 +23,8 @@ public sealed class MemoryPort(string name) : IPort
     public int PollFd => -1;
     public bool KeepSent { get; set; } = true;
     public List<byte[]> Sent { get; } = [];
-    public long SentCount { get; private set; }
+    private long _sentCount;
+    public long SentCount => Interlocked.Read(ref _sentCount);
 
     public void Inject(byte[] frame) => _rx.Enqueue(frame);
 
@@ -26,9 +32,12 @@ public sealed class MemoryPort(string name) : IPort
     public void InjectGso(byte[] frame, ushort mss, bool ipv6 = false) =>
         Enqueue(frame, (mss, ipv6 ? Linux.VirtioNetHdr.GSO_TCPV6 : Linux.VirtioNetHdr.GSO_TCPV4));
 
+    private bool _gsoQueued;
+
     private void Enqueue(byte[] frame, (ushort, byte) gso)
     {
-        _gso[frame] = gso;
+        Volatile.Write(ref _gsoQueued, true);
+        lock (_gso) _gso[frame] = gso;
         _rx.Enqueue(frame);
     }
 
@@ -54,7 +63,8 @@ public sealed class MemoryPort(string name) : IPort
             if (_replay is not null) frame = _replay[_replayNext++ % _replay.Length];
             else if (!_rx.TryDequeue(out frame!)) break;
             (ushort Mss, byte Type) gso = default;
-            bool isGso = _gso.Count > 0 && _gso.Remove(frame, out gso);
+            bool isGso = false;
+            if (Volatile.Read(ref _gsoQueued)) lock (_gso) isGso = _gso.Remove(frame, out gso);
             var p = isGso ? pool.Large?.TryRent() : pool.TryRent();
             if (p is null) break;
             if (isGso) { p.GsoSize = gso.Mss; p.GsoType = gso.Type; }
@@ -79,12 +89,13 @@ public sealed class MemoryPort(string name) : IPort
             foreach (var p in batch.AsSpan()) p.Release();
             return 0;
         }
-        foreach (var p in batch.AsSpan())
+        if (KeepSent)
         {
-            if (KeepSent) { Sent.Add(p.Data.ToArray()); SentGsoSizes.Add(p.GsoSize); }
-            p.Release();
+            lock (Sent)
+                foreach (var p in batch.AsSpan()) { Sent.Add(p.Data.ToArray()); SentGsoSizes.Add(p.GsoSize); }
         }
-        SentCount += n;
+        foreach (var p in batch.AsSpan()) p.Release();
+        Interlocked.Add(ref _sentCount, n);
         return n;
     }
 

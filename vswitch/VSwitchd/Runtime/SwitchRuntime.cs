@@ -26,6 +26,8 @@ public sealed partial class SwitchRuntime : IDisposable
     private readonly Dictionary<string, NetworkConfig> _networkConfigs = [];
     private readonly ILogger _log;
     private Timer? _timer;
+    // Whether the datapath threads were started (and not paused for a hand-over); no longer what
+    // WaitQuiescent looks at: it asks each thread whether it passed its quiescent point or exited.
     private bool _running;
     private bool _disposed;
 
@@ -463,13 +465,16 @@ public sealed partial class SwitchRuntime : IDisposable
 
     public static string FormatPrefix(uint addr, int len) => VSwitch.Core.Wire.AddressFormat.IPv4(addr) + "/" + len;
 
-    private void WaitQuiescent(long version)
-    {
-        if (!_running) return;
-        var deadline = DateTime.UtcNow.AddSeconds(2);
-        foreach (var t in _threads)
-            while (t.SeenVersion < version && DateTime.UtcNow < deadline) Thread.Sleep(1);
-    }
+    /// <summary>
+    /// Returns once every datapath thread has passed its quiescent point after topology
+    /// <paramref name="version"/> (or has exited): only then may a removed port's memory be freed.
+    /// No timeout: a thread that does not come back is logged every 5 s, by name and time waited,
+    /// and waited for (Core/Quiescence says why). A stopped thread counts as quiescent.
+    /// </summary>
+    private void WaitQuiescent(long version) =>
+        Quiescence.Wait(_threads, version, (t, waited) =>
+            _log.LogWarning("datapath thread vswitch-dp{Thread} has not passed a quiescent point for {Seconds:F0} s (seen topology version {Seen}, want {Version}): still waiting before freeing a removed port's memory",
+                t.Index, waited.TotalSeconds, t.SeenVersion, version));
 
     public void Start()
     {

@@ -42,7 +42,7 @@ public sealed unsafe partial class TapPort
 
     private int TransmitPlain(PacketBatch batch)
     {
-        int sent = 0;
+        int sent = 0, gso = 0;
         var items = batch.AsSpan();
         int fd = _fd;
         bool full = fd < 0;
@@ -66,7 +66,7 @@ public sealed unsafe partial class TapPort
                     {
                         if (!Offload.GsoFrame.TryBuildHeader(p, out gsoHdr)) { p.Release(); continue; }
                         iov[0].Base = &gsoHdr;
-                        TxGsoFrames++;
+                        gso++;
                     }
                     iov[1].Base = p.DataPointer;
                     iov[1].Len = (nuint)p.Length;
@@ -86,8 +86,7 @@ public sealed unsafe partial class TapPort
             p.Release();
         }
         batch.Clear();
-        TxFrames += sent;
-        TxDropped += items.Length - sent;
+        CountTransmit(sent, items.Length - sent, gso);
         return sent;
     }
 }

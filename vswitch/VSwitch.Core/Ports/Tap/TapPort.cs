@@ -103,7 +103,8 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     /// <summary>With offloads, TCP super-frames are written whole behind a GSO virtio header.</summary>
     public bool AcceptsGso => _offloads;
 
-    // Counters: plain fields, written only by the thread that owns the port (Tx* by the sender).
+    // Counters: Rx* plain fields, written only by the thread that owns the port; Tx* added once per
+    // batch with an atomic add (CountTransmit), since every datapath thread may send.
     /// <summary>Packets handed to the switch (segments count one each).</summary>
     public long RxFrames;
     public long TxFrames;
@@ -251,6 +252,13 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
 
     public int Receive(PacketBatch batch, PacketPool pool) => _offloads ? ReceiveOffloaded(batch, pool) : ReceivePlain(batch, pool);
 
+    /// <summary>
+    /// Any datapath thread may call this at the same time as others. Transmit state: the io_uring
+    /// transmit ring and its iovec/header/result arrays belong to whichever sender holds
+    /// <c>_txBusy</c> (one atomic exchange per batch, uncontended with one thread); a sender that
+    /// finds it held writes frame by frame with iovecs on its own stack (<see cref="TransmitPlain"/>).
+    /// Receive has its own ring, arrays and scratch buffer: the two directions share only the fd.
+    /// </summary>
     public int Transmit(PacketBatch batch)
     {
         if (_txRing is not null && batch.Count > 1 && Interlocked.CompareExchange(ref _txBusy, 1, 0) == 0)
@@ -259,6 +267,13 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
             finally { Volatile.Write(ref _txBusy, 0); }
         }
         return TransmitPlain(batch);
+    }
+
+    private void CountTransmit(int sent, int dropped, int gso)
+    {
+        Interlocked.Add(ref TxFrames, sent);
+        if (dropped != 0) Interlocked.Add(ref TxDropped, dropped);
+        if (gso != 0) Interlocked.Add(ref TxGsoFrames, gso);
     }
 
     /// <summary>Closes the fd; the kernel removes a non-persistent TAP, in whatever namespace it is.</summary>
