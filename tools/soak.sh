@@ -25,9 +25,9 @@
 # It fails (exit 1, with the reason) when:
 #   - a ping is broken: 5 lost in a row (1 s) or more than 5% lost (single losses are the machine's
 #     when TCP saturates 2 cores), or an iperf3 client fails;
-#   - open fds grow over the second half: the lowest count of its last quarter above the lowest of
-#     its first quarter by more than 4 (lowest, not median: fds of removed ports are closed by the
-#     GC's finalizers, so the count is a sawtooth; its troughs rising is a leak), or RSS does (median
+#   - open fds grow over the second half: the median count of its last quarter above the median of
+#     its first quarter by more than 4 (the median: the churn's ports and attachment come and go, so a
+#     sample may fall in a dip or a peak; a leak moves the median), or RSS does (median
 #     of the last quarter above the first's by more than max(16 MB, 10%)), or the GC heap does (its
 #     lowest, after collections, by more than max(16 MB, 25%));
 #   - a drop reason is counted that the daemon does not mark expected (expected: no-output,
@@ -191,18 +191,18 @@ awk -v a="${l1:-100}" -v b="${l2:-100}" -v e="${l3:-100}" -v c="$r1" -v d="$r2" 
   || fail "a ping is broken: a->b ${l1:-?}% lost, $r1 in a row; a->c ${l2:-?}% lost, $r2 in a row; f->v ${l3:-?}% lost, $r3 in a row"
 [ $i1 = 0 ] && [ $i2 = 0 ] && [ $i3 = 0 ] || fail "an iperf3 client failed (tcp $i1, udp $i2, vxlan tcp $i3), see $OUT/iperf3-*.log"
 
-# growth over the second half: fds by the lowest of its first and last quarters, RSS by their medians
+# growth over the second half: fds and RSS by the medians of its first and last quarters, the GC heap by their lowest
 verdict=$(awk -F, 'NR > 1 { rss[n] = $2; fd[n] = $3; heap[n] = $5; n++ }
   function low(a, from, to,   i, m) { m = a[from]; for (i = from; i < to; i++) if (a[i] < m) m = a[i]; return m }
   function med(a, from, to,   k, m, t, i, j) { m = 0; for (i = from; i < to; i++) t[m++] = a[i];
     for (i = 1; i < m; i++) for (j = i; j > 0 && t[j-1] > t[j]; j--) { k = t[j]; t[j] = t[j-1]; t[j-1] = k }
     return m ? t[int(m / 2)] : 0 }
   END { h = int(n / 2); q = int((n - h) / 2); if (q < 2) { print "ok too few samples"; exit }
-    r1 = med(rss, h, h + q); r2 = med(rss, n - q, n); f1 = low(fd, h, h + q); f2 = low(fd, n - q, n)
+    r1 = med(rss, h, h + q); r2 = med(rss, n - q, n); f1 = med(fd, h, h + q); f2 = med(fd, n - q, n)
     g1 = low(heap, h, h + q); g2 = low(heap, n - q, n)
     lim = r1 * 0.10; if (lim < 16384) lim = 16384
     glim = g1 * 0.25; if (glim < 16384) glim = 16384
-    msg = sprintf("rss %d -> %d kB, lowest fds %d -> %d, lowest GC heap %d -> %d kB over the second half", r1, r2, f1, f2, g1, g2)
+    msg = sprintf("rss %d -> %d kB, fds %d -> %d, lowest GC heap %d -> %d kB over the second half", r1, r2, f1, f2, g1, g2)
     if (f2 > f1 + 4) print "fail fds grow: " msg; else if (r2 > r1 + lim) print "fail rss grows: " msg;
     else if (g2 > g1 + glim) print "fail the GC heap grows: " msg; else print "ok " msg }' "$CSV")
 echo "soak: $verdict"
