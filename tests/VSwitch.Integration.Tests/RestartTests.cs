@@ -312,18 +312,6 @@ public sealed partial class RestartTests(ITestOutputHelper output)
 /// </summary>
 public sealed class SlowHashedTransfer : IDisposable
 {
-    private const string Sink = """
-        import socket, hashlib, sys
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((sys.argv[1], 5213)); s.listen(1); s.settimeout(30)
-        c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
-        while True:
-            d = c.recv(1 << 16)
-            if not d: break
-            h.update(d); n += len(d)
-        print(n, h.hexdigest())
-        """;
-
     private const string Source = """
         import socket, hashlib, random, sys, time
         data = random.Random(11).randbytes(64 << 20)
@@ -347,7 +335,7 @@ public sealed class SlowHashedTransfer : IDisposable
 
     public static SlowHashedTransfer Start(TestNetns client, TestNetns server, string serverIp, ITestOutputHelper output)
     {
-        var sink = server.Start("python3", "-c", Sink, serverIp);
+        var sink = server.Start("python3", "-c", Iperf.HashingSink, serverIp, "5213");
         Wait.Until(() => server.TryExec(TimeSpan.FromSeconds(5), "ss", "-ltn").StdOut.Contains(":5213"), TimeSpan.FromSeconds(10), "the TCP sink to listen");
         var source = client.Start("python3", "-c", Source, serverIp);
         Wait.Until(() => server.TryExec(TimeSpan.FromSeconds(5), "ss", "-tn", "state", "established").StdOut.Contains(":5213"), TimeSpan.FromSeconds(10), "the TCP stream to start");

@@ -215,10 +215,11 @@ public static class Iperf
         Assert.True(received >= sent * 0.95 && received <= sent, $"sent {sent} bytes, received {received}");
     }
 
-    private const string SinkScript = """
+    /// <summary>A TCP sink on ADDR PORT (its arguments): one connection read to EOF, then "bytes sha256" printed.</summary>
+    public const string HashingSink = """
         import socket, hashlib, sys
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((sys.argv[1], 5203)); s.listen(1); s.settimeout(30)
+        s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(30)
         c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
         while True:
             d = c.recv(1 << 16)
@@ -238,7 +239,7 @@ public static class Iperf
     /// <summary>16 MiB of known bytes over one TCP connection, counted and hashed on both sides, to EOF.</summary>
     public static void ExactTransfer(TestNetns client, TestNetns server, string serverIp)
     {
-        var srv = server.Start("python3", "-c", SinkScript, serverIp);
+        var srv = server.Start("python3", "-c", HashingSink, serverIp, "5203");
         try
         {
             Wait.Until(() => server.TryExec(TimeSpan.FromSeconds(5), "ss", "-ltn").StdOut.Contains(":5203"), TimeSpan.FromSeconds(10), "the TCP sink to listen");
