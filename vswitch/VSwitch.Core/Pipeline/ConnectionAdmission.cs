@@ -9,6 +9,6 @@ namespace VSwitch.Core.Pipeline;
 /// </summary>
 public interface IConnectionAdmission
 {
-    /// <summary>Whether the connection may open; writes the deciding policy to the trace.</summary>
-    bool Allows(in FlowKey key, SwitchTopology topo, PacketTrace? trace);
+    /// <summary>Whether the connection may open; writes the deciding policy to the trace; counts only with <paramref name="count"/> (not for synthetic traces).</summary>
+    bool Allows(in FlowKey key, SwitchTopology topo, bool count, PacketTrace? trace);
 }
