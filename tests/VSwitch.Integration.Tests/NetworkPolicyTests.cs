@@ -196,6 +196,35 @@ public class NetworkPolicyTests
         }
     }
 
+    [RootFact]
+    public void A_policy_naming_a_container_of_another_network_opens_the_path_between_isolated_networks_for_that_traffic_only()
+    {
+        var cfg = new JsonObject
+        {
+            ["networks"] = new JsonArray(
+                new JsonObject { ["name"] = "blue", ["subnet"] = "10.64.0.0/24", ["gateway"] = "10.64.0.1" },
+                new JsonObject { ["name"] = "green", ["subnet"] = "10.65.0.0/24", ["gateway"] = "10.65.0.1" }),
+        }.ToJsonString();
+        using var d = Vswitchd.Start(cfg);
+        using var web = new TestNetns("vspol-");
+        using var db = new TestNetns("vspol-");
+        using var other = new TestNetns("vspol-");
+        string webIp = Attach(d, web, "web");
+        string otherIp = Attach(d, other, "other");
+        var r = AttachTests.Vsctl(d, "--json", "attach", db.Name, "--network", "green", "--label", "app=db");
+        Assert.True(r.ExitCode == 0, r.Output);
+        string dbIp = (string)JsonNode.Parse(r.StdOut)!["ip"]!;
+        bool Ping(TestNetns from, string to) => from.TryExec(TimeSpan.FromSeconds(10), "ping", "-c", "1", "-W", "1", to).ExitCode == 0;
+
+        Assert.False(Ping(web, dbIp));  // isolated networks
+        Ok(d, "policy", "add", "db-from-web", "--selector", "app=db", "--ingress-from", "app=web");
+        Assert.True(Ping(web, dbIp), "the policy should open blue -> green for web");
+        Assert.False(Ping(other, dbIp)); // another container of blue: still isolated
+        Assert.True(d.Drops("network-isolated") >= 2);
+        Ok(d, "policy", "del", "db-from-web");
+        Assert.False(Ping(web, dbIp));
+    }
+
     private static string Attach(Vswitchd d, TestNetns ns, string app)
     {
         var r = AttachTests.Vsctl(d, "--json", "attach", ns.Name, "--network", "blue", "--label", "app=" + app);
