@@ -225,6 +225,38 @@ public class NetworkPolicyTests
         Assert.False(Ping(web, dbIp));
     }
 
+    [RootFact]
+    public void Tracked_connections_go_on_across_a_hitless_restart_with_their_state()
+    {
+        using var d = Vswitchd.Start(Config("10.66.0.0/24", "10.66.0.1"));
+        int? successor = null;
+        try
+        {
+            using var web = Start(d, "web");
+            using var app = Start(d, "app");
+            Ok(d, "policy", "add", "app-ingress", "--selector", "app=app", "--ingress-from", "app=web", "--port", "8080/tcp");
+            var held = Hold(web, app, 8080, 6);
+            Wait.Until(() => d.Get($"/v1/conntrack?src={web.Ip}&port=8080&state=ESTABLISHED")["connections"]!.AsArray().Count == 1,
+                TimeSpan.FromSeconds(10), "the held connection in conntrack");
+            var r = VsctlHarness.Vsctl("--socket", d.Socket, "--json", "restart");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            successor = (int)JsonNode.Parse(r.Stdout)!["newPid"]!;
+            Wait.Until(() => d.HasExited, TimeSpan.FromSeconds(20), "the old vswitchd to exit");
+            Assert.Contains("tracked connections taken over", d.Log);
+            // The connection is the one that was tracked before (not taken up again mid-stream), and it never broke.
+            var ct = d.Get($"/v1/conntrack?src={web.Ip}&port=8080")["connections"]!.AsArray();
+            var c = Assert.Single(ct);
+            Assert.DoesNotContain("PICKED_UP", c!["status"]!.AsArray().Select(x => (string)x!));
+            Assert.True(held.WaitForExit(20_000), "the held connection did not end");
+            Assert.True(held.ExitCode == 0, "the connection broke across the restart: " + held.StandardError.ReadToEnd());
+            Assert.True(Connects(web, app, 8080));
+        }
+        finally
+        {
+            if (successor is int pid) RestartTests.StopByPid(pid);
+        }
+    }
+
     private static string Attach(Vswitchd d, TestNetns ns, string app)
     {
         var r = AttachTests.Vsctl(d, "--json", "attach", ns.Name, "--network", "blue", "--label", "app=" + app);
