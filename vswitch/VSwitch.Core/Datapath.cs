@@ -61,8 +61,10 @@ public sealed class Datapath
     /// part only grows, so the sum grows on any change: a cached flow holding an older value is
     /// stale and is computed again on its next packet.
     /// </summary>
-    public long Generation => Rules.Version + MacTable.Generation + Volatile.Read(ref _topology).Version + Routes.Version + Neighbors.Version
-        + Volatile.Read(ref _ctVersion);
+    public long Generation => Rules.Version + MacTable.StructureGeneration + Volatile.Read(ref _topology).Version + Volatile.Read(ref _ctVersion);
+
+    /// <summary>What routed flows depend on besides <see cref="Generation"/>: the routes and the neighbours.</summary>
+    public long RoutingGeneration => Routes.Version + Neighbors.Version;
 
     private ConntrackTable? _conntrack;
     private ConntrackConfig _ctConfig = ConntrackConfig.Off;
@@ -176,7 +178,8 @@ public sealed class Datapath
     {
         ctx.Topology = Volatile.Read(ref _topology);
         ctx.NowMs = nowMs;
-        ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version + Routes.Version + Neighbors.Version + Volatile.Read(ref _ctVersion);
+        ctx.Generation = Rules.Version + MacTable.StructureGeneration + ctx.Topology.Version + Volatile.Read(ref _ctVersion);
+        ctx.RoutingGeneration = Routes.Version + Neighbors.Version;
         ctx.Live = Volatile.Read(ref _liveTrace);
         var stages = _stageArray;
         var sc = ctx.Counters.Stages;

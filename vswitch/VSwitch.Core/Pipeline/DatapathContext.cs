@@ -40,6 +40,8 @@ public sealed class DatapathContext
     public OutputQueues Output { get; } = new();
     /// <summary>The tables' generation read once per batch (see <see cref="Core.Datapath.Generation"/>).</summary>
     public long Generation { get; internal set; }
+    /// <summary>The routes' and neighbours' generation read once per batch (routed flows depend on it too).</summary>
+    public long RoutingGeneration { get; internal set; }
     /// <summary>Room for the slow path to assemble actions without allocating a list per miss.</summary>
     internal List<FlowAction> Scratch { get; } = new(8);
     /// <summary>Cached delegate: passing a method group would allocate a delegate per call.</summary>

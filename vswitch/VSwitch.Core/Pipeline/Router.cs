@@ -27,6 +27,7 @@ public static class Router
         FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
     {
         var r = net.Router!;
+        result.Routed = true; // the routes and the neighbours now count for this flow
         if (key.IsArp)
         {
             Arp(in key, net, r, dp, nowMs, result, scratch, sideEffects, trace);
@@ -93,6 +94,7 @@ public static class Router
         scratch.Add(new FlowAction(ActionKind.SetDlDst, Value: mac));
         scratch.Add(new FlowAction(ActionKind.DecTtl));
         scratch.Add(new FlowAction(ActionKind.SetVlan, Value: egress.Vlan));
+        SlowPath.DependOnMac(result, dp.MacTable, egress.Id, egress.Vlan, mac);
         int outPort = dp.MacTable.Lookup(egress.Id, egress.Vlan, mac, nowMs, out uint remote);
         if (outPort >= 0 && topo.Port(outPort) is { IsTunnel: true })
         {
