@@ -48,6 +48,7 @@ public sealed partial class Attachments
         try { pool = Ipv4Pool.Of(cfg.Subnet, cfg.Gateway); }
         catch (ArgumentException e) { throw new InvalidRequestException($"network '{network}': {e.Message}"); }
         int mtu = cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450);
+        Attachment created;
         lock (_gate)
         {
             if (_stopping) throw new UnavailableException("vswitchd is stopping");
@@ -101,8 +102,10 @@ public sealed partial class Attachments
             _byId[id] = att;
             _log.LogInformation("{Runtime} endpoint {Endpoint} on {Network}: port {Port}, {Address}, mac {Mac}",
                 runtime, Short(endpointId), network, att.Port, cidr ?? "no address", att.Mac);
-            return att;
+            created = att;
         }
+        RaiseChanged();
+        return created;
     }
 
     /// <summary>The runtime is about to move the endpoint's TAP into its sandbox <paramref name="sandbox"/> (a path).</summary>
@@ -135,19 +138,38 @@ public sealed partial class Attachments
         }
     }
 
-    /// <summary>Who the container is, as the runtime calls it (learned after the join): its name, id and labels.</summary>
-    public void SetRuntimeIdentity(string runtime, string endpointId, string name, string containerId)
+    /// <summary>
+    /// Who the container is, as the runtime calls it (learned after the join): its name (what the switch's DNS will
+    /// answer for), its id and its labels. Labels that are not valid attachment labels (Kubernetes' rules: a value
+    /// with spaces or a URL) are left out, each named in the log.
+    /// </summary>
+    public void SetRuntimeIdentity(string runtime, string endpointId, string name, string containerId, IReadOnlyDictionary<string, string>? labels)
     {
+        Dictionary<string, string>? kept = null;
+        if (labels is { Count: > 0 })
+        {
+            kept = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (k, v) in labels)
+            {
+                if ((VSwitch.Api.Labels.WhyNotKey(k) ?? VSwitch.Api.Labels.WhyNotValue(k, v)) is { } why)
+                    _log.LogWarning("{Runtime} container {Name}: label left out: {Why}", runtime, name, why);
+                else if (kept.Count < VSwitch.Api.Labels.MaxLabels) kept[k] = v;
+            }
+            if (kept.Count == 0) kept = null;
+        }
         lock (_gate)
         {
             if (ByEndpoint(runtime, endpointId) is not { } a) return;
             string shown = DisplayName(name.TrimStart('/'), endpointId, endpointId);
-            if (a.Name == shown && a.RuntimeContainerId == containerId) return;
-            var named = a with { Name = shown, RuntimeContainerId = containerId };
+            bool sameLabels = VSwitch.Api.Labels.Format(a.Labels) == VSwitch.Api.Labels.Format(kept);
+            if (a.Name == shown && a.RuntimeContainerId == containerId && sameLabels) return;
+            var named = a with { Name = shown, RuntimeContainerId = containerId, Labels = kept };
             _byId[a.Id] = named;
             _rt.Store?.SaveAttachment(named);
-            _log.LogInformation("{Runtime} endpoint {Endpoint} is container {Name} ({Container})", runtime, Short(endpointId), shown, Short(containerId));
+            _log.LogInformation("{Runtime} endpoint {Endpoint} is container {Name} ({Container}), labels {Labels}", runtime, Short(endpointId), shown,
+                Short(containerId), kept is null ? "none" : VSwitch.Api.Labels.Format(kept));
         }
+        RaiseChanged();
     }
 
     /// <summary>
