@@ -111,12 +111,11 @@ public sealed partial class Attachments
     /// <summary>The runtime is about to move the endpoint's TAP into its sandbox <paramref name="sandbox"/> (a path).</summary>
     public Attachment Join(string runtime, string endpointId, string sandbox)
     {
-        ulong dev = 0, ino = 0;
-        if (NetnsIdentity(sandbox) is var (d, i)) (dev, ino) = (d, i);
         lock (_gate)
         {
             var a = ByEndpoint(runtime, endpointId) ?? throw new NotFoundException($"no endpoint '{endpointId}'");
-            var joined = a with { Netns = sandbox, NetnsDev = dev, NetnsInode = ino, Ifname = "" };
+            // The sandbox's identity is taken once the device shows there (Follow): at Join, Docker may not have made it yet.
+            var joined = a with { Netns = sandbox, NetnsDev = 0, NetnsInode = 0, Ifname = "" };
             _byId[a.Id] = joined;
             _rt.Store?.SaveAttachment(joined);
             _log.LogInformation("{Runtime} endpoint {Endpoint} joins sandbox {Sandbox}: port {Port} goes there", runtime, Short(endpointId), sandbox, a.Port);
@@ -217,26 +216,34 @@ public sealed partial class Attachments
     /// </summary>
     private void AddRuntimePort(Attachment a, string? netns, string device, bool create)
     {
-        var pc = new PortConfig
-        {
-            Name = a.Port, Type = "tap", Network = a.Network, Netns = create ? null : netns, Mac = a.Mac, Mtu = a.Mtu,
-            PortSecurity = a.PortSecurity, PinMac = a.PinMac, Persistent = true, Addresses = a.Address is null ? [] : [a.Address],
-        };
+        var pc = RuntimePortConfig(a, create ? null : netns);
+        pc.Persistent = true;
+        // Not on the new device in vswitchd's namespace: the host would route the subnet to it until Docker moves it.
+        if (create) (pc.Addresses, pc.Gateway) = ([], null);
         _rt.AddPort(pc, persist: false, device: device);
         // The port's recorded place follows the device (the port view reads its state there); its address is what
         // the runtime configures, and port security knows it from the first frame.
-        _rt.ReplacePortConfig(pc with { Netns = netns == OwnNetns ? null : netns, Persistent = false, Gateway = a.Gateway });
+        _rt.ReplacePortConfig(RuntimePortConfig(a, netns == OwnNetns ? null : netns));
         _rt.ApplyPortSecurity(a.Port);
     }
 
-    /// <summary>Records where the runtime put the device, so that the port view and a restart look there.</summary>
+    private static PortConfig RuntimePortConfig(Attachment a, string? netns) => new()
+    {
+        Name = a.Port, Type = "tap", Network = a.Network, Netns = netns, Mac = a.Mac, Mtu = a.Mtu, Gateway = a.Gateway,
+        PortSecurity = a.PortSecurity, PinMac = a.PinMac, Addresses = a.Address is null ? [] : [a.Address],
+    };
+
+    /// <summary>
+    /// Records where the runtime put the device, so that the port view and a restart look there; the sandbox's identity
+    /// is taken when the device is first seen in it (Docker makes the sandbox's namespace after Join: its prestart hook).
+    /// </summary>
     private void Follow(Attachment a, string? netns, string device)
     {
-        if (_rt.PortConfigs.GetValueOrDefault(a.Port) is { } pc)
-            _rt.ReplacePortConfig(pc with { Netns = netns });
-        if (a.Ifname != (netns is null ? "" : device))
+        _rt.ReplacePortConfig(RuntimePortConfig(a, netns));
+        var moved = netns is null ? a with { Ifname = "" } : a with { Ifname = device };
+        if (netns is not null && a.NetnsDev == 0 && NetnsIdentity(netns) is var (dev, ino)) moved = moved with { NetnsDev = dev, NetnsInode = ino };
+        if (moved != a)
         {
-            var moved = a with { Ifname = netns is null ? "" : device };
             _byId[a.Id] = moved;
             _rt.Store?.SaveAttachment(moved);
         }
@@ -245,7 +252,7 @@ public sealed partial class Attachments
     /// <summary>Where the endpoint's TAP is: (namespace, name) in its sandbox (found by its MAC), else in vswitchd's namespace by its port name; null when nowhere.</summary>
     private static (string? Netns, string Device)? Locate(Attachment a)
     {
-        if (a.Netns.Length > 0 && NetnsIdentity(a.Netns) is var (dev, ino) && dev == a.NetnsDev && ino == a.NetnsInode
+        if (a.Netns.Length > 0 && NetnsIdentity(a.Netns) is var (dev, ino) && (a.NetnsDev == 0 || dev == a.NetnsDev && ino == a.NetnsInode)
             && DeviceByMac(a.Netns, a.Mac) is { } name)
             return (a.Netns, name);
         if (NetConfig.LinkExists(a.Port)) return (null, a.Port);
@@ -296,6 +303,7 @@ public sealed partial class Attachments
             {
                 AddRuntimePort(a, netns ?? OwnNetns, device, create: false);
                 var now = netns is null ? a with { Netns = "", NetnsDev = 0, NetnsInode = 0, Ifname = "" } : a with { Ifname = device };
+                if (netns is not null && now.NetnsDev == 0 && NetnsIdentity(netns) is var (dev, ino)) now = now with { NetnsDev = dev, NetnsInode = ino };
                 _byId[a.Id] = now;
                 if (now != a) st.SaveAttachment(now);
                 _log.LogInformation("restored {Runtime} endpoint {Endpoint}: {Device} in {Where} on {Network}, {Address}",
@@ -319,9 +327,11 @@ public sealed partial class Attachments
         if (_rt.Datapath.Topology.PortByName(a.Port) is null) why = $"port {a.Port} was removed";
         else if (a.Netns.Length > 0)
         {
-            if (NetnsIdentity(a.Netns) is not var (dev, ino)) why = $"sandbox {a.Netns} is gone";
-            else if (a.NetnsDev != 0 && (dev != a.NetnsDev || ino != a.NetnsInode)) why = $"sandbox {a.Netns} was replaced";
-            else if (a.Ifname.Length == 0 && DeviceByMac(a.Netns, a.Mac) is { } name)
+            // Until the device was seen in the sandbox (NetnsDev 0) the sandbox may not exist yet: Docker makes it after Join.
+            var identity = NetnsIdentity(a.Netns);
+            if (a.NetnsDev != 0 && identity is null) why = $"sandbox {a.Netns} is gone";
+            else if (a.NetnsDev != 0 && identity != (a.NetnsDev, a.NetnsInode)) why = $"sandbox {a.Netns} was replaced";
+            else if ((a.Ifname.Length == 0 || a.NetnsDev == 0) && identity is not null && DeviceByMac(a.Netns, a.Mac) is { } name)
                 lock (_gate)
                     if (_byId.TryGetValue(a.Id, out var now) && now.Netns == a.Netns) Follow(now, a.Netns, name);
         }
