@@ -20,6 +20,11 @@ public sealed partial class Attachments
     /// <summary>Docker's own namespace of vswitchd: a TAP that is in no sandbox is here.</summary>
     private const string OwnNetns = "/proc/self/ns/net";
 
+    /// <summary>How long a runtime's endpoint may stay out of any sandbox (created and not joined, or left and not deleted).</summary>
+    public static readonly TimeSpan UnjoinedGrace = TimeSpan.FromMinutes(2);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> _unjoinedSince = new();
+
     internal static bool IsReservation(string owner) => owner.StartsWith(ReservationPrefix, StringComparison.Ordinal);
 
     /// <summary>A runtime's attachment by its endpoint id (<see cref="Attachment.ContainerId"/>), or null.</summary>
@@ -297,6 +302,10 @@ public sealed partial class Attachments
         }
         else if (Locate(a) is not var (netns, device))
             why = a.Netns.Length > 0 ? $"its TAP is neither in sandbox {a.Netns} nor in vswitchd's namespace (deleted while vswitchd was down)" : "its TAP is gone";
+        else if (netns is null)
+            // Docker joins an endpoint as soon as it creates it and deletes it as soon as it leaves: one that is in no
+            // sandbox across a restart was left and deleted while vswitchd was down (its DeleteEndpoint found nobody).
+            why = "it is in no container's sandbox (Docker left and deleted it while vswitchd was down)";
         else
         {
             try
@@ -313,6 +322,8 @@ public sealed partial class Attachments
             catch (Exception e) when (e is not OutOfMemoryException) { why = e.Message; }
         }
         st.DeleteAttachment(a.Id);
+        if (_rt.Datapath.Topology.PortByName(a.Port) is not null)
+            try { _rt.RemovePort(a.Port, persist: false); } catch (NotFoundException) { }
         DeleteStrayDevice(a);
         _log.LogInformation("released {Runtime} endpoint {Endpoint} ({Address}): {Why}", a.Runtime, Short(a.ContainerId), a.Address ?? "no address", why);
     }
@@ -324,7 +335,11 @@ public sealed partial class Attachments
     private void WatchRuntimeAttachment(Attachment a)
     {
         string? why = null;
+        if (a.Netns.Length > 0) _unjoinedSince.TryRemove(a.Id, out _);
         if (_rt.Datapath.Topology.PortByName(a.Port) is null) why = $"port {a.Port} was removed";
+        else if (a.Netns.Length == 0 && DateTime.UtcNow - _unjoinedSince.GetOrAdd(a.Id, DateTime.UtcNow) > UnjoinedGrace)
+            // A DeleteEndpoint that failed (vswitchd was busy restarting) is never sent again.
+            why = $"in no container's sandbox for {UnjoinedGrace.TotalSeconds:F0} s (Docker deleted it without telling the switch)";
         else if (a.Netns.Length > 0)
         {
             // Until the device was seen in the sandbox (NetnsDev 0) the sandbox may not exist yet: Docker makes it after Join.
