@@ -115,8 +115,11 @@ public sealed class DockerNames : IDisposable
         return JsonNode.Parse(await r.Content.ReadAsStringAsync(_stop.Token));
     }
 
+    private int _disposed;
+
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return; // the host disposes its services, and the plugin disposes this
         _stop.Cancel();
         _http.Dispose();
         _stop.Dispose();

@@ -34,11 +34,13 @@ public sealed class DockerPlugin : IHostedService, IDisposable
     private readonly DockerNames? _names;
     private readonly DockerNetworkDriver _network;
     private readonly DockerIpamDriver _ipam;
+    private readonly VSwitchd.Runtime.Handover.WriteGate _writes;
     private WebApplication? _app;
     private (ulong Dev, ulong Ino)? _bound;
 
-    public DockerPlugin(DockerPluginOptions options, SwitchRuntime rt, Attachments atts, ILogger<DockerPlugin> log)
+    public DockerPlugin(DockerPluginOptions options, SwitchRuntime rt, Attachments atts, VSwitchd.Runtime.Handover.WriteGate writes, ILogger<DockerPlugin> log)
     {
+        _writes = writes;
         _options = options;
         _rt = rt;
         _atts = atts;
@@ -82,6 +84,14 @@ public sealed class DockerPlugin : IHostedService, IDisposable
             return;
         }
         JsonObject answer;
+        // A change while a hitless restart hands over would land after the successor read the state database: it is
+        // refused as the API's writes are, and Docker reports it (docker run fails; run it again).
+        bool changes = !ReadOnlyCalls.Contains(call);
+        if (changes && !_writes.TryEnter())
+        {
+            await Answer(ctx, call, Error(call, "vswitchd is handing over to a new vswitchd (vsctl restart): try again in a moment"));
+            return;
+        }
         try { answer = Dispatch(call, body); }
         catch (SwitchRuntimeException e)
         {
@@ -94,8 +104,17 @@ public sealed class DockerPlugin : IHostedService, IDisposable
             _log.LogError(e, "Docker {Call} failed", call);
             answer = Error(call, $"{call}: {e.Message}");
         }
+        finally
+        {
+            if (changes) _writes.Exit();
+        }
         await Answer(ctx, call, answer);
     }
+
+    private static readonly HashSet<string> ReadOnlyCalls =
+    [
+        "Plugin.Activate", "NetworkDriver.GetCapabilities", "NetworkDriver.EndpointOperInfo", "IpamDriver.GetCapabilities", "IpamDriver.GetDefaultAddressSpaces",
+    ];
 
     private JsonObject Dispatch(string call, JsonNode body) => call switch
     {
@@ -140,8 +159,12 @@ public sealed class DockerPlugin : IHostedService, IDisposable
             try { File.Delete(_options.Socket); } catch (IOException) { }
     }
 
+    private int _disposed;
+
     public void Dispose()
     {
+        // Registered as a singleton and as a hosted service: the container may dispose it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _names?.Dispose();
         (_app as IDisposable)?.Dispose();
     }
