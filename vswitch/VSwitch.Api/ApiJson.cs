@@ -60,4 +60,9 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AuditEntryView))]
 [JsonSerializable(typeof(RestartRequest))]
 [JsonSerializable(typeof(RestartView))]
+[JsonSerializable(typeof(ConnectionView))]
+[JsonSerializable(typeof(ConntrackView))]
+[JsonSerializable(typeof(PolicyRequest))]
+[JsonSerializable(typeof(PolicyView))]
+[JsonSerializable(typeof(PolicyView[]))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -191,6 +191,9 @@ public static class Program
         builder.Services.AddHostedService<SwitchService>();
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
+        // After the attachments: policies select them by their labels.
+        builder.Services.AddSingleton<VSwitchd.Policy.NetworkPolicies>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Policy.NetworkPolicies>());
         if (dockerPlugin is not null)
         {
             // After the attachments: the driver serves endpoints they restored.
