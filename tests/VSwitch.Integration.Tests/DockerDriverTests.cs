@@ -54,6 +54,14 @@ public class DockerDriverTests
 
             dk.Check("network", "create", "-d", plugin, "--subnet", "10.77.0.0/24", "my-net");
             dk.Check("network", "create", "-d", plugin, "--ipam-driver", plugin, "--subnet", "10.78.0.0/24", "other-net");
+            // One IPAM with --ipam-driver: a namespace attached with vsctl to the same network takes the first address,
+            // and Docker's container then gets the next one, not the same.
+            Wait.Until(() => d.Send(HttpMethod.Get, "/v1/networks/other-net").Status == 200, TimeSpan.FromSeconds(30), "the switch to learn Docker's network names");
+            using var ns = new TestNetns("vsdn-");
+            var attached = AttachTests.Vsctl(d, "--json", "attach", ns.Name, "--network", (string)d.Get("/v1/networks/other-net")["name"]!);
+            Assert.True(attached.ExitCode == 0, attached.Output);
+            string nsIp = (string)JsonNode.Parse(attached.StdOut)!["ip"]!;
+            Assert.Equal("10.78.0.2", nsIp);
             dk.Check("run", "-d", "--net", "my-net", "--name", "my-container", "--label", "app=web", "--label", "tier=front", PrivateDockerd.Image, "sleep", "600");
             dk.Check("run", "-d", "--net", "my-net", "--name", "c2", PrivateDockerd.Image, "sleep", "600");
             dk.Check("run", "-d", "--net", "other-net", "--name", "c3", PrivateDockerd.Image, "sleep", "600");
@@ -74,7 +82,8 @@ public class DockerDriverTests
             string ip2 = DockerIp(dk, "c2", "my-net"), ip3 = DockerIp(dk, "c3", "other-net");
             Assert.Equal(ip2, (string)Attachment(d, "c2")!["ip"]!);
             Assert.Equal(ip3, (string)Attachment(d, "c3")!["ip"]!);
-            Assert.StartsWith("10.78.0.", ip3);
+            Assert.Equal("10.78.0.3", ip3);
+            AssertPings(dk, "c3", nsIp, d);
 
             // vsctl port ls shows its port; vsctl network inspect (by Docker's name) shows the containers' names.
             string port1 = (string)att1["port"]!;
@@ -90,10 +99,11 @@ public class DockerDriverTests
             AssertPings(dk, "my-container", ip2, d);
             AssertPings(dk, "c2", ip1, d);
             Assert.False(Pings(dk, "c3", ip1), "c3 on other-net reached my-container on my-net, which is not connected to it");
-            var connect = AttachTests.Vsctl(d, "network", "connect", vsNet, vsOther);
+            var connect = AttachTests.Vsctl(d, "network", "connect", "my-net", "other-net"); // Docker's names do, as well as the switch's
             Assert.True(connect.ExitCode == 0, connect.Output);
             AssertPings(dk, "c3", ip1, d);
             Assert.True(AttachTests.Vsctl(d, "network", "disconnect", vsNet, vsOther).ExitCode == 0);
+            Assert.False(Pings(dk, "c3", ip1), "c3 still reaches my-container after the networks were disconnected");
             // The switch's router is each network's gateway: Docker added no docker_gwbridge network of its own.
             Assert.DoesNotContain("docker_gwbridge", dk.Check("network", "ls", "--format", "{{.Name}}"));
 
@@ -111,6 +121,8 @@ public class DockerDriverTests
             Assert.DoesNotContain(d.Get("/v1/networks/" + vsOther)["allocations"]!.AsArray(), a => (string?)a!["address"] == ip1b);
 
             // docker rm -f removes the ports; docker network rm the networks; nothing is left in the switch or among the host's links.
+            // (The namespace kept 10.78.0.2 until now: a reused address would leave c3 a stale ARP entry to wait out.)
+            Assert.True(AttachTests.Vsctl(d, "detach", ns.Name).ExitCode == 0);
             var ports = d.Get("/v1/attachments").AsArray().Select(a => (string)a!["port"]!).ToList();
             dk.Check("rm", "-f", "my-container", "c2", "c3");
             Assert.Empty(d.Get("/v1/ports").AsArray());

@@ -44,10 +44,12 @@ public sealed partial class SwitchRuntime
     public NetworkView GetNetwork(string name)
     {
         var t = Datapath.Topology;
-        var n = t.NetworkByName(name)
-            ?? (Store?.DockerNetworks().FirstOrDefault(d => d.DockerName == name) is { } d ? t.NetworkByName(d.Network) : null);
-        return NetworkView(t, n ?? throw NoNetwork(name));
+        return NetworkView(t, NetworkOrDocker(t, name) ?? throw NoNetwork(name));
     }
+
+    /// <summary>A network by its own name, else by the name of the Docker network it serves (vswitchd --docker-plugin); null when neither.</summary>
+    private Network? NetworkOrDocker(SwitchTopology t, string name) =>
+        t.NetworkByName(name) ?? (Store?.DockerNetworks().FirstOrDefault(d => d.DockerName == name) is { } d ? t.NetworkByName(d.Network) : null);
 
     private NetworkView NetworkView(SwitchTopology t, Network n) => WithAddressing(new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
         t.Members(n.Id).Select(p => p.Name).ToArray(),
