@@ -196,6 +196,67 @@ public class NetworkPolicyTests
         }
     }
 
+    [RootFact]
+    public void A_policy_naming_a_container_of_another_network_opens_the_path_between_isolated_networks_for_that_traffic_only()
+    {
+        var cfg = new JsonObject
+        {
+            ["networks"] = new JsonArray(
+                new JsonObject { ["name"] = "blue", ["subnet"] = "10.64.0.0/24", ["gateway"] = "10.64.0.1" },
+                new JsonObject { ["name"] = "green", ["subnet"] = "10.65.0.0/24", ["gateway"] = "10.65.0.1" }),
+        }.ToJsonString();
+        using var d = Vswitchd.Start(cfg);
+        using var web = new TestNetns("vspol-");
+        using var db = new TestNetns("vspol-");
+        using var other = new TestNetns("vspol-");
+        string webIp = Attach(d, web, "web");
+        string otherIp = Attach(d, other, "other");
+        var r = AttachTests.Vsctl(d, "--json", "attach", db.Name, "--network", "green", "--label", "app=db");
+        Assert.True(r.ExitCode == 0, r.Output);
+        string dbIp = (string)JsonNode.Parse(r.StdOut)!["ip"]!;
+        bool Ping(TestNetns from, string to) => from.TryExec(TimeSpan.FromSeconds(10), "ping", "-c", "1", "-W", "1", to).ExitCode == 0;
+
+        Assert.False(Ping(web, dbIp));  // isolated networks
+        Ok(d, "policy", "add", "db-from-web", "--selector", "app=db", "--ingress-from", "app=web");
+        Assert.True(Ping(web, dbIp), "the policy should open blue -> green for web");
+        Assert.False(Ping(other, dbIp)); // another container of blue: still isolated
+        Assert.True(d.Drops("network-isolated") >= 2);
+        Ok(d, "policy", "del", "db-from-web");
+        Assert.False(Ping(web, dbIp));
+    }
+
+    [RootFact]
+    public void Tracked_connections_go_on_across_a_hitless_restart_with_their_state()
+    {
+        using var d = Vswitchd.Start(Config("10.66.0.0/24", "10.66.0.1"));
+        int? successor = null;
+        try
+        {
+            using var web = Start(d, "web");
+            using var app = Start(d, "app");
+            Ok(d, "policy", "add", "app-ingress", "--selector", "app=app", "--ingress-from", "app=web", "--port", "8080/tcp");
+            var held = Hold(web, app, 8080, 6);
+            Wait.Until(() => d.Get($"/v1/conntrack?src={web.Ip}&port=8080&state=ESTABLISHED")["connections"]!.AsArray().Count == 1,
+                TimeSpan.FromSeconds(10), "the held connection in conntrack");
+            var r = VsctlHarness.Vsctl("--socket", d.Socket, "--json", "restart");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            successor = (int)JsonNode.Parse(r.Stdout)!["newPid"]!;
+            Wait.Until(() => d.HasExited, TimeSpan.FromSeconds(20), "the old vswitchd to exit");
+            Assert.Contains("tracked connections taken over", d.Log);
+            // The connection is the one that was tracked before (not taken up again mid-stream), and it never broke.
+            var ct = d.Get($"/v1/conntrack?src={web.Ip}&port=8080")["connections"]!.AsArray();
+            var c = Assert.Single(ct);
+            Assert.DoesNotContain("PICKED_UP", c!["status"]!.AsArray().Select(x => (string)x!));
+            Assert.True(held.WaitForExit(20_000), "the held connection did not end");
+            Assert.True(held.ExitCode == 0, "the connection broke across the restart: " + held.StandardError.ReadToEnd());
+            Assert.True(Connects(web, app, 8080));
+        }
+        finally
+        {
+            if (successor is int pid) RestartTests.StopByPid(pid);
+        }
+    }
+
     private static string Attach(Vswitchd d, TestNetns ns, string app)
     {
         var r = AttachTests.Vsctl(d, "--json", "attach", ns.Name, "--network", "blue", "--label", "app=" + app);

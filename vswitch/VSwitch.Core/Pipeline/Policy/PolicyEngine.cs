@@ -144,6 +144,26 @@ public sealed class PolicyEngine : IConnectionAdmission
         return true;
     }
 
+    public bool OpensPath(in FlowKey key)
+    {
+        byte family = key.IsIPv4 ? (byte)4 : key.IsIPv6 ? (byte)6 : (byte)0;
+        if (family == 0) return false;
+        bool answer = (key.CtState & (byte)CtState.Reply) != 0;
+        UInt128 from = answer ? key.NwDst : key.NwSrc, to = answer ? key.NwSrc : key.NwDst;
+        byte proto = key.NwProto;
+        ushort port = proto is IpProtocols.Tcp or IpProtocols.Udp ? (answer ? key.TpSrc : key.TpDst) : (ushort)0;
+        return Names(_egress, from, family, to, proto, port, egress: true) || Names(_ingress, to, family, from, proto, port, egress: false);
+
+        static bool Names(FrozenDictionary<UInt128, CompiledPolicy[]> d, UInt128 selected, byte family, UInt128 peer, byte proto, ushort port, bool egress)
+        {
+            if (!d.TryGetValue(selected, out var policies)) return false;
+            foreach (var p in policies)
+                foreach (var r in egress ? p.EgressRules : p.IngressRules)
+                    if (r.Peers.Length > 0 && r.Matches(family, peer, proto, port)) return true;
+            return false;
+        }
+    }
+
     private static bool Decide(CompiledPolicy[] policies, bool egress, byte family, UInt128 peer, byte proto, ushort port, bool count, PacketTrace? trace)
     {
         foreach (var p in policies)
