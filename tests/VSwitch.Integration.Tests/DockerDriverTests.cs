@@ -146,6 +146,7 @@ public class DockerDriverTests
         var dk = new PrivateDockerd();
         Vswitchd? d = null;
         string? dir = null;
+        int? successor = null;
         try
         {
             d = Vswitchd.Start(null, SwitchArgs(plugin, dk));
@@ -187,10 +188,26 @@ public class DockerDriverTests
             AssertPings(dk, "r1", ip3, d);
             AssertPings(dk, "r3", ip1, d);
             Assert.Equal(2, d.Get("/v1/attachments").AsArray().Count);
+
+            // A hitless restart (vsctl restart): the successor takes the TAPs over and serves the plugin socket anew.
+            var restart = AttachTests.Vsctl(d, "--json", "restart");
+            Assert.True(restart.ExitCode == 0, restart.Output);
+            successor = (int)JsonNode.Parse(restart.StdOut)!["newPid"]!;
+            Wait.Until(() => d.HasExited, TimeSpan.FromSeconds(20), "the old vswitchd to exit");
+            Assert.Equal(0, d.ExitCode);
+            AssertPings(dk, "r1", ip3, d);
+            dk.Check("run", "-d", "--net", "rs-net", "--name", "r4", PrivateDockerd.Image, "sleep", "600");
+            AssertPings(dk, "r4", ip1, d);
         }
         finally
         {
             dk.Dispose();
+            if (successor is int pid)
+            {
+                Proc.Run("kill", "-TERM", pid.ToString());
+                try { Wait.Until(() => !Directory.Exists($"/proc/{pid}"), TimeSpan.FromSeconds(20), $"the successor vswitchd {pid} to stop"); }
+                catch (TimeoutException) { Proc.Run("kill", "-KILL", pid.ToString()); }
+            }
             if (d is not null) { d.KeepDir = false; d.Dispose(); }
             else if (dir is not null) try { Directory.Delete(dir, true); } catch (IOException) { }
         }
