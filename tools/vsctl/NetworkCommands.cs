@@ -94,19 +94,23 @@ public static class NetworkCommands
             w.WriteLine($"gateway:    {n.Gateway ?? "-"}");
             w.WriteLine($"router mac: {n.RouterMac ?? "-"}");
             w.WriteLine($"mtu:        {n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            if (n.DockerId is not null) w.WriteLine($"docker:     {n.DockerName ?? "?"} ({(n.DockerId.Length > 12 ? n.DockerId[..12] : n.DockerId)})");
             if (n.Subnet is not null) w.WriteLine($"connected:  {Connected(n)}");
             if (n.Subnet is not null)
-                w.WriteLine($"addresses:  {(n.Allocations is { Length: > 0 } al ? string.Join(' ', al.Select(x => $"{x.Address}({x.Ifname}@{x.Attachment})")) : "none in use")}");
+                w.WriteLine($"addresses:  {(n.Allocations is { Length: > 0 } al ? string.Join(' ', al.Select(x => $"{x.Address}({(x.Ifname.Length > 0 ? x.Ifname : "-")}@{x.Name ?? x.Attachment})")) : "none in use")}");
             w.WriteLine($"ports:      {n.Ports.Length}");
             if (n.Ports.Length == 0) return Program.Ok;
             var ports = (await ctx.Api.GetAsync("v1/ports", ct)).Read(ApiJson.Default.PortViewArray).ToDictionary(p => p.Name);
-            var table = new TableWriter("NAME", "ID", "TYPE", "VLAN", "NETNS/DEVICE", "MAC", "ADDRESSES").Cut("NETNS/DEVICE", "ADDRESSES");
+            // Which container each port is (its attachment's name: Docker's container name, a pod's name).
+            var containers = (await ctx.Api.GetAsync("v1/attachments?network=" + ApiClient.Escape(n.Name), ct)).Read(ApiJson.Default.AttachmentViewArray)
+                .GroupBy(a => a.Port).ToDictionary(g => g.Key, g => g.First().Name);
+            var table = new TableWriter("NAME", "ID", "TYPE", "VLAN", "CONTAINER", "NETNS/DEVICE", "MAC", "ADDRESSES").Cut("NETNS/DEVICE", "ADDRESSES");
             foreach (string p in n.Ports)
             {
                 if (ports.TryGetValue(p, out var v))
-                    table.AddRow(v.Name, v.Id, v.Type, Format.PortVlan(v), Format.Where(v), v.Mac, string.Join(' ', v.Addresses));
+                    table.AddRow(v.Name, v.Id, v.Type, Format.PortVlan(v), containers.GetValueOrDefault(p), Format.Where(v), v.Mac, string.Join(' ', v.Addresses));
                 else
-                    table.AddRow(p, null, null, null, null, null, null); // removed between the two requests
+                    table.AddRow(p, null, null, null, null, null, null, null); // removed between the two requests
             }
             w.WriteLine();
             ctx.Write(table);

@@ -77,6 +77,9 @@ public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int M
     public AllocationView[] Allocations { get; init; } = [];
     /// <summary>The networks the router may route to and from this one (<c>vsctl network connect</c>); routed networks are isolated from all others.</summary>
     public string[] ConnectedTo { get; init; } = [];
+    /// <summary>The Docker network this network serves (Docker's remote driver, <c>vswitchd --docker-plugin</c>): its id, and its name once learned from dockerd.</summary>
+    public string? DockerId { get; init; }
+    public string? DockerName { get; init; }
 }
 
 /// <summary>POST /v1/networks/{name}/connections: the network to connect to (routing between the two is allowed both ways).</summary>
@@ -84,4 +87,8 @@ public sealed record NetworkConnectionRequest(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Network);
 
 /// <summary>An address IPAM handed out on a network, and the attachment that holds it.</summary>
-public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port);
+public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port)
+{
+    /// <summary>What people call the container (Docker's container name, a pod's name): the name the switch's DNS answers for.</summary>
+    public string? Name { get; init; }
+}

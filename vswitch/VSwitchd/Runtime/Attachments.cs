@@ -40,6 +40,15 @@ public sealed record Attachment
     public bool PortSecurity { get; init; } = true;
     /// <summary>Its MAC may not move to another port (default on).</summary>
     public bool PinMac { get; init; } = true;
+    /// <summary>
+    /// The container runtime that moves and configures the interface itself ("docker"), or null when vswitchd does
+    /// (vsctl attach, CNI). A runtime's TAP is made in vswitchd's own namespace and named <see cref="Port"/>; the
+    /// runtime moves it into its sandbox (<see cref="Netns"/>, empty until it joins) and renames it (<see cref="Ifname"/>,
+    /// empty until seen there).
+    /// </summary>
+    public string? Runtime { get; init; }
+    /// <summary>The runtime's own id of the container (Docker's container id; <see cref="ContainerId"/> is then its endpoint id).</summary>
+    public string? RuntimeContainerId { get; init; }
     /// <summary>Labels (app=web): the container's identity for services and policy; null in attachments stored before they existed.</summary>
     public Dictionary<string, string>? Labels { get; init; }
 }
@@ -49,7 +58,7 @@ public sealed record Attachment
 /// persisted before the device exists), the TAP's life, and a watch every 2 s that detaches
 /// attachments whose namespace vanished (a container killed without DEL) or whose port was removed.
 /// </summary>
-public sealed class Attachments : IHostedService, IDisposable
+public sealed partial class Attachments : IHostedService, IDisposable
 {
     public static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(2);
 
@@ -253,6 +262,7 @@ public sealed class Attachments : IHostedService, IDisposable
     public List<string> Check(Attachment a)
     {
         var problems = new List<string>();
+        if (a.Runtime is not null) return CheckRuntimeAttachment(a);
         string path = NetConfig.NetnsPath(a.Netns)!;
         if (NetnsIdentity(path) is not var (dev, ino)) { problems.Add($"namespace {a.Netns} no longer exists"); return problems; }
         if (dev != a.NetnsDev || ino != a.NetnsInode) { problems.Add($"{a.Netns} is another namespace than the one attached"); return problems; }
@@ -280,7 +290,8 @@ public sealed class Attachments : IHostedService, IDisposable
     /// <summary>The name an attachment's port has inside its namespace (eth0...), or null when the port is no attachment's.</summary>
     public string? IfnameOf(string port)
     {
-        lock (_gate) return _byId.Values.FirstOrDefault(a => a.Port == port)?.Ifname;
+        // A runtime's TAP keeps its port name until the runtime renames it in its sandbox.
+        lock (_gate) return _byId.Values.FirstOrDefault(a => a.Port == port) is { } a ? (a.Ifname is { Length: > 0 } i ? i : a.Port) : null;
     }
 
     /// <summary>Who holds an address on a network (see <see cref="Holders"/>), or null when it is free or outside the subnet.</summary>
@@ -399,6 +410,11 @@ public sealed class Attachments : IHostedService, IDisposable
                 var stored = st.Attachments();
                 foreach (var a in stored)
                 {
+                    if (a.Runtime is not null)
+                    {
+                        RestoreRuntimeAttachment(st, a);
+                        continue;
+                    }
                     string? why = null;
                     if (_rt.Datapath.Topology.NetworkByName(a.Network) is null) why = $"network {a.Network} no longer exists";
                     else if (NetnsIdentity(NetConfig.NetnsPath(a.Netns)!) is not var (dev, ino)) why = $"namespace {a.Netns} is gone";
@@ -420,7 +436,7 @@ public sealed class Attachments : IHostedService, IDisposable
                 // Addresses whose attachment row never got written (a crash in between).
                 var ids = stored.Select(a => a.Id).ToHashSet();
                 foreach (var (n, addr, owner) in st.Allocations())
-                    if (!_byId.ContainsKey(owner) && !ids.Contains(owner)) st.Release(n, addr);
+                    if (!_byId.ContainsKey(owner) && !ids.Contains(owner) && !IsReservation(owner)) st.Release(n, addr);
             }
         }
         _timer = new Timer(_ => Watch(), null, WatchInterval, WatchInterval);
@@ -433,6 +449,11 @@ public sealed class Attachments : IHostedService, IDisposable
         if (_stopping) return;
         foreach (var a in List())
         {
+            if (a.Runtime is not null)
+            {
+                WatchRuntimeAttachment(a);
+                continue;
+            }
             string? why = null;
             if (NetnsIdentity(NetConfig.NetnsPath(a.Netns)!) is not var (dev, ino)) why = $"namespace {a.Netns} is gone";
             else if (dev != a.NetnsDev || ino != a.NetnsInode) why = $"namespace {a.Netns} was replaced";

@@ -40,11 +40,16 @@ public sealed partial class SwitchRuntime
         return t.Networks.Select(n => NetworkView(t, n)).ToArray();
     }
 
+    /// <summary>A network by its name, or by the name of the Docker network it serves (vsctl network inspect my-net).</summary>
     public NetworkView GetNetwork(string name)
     {
         var t = Datapath.Topology;
-        return NetworkView(t, t.NetworkByName(name) ?? throw NoNetwork(name));
+        return NetworkView(t, NetworkOrDocker(t, name) ?? throw NoNetwork(name));
     }
+
+    /// <summary>A network by its own name, else by the name of the Docker network it serves (vswitchd --docker-plugin); null when neither.</summary>
+    private Network? NetworkOrDocker(SwitchTopology t, string name) =>
+        t.NetworkByName(name) ?? (Store?.DockerNetworks().FirstOrDefault(d => d.DockerName == name) is { } d ? t.NetworkByName(d.Network) : null);
 
     private NetworkView NetworkView(SwitchTopology t, Network n) => WithAddressing(new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
         t.Members(n.Id).Select(p => p.Name).ToArray(),
@@ -60,7 +65,9 @@ public sealed partial class SwitchRuntime
         Ipv4Pool? pool = null;
         try { pool = Ipv4Pool.Of(cfg.Subnet, cfg.Gateway); } catch (ArgumentException) { }
         var allocations = Attachments?.Allocations(v.Name)
-            .Select(x => new AllocationView(x.Address.Split('/')[0], x.Owner.Id, x.Owner.ContainerId, x.Owner.Ifname, x.Owner.Port)).ToArray() ?? [];
+            .Select(x => new AllocationView(x.Address.Split('/')[0], x.Owner.Id, x.Owner.ContainerId, x.Owner.Ifname, x.Owner.Port)
+            { Name = x.Owner.Name ?? Attachments.DisplayName(null, x.Owner.ContainerId, x.Owner.Netns) }).ToArray() ?? [];
+        var docker = Store?.DockerNetworks().FirstOrDefault(d => d.Network == v.Name);
         return v with
         {
             Subnet = v.Subnet ?? pool?.Subnet,
@@ -68,6 +75,8 @@ public sealed partial class SwitchRuntime
             Subnet6 = cfg.Subnet6,
             Gateway6 = cfg.Gateway6,
             Allocations = allocations,
+            DockerId = docker?.Id,
+            DockerName = docker?.DockerName,
         };
     }
 
