@@ -18,6 +18,12 @@ public enum RoutingPermission : byte
     StaticRoute,
     /// <summary>The source is behind a static route through the ingress network: the way back to whoever reached it.</summary>
     FromStaticRoute,
+    /// <summary>
+    /// The answer of a tracked connection (ct_state +trk+rpl): it was allowed when it opened. The host
+    /// steers every masquerade reply to one host port, so a reply for a container of another network
+    /// comes in on that port's network.
+    /// </summary>
+    TrackedReply,
 }
 
 /// <summary>
@@ -42,6 +48,8 @@ public static class NetworkIsolation
     {
         if (owner is null) return RoutingPermission.StaticRoute;
         if (owner.Id == ingress.Id) return RoutingPermission.SameNetwork;
+        if (((CtState)key.CtState & (CtState.Tracked | CtState.Reply)) == (CtState.Tracked | CtState.Reply))
+            return RoutingPermission.TrackedReply;
         if (topo.Connections.Connected(ingress.Id, owner.Id)) return RoutingPermission.Connected;
         if (BehindStaticRoute((uint)key.NwSrc, ingress, dp.Routes)) return RoutingPermission.FromStaticRoute;
         // The hook for network policy (issue 16, item 4): "or a policy allows it" is one more
@@ -67,6 +75,9 @@ public static class NetworkIsolation
                 return true;
             case RoutingPermission.FromStaticRoute:
                 trace?.Add("router", $"source {AddressFormat.IPv4((uint)key.NwSrc)} is behind a static route through {ingress.Name}: allowed into {owner!.Name}");
+                return true;
+            case RoutingPermission.TrackedReply:
+                trace?.Add("router", $"the answer of a tracked connection (ct_state +rpl): allowed into {owner!.Name}");
                 return true;
             case RoutingPermission.Isolated:
                 trace?.Add("router", $"network {ingress.Name} is isolated from {owner!.Name} (not connected: vsctl network connect {ingress.Name} {owner.Name}): drop (network-isolated)");

@@ -70,6 +70,8 @@ public sealed class ConntrackTable
     /// <summary>New connections refused because the table was full.</summary>
     public long Full;
     public long Flushes;
+    /// <summary>Connections entered with a masquerade (source NAT to a host address), ever.</summary>
+    public long Masqueraded;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref ConnEntry Entry(int index) => ref _segments[index >> SegmentBits]![index & (SegmentSize - 1)];
