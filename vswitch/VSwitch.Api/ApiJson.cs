@@ -66,4 +66,6 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AuditEntryView))]
 [JsonSerializable(typeof(RestartRequest))]
 [JsonSerializable(typeof(RestartView))]
+[JsonSerializable(typeof(ConnectionView))]
+[JsonSerializable(typeof(ConntrackView))]
 public sealed partial class ApiJson : JsonSerializerContext;

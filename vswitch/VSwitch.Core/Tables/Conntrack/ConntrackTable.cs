@@ -40,8 +40,8 @@ public sealed class ConntrackTable
     private int _count;
     private int _epoch = 1;
     // Removed entries wait here in removal order (a ring of indices with their time).
+    // The time of removal is kept in the entry's LastSeenMs (it is not looked at once the entry is dead).
     private readonly int[] _limbo;
-    private readonly long[] _limboSince;
     private int _limboHead, _limboCount;
     private int _sweepCursor;
 
@@ -54,7 +54,6 @@ public sealed class ConntrackTable
         _buckets = new int[buckets];
         _mask = buckets - 1;
         _limbo = new int[capacity];
-        _limboSince = new long[capacity];
         Timeouts = timeouts ?? ConntrackTimeouts.Default;
     }
 
@@ -171,7 +170,7 @@ public sealed class ConntrackTable
 
     private int Allocate(long nowMs)
     {
-        if (_limboCount > 0 && nowMs - _limboSince[_limboHead] >= ReuseGraceMs)
+        if (_limboCount > 0 && nowMs - Entry(_limbo[_limboHead]).LastSeenMs >= ReuseGraceMs)
         {
             int i = _limbo[_limboHead];
             _limboHead = (_limboHead + 1) % _limbo.Length;
@@ -239,7 +238,7 @@ public sealed class ConntrackTable
         Volatile.Write(ref e.Live, (byte)0);
         int tail = (_limboHead + _limboCount) % _limbo.Length;
         _limbo[tail] = i;
-        _limboSince[tail] = nowMs;
+        e.LastSeenMs = nowMs;
         _limboCount++;
         _count--;
         Removed++;
@@ -301,7 +300,7 @@ public sealed class ConntrackTable
     {
         get
         {
-            long b = (long)_buckets.Length * 4 + (long)_limbo.Length * 12;
+            long b = (long)_buckets.Length * 4 + (long)_limbo.Length * 4;
             foreach (var s in _segments) if (s is not null) b += (long)s.Length * Unsafe.SizeOf<ConnEntry>();
             return b;
         }
