@@ -226,4 +226,54 @@ public class NorthSouthTests
         }
         AssertHostRestored(device);
     }
+
+    [RootFact]
+    public void A_published_port_reaches_the_container_from_outside_and_by_hairpin_and_survives_a_restart()
+    {
+        string device;
+        using var second = new TestNetns("vnh-");
+        using (var s = new Setup(second: second))
+        {
+            device = s.Device;
+            var add = Vsctl(s, "publish", "add", s.Net, "8080/tcp", "--to", s.ContainerIp + ":80");
+            Assert.Contains("published *:8080/tcp", add.Stdout);
+            var bad = VsctlHarness.Vsctl("--socket", s.D.Socket, "publish", "add", s.Net, "8081/tcp", "--to", "10.255.0.9:80");
+            Assert.True(bad.ExitCode == 6 && bad.Stderr.Contains("10.255.0.9:80"), bad.ToString());
+            var web = HttpServer(s.Container, "0.0.0.0", 80);
+            try
+            {
+                Curl(s.Outside, $"http://{s.HostOutside}:8080/");           // from outside, to the host's address
+                Curl(second, $"http://{s.HostOutside}:8080/");              // hairpin: another container, the same published port
+            }
+            finally
+            {
+                string log = StopAndLog(web);
+                Assert.Contains($"{s.OutsideIp} - - ", log);                // the container sees the real client
+                Assert.Contains($"{s.Subnet}.3 - - ", log);
+            }
+            var ls = Vsctl(s, "publish", "ls");
+            Assert.Contains("*:8080/tcp", ls.Stdout);
+            var pub = s.D.Get("/v1/publish").AsArray().Single()!;
+            Assert.True((long)pub["connections"]! >= 2, pub.ToJsonString());
+            Assert.Contains($"ipproto tcp dport 8080 lookup {TableFor(s.Device)}", Proc.Check("ip", "rule", "show"));
+
+            // Stored: a restart on the same state database publishes it again.
+            string dir = s.D.Dir;
+            s.D.KeepDir = true;
+            Assert.Equal(0, s.D.Stop());
+            AssertHostRestored(device);
+            using var again = Vswitchd.StartIn(dir, null);
+            try
+            {
+                Assert.Contains("*:8080/tcp", (string)again.Get("/v1/publish").AsArray().Single()!["id"]!);
+                web = HttpServer(s.Container, "0.0.0.0", 80);
+                try { Curl(s.Outside, $"http://{s.HostOutside}:8080/"); }
+                finally { StopAndLog(web); }
+                Assert.Equal(204, again.Send(HttpMethod.Delete, "/v1/publish?id=" + Uri.EscapeDataString("*:8080/tcp")).Status);
+                Assert.DoesNotContain("dport 8080", Proc.Check("ip", "rule", "show"));
+            }
+            finally { again.KeepDir = false; }
+        }
+        AssertHostRestored(device);
+    }
 }
