@@ -101,6 +101,8 @@ public class NorthSouthTests
         return p.StandardError.ReadToEnd() + p.StandardOutput.ReadToEnd();
     }
 
+    private static string BuiltVsctl => Path.Combine(Repo.Root, "tools/vsctl/bin", Repo.Configuration, "net10.0/vsctl.dll");
+
     private static VsctlHarness.Result Vsctl(Setup s, params string[] args) => VsctlHarness.Ok(["--socket", s.D.Socket, .. args]);
 
     /// <summary>The masqueraded connections to the outside server in the conntrack table (GET /v1/conntrack?nat=snat).</summary>
@@ -151,6 +153,13 @@ public class NorthSouthTests
             Iperf.AssertIntact(sent, received);
             var stats = s.D.Get("/v1/stats")["northSouth"]!;
             Assert.True((long)stats["masqueraded"]! >= 3, "masqueraded: " + stats);
+            Assert.Matches(@"masquerade: \d+ connections, \d+ open", Vsctl(s, "stats").Stdout);
+            string metrics = s.D.Http.GetStringAsync("/metrics").Result;
+            Assert.Matches(@"(?m)^vswitch_masquerade_connections_total [1-9]", metrics);
+            // The NAT steps in a trace: the router's choice of the host's address, the commit that would translate.
+            var trace = Vsctl(s, "trace", "--routed", $"in_port=vnc{s.Sfx},udp,nw_src={s.ContainerIp},nw_dst={s.OutsideIp},tp_src=40000,tp_dst=53").Stdout;
+            Assert.Contains($"masquerade: the new connection leaves behind the host's address {s.HostOutside}", trace);
+            Assert.Contains($"would masquerade udp src={s.ContainerIp} dst={s.OutsideIp} sport=40000 dport=53 behind {s.HostOutside}", trace);
 
             // A connection's entry is listed while it lives, and expires after it ends (a reset: CLOSE, 10 s).
             const string Client = """
@@ -240,13 +249,18 @@ public class NorthSouthTests
             var bad = VsctlHarness.Vsctl("--socket", s.D.Socket, "publish", "add", s.Net, "8081/tcp", "--to", "10.255.0.9:80");
             Assert.True(bad.ExitCode == 6 && bad.Stderr.Contains("10.255.0.9:80"), bad.ToString());
             var web = HttpServer(s.Container, "0.0.0.0", 80);
+            var live = VsctlHarness.StartDotnet(BuiltVsctl, ["--socket", s.D.Socket, "trace", "--live", "--filter", "tcp,tp_dst=8080", "--count", "1", "--timeout", "20"]);
             try
             {
-                Curl(s.Outside, $"http://{s.HostOutside}:8080/");           // from outside, to the host's address
+                // From outside, to the host's address; again until the live trace (armed at some moment) has recorded one.
+                Wait.Until(() => { Curl(s.Outside, $"http://{s.HostOutside}:8080/"); return live.WaitForExit(300); }, Timeout, "the live trace to record a connection to 8080");
+                string traced = live.StandardOutput.ReadToEnd();
+                Assert.Contains($"publish *:8080/tcp: {s.HostOutside}:8080 -> {s.ContainerIp}:80", traced);
                 Curl(second, $"http://{s.HostOutside}:8080/");              // hairpin: another container, the same published port
             }
             finally
             {
+                Proc.KillQuietly(live);
                 string log = StopAndLog(web);
                 Assert.Contains($"{s.OutsideIp} - - ", log);                // the container sees the real client
                 Assert.Contains($"{s.Subnet}.3 - - ", log);
@@ -256,6 +270,8 @@ public class NorthSouthTests
             var pub = s.D.Get("/v1/publish").AsArray().Single()!;
             Assert.True((long)pub["connections"]! >= 2, pub.ToJsonString());
             Assert.Contains($"ipproto tcp dport 8080 lookup {TableFor(s.Device)}", Proc.Check("ip", "rule", "show"));
+            Assert.Matches(@"(?m)^vswitch_publish_connections_total\{publish=""\*:8080/tcp"",to=""[0-9.]+:80""\} [2-9]", s.D.Http.GetStringAsync("/metrics").Result);
+            Assert.Contains("*:8080/tcp", Vsctl(s, "stats").Stdout);
 
             // Stored: a restart on the same state database publishes it again.
             string dir = s.D.Dir;
