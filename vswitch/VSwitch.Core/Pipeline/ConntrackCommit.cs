@@ -48,7 +48,7 @@ public static class ConntrackCommit
             }
             // The north-south range: the host steers replies to exactly these ports back to the switch.
             var ns = ctx.Datapath.NorthSouth;
-            ushort port = table.FreeSourcePort(in cur, cur.Reverse(), snatAddress, ns.PortLow, ns.PortHigh, now);
+            ushort port = table.FreeSourcePort(in cur, cur.Reverse(), snatAddress, ns.PortLow, ns.PortHigh, now, reuseClosing: IsSyn(p));
             if (port == 0) { ctx.Drop(p, DropReason.NatPortsExhausted); return false; }
             var to = cur;
             to.Src = snatAddress;
@@ -71,7 +71,7 @@ public static class ConntrackCommit
             timeout = table.Timeouts.ForTcp(tcp);
         }
         else timeout = 1000L * (cur.Proto == IpProtocols.Udp ? table.Timeouts.Udp : table.Timeouts.Icmp);
-        var result = table.Commit(in orig, cur.Reverse(), now, timeout, flags, tcp, p.Ct.Label, out int index);
+        var result = table.Commit(in orig, cur.Reverse(), now, timeout, flags, tcp, p.Ct.Label, out int index, reuseClosing: IsSyn(p));
         if (result == ConntrackTable.CommitResult.Full)
         {
             p.Trace?.Add("actions", $"conntrack table full ({table.Capacity} connections): {orig.Format()} refused");
@@ -86,4 +86,7 @@ public static class ConntrackCommit
         p.Trace?.Add("actions", $"ct(commit): {orig.Format()}" + (orig.Equals(cur) ? "" : $", translated to {cur.Format()}"));
         return true;
     }
+
+    /// <summary>A TCP SYN (no ACK): a connection's first packet, which may reuse the tuple of one that is over.</summary>
+    private static bool IsSyn(Packet p) => p.Key.NwProto == IpProtocols.Tcp && (p.Key.TcpFlags & (TcpTracker.Syn | TcpTracker.Ack)) == TcpTracker.Syn;
 }
