@@ -13,10 +13,11 @@
 # bridge:   br0 10.N.0.1/24 in the host ns, the container on a veth, `nft ... oifname "vo" masquerade`, ip_forward=1.
 # Measures: iperf3 -t S (one stream, the receiver's rate); new TCP connections per second: `ab -n N -c 16` against a
 # small HTTP server in the outside namespace (python asyncio: one response and close per connection), so each request
-# is one new connection through the NAT. Per run, per setup: Gbit/s and connections/s; the medians are the result.
+# is one new connection through the NAT. Each run uses its own server port (8081, 8082, ...): vswitchd masquerades to
+# 61000-65534 only, 4535 ports per server address and port, and the server keeps each in TIME_WAIT for 60 s. Per run, per setup: Gbit/s and connections/s; the medians are the result.
 # Needs: iperf3, nftables, apache2-utils (ab): installed if missing (apt-get, as root).
 set -euo pipefail
-RUNS=3; SECONDS_=10; CONNS=4000
+RUNS=3; SECONDS_=10; CONNS=4000   # at most 4535: the masquerade's ports to one server address and port (see RESULTS.md)
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
@@ -40,6 +41,8 @@ SFX=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 WORK=$(mktemp -d /tmp/vnb.XXXXXX)
 PIDS=(); NSS=()
 cleanup() {
+  # ab's complaints, if any (a failed run ends the script: set -e).
+  [ -f "$WORK/ab.log" ] && grep -iE "error|reset|timed? ?out|failed requests: *[1-9]" "$WORK/ab.log" | sort | uniq -c | head -5 >&2 || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; done
   for n in "${NSS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
@@ -58,8 +61,8 @@ async def h(r, w):
     except Exception: pass
     w.close()
 async def main():
-    s = await asyncio.start_server(h, sys.argv[1], 8080, backlog=4096, reuse_address=True)
-    async with s: await s.serve_forever()
+    ss = [await asyncio.start_server(h, sys.argv[1], 8080 + i, backlog=4096, reuse_address=True) for i in range(int(sys.argv[2]))]
+    await asyncio.gather(*(s.serve_forever() for s in ss))
 asyncio.run(main())'
 
 # outside namespace N joined to host namespace H by a veth: H has 100.64.N.1, the outside 100.64.N.2 and its servers.
@@ -70,7 +73,7 @@ outside() { # H O N
   ip -n "$2" addr add 100.64.$3.2/24 dev eth0; ip -n "$2" link set eth0 up
   ip netns exec "$2" iperf3 -s -D -B 100.64.$3.2 --pidfile "$WORK/iperf-$2.pid" >/dev/null
   wait_for 5 test -s "$WORK/iperf-$2.pid"; PIDS+=("$(cat "$WORK/iperf-$2.pid")")
-  ip netns exec "$2" /usr/bin/python3 -c "$SERVER_PY" 100.64.$3.2 & PIDS+=($!)
+  ip netns exec "$2" /usr/bin/python3 -c "$SERVER_PY" 100.64.$3.2 $((RUNS + 1)) & PIDS+=($!)
   wait_for 10 ip netns exec "$2" sh -c "ss -ltn | grep -q 100.64.$3.2:8080"
 }
 
@@ -100,8 +103,8 @@ NFT
 throughput() { # C O-address -> Gbit/s (receiver)
   ip netns exec "$1" iperf3 -c "$2" -t "$SECONDS_" -J | /usr/bin/python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
 }
-connrate() { # C O-address -> connections/s
-  ip netns exec "$1" ab -q -n "$CONNS" -c 16 -s 10 "http://$2:8080/" 2>&1 | awk '/Requests per second/ {print $4} /Failed requests/ {if ($3 != 0) print "FAILED:" $3 > "/dev/stderr"}'
+connrate() { # C O-address port -> connections/s
+  ip netns exec "$1" ab -q -r -n "$CONNS" -c 16 -s 10 "http://$2:$3/" 2>&1 | tee -a "$WORK/ab.log" | awk '/Requests per second/ {print $4} /Failed requests/ {if ($3 != 0) print "FAILED:" $3 > "/dev/stderr"}'
 }
 # Both must work before anything is measured.
 ip netns exec $C1 curl -sf -m 5 http://100.64.71.2:8080/ >/dev/null || { echo "vswitchd path does not work"; cat "$WORK/vswitchd.log"; exit 1; }
@@ -111,9 +114,9 @@ echo "northsouth.sh: $RUNS runs, iperf3 ${SECONDS_} s, $CONNS connections (ab -c
 printf '%-4s %-22s %10s %14s\n' run setup Gbit/s conn/s
 declare -A T C
 for r in $(seq "$RUNS"); do
-  T[v$r]=$(throughput $C1 100.64.71.2); C[v$r]=$(connrate $C1 100.64.71.2)
+  T[v$r]=$(throughput $C1 100.64.71.2); C[v$r]=$(connrate $C1 100.64.71.2 $((8080 + r)))
   printf '%-4s %-22s %10s %14s\n' "$r" vswitchd-masquerade "${T[v$r]}" "${C[v$r]}"
-  T[b$r]=$(throughput $C2 100.64.72.2); C[b$r]=$(connrate $C2 100.64.72.2)
+  T[b$r]=$(throughput $C2 100.64.72.2); C[b$r]=$(connrate $C2 100.64.72.2 $((8080 + r)))
   printf '%-4s %-22s %10s %14s\n' "$r" bridge-nft-masquerade "${T[b$r]}" "${C[b$r]}"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
