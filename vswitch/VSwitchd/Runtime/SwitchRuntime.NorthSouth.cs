@@ -90,7 +90,8 @@ public sealed partial class SwitchRuntime
         if (net.Router is { } r && r.Address == addr) throw new InvalidRequestException($"hostAddress: {AddressFormat.IPv4(addr)} is the gateway's address");
         if (_portConfigs.ContainsKey(dev) || Datapath.Topology.PortByName(dev) is not null)
             throw new ConflictException($"host port '{dev}' of network '{n.Name}': a port of that name exists");
-        if (VSwitch.Core.Ports.Linux.LinkIoctl.LinkExists(dev))
+        // A hitless restart's successor is handed the device itself (it exists, and is ours).
+        if (Adopting is null && VSwitch.Core.Ports.Linux.LinkIoctl.LinkExists(dev))
             throw new ConflictException($"host port '{dev}' of network '{n.Name}': the host already has an interface of that name");
         AddPort(new PortConfig { Name = dev, Type = "tap", Network = n.Name, Addresses = [$"{AddressFormat.IPv4(addr)}/{len}"] }, persist: false);
         var state = new HostPortState
