@@ -68,4 +68,7 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(RestartView))]
 [JsonSerializable(typeof(ConnectionView))]
 [JsonSerializable(typeof(ConntrackView))]
+[JsonSerializable(typeof(PolicyRequest))]
+[JsonSerializable(typeof(PolicyView))]
+[JsonSerializable(typeof(PolicyView[]))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -48,6 +48,10 @@ public static class ApiDocs
         ["DELETE /v1/rules"] = ("Delete the rules a match selects; strict: that match at that priority (default 32768)", []),
         ["GET /v1/flows"] = ("Datapath flows in the flow caches; ?match=, ?port=, ?network= filter", [404]),
         ["DELETE /v1/flows"] = ("Flush the flow caches", []),
+        ["GET /v1/policies"] = ("Network policies with the attachments they select and the connections they allowed and denied", []),
+        ["GET /v1/policies/{name}"] = ("One network policy", [404]),
+        ["POST /v1/policies"] = ("Add or replace a network policy (Kubernetes NetworkPolicy semantics over attachment labels); stored", [409]),
+        ["DELETE /v1/policies/{name}"] = ("Delete a network policy", [404]),
         ["GET /v1/conntrack"] = ("Tracked connections (conntrack -L); ?proto=, ?src=, ?dst=, ?port=, ?state=, ?nat=, ?limit= filter", []),
         ["DELETE /v1/conntrack"] = ("Forget every tracked connection (conntrack -F)", []),
         ["POST /v1/trace"] = ("Trace a made-up packet through the real stages without sending it (ofproto/trace)", [404]),
@@ -91,6 +95,15 @@ public static class ApiDocs
         [typeof(VtepRequest)] = new JsonObject { ["vtep"] = "192.168.50.2" },
         [typeof(RemoteMacRequest)] = new JsonObject { ["network"] = "ov", ["mac"] = "02:00:00:00:00:42", ["vtep"] = "192.168.50.2" },
         [typeof(AttachRequest)] = new JsonObject { ["network"] = "blue", ["netns"] = "web", ["ifname"] = "eth0", ["labels"] = new JsonObject { ["app"] = "web" } },
+        [typeof(PolicyRequest)] = new JsonObject
+        {
+            ["name"] = "db-ingress", ["selector"] = new JsonObject { ["app"] = "db" },
+            ["ingress"] = new JsonArray(new JsonObject
+            {
+                ["peers"] = new JsonArray(new JsonObject { ["selector"] = new JsonObject { ["app"] = "web" } }),
+                ["ports"] = new JsonArray(new JsonObject { ["port"] = 5432, ["protocol"] = "tcp" }),
+            }),
+        },
         [typeof(AttachmentLabelsRequest)] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "web", ["tier"] = "front" } },
         [typeof(NetworkSettingsRequest)] = new JsonObject { ["hostPort"] = true, ["hostAddress"] = "10.1.0.254", ["masquerade"] = true },
         [typeof(PublishRequest)] = new JsonObject { ["network"] = "blue", ["hostPort"] = 8080, ["proto"] = "tcp", ["to"] = "10.1.0.5:80" },

@@ -321,6 +321,44 @@ public sealed class ConntrackTable
         return list;
     }
 
+    /// <summary>Bytes one exported entry takes: a successor of another build with another layout does not import.</summary>
+    public static int EntrySize => Unsafe.SizeOf<ConnEntry>();
+
+    /// <summary>
+    /// The live connections as bytes (entries as they are in memory), at most <paramref name="max"/>,
+    /// for a hitless restart's successor on this machine (the clock, Environment.TickCount64, is the
+    /// same for both processes). Read without the lock: call it when the datapath has stopped.
+    /// </summary>
+    public byte[] Export(long nowMs, int max, out int count)
+    {
+        var live = Snapshot(nowMs);
+        count = Math.Min(live.Count, max);
+        var entries = new ConnEntry[count];
+        for (int i = 0; i < count; i++) entries[i] = live[i];
+        return System.Runtime.InteropServices.MemoryMarshal.AsBytes(entries.AsSpan()).ToArray();
+    }
+
+    /// <summary>Enters what <see cref="Export"/> gave, keeping each connection's state, NAT, label, counters and expiry; the number entered.</summary>
+    public int Import(ReadOnlySpan<byte> data, long nowMs)
+    {
+        var entries = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ConnEntry>(data);
+        int n = 0;
+        foreach (ref readonly var x in entries)
+        {
+            if (x.ExpiresMs <= nowMs) continue;
+            if (Commit(in x.Orig, in x.Reply, nowMs, x.ExpiresMs - nowMs, x.Flags, x.Tcp, x.Label, out int i) != CommitResult.Committed) continue;
+            ref var e = ref Entry(i);
+            e.CreatedMs = x.CreatedMs;
+            e.LastSeenMs = x.LastSeenMs;
+            e.PacketsOrig = x.PacketsOrig;
+            e.BytesOrig = x.BytesOrig;
+            e.PacketsReply = x.PacketsReply;
+            e.BytesReply = x.BytesReply;
+            n++;
+        }
+        return n;
+    }
+
     /// <summary>Bytes the table holds (segments and index), for the memory figure.</summary>
     public long MemoryBytes
     {
