@@ -62,7 +62,35 @@ public sealed record NetworkRequest
     /// <summary>MTU of its TAPs and its router interface (68..9000; default 1500, or 1450 with a vni).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? Mtu { get; init; }
+
+    /// <summary>Give the host an interface on this routed network (a TAP in the daemon's namespace, <c>vsh-NAME</c>), with <see cref="HostAddress"/>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? HostPort { get; init; }
+
+    /// <summary>The host's address on the network (default: the subnet's last host address).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? HostAddress { get; init; }
+
+    /// <summary>Source NAT to the host's address for connections leaving through the host port (default: on with a host port).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Masquerade { get; init; }
 }
+
+/// <summary>PATCH /v1/networks/{name}: north-south settings of a routed network; a null field is left as it is.</summary>
+public sealed record NetworkSettingsRequest
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? HostPort { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? HostAddress { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Masquerade { get; init; }
+}
+
+/// <summary>A network's host port: the host's interface on it, its address, and whether leaving connections are masqueraded.</summary>
+public sealed record HostPortView(string Device, string Address, bool Masquerade, int? Port, string State);
 
 /// <summary>
 /// A network (GET /v1/networks, /v1/networks/{name}). Subnet, Gateway (the router's address on it) and
@@ -77,9 +105,14 @@ public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int M
     public AllocationView[] Allocations { get; init; } = [];
     /// <summary>The networks the router may route to and from this one (<c>vsctl network connect</c>); routed networks are isolated from all others.</summary>
     public string[] ConnectedTo { get; init; } = [];
+<<<<<<< HEAD
     /// <summary>The Docker network this network serves (Docker's remote driver, <c>vswitchd --docker-plugin</c>): its id, and its name once learned from dockerd.</summary>
     public string? DockerId { get; init; }
     public string? DockerName { get; init; }
+=======
+    /// <summary>The host's interface on this network, or null when it has none.</summary>
+    public HostPortView? HostPort { get; init; }
+>>>>>>> nat
 }
 
 /// <summary>POST /v1/networks/{name}/connections: the network to connect to (routing between the two is allowed both ways).</summary>

@@ -142,6 +142,22 @@ public sealed class Datapath
         }
     }
 
+    private NorthSouth _northSouth = NorthSouth.None;
+
+    /// <summary>Host ports, masquerade and the host's source addresses (read by the router on a flow-cache miss).</summary>
+    public NorthSouth NorthSouth => Volatile.Read(ref _northSouth);
+
+    /// <summary>Publishes new north-south settings; cached flows are decided again.</summary>
+    public void SetNorthSouth(NorthSouth northSouth)
+    {
+        ArgumentNullException.ThrowIfNull(northSouth);
+        lock (_control)
+        {
+            Volatile.Write(ref _northSouth, northSouth);
+            Interlocked.Increment(ref _ctVersion);
+        }
+    }
+
     /// <summary>The armed live trace, or null (the datapath checks this once per batch).</summary>
     public LiveTrace? LiveTrace => Volatile.Read(ref _liveTrace);
 

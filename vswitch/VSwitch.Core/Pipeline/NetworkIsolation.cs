@@ -18,6 +18,12 @@ public enum RoutingPermission : byte
     StaticRoute,
     /// <summary>The source is behind a static route through the ingress network: the way back to whoever reached it.</summary>
     FromStaticRoute,
+    /// <summary>
+    /// The answer of a tracked connection (ct_state +trk+rpl): it was allowed when it opened. The host
+    /// steers every masquerade reply to one host port, so a reply for a container of another network
+    /// comes in on that port's network.
+    /// </summary>
+    TrackedReply,
     /// <summary>A network policy rule names this destination (or, for an answer, this source) explicitly.</summary>
     Policy,
 }
@@ -44,6 +50,8 @@ public static class NetworkIsolation
     {
         if (owner is null) return RoutingPermission.StaticRoute;
         if (owner.Id == ingress.Id) return RoutingPermission.SameNetwork;
+        if (((CtState)key.CtState & (CtState.Tracked | CtState.Reply)) == (CtState.Tracked | CtState.Reply))
+            return RoutingPermission.TrackedReply;
         if (topo.Connections.Connected(ingress.Id, owner.Id)) return RoutingPermission.Connected;
         if (BehindStaticRoute((uint)key.NwSrc, ingress, dp.Routes)) return RoutingPermission.FromStaticRoute;
         // "Or a policy allows it": a rule that lets this source reach this destination (or, for an
@@ -70,6 +78,9 @@ public static class NetworkIsolation
                 return true;
             case RoutingPermission.FromStaticRoute:
                 trace?.Add("router", $"source {AddressFormat.IPv4((uint)key.NwSrc)} is behind a static route through {ingress.Name}: allowed into {owner!.Name}");
+                return true;
+            case RoutingPermission.TrackedReply:
+                trace?.Add("router", $"the answer of a tracked connection (ct_state +rpl): allowed into {owner!.Name}");
                 return true;
             case RoutingPermission.Policy:
                 trace?.Add("router", $"networks {ingress.Name} and {owner!.Name} are not connected, but a network policy allows this traffic: routed");

@@ -1,5 +1,6 @@
 using VSwitch.Core.Flow;
 using VSwitch.Core.Tables;
+using VSwitch.Core.Tables.Conntrack;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
 using VSwitch.Core.Wire;
@@ -64,6 +65,11 @@ public static class Router
         }
         var hop = dp.Routes.Lookup(dst, key.Hash64());
         var egress = hop is null ? null : topo.Network(hop.Network);
+        if (hop is null && dp.NorthSouth.For(net.Id) is { } host)
+        {
+            ToHost(in key, port, net, host, dp, topo, nowMs, scratch, trace);
+            return;
+        }
         if (hop is null || egress?.Router is null)
         {
             trace?.Add("router", $"no route to {AddressFormat.IPv4(dst)}: ICMP net unreachable");
@@ -74,6 +80,54 @@ public static class Router
         trace?.Add("router", $"route to {AddressFormat.IPv4(dst)}: {Describe(hop, egress)}, next hop {AddressFormat.IPv4(nh)}");
         // Before the neighbour: an isolated packet sends no ARP into the other network either.
         if (!NetworkIsolation.Allow(in key, net, hop.Kind == RouteKind.Connected ? egress : null, dp, topo, scratch, trace)) return;
+        Forward(net, egress, nh, dp, topo, nowMs, scratch, trace);
+    }
+
+    /// <summary>
+    /// A destination outside every switch network, from a network with a host port: out through the
+    /// host (its routing table decides the way on), to the host port's address as the next hop. A new
+    /// TCP or UDP connection is masqueraded when the network says so: ct(commit,nat(src=A)) with A the
+    /// host's own source address towards the destination (as netfilter's MASQUERADE picks it).
+    /// </summary>
+    private static void ToHost(in FlowKey key, SwitchPort port, Network net, HostEgress host, Datapath dp, SwitchTopology topo, long nowMs,
+        List<FlowAction> scratch, PacketTrace? trace)
+    {
+        uint dst = (uint)key.NwDst;
+        string hostPort = topo.Port(host.PortId)?.Name ?? host.PortId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (port.Id == host.PortId)
+        {
+            // The host sent it here, and would send it back: a loop until the TTL runs out (a stray
+            // reply to a masquerade port whose connection is gone).
+            trace?.Add("router", $"{AddressFormat.IPv4(dst)} came from the host port {hostPort} and is not a switch address: drop (no-route)");
+            scratch.Add(FlowAction.Drop(DropReason.NoRoute));
+            return;
+        }
+        trace?.Add("router", $"{AddressFormat.IPv4(dst)} is outside every switch network: out through the host port {hostPort} of {net.Name}, next hop {AddressFormat.IPv4(host.NextHop)}");
+        var ct = (CtState)key.CtState;
+        bool isNew = (ct & (CtState.Tracked | CtState.New)) == (CtState.Tracked | CtState.New);
+        if (host.Masquerade && isNew)
+        {
+            if (key.NwProto is IpProtocols.Tcp or IpProtocols.Udp)
+            {
+                var ns = dp.NorthSouth;
+                uint src = ns.Sources?.SourceFor(dst) ?? 0;
+                if (src == 0)
+                {
+                    trace?.Add("nat", $"the host has no route to {AddressFormat.IPv4(dst)}, so no address to masquerade behind: ICMP net unreachable");
+                    scratch.Add(IcmpError(IcmpUnreachable, CodeNet, DropReason.NoRoute));
+                    return;
+                }
+                trace?.Add("nat", $"masquerade: the new connection leaves behind the host's address {AddressFormat.IPv4(src)}, source port from {ns.PortLow}-{ns.PortHigh}");
+                scratch.Add(FlowAction.CtCommitSnat(src));
+            }
+            else trace?.Add("nat", $"protocol {key.NwProto} is not masqueraded (TCP and UDP are): it leaves with its own source address");
+        }
+        Forward(net, net, host.NextHop, dp, topo, nowMs, scratch, trace);
+    }
+
+    /// <summary>The next hop's MAC, then rewrite, TTL and output into <paramref name="egress"/>.</summary>
+    private static void Forward(Network net, Network egress, uint nh, Datapath dp, SwitchTopology topo, long nowMs, List<FlowAction> scratch, PacketTrace? trace)
+    {
         var neighbor = dp.Neighbors.Lookup(egress.Id, nh);
         if (neighbor is null || neighbor.State == NeighborState.Incomplete)
         {
@@ -90,7 +144,7 @@ public static class Router
         ulong mac = neighbor.Mac;
         trace?.Add("router", $"neighbour {AddressFormat.IPv4(nh)} is at {MacAddress.Format(mac)} ({neighbor.State.ToString().ToLowerInvariant()})");
         scratch.Add(new FlowAction(ActionKind.CheckMtu, net.Id, (ulong)egress.Mtu));
-        scratch.Add(new FlowAction(ActionKind.SetDlSrc, Value: egress.Router.Mac));
+        scratch.Add(new FlowAction(ActionKind.SetDlSrc, Value: egress.Router!.Mac));
         scratch.Add(new FlowAction(ActionKind.SetDlDst, Value: mac));
         scratch.Add(new FlowAction(ActionKind.DecTtl));
         scratch.Add(new FlowAction(ActionKind.SetVlan, Value: egress.Vlan));

@@ -29,6 +29,10 @@ public static class ApiDocs
         ["DELETE /v1/networks/{name}"] = ("Delete a network (refused while ports or attachments use it)", [404, 409]),
         ["POST /v1/networks/{name}/connections"] = ("Connect two routed networks: the router routes between them, both ways (isolated otherwise); stored", [404, 409]),
         ["DELETE /v1/networks/{name}/connections/{other}"] = ("Disconnect two networks: isolated again, cached flows between them cut", [404]),
+        ["PATCH /v1/networks/{name}"] = ("North-south settings of a routed network: hostPort on or off, hostAddress, masquerade (a field left out keeps its value); stored", [404, 409]),
+        ["GET /v1/publish"] = ("Published ports: host port and protocol, the container's IP:PORT, the host addresses, connections taken and open", []),
+        ["POST /v1/publish"] = ("Publish a host port (docker run -p): connections to the host's address and port reach a container; stored", [404, 409]),
+        ["DELETE /v1/publish"] = ("Remove a published port: ?id= as listed (like *:8080/tcp)", [404]),
         ["GET /v1/ports"] = ("List ports with counters and state; ?network= filters", [404]),
         ["GET /v1/ports/{name}"] = ("One port", [404]),
         ["POST /v1/ports"] = ("Create a port (as in the config file); an address another holder has is a conflict", [404, 409]),
@@ -101,6 +105,8 @@ public static class ApiDocs
             }),
         },
         [typeof(AttachmentLabelsRequest)] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "web", ["tier"] = "front" } },
+        [typeof(NetworkSettingsRequest)] = new JsonObject { ["hostPort"] = true, ["hostAddress"] = "10.1.0.254", ["masquerade"] = true },
+        [typeof(PublishRequest)] = new JsonObject { ["network"] = "blue", ["hostPort"] = 8080, ["proto"] = "tcp", ["to"] = "10.1.0.5:80" },
         [typeof(RestartRequest)] = new JsonObject { ["binary"] = "/usr/local/bin/vswitchd" },
     };
 

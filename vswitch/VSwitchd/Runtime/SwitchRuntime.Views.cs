@@ -55,7 +55,7 @@ public sealed partial class SwitchRuntime
         t.Members(n.Id).Select(p => p.Name).ToArray(),
         n.Router is { } r ? FormatPrefix(r.Subnet, r.PrefixLength) : null,
         n.Router is { } g ? AddressFormat.IPv4(g.Address) : null,
-        n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu) { ConnectedTo = ConnectedTo(t, n) });
+        n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu) { ConnectedTo = ConnectedTo(t, n), HostPort = HostPortViewOf(n.Name) });
 
     /// <summary>The network view with its address plan: subnet, gateway, MTU and the addresses in use.</summary>
     private NetworkView WithAddressing(NetworkView v)
@@ -202,7 +202,8 @@ public sealed partial class SwitchRuntime
                 s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1), s.TimedPackets,
                 Enumerable.Range(1, reasons - 1).Where(r => byStage[i * reasons + r] > 0)
                     .Select(r => new DropView(((DropReason)r).Name(), byStage[i * reasons + r], ((DropReason)r).IsExpected())).ToArray())).ToArray(),
-            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns, GetLimits());
+            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns, GetLimits())
+        { NorthSouth = NorthSouthStats() };
     }
 
     /// <summary>The datapath threads' flow caches, summed.</summary>

@@ -124,6 +124,7 @@ public sealed partial class SwitchRuntime : IDisposable
                     try { InstallRule(r, persist: false); }
                     catch (RuleSyntaxException e) { _log.LogWarning("stored rule '{Rule}' no longer applies: {Error}", r, e.Message); }
                 }
+                RestorePublishes();
                 return configWins && configPath is not null ? $"from {configPath} (--config-wins), saved to {Store.Path}" : $"restored from {Store.Path}";
             }
             foreach (var n in cfg.Networks) AddNetwork(n);
@@ -168,6 +169,17 @@ public sealed partial class SwitchRuntime : IDisposable
                 gateway, prefix, NetworkMtu(n), n.RouterMac is null ? 0 : MacAddress.Parse(n.RouterMac));
             _networkConfigs[n.Name] = n;
             ApplyVteps(n);
+            if (n.HostPort)
+            {
+                try { StartHostPort(n); }
+                catch
+                {
+                    Datapath.RemoveNetwork(n.Name);
+                    _networkConfigs.Remove(n.Name);
+                    throw;
+                }
+                PublishNorthSouth();
+            }
             if (persist) Store?.SaveNetwork(n);
             return net;
         }
@@ -210,7 +222,9 @@ public sealed partial class SwitchRuntime : IDisposable
         lock (_gate)
         {
             var net = Datapath.Topology.NetworkByName(name) ?? throw NoNetwork(name);
-            if (Datapath.Topology.Ports.Any(p => ReferenceEquals(p.Network, net))) throw new ConflictException($"network '{name}' still has ports");
+            if (Datapath.Topology.Ports.Any(p => ReferenceEquals(p.Network, net) && !IsHostPort(p.Name))) throw new ConflictException($"network '{name}' still has ports");
+            if (_publishes.Values.Any(p => p.Network == name)) throw new ConflictException($"network '{name}' has published ports: remove them first (vsctl publish ls)");
+            StopHostPort(name); // the host port goes with its network
             Datapath.RemoveNetwork(name);
             _networkConfigs.Remove(name);
             Store?.DeleteNetwork(name);
@@ -308,6 +322,8 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (persist && IsHostPort(name))
+                throw new ConflictException($"port '{name}' is a network's host port: vsctl network host-port NETWORK off removes it");
             if (persist) _deviceLosses.Remove(name); // a port deleted for good starts its count afresh
             if (_down.Remove(name))
             {
@@ -500,6 +516,7 @@ public sealed partial class SwitchRuntime : IDisposable
         TendDownPorts();
         LogMacMoves();
         Datapath.MacTable.Expire(now);
+        if (_ticks % 20 == 0) RefreshHostRoutes(); // the host's routes and addresses, every 5 s, for masquerade
         foreach (var r in Datapath.Rules.Expired(now))
         {
             lock (_gate)
@@ -544,7 +561,11 @@ public sealed partial class SwitchRuntime : IDisposable
         // Handed over: the successor holds the devices; closing our copies removes nothing.
         if (SuccessorPid is not null) CloseHandedOverPorts();
         // Stopping is not an operator's removal: the stored configuration keeps the ports.
-        else RemoveAllPorts(persist: false);
+        else
+        {
+            StopNorthSouth(); // the host's rules, routes and sysctls as they were
+            RemoveAllPorts(persist: false);
+        }
         foreach (var t in _threads) t.Dispose();
         _threads.Clear();
     }
