@@ -105,14 +105,11 @@ public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int M
     public AllocationView[] Allocations { get; init; } = [];
     /// <summary>The networks the router may route to and from this one (<c>vsctl network connect</c>); routed networks are isolated from all others.</summary>
     public string[] ConnectedTo { get; init; } = [];
-<<<<<<< HEAD
     /// <summary>The Docker network this network serves (Docker's remote driver, <c>vswitchd --docker-plugin</c>): its id, and its name once learned from dockerd.</summary>
     public string? DockerId { get; init; }
     public string? DockerName { get; init; }
-=======
     /// <summary>The host's interface on this network, or null when it has none.</summary>
     public HostPortView? HostPort { get; init; }
->>>>>>> nat
 }
 
 /// <summary>POST /v1/networks/{name}/connections: the network to connect to (routing between the two is allowed both ways).</summary>

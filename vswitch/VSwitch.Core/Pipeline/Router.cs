@@ -67,7 +67,7 @@ public static class Router
         var egress = hop is null ? null : topo.Network(hop.Network);
         if (hop is null && dp.NorthSouth.For(net.Id) is { } host)
         {
-            ToHost(in key, port, net, host, dp, topo, nowMs, scratch, trace);
+            ToHost(in key, port, net, host, dp, topo, nowMs, result, scratch, trace);
             return;
         }
         if (hop is null || egress?.Router is null)
@@ -80,7 +80,7 @@ public static class Router
         trace?.Add("router", $"route to {AddressFormat.IPv4(dst)}: {Describe(hop, egress)}, next hop {AddressFormat.IPv4(nh)}");
         // Before the neighbour: an isolated packet sends no ARP into the other network either.
         if (!NetworkIsolation.Allow(in key, net, hop.Kind == RouteKind.Connected ? egress : null, dp, topo, scratch, trace)) return;
-        Forward(net, egress, nh, dp, topo, nowMs, scratch, trace);
+        Forward(net, egress, nh, dp, topo, nowMs, result, scratch, trace);
     }
 
     /// <summary>
@@ -90,7 +90,7 @@ public static class Router
     /// host's own source address towards the destination (as netfilter's MASQUERADE picks it).
     /// </summary>
     private static void ToHost(in FlowKey key, SwitchPort port, Network net, HostEgress host, Datapath dp, SwitchTopology topo, long nowMs,
-        List<FlowAction> scratch, PacketTrace? trace)
+        FlowEntry result, List<FlowAction> scratch, PacketTrace? trace)
     {
         uint dst = (uint)key.NwDst;
         string hostPort = topo.Port(host.PortId)?.Name ?? host.PortId.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -122,11 +122,11 @@ public static class Router
             }
             else trace?.Add("nat", $"protocol {key.NwProto} is not masqueraded (TCP and UDP are): it leaves with its own source address");
         }
-        Forward(net, net, host.NextHop, dp, topo, nowMs, scratch, trace);
+        Forward(net, net, host.NextHop, dp, topo, nowMs, result, scratch, trace);
     }
 
     /// <summary>The next hop's MAC, then rewrite, TTL and output into <paramref name="egress"/>.</summary>
-    private static void Forward(Network net, Network egress, uint nh, Datapath dp, SwitchTopology topo, long nowMs, List<FlowAction> scratch, PacketTrace? trace)
+    private static void Forward(Network net, Network egress, uint nh, Datapath dp, SwitchTopology topo, long nowMs, FlowEntry result, List<FlowAction> scratch, PacketTrace? trace)
     {
         var neighbor = dp.Neighbors.Lookup(egress.Id, nh);
         if (neighbor is null || neighbor.State == NeighborState.Incomplete)
