@@ -35,6 +35,8 @@ public enum ActionKind : byte
     CheckMtu,
     /// <summary>The router took the frame (an ARP reply it learned from): released, not a drop.</summary>
     Consume,
+    /// <summary>IPv6 neighbour discovery (NS, NA, RS) for the router: read, learned from and answered by the action stage, from fields outside the flow key.</summary>
+    Ndp,
 }
 
 /// <summary>
@@ -72,7 +74,8 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
         ActionKind.ArpReply => "arp_reply(" + MacAddress.Format(Value) + ")",
         ActionKind.EchoReply => "icmp_echo_reply",
         ActionKind.IcmpError => $"icmp_error(type={Port >> 8},code={Port & 0xFF}{((uint)Value != 0 ? ",mtu=" + (uint)Value : "")})",
-        ActionKind.Resolve => "resolve(" + AddressFormat.IPv4((uint)Value) + ")",
+        ActionKind.Resolve => "resolve(" + (Value == 0 ? "nd" : AddressFormat.IPv4((uint)Value)) + ")",
+        ActionKind.Ndp => "nd",
         ActionKind.CheckMtu => "check_mtu(" + Value.ToString(CultureInfo.InvariantCulture) + ")",
         ActionKind.Consume => "consume",
         ActionKind.Flood => "flood",

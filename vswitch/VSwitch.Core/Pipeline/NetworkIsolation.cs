@@ -43,7 +43,7 @@ public static class NetworkIsolation
         if (owner is null) return RoutingPermission.StaticRoute;
         if (owner.Id == ingress.Id) return RoutingPermission.SameNetwork;
         if (topo.Connections.Connected(ingress.Id, owner.Id)) return RoutingPermission.Connected;
-        if (BehindStaticRoute((uint)key.NwSrc, ingress, dp.Routes)) return RoutingPermission.FromStaticRoute;
+        if (BehindStaticRoute(in key, ingress, dp.Routes)) return RoutingPermission.FromStaticRoute;
         // The hook for network policy (issue 16, item 4): "or a policy allows it" is one more
         // permission, decided here from the flow key and the topology's policies, and cached with the flow.
         return RoutingPermission.Isolated;
@@ -66,7 +66,7 @@ public static class NetworkIsolation
                 trace?.Add("router", "the destination is behind a static route: every network may reach it");
                 return true;
             case RoutingPermission.FromStaticRoute:
-                trace?.Add("router", $"source {AddressFormat.IPv4((uint)key.NwSrc)} is behind a static route through {ingress.Name}: allowed into {owner!.Name}");
+                trace?.Add("router", $"source {(key.IsIPv6 ? AddressFormat.IPv6(key.NwSrc) : AddressFormat.IPv4((uint)key.NwSrc))} is behind a static route through {ingress.Name}: allowed into {owner!.Name}");
                 return true;
             case RoutingPermission.Isolated:
                 trace?.Add("router", $"network {ingress.Name} is isolated from {owner!.Name} (not connected: vsctl network connect {ingress.Name} {owner.Name}): drop (network-isolated)");
@@ -78,9 +78,9 @@ public static class NetworkIsolation
     }
 
     /// <summary>True when the longest route to <paramref name="source"/> is a static one with a path through <paramref name="ingress"/>.</summary>
-    private static bool BehindStaticRoute(uint source, Network ingress, RouteTable routes)
+    private static bool BehindStaticRoute(in FlowKey key, Network ingress, RouteTable routes)
     {
-        if (routes.Paths(source) is not { } paths) return false;
+        if ((key.IsIPv6 ? routes.Paths6(key.NwSrc) : routes.Paths((uint)key.NwSrc)) is not { } paths) return false;
         foreach (var p in paths)
             if (p.Kind != RouteKind.Connected && p.Network == ingress.Id) return true;
         return false;
