@@ -257,6 +257,32 @@ public class Ipv6RouterTests
     }
 
     [RootFact]
+    public void Vsctl_trace_shows_the_ipv6_route_and_an_ipv6_rule_drops_and_counts()
+    {
+        using var a = new TestNetns("v6-");
+        using var b = new TestNetns("v6-");
+        var (d, s) = Start(a, b, 171);
+        using var _ = d;
+        var r = Ping6(a, "-c", "1", "-W", "2", "fd00:171:2::2");
+        Assert.True(r.ExitCode == 0, r.Output);
+        // The trace fills in the router's MAC for an off-link destination, as for IPv4.
+        var t = VsctlHarness.Ok("--socket", d.Socket, "trace", $"in_port=v6a{s},icmp6,ipv6_src=fd00:171:1::2,ipv6_dst=fd00:171:2::2,nw_ttl=64").Stdout;
+        Assert.Contains("route to fd00:171:2::2: connected on blue", t);
+        Assert.Contains("dec_ttl", t);
+        t = VsctlHarness.Ok("--socket", d.Socket, "trace", $"in_port=v6a{s},icmp6,ipv6_src=fd00:171:1::2,ipv6_dst=fd00:171:2::2,nw_ttl=1").Stdout;
+        Assert.Contains("hop limit 1 expires here", t);
+
+        VsctlHarness.Ok("--socket", d.Socket, "rules", "add", "priority=100,ipv6,ipv6_dst=fd00:171:2::2,actions=drop");
+        r = Ping6(a, "-c", "1", "-W", "1", "fd00:171:2::2");
+        Assert.True(r.ExitCode != 0, "the rule did not drop: " + r.Output);
+        var rules = JsonNode.Parse(VsctlHarness.Ok("--socket", d.Socket, "--json", "rules", "ls").Stdout)!.AsArray();
+        Assert.Contains(rules, x => ((string)x!["match"]!).Contains("ipv6_dst=fd00:171:2::2") && (long)x["packets"]! >= 1);
+        VsctlHarness.Ok("--socket", d.Socket, "rules", "del", "--strict", "priority=100,ipv6,ipv6_dst=fd00:171:2::2");
+        r = Ping6(a, "-c", "1", "-W", "2", "fd00:171:2::2");
+        Assert.True(r.ExitCode == 0, "after the rule went: " + r.Output);
+    }
+
+    [RootFact]
     public void Bad_nd_input_is_dropped_and_counted_and_the_neighbour_table_is_not_poisoned()
     {
         using var a = new TestNetns("v6-");

@@ -287,7 +287,8 @@ public sealed partial class SwitchRuntime
             // off the ingress network's subnet (or --routed), as a host's own stack would.
             if (parsed.Match.Mask.DlDst == 0 && Datapath.Topology.Port(port) is { } ingress
                 && Datapath.Topology.IngressNetwork(ingress, key.TunId) is { Router: { } router }
-                && (routed || key.IsIPv4 && parsed.Match.Mask.NwDst != 0 && !router.OnLink((uint)key.NwDst)))
+                && (routed || key.IsIPv4 && parsed.Match.Mask.NwDst != 0 && !router.OnLink((uint)key.NwDst)
+                    || key.IsIPv6 && router.HasIPv6 && parsed.Match.Mask.NwDst != 0 && !router.OnLink6(key.NwDst)))
                 key.DlDst = router.Mac;
             else if (routed) throw new InvalidRequestException("--routed: the packet's network has no router (give it a subnet), or the spec names dl_dst itself");
             // From the tunnel port, the frame arrives with the VNI and remote VTEP the spec names (tun_id, tun_src).
