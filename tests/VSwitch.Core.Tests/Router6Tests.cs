@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net;
+using CsCheck;
 using VSwitch.Core.Buffers;
 using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
@@ -159,6 +160,31 @@ public class Router6Tests
         Assert.True(IPv6Header.TryCreate(f.AsSpan(14), out var ip));
         Assert.True(IcmpV6Header.TryCreate(ip.Payload, out var icmp));
         icmp.FillChecksum(ip.Source, ip.Destination);
+    }
+
+    [Fact]
+    public void Random_nd_messages_never_throw_leak_or_create_neighbours_from_advertisements()
+    {
+        var r = new Rig();
+        // Any type among RS, RA, NS, NA, redirect; any code, flags, target and options; to the router's MAC or a group; hop limit mostly 255.
+        Gen.Select(Gen.Byte[133, 137], Gen.Byte[0, 1], Gen.Byte.Array[0, 80], Gen.Bool, Gen.Int[0, 9]).Sample((type, code, body, toGroup, hop) =>
+        {
+            var f = new byte[14 + 40 + 4 + body.Length];
+            UInt128 dst = toGroup ? Ndp.SolicitedNode(Gw1) : Gw1;
+            EthernetHeader.Write(f, new EthernetFields(toGroup ? Ndp.MulticastMac(dst) : r.R1.Mac, MacA, EtherTypes.IPv6));
+            IPv6Header.Write(f.AsSpan(14), new IPv6Fields(0, 0, IpProtocols.IcmpV6, hop == 0 ? (byte)64 : (byte)255, HostA, dst), 4 + body.Length);
+            f[54] = type;
+            f[55] = code;
+            body.CopyTo(f, 58);
+            // A good checksum half the time, so that the option and field checks are reached.
+            if (hop % 2 == 1 && IcmpV6Header.TryCreate(f.AsSpan(54), out var icmp)) icmp.FillChecksum(HostA, dst);
+            r.Send(r.A, f);
+            r.Take(r.A);
+            r.Take(r.B);
+            Assert.Equal(0, r.Pool.InUse);
+        }, iter: 3000, threads: 1); // one rig, one datapath thread: samples in sequence
+        // Only solicitations (from fd00:1::2) may have taught the router anything: never an advertisement's target.
+        Assert.All(r.Dp.Neighbors6.Entries(), e => Assert.Equal(HostA, e.Address));
     }
 
     [Fact]
