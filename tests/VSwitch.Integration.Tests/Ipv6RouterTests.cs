@@ -327,6 +327,12 @@ public class Ipv6RouterTests
                 var bad = VsctlHarness.Vsctl("--socket", d.Socket, "network", "add", "bad", "--subnet", "10.169.0.0/24", "--subnet6", "fd00:169::/200");
                 Assert.NotEqual(0, bad.ExitCode);
                 Assert.Contains("fd00:169::/200", bad.Stderr + bad.Stdout);
+                bad = VsctlHarness.Vsctl("--socket", d.Socket, "network", "add", "bad", "--subnet6", "fd00:169::/64");
+                Assert.NotEqual(0, bad.ExitCode);
+                Assert.Contains("'fd00:169::/64' needs an IPv4 subnet too", bad.Stderr + bad.Stdout);
+                bad = VsctlHarness.Vsctl("--socket", d.Socket, "network", "add", "bad", "--subnet", "10.169.0.0/24", "--subnet6", "fe80::/64");
+                Assert.NotEqual(0, bad.ExitCode);
+                Assert.Contains("'fe80::/64' is link-local", bad.Stderr + bad.Stdout);
                 var inspect = VsctlHarness.Ok("--socket", d.Socket, "network", "inspect", "dual").Stdout;
                 Assert.Contains("gateway6:   fd00:168::fe", inspect);
                 var v = d.Get("/v1/networks/dual");
