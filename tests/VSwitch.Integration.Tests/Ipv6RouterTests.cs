@@ -283,6 +283,38 @@ public class Ipv6RouterTests
     }
 
     [RootFact]
+    public void A_hitless_restart_hands_the_ipv6_neighbours_over_and_ipv6_goes_on()
+    {
+        using var a = new TestNetns("v6-");
+        using var b = new TestNetns("v6-");
+        var (d, s) = Start(a, b, 172);
+        using var _ = d;
+        var r = Ping6(a, "-c", "2", "-i", "0.2", "-W", "2", "fd00:172:2::2");
+        Assert.True(r.ExitCode == 0, r.Output);
+        string macB = b.Exec("cat", $"/sys/class/net/v6b{s}/address").Trim();
+        int? successor = null;
+        try
+        {
+            var rr = VsctlHarness.Vsctl("--socket", d.Socket, "--json", "restart");
+            Assert.True(rr.ExitCode == 0, rr.ToString());
+            successor = (int)JsonNode.Parse(rr.Stdout)!["newPid"]!;
+            Wait.Until(() => d.HasExited, TimeSpan.FromSeconds(20), "the old vswitchd to exit");
+            // The successor knows b before any new traffic: handed over, in STALE (usable, confirmed on first use).
+            var n = d.Get("/v1/neighbors").AsArray().FirstOrDefault(x => (string)x!["ip"]! == "fd00:172:2::2");
+            Assert.True(n is not null, "fd00:172:2::2 was not handed over: " + d.Get("/v1/neighbors").ToJsonString());
+            Assert.Equal(macB, (string)n!["mac"]!);
+            Assert.Equal("stale", (string)n["state"]!);
+            r = Ping6(a, "-c", "2", "-i", "0.2", "-W", "2", "fd00:172:2::2");
+            Assert.True(r.ExitCode == 0, "after the restart: " + r.Output);
+            Assert.Equal("fd00:172:1::1", (string)d.Get("/v1/networks/red")["gateway6"]!);
+        }
+        finally
+        {
+            if (successor is int pid) RestartTests.StopByPid(pid);
+        }
+    }
+
+    [RootFact]
     public void Bad_nd_input_is_dropped_and_counted_and_the_neighbour_table_is_not_poisoned()
     {
         using var a = new TestNetns("v6-");
