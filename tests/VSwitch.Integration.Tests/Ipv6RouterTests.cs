@@ -365,6 +365,8 @@ public class Ipv6RouterTests
                 bad = VsctlHarness.Vsctl("--socket", d.Socket, "network", "add", "bad", "--subnet", "10.169.0.0/24", "--subnet6", "fe80::/64");
                 Assert.NotEqual(0, bad.ExitCode);
                 Assert.Contains("'fe80::/64' is link-local", bad.Stderr + bad.Stdout);
+                VsctlHarness.Ok("--socket", d.Socket, "neigh", "add", "fd00:168::5", "02:00:00:00:16:85");
+                VsctlHarness.Ok("--socket", d.Socket, "route", "add", "fd00:9:168::/64", "--via", "fd00:168::5");
                 var inspect = VsctlHarness.Ok("--socket", d.Socket, "network", "inspect", "dual").Stdout;
                 Assert.Contains("gateway6:   fd00:168::fe", inspect);
                 var v = d.Get("/v1/networks/dual");
@@ -381,6 +383,11 @@ public class Ipv6RouterTests
                 Assert.Equal(mac, (string)v["routerMac"]!);
                 Assert.Equal(ll, (string)v["linkLocal6"]!);
                 Assert.Contains(d.Get("/v1/routes").AsArray(), x => (string)x!["prefix"]! == "fd00:168::/64");
+                // The static IPv6 neighbour and route came back from the state database.
+                Assert.Contains(d.Get("/v1/routes").AsArray(), x => (string)x!["prefix"]! == "fd00:9:168::/64"
+                    && (string?)x["paths"]![0]!["via"] == "fd00:168::5");
+                Assert.Contains(d.Get("/v1/neighbors").AsArray(), x => (string)x!["ip"]! == "fd00:168::5"
+                    && (string)x["mac"]! == "02:00:00:00:16:85" && (string)x["state"]! == "permanent");
             }
         }
         finally { Directory.Delete(dir, recursive: true); }
