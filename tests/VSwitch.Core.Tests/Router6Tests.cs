@@ -268,6 +268,20 @@ public class Router6Tests
     }
 
     [Fact]
+    public void Icmpv6_errors_share_the_rate_limit_of_100_per_second()
+    {
+        var r = new Rig();
+        for (int i = 0; i < 150; i++) r.Send(r.A, Ip(MacA, r.R1.Mac, HostA, HostB, hops: 1, tpSrc: (ushort)(1000 + i)));
+        Assert.Equal(IcmpRateLimiter.PerSecond, r.Take(r.A).Count);
+        Assert.Equal(150, r.Drops(DropReason.TtlExpired));
+        Assert.Equal(50, r.Drops(DropReason.IcmpRateLimited));
+        r.Now += 1000; // a second later the budget is back
+        r.Send(r.A, Ip(MacA, r.R1.Mac, HostA, HostB, hops: 1));
+        Assert.Single(r.Take(r.A));
+        Assert.Equal(0, r.Pool.InUse);
+    }
+
+    [Fact]
     public void Too_big_gets_packet_too_big_with_the_egress_mtu_and_is_never_fragmented()
     {
         var r = new Rig(mtu2: 1280);
