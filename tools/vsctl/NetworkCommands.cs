@@ -34,12 +34,17 @@ public static class NetworkCommands
             var networks = response.Read(ApiJson.Default.NetworkViewArray);
             // SUBNET and GATEWAY only when some network is routed (a pure L2 switch keeps its narrow table).
             bool routed = networks.Any(n => n.Subnet is not null);
-            var table = routed
+            // SUBNET6 only when some network is dual-stack.
+            bool dual = networks.Any(n => n.Subnet6 is not null);
+            var table = dual
+                ? new TableWriter("NAME", "VLAN", "VNI", "SUBNET", "GATEWAY", "SUBNET6", "AGING", "PORTS", "CONNECTED").Cut("CONNECTED")
+                : routed
                 ? new TableWriter("NAME", "VLAN", "VNI", "SUBNET", "GATEWAY", "AGING", "PORTS", "CONNECTED").Cut("CONNECTED")
                 : new TableWriter("NAME", "VLAN", "VNI", "AGING", "PORTS");
             foreach (var n in networks)
             {
-                if (routed) table.AddRow(n.Name, n.Vlan, n.Vni, n.Subnet, n.Gateway, n.MacAgingSeconds, n.Ports.Length, Connected(n));
+                if (dual) table.AddRow(n.Name, n.Vlan, n.Vni, n.Subnet, n.Gateway, n.Subnet6, n.MacAgingSeconds, n.Ports.Length, Connected(n));
+                else if (routed) table.AddRow(n.Name, n.Vlan, n.Vni, n.Subnet, n.Gateway, n.MacAgingSeconds, n.Ports.Length, Connected(n));
                 else table.AddRow(n.Name, n.Vlan, n.Vni, n.MacAgingSeconds, n.Ports.Length);
             }
             ctx.Write(table);
@@ -58,10 +63,15 @@ public static class NetworkCommands
         var hostPort = new Option<bool>("--host-port") { Description = "Give the host an interface on the network (vsh-NAME), the way out to the world (needs --subnet)" };
         var hostAddress = new Option<string>("--host-address") { Description = "The host's address there (default: the subnet's last host address)", HelpName = "IP" };
         var masquerade = Cli.OnOffOption("--masquerade", "Source NAT to the host's address for connections leaving through the host port (default on)");
-        var add = new Command("add", "Create a network") { name, vlan, vni, aging, subnet, gateway, mtu, hostPort, hostAddress, masquerade };
+        var subnet6 = new Option<string>("--subnet6") { Description = "IPv6 subnet (e.g. fd00:1::/64) of a dual-stack network (with --subnet): routed, with neighbour discovery and router advertisements", HelpName = "CIDR" };
+        var gateway6 = new Option<string>("--gateway6") { Description = "The router's IPv6 address in --subnet6 (default: the subnet's ::1)", HelpName = "IP" };
+        var noSlaac = new Option<bool>("--no-slaac") { Description = "Router advertisements do not let hosts form addresses from --subnet6 (autonomous flag off)" };
+        var add = new Command("add", "Create a network") { name, vlan, vni, aging, subnet, gateway, mtu, subnet6, gateway6, noSlaac, hostPort, hostAddress, masquerade };
         add.Validators.Add(r =>
         {
             if (r.GetResult(gateway) is not null && r.GetResult(subnet) is null) r.AddError("--gateway needs --subnet (the gateway is an address in it)");
+            if (r.GetResult(gateway6) is not null && r.GetResult(subnet6) is null) r.AddError("--gateway6 needs --subnet6 (the gateway is an address in it)");
+            if (r.GetResult(noSlaac) is not null && r.GetResult(subnet6) is null) r.AddError("--no-slaac needs --subnet6 (it is about the IPv6 prefix's advertisements)");
             if (r.GetResult(hostPort) is null && (r.GetResult(hostAddress) is not null || r.GetResult(masquerade) is not null))
                 r.AddError("--host-address and --masquerade need --host-port");
         });
@@ -72,11 +82,13 @@ public static class NetworkCommands
                 Name = ctx.Get(name)!, Vlan = ctx.Get(vlan), Vni = ctx.Get(vni), MacAgingSeconds = ctx.Get(aging),
                 Subnet = ctx.Get(subnet), Gateway = ctx.Get(gateway), Mtu = ctx.Get(mtu),
                 HostPort = ctx.Get(hostPort) ? true : null, HostAddress = ctx.Get(hostAddress), Masquerade = Cli.OnOff(ctx, masquerade),
+                Subnet6 = ctx.Get(subnet6), Gateway6 = ctx.Get(gateway6), Slaac = ctx.Get(noSlaac) ? false : null,
             };
             var response = await ctx.Api.PostAsync("v1/networks", body, ApiJson.Default.NetworkRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var n = response.Read(ApiJson.Default.NetworkView);
-            string routed = n.Subnet is null ? "" : $", subnet {n.Subnet}, gateway {n.Gateway ?? "-"}";
+            string routed = n.Subnet is null ? "" : $", subnet {n.Subnet}, gateway {n.Gateway ?? "-"}"
+                + (n.Subnet6 is null ? "" : $", subnet6 {n.Subnet6}, gateway6 {n.Gateway6 ?? "-"}");
             ctx.Out.WriteLine($"network {n.Name} added (id {n.Id}, vlan {n.Vlan}, vni {Format.Vni(n.Vni)}, mac aging {n.MacAgingSeconds}s{routed}{HostPortText(n)})");
             return Program.Ok;
         });
@@ -100,6 +112,13 @@ public static class NetworkCommands
             w.WriteLine($"mac aging:  {n.MacAgingSeconds}s");
             w.WriteLine($"subnet:     {n.Subnet ?? "-"}");
             w.WriteLine($"gateway:    {n.Gateway ?? "-"}");
+            if (n.Subnet6 is not null)
+            {
+                w.WriteLine($"subnet6:    {n.Subnet6}");
+                w.WriteLine($"gateway6:   {n.Gateway6 ?? "-"}");
+                w.WriteLine($"link-local: {n.LinkLocal6 ?? "-"}");
+                w.WriteLine($"slaac:      {(n.Slaac == false ? "off" : "on")}");
+            }
             w.WriteLine($"router mac: {n.RouterMac ?? "-"}");
             w.WriteLine($"mtu:        {n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
             if (n.DockerId is not null) w.WriteLine($"docker:     {n.DockerName ?? "?"} ({(n.DockerId.Length > 12 ? n.DockerId[..12] : n.DockerId)})");

@@ -53,6 +53,10 @@ public sealed record AttachmentView(string Id, string Network, string Netns, str
     public bool PortSecurity { get; init; } = true;
     public bool PinMac { get; init; } = true;
     public Dictionary<string, string> Labels { get; init; } = [];
+    /// <summary>On a dual-stack network: the IPv6 address with its prefix (fd00:1::2/64), the same without it, and the IPv6 gateway.</summary>
+    public string? Address6 { get; init; }
+    public string? Ip6 { get; init; }
+    public string? Gateway6 { get; init; }
 }
 
 /// <summary>GET /v1/attachments/{id}/check (CNI CHECK): what is wrong with it as the namespace sees it.</summary>

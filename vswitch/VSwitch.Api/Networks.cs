@@ -40,12 +40,17 @@ public sealed record NetworkRequest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Gateway { get; init; }
 
-    /// <summary>Optional IPv6 subnet and gateway (the plan only: not handed out yet).</summary>
+    /// <summary>IPv6 subnet (CIDR) of a dual-stack network (needs <see cref="Subnet"/>): the router routes IPv6 there and attachments get addresses from it.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Subnet6 { get; init; }
 
+    /// <summary>The router's IPv6 address in <see cref="Subnet6"/> (default: the subnet's ::1).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Gateway6 { get; init; }
+
+    /// <summary>Router advertisements let hosts form addresses from the prefix (SLAAC, the autonomous flag; default true).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Slaac { get; init; }
 
     /// <summary>The router's MAC on this network (default: a random locally administered one, chosen once and stored).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -99,9 +104,13 @@ public sealed record HostPortView(string Device, string Address, bool Masquerade
 public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports,
     string? Subnet = null, string? Gateway = null, string? RouterMac = null, int Mtu = 1500)
 {
-    // Attachments: the IPv6 plan (not handed out yet) and the addresses IPAM gave out.
+    /// <summary>IPv6 of a dual-stack network: its subnet, the router's gateway address there, and the router's link-local address (from its MAC).</summary>
     public string? Subnet6 { get; init; }
     public string? Gateway6 { get; init; }
+    public string? LinkLocal6 { get; init; }
+    /// <summary>Whether router advertisements let hosts form addresses from <see cref="Subnet6"/> (SLAAC).</summary>
+    public bool? Slaac { get; init; }
+    /// <summary>The addresses IPAM gave out.</summary>
     public AllocationView[] Allocations { get; init; } = [];
     /// <summary>The networks the router may route to and from this one (<c>vsctl network connect</c>); routed networks are isolated from all others.</summary>
     public string[] ConnectedTo { get; init; } = [];

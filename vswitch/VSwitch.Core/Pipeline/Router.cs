@@ -22,7 +22,8 @@ public static class Router
 
     /// <summary>Whether the router, not the bridge, handles this frame.</summary>
     public static bool Handles(in FlowKey key, Network net, ulong dlDst) =>
-        net.Router is { } r && (dlDst == r.Mac || (key.IsArp && key.NwProto == 1 && (uint)key.NwDst == r.Address));
+        net.Router is { } r && (dlDst == r.Mac || (key.IsArp && key.NwProto == 1 && (uint)key.NwDst == r.Address)
+            || (key.IsIPv6 && Router6.HandlesMulticast(in key, r)));
 
     public static void Route(in FlowKey key, SwitchPort port, Network net, Datapath dp, SwitchTopology topo, long nowMs,
         FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
@@ -32,6 +33,11 @@ public static class Router
         if (key.IsArp)
         {
             Arp(in key, net, r, dp, nowMs, result, scratch, sideEffects, trace);
+            return;
+        }
+        if (key.IsIPv6)
+        {
+            Router6.Route(in key, port, net, dp, topo, nowMs, result, scratch, sideEffects, trace);
             return;
         }
         if (!key.IsIPv4)
@@ -143,6 +149,13 @@ public static class Router
         }
         ulong mac = neighbor.Mac;
         trace?.Add("router", $"neighbour {AddressFormat.IPv4(nh)} is at {MacAddress.Format(mac)} ({neighbor.State.ToString().ToLowerInvariant()})");
+        Forward(net, egress, mac, dp, topo, nowMs, result, scratch, trace);
+    }
+
+    /// <summary>The actions of a routed packet whose next hop's MAC is known (both families): MTU check, rewrite, hop count, then the bridge's way out of the egress network.</summary>
+    internal static void Forward(Network net, Network egress, ulong mac, Datapath dp, SwitchTopology topo, long nowMs,
+        FlowEntry result, List<FlowAction> scratch, PacketTrace? trace)
+    {
         scratch.Add(new FlowAction(ActionKind.CheckMtu, net.Id, (ulong)egress.Mtu));
         scratch.Add(new FlowAction(ActionKind.SetDlSrc, Value: egress.Router!.Mac));
         scratch.Add(new FlowAction(ActionKind.SetDlDst, Value: mac));
@@ -186,12 +199,13 @@ public static class Router
         scratch.Add(new FlowAction(ActionKind.Consume));
     }
 
-    private static FlowAction IcmpError(byte type, byte code, DropReason reason, uint mtu = 0) =>
+    internal static FlowAction IcmpError(byte type, byte code, DropReason reason, uint mtu = 0) =>
         new(ActionKind.IcmpError, type << 8 | code, (ulong)reason << 32 | mtu);
 
-    private static string Describe(NextHop hop, Network egress) => hop.Kind switch
+    internal static string Describe(NextHop hop, Network egress) => hop.Kind switch
     {
         RouteKind.Connected => $"connected on {egress.Name}",
+        RouteKind.Via when hop.Gateway6 != UInt128.Zero => $"via {AddressFormat.IPv6(hop.Gateway6)} on {egress.Name}",
         RouteKind.Via => $"via {AddressFormat.IPv4(hop.Gateway)} on {egress.Name}",
         _ => $"dev {egress.Name}",
     };

@@ -119,6 +119,10 @@ public sealed class VSwitchConfig
             ValidateSubnet(errors, f, "subnet", "gateway", n.Subnet, n.Gateway, System.Net.Sockets.AddressFamily.InterNetwork);
             ValidateSubnet(errors, f, "subnet6", "gateway6", n.Subnet6, n.Gateway6, System.Net.Sockets.AddressFamily.InterNetworkV6);
             if (NorthSouthError(n) is { } ns) errors.Add($"{f}.{ns}");
+            if (n.Subnet6 is not null && n.Subnet is null)
+                errors.Add($"{f}.subnet6: '{n.Subnet6}' needs an IPv4 subnet too (networks are IPv4 or dual-stack; the router's IPv6 interface shares the IPv4 one's MAC)");
+            if (n.Subnet6 is not null && IPNetwork.TryParse(n.Subnet6, out var s6) && s6.BaseAddress.IsIPv6LinkLocal)
+                errors.Add($"{f}.subnet6: '{n.Subnet6}' is link-local (fe80::/10): give a global or unique local prefix (e.g. fd00:1::/64)");
         }
         bool anyVni = false;
         for (int i = 0; i < Networks.Count; i++)
@@ -246,9 +250,15 @@ public sealed class NetworkConfig
     public string? Subnet { get; set; }
     /// <summary>The network's gateway address inside <see cref="Subnet"/>: the router's interface, and the containers' default route (default: the first host address).</summary>
     public string? Gateway { get; set; }
-    /// <summary>Optional IPv6 subnet and gateway.</summary>
+    /// <summary>
+    /// IPv6 subnet of a dual-stack network (with <see cref="Subnet"/>): the router routes IPv6 there,
+    /// answers neighbour discovery and sends router advertisements; attachments get an address from it.
+    /// </summary>
     public string? Subnet6 { get; set; }
+    /// <summary>The router's IPv6 address in <see cref="Subnet6"/> (default: the subnet's first address after the prefix, ::1).</summary>
     public string? Gateway6 { get; set; }
+    /// <summary>The autonomous flag of the prefix in router advertisements (hosts form addresses by SLAAC); a /64 is needed for it to apply.</summary>
+    public bool Slaac { get; set; } = true;
     /// <summary>
     /// The router's MAC on this network. Default: a random locally administered address, chosen
     /// once and stored, so that two hosts' routers on one VXLAN network never share a MAC.
@@ -277,6 +287,7 @@ public sealed class NetworkConfig
     {
         var n = new NetworkConfig { Name = r.Name ?? "", Vni = r.Vni, Subnet = r.Subnet, Gateway = r.Gateway, Subnet6 = r.Subnet6,
             Gateway6 = r.Gateway6, RouterMac = r.RouterMac, Mtu = r.Mtu };
+        if (r.Slaac is { } slaac) n.Slaac = slaac;
         if (r.Vlan is { } vlan) n.Vlan = vlan;
         if (r.MacAgingSeconds is { } aging) n.MacAgingSeconds = aging;
         if (r.Vteps is { } vteps) n.Vteps = [.. vteps];

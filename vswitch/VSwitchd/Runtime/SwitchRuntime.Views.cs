@@ -55,7 +55,15 @@ public sealed partial class SwitchRuntime
         t.Members(n.Id).Select(p => p.Name).ToArray(),
         n.Router is { } r ? FormatPrefix(r.Subnet, r.PrefixLength) : null,
         n.Router is { } g ? AddressFormat.IPv4(g.Address) : null,
-        n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu) { ConnectedTo = ConnectedTo(t, n), HostPort = HostPortViewOf(n.Name) });
+        n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu)
+    {
+        ConnectedTo = ConnectedTo(t, n),
+        HostPort = HostPortViewOf(n.Name),
+        Subnet6 = n.Router is { HasIPv6: true } r6 ? FormatPrefix6(r6.Subnet6, r6.PrefixLength6) : null,
+        Gateway6 = n.Router is { HasIPv6: true } g6 ? AddressFormat.IPv6(g6.Address6) : null,
+        LinkLocal6 = n.Router is { HasIPv6: true } l6 ? AddressFormat.IPv6(l6.LinkLocal6) : null,
+        Slaac = n.Router is { HasIPv6: true } a6 ? a6.Slaac : null,
+    });
 
     /// <summary>The network view with its address plan: subnet, gateway, MTU and the addresses in use.</summary>
     private NetworkView WithAddressing(NetworkView v)
@@ -72,8 +80,8 @@ public sealed partial class SwitchRuntime
         {
             Subnet = v.Subnet ?? pool?.Subnet,
             Gateway = v.Gateway ?? pool?.GatewayAddress,
-            Subnet6 = cfg.Subnet6,
-            Gateway6 = cfg.Gateway6,
+            Subnet6 = v.Subnet6 ?? cfg.Subnet6,
+            Gateway6 = v.Gateway6 ?? cfg.Gateway6,
             Allocations = allocations,
             DockerId = docker?.Id,
             DockerName = docker?.DockerName,
@@ -290,7 +298,8 @@ public sealed partial class SwitchRuntime
             // off the ingress network's subnet (or --routed), as a host's own stack would.
             if (parsed.Match.Mask.DlDst == 0 && Datapath.Topology.Port(port) is { } ingress
                 && Datapath.Topology.IngressNetwork(ingress, key.TunId) is { Router: { } router }
-                && (routed || key.IsIPv4 && parsed.Match.Mask.NwDst != 0 && !router.OnLink((uint)key.NwDst)))
+                && (routed || key.IsIPv4 && parsed.Match.Mask.NwDst != 0 && !router.OnLink((uint)key.NwDst)
+                    || key.IsIPv6 && router.HasIPv6 && parsed.Match.Mask.NwDst != 0 && !router.OnLink6(key.NwDst)))
                 key.DlDst = router.Mac;
             else if (routed) throw new InvalidRequestException("--routed: the packet's network has no router (give it a subnet), or the spec names dl_dst itself");
             // From the tunnel port, the frame arrives with the VNI and remote VTEP the spec names (tun_id, tun_src).
@@ -335,14 +344,23 @@ public sealed partial class SwitchRuntime
         var topo = Datapath.Topology;
         return Datapath.Routes.Routes().Select(r => new RouteView(FormatPrefix(r.Prefix, r.Length),
             r.Paths.Select(p => new RoutePathView(p.Kind.ToString().ToLowerInvariant(), topo.Network(p.Network)?.Name ?? $"#{p.Network}",
-                p.Kind == RouteKind.Via ? AddressFormat.IPv4(p.Gateway) : null)).ToArray())).ToArray();
+                p.Kind == RouteKind.Via ? AddressFormat.IPv4(p.Gateway) : null)).ToArray())).Concat(ListRoutes6()).ToArray();
     }
 
     /// <summary>The route to a prefix, written any way (10.9.1.0/16 is 10.9.0.0/16), or <see cref="NotFoundException"/>.</summary>
     public RouteView GetRoute(string prefix)
     {
-        var (a, l) = ParsePrefix(prefix);
-        string normal = FormatPrefix(a & RouteTable.Mask(l), l);
+        string normal;
+        if (IsIPv6Text(prefix))
+        {
+            var (a6, l6) = ParsePrefix6(prefix);
+            normal = FormatPrefix6(a6 & RouteTable.Mask6(l6), l6);
+        }
+        else
+        {
+            var (a, l) = ParsePrefix(prefix);
+            normal = FormatPrefix(a & RouteTable.Mask(l), l);
+        }
         return ListRoutes().FirstOrDefault(r => r.Prefix == normal) ?? throw new NotFoundException($"no route {prefix}");
     }
 
@@ -356,6 +374,7 @@ public sealed partial class SwitchRuntime
             .Select(e => new NeighborView(topo.Network(e.Network)?.Name ?? $"#{e.Network}", AddressFormat.IPv4(e.Address),
                 e.State == NeighborState.Incomplete || e.State == NeighborState.Failed ? "" : MacAddress.Format(e.Mac),
                 e.State.ToString().ToLowerInvariant(), e.State == NeighborState.Permanent ? 0 : Math.Round((now - e.UpdatedMs) / 1000.0, 1)))
+            .Concat(Neighbors6(now))
             .Where(n => network is null || n.Network == network)
             .OrderBy(n => n.Network).ThenBy(n => n.Ip).ToArray();
     }
@@ -363,13 +382,16 @@ public sealed partial class SwitchRuntime
     /// <summary>One network's entry for an address, or <see cref="NotFoundException"/>.</summary>
     public NeighborView GetNeighbor(string network, string ip)
     {
-        string address = AddressFormat.IPv4(ParseIPv4(ip, "ip"));
+        string address = IsIPv6Text(ip) ? AddressFormat.IPv6(ParseIPv6(ip, "ip")) : AddressFormat.IPv4(ParseIPv4(ip, "ip"));
         return ListNeighbors(network).FirstOrDefault(n => n.Ip == address) ?? throw new NotFoundException($"no neighbour {ip} in network '{network}'");
     }
 
     /// <summary>Forgets the dynamic ARP entries of one network (which must exist) or of all; permanent ones stay.</summary>
-    public int FlushNeighbors(string? network) =>
-        Datapath.Neighbors.Flush(network is null ? null : RequireNetwork(network).Id);
+    public int FlushNeighbors(string? network)
+    {
+        ushort? id = network is null ? null : RequireNetwork(network).Id;
+        return Datapath.Neighbors.Flush(id) + Datapath.Neighbors6.Flush(id);
+    }
 
     // ---- the overlay ----
 

@@ -159,6 +159,7 @@ public sealed partial class SwitchRuntime : IDisposable
                 var gw = n.Gateway is not null ? System.Net.IPAddress.Parse(n.Gateway) : FirstHost(subnet);
                 gateway = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(gw.GetAddressBytes());
             }
+            var (gateway6, prefix6) = Gateway6(n);
             if (gateway != 0 && n.RouterMac is null)
             {
                 var b = System.Security.Cryptography.RandomNumberGenerator.GetBytes(6);
@@ -166,7 +167,7 @@ public sealed partial class SwitchRuntime : IDisposable
                 n.RouterMac = MacAddress.Format(MacAddress.Read(b));
             }
             var net = Datapath.AddNetwork(n.Name, (ushort)n.Vlan, n.Vni is null ? null : (uint)n.Vni, n.MacAgingSeconds * 1000L,
-                gateway, prefix, NetworkMtu(n), n.RouterMac is null ? 0 : MacAddress.Parse(n.RouterMac));
+                gateway, prefix, NetworkMtu(n), n.RouterMac is null ? 0 : MacAddress.Parse(n.RouterMac), gateway6, prefix6, n.Slaac);
             _networkConfigs[n.Name] = n;
             ApplyVteps(n);
             if (n.HostPort)
@@ -190,6 +191,13 @@ public sealed partial class SwitchRuntime : IDisposable
         string ip = cidr.Split('/')[0];
         return System.Net.IPAddress.TryParse(ip, out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
             && r.OnLink(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.GetAddressBytes()));
+    }
+
+    private static bool OnLink6(RouterInterface r, string cidr)
+    {
+        string ip = cidr.Split('/')[0];
+        return System.Net.IPAddress.TryParse(ip, out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            && r.OnLink6(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(a.GetAddressBytes()));
     }
 
     private static System.Net.IPAddress FirstHost(System.Net.IPNetwork subnet)
@@ -287,7 +295,9 @@ public sealed partial class SwitchRuntime : IDisposable
                     Netns = p.Netns,
                     Setup = NetConfig.TapSetup(p.Netns, p.Addresses,
                         p.Gateway ?? (net.Router is { } r && p.Netns is not null && p.Addresses.Any(a => OnLink(r, a))
-                            ? VSwitch.Core.Wire.AddressFormat.IPv4(r.Address) : null)),
+                            ? VSwitch.Core.Wire.AddressFormat.IPv4(r.Address) : null),
+                        gateway6: net.Router is { HasIPv6: true } r6 && p.Netns is not null && p.Addresses.Any(a => OnLink6(r6, a))
+                            ? VSwitch.Core.Wire.AddressFormat.IPv6(r6.Address6) : null),
                     Persistent = p.Persistent,
                     Offloads = p.Offloads,
                     IoUring = p.IoUring,
@@ -402,6 +412,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (IsIPv6Text(prefix)) { AddRoute6(prefix, via, dev, persist); return; }
             var (addr, len) = ParsePrefix(prefix);
             // At the limit a second path (ECMP) to a prefix that has one still fits: it adds no prefix.
             if (persist && !Datapath.Routes.Routes().Any(r => r.Prefix == addr && r.Length == len)) EnsureRouteRoom();
@@ -441,6 +452,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (IsIPv6Text(prefix)) return TryDeleteRoute6(prefix, via, dev);
             var (addr, len) = ParsePrefix(prefix);
             var route = Datapath.Routes.Routes().FirstOrDefault(r => r.Prefix == addr && r.Length == len);
             if (route is null) return false;
@@ -461,8 +473,9 @@ public sealed partial class SwitchRuntime : IDisposable
         lock (_gate)
         {
             var net = Datapath.Topology.NetworkByName(network) ?? throw new NotFoundException($"no network named '{network}'");
-            uint addr = ParseIPv4(ip, "ip");
             if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new InvalidRequestException($"mac: '{mac}' is not a unicast MAC address");
+            if (IsIPv6Text(ip)) { AddStaticNeighbor6(net, ip, m, persist); return; }
+            uint addr = ParseIPv4(ip, "ip");
             Datapath.Neighbors.AddStatic(net.Id, addr, m);
             if (persist) Store?.SaveNeighbor(network, ip, MacAddress.Format(m));
         }
@@ -512,6 +525,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         long now = Environment.TickCount64;
         Datapath.Neighbors.Tick(now, e => Datapath.ArpRequests.Enqueue((e.Network, e.Address)));
+        TickIPv6(now);
         if (++_ticks % 4 != 0) return;
         TendDownPorts();
         LogMacMoves();
