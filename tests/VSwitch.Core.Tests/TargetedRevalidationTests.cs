@@ -98,3 +98,47 @@ public class TargetedRevalidationTests
         Assert.Single(r.C.Sent);
     }
 }
+
+/// <summary>TCP flags are in a cached flow's key only while a rule matches on them (as OVS's megaflows leave out what no rule looked at).</summary>
+public class TcpFlagsInFlowKeyTests
+{
+    private static byte[] Tcp(ushort flags) => Pipeline.FrameBuilder.FromKey(new Flow.FlowKey
+    {
+        DlSrc = TestFrames.Mac(0xA), DlDst = TestFrames.Mac(0xB), DlType = Wire.EtherTypes.IPv4, NwSrc = 0x0A000001, NwDst = 0x0A000002,
+        NwTtl = 64, NwProto = Wire.IpProtocols.Tcp, TpSrc = 40000, TpDst = 80, TcpFlags = flags,
+    });
+
+    [Fact]
+    public void A_connections_syn_and_data_share_one_flow_unless_a_rule_matches_tcp_flags()
+    {
+        var dp = new Datapath();
+        dp.AddNetwork("n");
+        var a = new MemoryPort("a");
+        var b = new MemoryPort("b");
+        int ia = dp.AddPort(a, "n").Id;
+        dp.AddPort(b, "n");
+        dp.MacTable.AddStatic(1, 0, TestFrames.Mac(0xB), dp.Topology.PortByName("b")!.Id);
+        var pool = new PacketPool(64);
+        var ctx = dp.CreateContext(pool);
+        void Send(byte[] f)
+        {
+            a.Inject(f);
+            var batch = new PacketBatch();
+            a.Receive(batch, pool);
+            Datapath.CountReceive(batch, ctx, ia);
+            dp.ProcessBatch(batch, ctx, 1000);
+        }
+        Send(Tcp(0x002));
+        Send(Tcp(0x010));
+        Send(Tcp(0x018));
+        Assert.Equal(1, ctx.FlowCache.Count);
+        Assert.Equal(3, b.Sent.Count);
+
+        // A rule on SYN: now the flags count, and the rule sees them.
+        dp.Rules.Add(Tables.Rules.RuleParser.ParseRule("priority=100,tcp,tcp_flags=0x002/0x002,actions=drop", _ => null), 1000);
+        Send(Tcp(0x002));
+        Send(Tcp(0x010));
+        Assert.Equal(4, b.Sent.Count);
+        Assert.Equal(1, dp.ReadDropCounters()[(int)Flow.DropReason.RuleDrop]);
+    }
+}

@@ -39,6 +39,11 @@ public struct PacketCt
     public int Label;
     /// <summary>TCP taken up in the middle (no SYN): committed as established.</summary>
     public bool PickedUp;
+    /// <summary>
+    /// The packet's TCP flags as it came: the flow stage clears them in the key unless a rule matches
+    /// on them (so a connection's packets share flows), and the commit still needs them.
+    /// </summary>
+    public ushort TcpFlags;
 }
 
 public static class CtStates

@@ -67,7 +67,7 @@ public static class ConntrackCommit
         long timeout;
         if (cur.Proto == IpProtocols.Tcp)
         {
-            tcp = TcpTracker.Initial(p.Key.TcpFlags, out _);
+            tcp = TcpTracker.Initial(p.Ct.TcpFlags, out _);
             timeout = table.Timeouts.ForTcp(tcp);
         }
         else timeout = 1000L * (cur.Proto == IpProtocols.Udp ? table.Timeouts.Udp : table.Timeouts.Icmp);
@@ -88,5 +88,5 @@ public static class ConntrackCommit
     }
 
     /// <summary>A TCP SYN (no ACK): a connection's first packet, which may reuse the tuple of one that is over.</summary>
-    private static bool IsSyn(Packet p) => p.Key.NwProto == IpProtocols.Tcp && (p.Key.TcpFlags & (TcpTracker.Syn | TcpTracker.Ack)) == TcpTracker.Syn;
+    private static bool IsSyn(Packet p) => p.Key.NwProto == IpProtocols.Tcp && (p.Ct.TcpFlags & (TcpTracker.Syn | TcpTracker.Ack)) == TcpTracker.Syn;
 }

@@ -55,6 +55,7 @@ public sealed class ConntrackStage : Stage
     {
         p.Ct = default;
         p.Ct.Index = -1;
+        p.Ct.TcpFlags = p.Key.TcpFlags;
         var kind = ConnTuple.From(in p.Key, p.Data, out var t);
         var trace = p.Trace;
         switch (kind)

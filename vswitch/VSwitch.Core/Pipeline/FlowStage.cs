@@ -26,9 +26,12 @@ public sealed class FlowStage : Stage
         var macs = ctx.Datapath.MacTable;
         // A synthetic trace decides like the datapath but must not learn or touch rule timers.
         bool sideEffects = !ctx.DryRun;
+        // Without a rule on TCP flags, they are left out of the key: a connection's packets share one flow.
+        bool keepTcpFlags = ctx.Datapath.Rules.UsesTcpFlags;
         for (int i = 0; i < n; i++)
         {
             var p = items[i];
+            if (!keepTcpFlags) p.Key.TcpFlags = 0;
             ulong hash = p.Key.Hash64();
             var e = cache.Lookup(in p.Key, hash);
             var trace = p.Trace;

@@ -148,6 +148,10 @@ public static class RuleParser
                         m.Value.TpDst = (ushort)Int(val, 0, 65535); m.Mask.TpDst = 0xFFFF;
                         needs.Add((name, tok, tokPos, () => m.Mask.NwProto == 0xFF, "tcp, udp, icmp or nw_proto"));
                         break;
+                    case "tcp_flags":
+                        (m.Value.TcpFlags, m.Mask.TcpFlags) = TcpFlagsMasked(val);
+                        needs.Add((name, tok, tokPos, () => m.Mask.NwProto == 0xFF && m.Value.NwProto == IpProtocols.Tcp, "tcp or tcp6"));
+                        break;
                     case "tun_id": m.Value.TunId = (uint)Int(val, 0, 0xFFFFFF); m.Mask.TunId = 0xFFFFFFFF; break;
                     case "tun_src":
                     {
@@ -250,6 +254,38 @@ public static class RuleParser
         if (!ok) throw new FormatException($"'{v}' is not a number");
         if (n < min || n > max) throw new FormatException($"{v} is out of range {min}..{max}");
         return (int)n;
+    }
+
+    private static readonly (string Name, ushort Bit)[] TcpFlagNames =
+        [("fin", 0x001), ("syn", 0x002), ("rst", 0x004), ("psh", 0x008), ("ack", 0x010), ("urg", 0x020), ("ece", 0x040), ("cwr", 0x080), ("ns", 0x100)];
+
+    /// <summary>OVS's two spellings: VALUE[/MASK] in numbers (0x002/0x012), or flags +syn-ack (set, unset; the rest don't care).</summary>
+    private static (ushort Value, ushort Mask) TcpFlagsMasked(string v)
+    {
+        if (v.Length > 0 && (v[0] == '+' || v[0] == '-'))
+        {
+            ushort value = 0, mask = 0;
+            int i = 0;
+            while (i < v.Length)
+            {
+                char sign = v[i];
+                if (sign is not ('+' or '-')) throw new FormatException($"'{v}': write flags as +syn-ack");
+                int j = i + 1;
+                while (j < v.Length && v[j] is not ('+' or '-')) j++;
+                string flag = v[(i + 1)..j];
+                ushort bit = 0;
+                foreach (var (n, b) in TcpFlagNames) if (n == flag) bit = b;
+                if (bit == 0) throw new FormatException($"'{flag}' is not a TCP flag (fin, syn, rst, psh, ack, urg, ece, cwr, ns)");
+                mask |= bit;
+                if (sign == '+') value |= bit;
+                i = j;
+            }
+            return (value, mask);
+        }
+        int slash = v.IndexOf('/');
+        int val = Int(slash < 0 ? v : v[..slash], 0, 0xFFF);
+        int msk = slash < 0 ? 0xFFF : Int(v[(slash + 1)..], 0, 0xFFF);
+        return ((ushort)(val & msk), (ushort)msk);
     }
 
     private static ulong ULong(string v)

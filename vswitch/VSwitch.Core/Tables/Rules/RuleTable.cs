@@ -24,6 +24,14 @@ public sealed class RuleTable
     public IReadOnlyList<Rule> Rules => Volatile.Read(ref _rules);
     public long Version => Volatile.Read(ref _version);
 
+    /// <summary>
+    /// Whether some rule matches on TCP flags. When none does, the flow stage leaves the flags out of
+    /// the cached key (as an OVS megaflow leaves out what no rule looked at): a connection's SYN, data
+    /// and FIN share one flow instead of one each.
+    /// </summary>
+    public bool UsesTcpFlags => Volatile.Read(ref _usesTcpFlags);
+    private bool _usesTcpFlags;
+
     /// <summary>The highest-priority rule that matches, or null (a table miss: drop).</summary>
     public Rule? Lookup(in FlowKey key)
     {
@@ -103,6 +111,10 @@ public sealed class RuleTable
 
     private void Publish(List<Rule> rules)
     {
+        bool flags = false;
+        foreach (var r in rules) flags |= r.Match.Mask.TcpFlags != 0;
+        // The flag before the rules: a flow decided in between keeps its flags, which is never wrong.
+        Volatile.Write(ref _usesTcpFlags, flags);
         Volatile.Write(ref _rules, rules.ToArray());
         Interlocked.Increment(ref _version);
     }
