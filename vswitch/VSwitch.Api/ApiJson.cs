@@ -59,4 +59,6 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AuditEntryView))]
 [JsonSerializable(typeof(RestartRequest))]
 [JsonSerializable(typeof(RestartView))]
+[JsonSerializable(typeof(ClusterView))]
+[JsonSerializable(typeof(ClusterHostView[]))]
 public sealed partial class ApiJson : JsonSerializerContext;

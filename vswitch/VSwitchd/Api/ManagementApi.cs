@@ -69,5 +69,6 @@ public static class ManagementApi
         AttachApi.Map(v1);
         Access.AuditApi.Map(v1);
         RestartApi.Map(v1);
+        ClusterApi.Map(v1);
     }
 }
