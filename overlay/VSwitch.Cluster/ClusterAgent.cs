@@ -51,6 +51,7 @@ public sealed class ClusterAgent : IAsyncDisposable
     private DateTime? _lastRenewed;
     private long _revision;
     private volatile bool _ownLost;
+    private int _failedTries;
 
     public ClusterAgent(ClusterOptions options, IClusterStore store, IClusterDataplane dataplane, ILogger log)
     {
@@ -128,7 +129,9 @@ public sealed class ClusterAgent : IAsyncDisposable
             try { await Task.Delay(retry, ct); }
             catch (OperationCanceledException) { break; }
             retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, RetryMax.Ticks));
-            if (!_reachable) _store.ResetConnection();
+            // A fresh connection now and then (not at every try: making one costs more CPU than the try itself), in case
+            // the channel is stuck on a member that will not come back.
+            if (!_reachable && ++_failedTries % 15 == 0) _store.ResetConnection();
         }
     }
 

@@ -36,7 +36,14 @@ public sealed class EtcdClusterStore : IClusterStore
         _client = NewClient();
     }
 
-    private EtcdClient NewClient() => new(_connection, configureChannelOptions: o => o.Credentials = ChannelCredentials.Insecure);
+    // gRPC waits up to 120 s between reconnects by default: after an outage the store would be seen late. At most 2 s
+    // between tries here, so a store that came back is used within seconds, and an outage still costs a try per 2 s only.
+    private EtcdClient NewClient() => new(_connection, configureChannelOptions: o =>
+    {
+        o.Credentials = ChannelCredentials.Insecure;
+        o.InitialReconnectBackoff = TimeSpan.FromMilliseconds(250);
+        o.MaxReconnectBackoff = TimeSpan.FromSeconds(2);
+    });
 
     /// <summary>
     /// A new gRPC channel. After an outage the old one may wait out gRPC's reconnect backoff (up to two minutes) before
