@@ -467,6 +467,113 @@ public class ClusterTests
         Console.WriteLine($"race: 20 rounds, {collisions} lost race(s) settled by the create-only write");
     }
 
+    /// <summary>
+    /// A host that is not vswitchd: the kernel set up exactly as flanneld's vxlan backend and the flannel CNI set it up.
+    /// flannel.1 (VNI 1, port 8472, no learning) with subnet.0/32; cni0 with subnet.1/24 and a container on a veth; and for
+    /// each other host's lease: a permanent neighbour subnet.0 → VtepMAC, an fdb entry VtepMAC → PublicIP, and a route to
+    /// its subnet via subnet.0 on-link (pkg/backend/vxlan/vxlan_network.go, handleSubnetEvents).
+    /// </summary>
+    private sealed class FlannelHost(TestNetns ns, string publicIp, string subnetBase)
+    {
+        public string Subnet => subnetBase + ".0/24";
+        public string ContainerIp => subnetBase + ".2";
+        public string VtepMac { get; private set; } = "";
+
+        public void SetUp(TestNetns container)
+        {
+            ns.Exec("ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", publicIp, "dev", "u0", "dstport", "8472", "nolearning");
+            ns.Exec("ip", "addr", "add", subnetBase + ".0/32", "dev", "flannel.1");
+            ns.Exec("ip", "link", "set", "flannel.1", "up");
+            VtepMac = (string)JsonNode.Parse(ns.Exec("ip", "-j", "link", "show", "dev", "flannel.1"))!.AsArray()[0]!["address"]!;
+            ns.Exec("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+            ns.Exec("ip", "link", "add", "cni0", "type", "bridge");
+            ns.Exec("ip", "link", "set", "cni0", "mtu", "1450");
+            ns.Exec("ip", "addr", "add", subnetBase + ".1/24", "dev", "cni0");
+            ns.Exec("ip", "link", "set", "cni0", "up");
+            string veth = "vf" + Names.Random("");
+            Proc.Check("ip", "link", "add", veth, "netns", ns.Name, "mtu", "1450", "type", "veth", "peer", "name", "eth0", "netns", container.Name, "mtu", "1450");
+            ns.Exec("ip", "link", "set", veth, "master", "cni0");
+            ns.Exec("ip", "link", "set", veth, "up");
+            container.Exec("ip", "addr", "add", ContainerIp + "/24", "dev", "eth0");
+            container.Exec("ip", "link", "set", "eth0", "up");
+            container.Exec("ip", "route", "add", "default", "via", subnetBase + ".1");
+        }
+
+        /// <summary>What flanneld does for a lease it sees: neighbour, fdb and on-link route.</summary>
+        public void AddRemote(string subnet, string remotePublicIp, string remoteVtepMac)
+        {
+            string gw = subnet.Replace(".0/24", ".0");
+            ns.Exec("ip", "neigh", "replace", gw, "lladdr", remoteVtepMac, "dev", "flannel.1", "nud", "permanent");
+            ns.Exec("bridge", "fdb", "append", remoteVtepMac, "dev", "flannel.1", "dst", remotePublicIp, "self", "permanent");
+            ns.Exec("ip", "route", "replace", subnet, "via", gw, "dev", "flannel.1", "onlink");
+        }
+    }
+
+    [EtcdFact]
+    public void A_host_running_flannels_vxlan_backend_and_vswitchd_hosts_share_one_network()
+    {
+        using var lab = new ClusterLab(1, "10.219.0");
+        var hosts = Enumerable.Range(1, 2).Select(lab.AddHost).ToArray();
+        var fns = lab.Underlay.AddHost(3);
+        var fc = lab.AddContainer();
+        var flannel = new FlannelHost(fns, "10.219.0.3", "10.244.200");
+        try
+        {
+            flannel.SetUp(fc);
+            // Its lease, as flanneld writes it: Flannel's JSON, bound to an etcd lease.
+            string leaseId = System.Text.RegularExpressions.Regex.Match(lab.Etcd!.Check("lease", "grant", "600"), "lease ([0-9a-f]+) granted").Groups[1].Value;
+            lab.Etcd.Check("put", "--lease=" + leaseId, ClusterLab.Prefix + "/subnets/10.244.200.0-24", FlannelLease("10.219.0.3", flannel.VtepMac));
+
+            foreach (var h in hosts) lab.Start(h);
+            foreach (var h in hosts) Wait.Until(() => h.D!.Get("/v1/cluster")["lease"] is not null && ClusterLab.ProgrammedHosts(h.D!) == 2, Timeout, "leases, and the other two hosts programmed");
+            // flanneld's side: program each vswitchd host from its lease in etcd, as flanneld would on its watch.
+            foreach (var (key, value) in lab.Etcd.GetPrefix(ClusterLab.Prefix + "/subnets/"))
+            {
+                if (key.EndsWith("10.244.200.0-24")) continue;
+                var v = JsonNode.Parse(value)!;
+                flannel.AddRemote(key[(key.LastIndexOf('/') + 1)..].Replace('-', '/'), (string)v["PublicIP"]!, (string)v["BackendData"]!["VtepMAC"]!);
+            }
+            var c1 = lab.AddContainer();
+            var c2 = lab.AddContainer();
+            string ip1 = ClusterLab.Attach(hosts[0].D!, c1);
+            string ip2 = ClusterLab.Attach(hosts[1].D!, c2);
+
+            string pcap = Path.Combine(hosts[0].Dir, "flannel-underlay.pcap");
+            var dump = fns.Start("tcpdump", "-Z", "root", "--immediate-mode", "-i", "u0", "-U", "-w", pcap, "udp", "port", "8472");
+            try
+            {
+                Wait.Until(() => File.Exists(pcap), TimeSpan.FromSeconds(10), "tcpdump to start");
+                Ping(c1, flannel.ContainerIp);
+                Ping(c2, flannel.ContainerIp);
+                Ping(fc, ip1);
+                Ping(fc, ip2);
+                Ping(c1, ip2); // and the vswitchd hosts between themselves, as before
+                Wait.Until(() => new FileInfo(pcap).Length > 2000, TimeSpan.FromSeconds(10), "tcpdump to write the captured packets");
+            }
+            finally
+            {
+                Proc.Run("kill", "-INT", dump.Id.ToString());
+                dump.WaitForExit(5000);
+                Proc.KillQuietly(dump);
+            }
+            var tshark = Proc.Run(TimeSpan.FromSeconds(60), "tshark", "-r", pcap, "-V", "-d", "udp.port==8472,vxlan", "-Y", "vxlan && icmp");
+            string text = tshark.StdOut;
+            Assert.True(text.Length > 0, $"tshark printed nothing (pcap {new FileInfo(pcap).Length} bytes): {tshark.StdErr}");
+            Assert.Contains("VXLAN Network Identifier (VNI): 1", text);
+            Assert.Contains("Src: " + flannel.ContainerIp, text);
+            Assert.Contains("Src: " + ip1, text);
+            Assert.Contains("Src: " + ip2, text);
+            // The kernel routed what vswitchd sent to flannel.1's MAC, and vswitchd took what the kernel sent to its VTEP MAC.
+            Assert.Contains("Dst: " + flannel.VtepMac, text);
+            var hostsView = hosts[0].D!.Get("/v1/cluster/hosts").AsArray().Single(h => (string)h!["publicIp"]! == "10.219.0.3")!;
+            Assert.True((long)hostsView["rxPackets"]! > 0 && (long)hostsView["txPackets"]! > 0, hostsView.ToJsonString());
+        }
+        finally
+        {
+            foreach (var h in hosts) { h.D?.Dispose(); TryDelete(h.Dir); }
+        }
+    }
+
     /// <summary>A lease's value exactly as Flannel's LeaseAttrs marshal it.</summary>
     internal static string FlannelLease(string publicIp, string vtepMac) =>
         "{\"PublicIP\":\"" + publicIp + "\",\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"" + vtepMac + "\"}}";
