@@ -313,6 +313,23 @@ public class ClusterTests
             var status = Ok("--socket", hosts[0].D!.Socket, "cluster");
             Assert.Contains("file " + file, status.Stdout);
             Assert.Contains("02:aa:00:00:00:01", status.Stdout);
+
+            // The CNI plugin on the cluster network: an address of the host's subnet, the cluster network's route and MTU.
+            var cc = lab.AddContainer();
+            string conf = new JsonObject { ["cniVersion"] = "1.1.0", ["name"] = "clusternet", ["type"] = "vswitch-cni", ["network"] = "cluster",
+                ["socket"] = hosts[0].D!.Socket }.ToJsonString();
+            string ctr = "ctr" + Names.Random("");
+            var add = CniPlugin.Run("ADD", conf, containerId: ctr, netns: cc.Path);
+            Assert.True(add.ExitCode == 0, add.ToString());
+            var result = add.Json!;
+            string address = (string)result["ips"]![0]!["address"]!;
+            Assert.StartsWith("10.244.1.", address);
+            Assert.Equal(1450, (int)result["interfaces"]![0]!["mtu"]!);
+            var routes = result["routes"]!.AsArray().Select(r => ((string)r!["dst"]!, (string)r["gw"]!)).ToArray();
+            Assert.Equal(new[] { ("10.244.0.0/16", "10.244.1.1"), ("0.0.0.0/0", "10.244.1.1") }, routes);
+            Ping(cc, ip2);
+            var del = CniPlugin.Run("DEL", conf, containerId: ctr, netns: cc.Path);
+            Assert.True(del.ExitCode == 0, del.ToString());
         }
         finally
         {

@@ -11,14 +11,14 @@ public static class AttachApi
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapPost("/attachments", (Attachments atts, AttachRequest body) =>
+        v1.MapPost("/attachments", (Attachments atts, SwitchRuntime rt, AttachRequest body) =>
         {
             var a = atts.Attach(body);
-            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a));
+            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a, rt));
         });
-        v1.MapGet("/attachments", (Attachments atts, string? network, string? containerId, string? netns, string? ifname) =>
-            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(View).ToArray()));
-        v1.MapGet("/attachments/{id}", (Attachments atts, string id) => TypedResults.Ok(View(atts.Get(id))));
+        v1.MapGet("/attachments", (Attachments atts, SwitchRuntime rt, string? network, string? containerId, string? netns, string? ifname) =>
+            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(a => View(a, rt)).ToArray()));
+        v1.MapGet("/attachments/{id}", (Attachments atts, SwitchRuntime rt, string id) => TypedResults.Ok(View(atts.Get(id), rt)));
         v1.MapGet("/attachments/{id}/check", (Attachments atts, string id) =>
         {
             var problems = atts.Check(atts.Get(id));
@@ -38,7 +38,7 @@ public static class AttachApi
         });
     }
 
-    private static AttachmentView View(Attachment a) => new(a.Id, a.Network, a.Netns, a.ContainerId, a.Ifname, a.Port, a.Mac, a.Mtu,
+    private static AttachmentView View(Attachment a, SwitchRuntime rt) => new(a.Id, a.Network, a.Netns, a.ContainerId, a.Ifname, a.Port, a.Mac, a.Mtu,
         a.Address, a.Address?.Split('/')[0], a.Gateway, a.Source, a.CreatedAt, a.Name ?? Attachments.DisplayName(null, a.ContainerId, a.Netns))
-    { PortSecurity = a.PortSecurity, PinMac = a.PinMac };
+    { PortSecurity = a.PortSecurity, PinMac = a.PinMac, Routes = a.Gateway is null ? null : rt.ClusterRoutes(a.Network) };
 }

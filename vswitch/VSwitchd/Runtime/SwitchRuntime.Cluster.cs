@@ -149,6 +149,10 @@ public sealed class ClusterDataplane(SwitchRuntime runtime, ClusterConfig settin
 
 public sealed partial class SwitchRuntime
 {
+    /// <summary>The cluster network (a route via the gateway in a CNI result) for an attachment on the cluster's container network.</summary>
+    public string[]? ClusterRoutes(string network) =>
+        ClusterSettings is { } s && s.Network == network && Cluster?.Config is { } c ? [c.Network.ToString()] : null;
+
     private ClusterAgent RequireCluster() => Cluster ?? throw new NotFoundException(
         "cluster mode is off: start vswitchd with --etcd-endpoints URLS --public-ip IP (or --cluster-file FILE), or a \"cluster\" section in its config");
 
