@@ -74,7 +74,8 @@ for n in $NCA $NCF; do ip netns exec "$n" sysctl -q -w net.ipv6.conf.all.disable
 # etcd on host A's loopback.
 PORT=$(( 20000 + RANDOM % 20000 ))
 EP=http://127.0.0.1:$PORT
-in_a etcd --name b1 --data-dir "$D/etcd" --listen-client-urls "$EP" --advertise-client-urls "$EP" \
+# ip netns exec execs etcd: $! is etcd's own PID (a shell function in between would make it a subshell's)
+ip netns exec "$NA" etcd --name b1 --data-dir "$D/etcd" --listen-client-urls "$EP" --advertise-client-urls "$EP" \
   --listen-peer-urls http://127.0.0.1:$((PORT + 1)) --initial-advertise-peer-urls http://127.0.0.1:$((PORT + 1)) \
   --initial-cluster b1=http://127.0.0.1:$((PORT + 1)) --log-level error >"$D/etcd.log" 2>&1 &
 PIDS+=($!)
@@ -96,7 +97,7 @@ etcdctl_a put --lease="$LID" /coreos.com/network/subnets/10.96.1.0-24 \
   "{\"PublicIP\":\"10.220.0.2\",\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"$FMAC\"}}" >/dev/null
 
 start_a() {
-  in_a "$VSD" --socket "$D/a.sock" --state "$D/a.db" --etcd-endpoints "$EP" --public-ip 10.220.0.1 >>"$D/a.log" 2>&1 &
+  ip netns exec "$NA" "$VSD" --socket "$D/a.sock" --state "$D/a.db" --etcd-endpoints "$EP" --public-ip 10.220.0.1 >>"$D/a.log" 2>&1 &
   APID=$!
   PIDS+=($APID)
 }
@@ -114,7 +115,8 @@ ip -n "$NF" route replace "$ASUB/24" via "$ASUB" dev flannel.1 onlink
 wait_programmed 1 30
 for _ in $(seq 50); do ip netns exec "$NCF" ping -c 1 -W 1 "$AIP" >/dev/null 2>&1 && break; done
 
-echo "cluster-scale: $COUNT simulated hosts; host A $ASUB/24 (vswitchd pid $APID), ping from F's container to $AIP on A"
+[[ $(readlink "/proc/$APID/exe") == *vswitchd* || $(tr '\0' ' ' <"/proc/$APID/cmdline") == *vswitchd* ]] || { echo "cluster-scale: pid $APID is not vswitchd" >&2; exit 1; }
+echo "cluster-scale: $COUNT simulated hosts; host A $ASUB/24 (vswitchd pid $APID), load $(cut -d' ' -f1-3 /proc/loadavg), ping from F's container to $AIP on A"
 # The ping runs through everything below except A's restart (20 s at 20 a second, bounded).
 ip netns exec "$NCF" ping -i 0.05 -c 400 -W 1 "$AIP" >"$D/ping.log" 2>&1 &
 PING=$!
@@ -134,12 +136,18 @@ wait "$PING" || true
 echo "ping through A while it programmed: $(grep -E 'packets transmitted' "$D/ping.log")"
 
 # The list path: A killed and started again with every lease in place.
-kill -9 "$APID"; wait "$APID" 2>/dev/null || true
+OLD=$APID
+kill -9 "$OLD"; wait "$OLD" 2>/dev/null || true
+[[ ! -e /proc/$OLD ]] || { echo "cluster-scale: vswitchd $OLD still runs after SIGKILL" >&2; exit 1; }
 T3=$(now)
 start_a
 wait_programmed $((COUNT + 1)) 60
 T4=$(now)
+[[ -e /proc/$APID ]] || { echo "cluster-scale: the restarted vswitchd exited: $(tail -3 "$D/a.log")" >&2; exit 1; }
+RSS2=$(rss_kb "$APID")
+echo "list path: VmRSS $((RSS2 / 1024)) MiB with $((COUNT + 1)) hosts after the restart"
 echo "list path: vswitchd started again (SIGKILL before) and had all $((COUNT + 1)) programmed $(ms "$T3" "$T4") ms after its start"
+grep -E 'vswitchd ready|took back|listed [0-9]+ lease' "$D/a.log" | tail -3 | sed 's/^/  log: /'
 for _ in $(seq 100); do ip netns exec "$NCF" ping -c 1 -W 1 "$AIP" >/dev/null 2>&1 && break; done
 ip netns exec "$NCF" ping -c 20 -i 0.05 -W 1 "$AIP" | grep -E 'packets transmitted' | sed 's/^/after the restart: /'
 

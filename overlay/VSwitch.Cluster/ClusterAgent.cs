@@ -106,10 +106,11 @@ public sealed class ClusterAgent : IAsyncDisposable
                 Reconcile(listing.Leases);
                 Reachable(listing.Revision);
                 retry = RetryMin;
-                await foreach (var ev in _store.WatchAsync(listing.Revision + 1, ct))
+                await foreach (var events in _store.WatchAsync(listing.Revision + 1, ct))
                 {
-                    Apply(ev);
-                    Reachable(ev.Revision);
+                    // One etcd message's changes as one change of the switch (a thousand leases that expire together).
+                    _dp.Batch(() => { foreach (var ev in events) Apply(ev); });
+                    Reachable(events[^1].Revision);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
@@ -207,15 +208,20 @@ public sealed class ClusterAgent : IAsyncDisposable
     /// <summary>Lists are diffed against what is programmed: removed hosts go, new or changed ones are programmed.</summary>
     private void Reconcile(IReadOnlyList<SubnetLease> leases)
     {
+        var took = System.Diagnostics.Stopwatch.StartNew();
         var want = new Dictionary<Ipv4Prefix, SubnetLease>();
         foreach (var l in leases) if (Usable(l)) want[l.Subnet] = l;
         List<ClusterHost> gone;
         lock (_gate) gone = _hosts.Values.Where(h => !want.ContainsKey(h.Lease.Subnet)).ToList();
-        foreach (var h in gone) Unprogram(h.Lease.Subnet);
         int added = 0;
-        foreach (var l in want.Values) if (Upsert(l)) added++;
+        _dp.Batch(() =>
+        {
+            foreach (var h in gone) Unprogram(h.Lease.Subnet);
+            foreach (var l in want.Values) if (Upsert(l)) added++;
+        });
         if (gone.Count > 0 || added > 0)
-            _log.LogInformation("cluster: listed {Count} lease(s): {Added} host(s) programmed, {Removed} removed", leases.Count, added, gone.Count);
+            _log.LogInformation("cluster: listed {Count} lease(s): {Added} host(s) programmed, {Removed} removed, in {Ms} ms", leases.Count, added, gone.Count,
+                took.ElapsedMilliseconds);
     }
 
     private void Apply(LeaseEvent ev)

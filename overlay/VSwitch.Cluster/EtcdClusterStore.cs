@@ -143,7 +143,7 @@ public sealed class EtcdClusterStore : IClusterStore
     public Task DeleteLeaseAsync(Ipv4Prefix subnet, CancellationToken ct) =>
         Call(() => _client.DeleteAsync(_subnets + subnet.ToKey(), deadline: Deadline, cancellationToken: ct));
 
-    public async IAsyncEnumerable<LeaseEvent> WatchAsync(long fromRevision, [EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<IReadOnlyList<LeaseEvent>> WatchAsync(long fromRevision, [EnumeratorCancellation] CancellationToken ct)
     {
         using var call = _client.GetConnection().WatchClient.Watch(RequireLeader, cancellationToken: ct);
         var end = ByteString.CopyFromUtf8(_subnets[..^1] + (char)('/' + 1)); // the prefix's range end: "subnets0"
@@ -166,15 +166,17 @@ public sealed class EtcdClusterStore : IClusterStore
             catch (RpcException e) { throw Unavailable(e); }
             if (r.CompactRevision != 0) throw new WatchCompactedException(r.CompactRevision);
             if (r.Canceled) throw new StoreUnavailableException($"etcd cancelled the watch: {r.CancelReason}");
+            var batch = new List<LeaseEvent>(r.Events.Count);
             foreach (var ev in r.Events)
             {
                 string tail = ev.Kv.Key.ToStringUtf8()[_subnets.Length..];
                 if (!Ipv4Prefix.TryParseKey(tail, out var subnet)) continue;
                 if (ev.Type == Mvccpb.Event.Types.EventType.Delete)
-                    yield return new LeaseEvent(subnet, null, ev.Kv.ModRevision);
+                    batch.Add(new LeaseEvent(subnet, null, ev.Kv.ModRevision));
                 else if (SubnetLease.TryParse(tail, ev.Kv.Value.ToStringUtf8(), out _, ev.Kv.Lease, ev.Kv.ModRevision) is { } l)
-                    yield return new LeaseEvent(subnet, l, ev.Kv.ModRevision);
+                    batch.Add(new LeaseEvent(subnet, l, ev.Kv.ModRevision));
             }
+            if (batch.Count > 0) yield return batch;
         }
     }
 

@@ -29,9 +29,10 @@ public interface IClusterStore : IAsyncDisposable
 
     Task RevokeAsync(long etcdLease, CancellationToken ct);
 
-    /// <summary>Changes under the subnets prefix from <paramref name="fromRevision"/>; ends by throwing when the stream breaks
-    /// (<see cref="StoreUnavailableException"/>) or the revision was compacted (<see cref="WatchCompactedException"/>).</summary>
-    IAsyncEnumerable<LeaseEvent> WatchAsync(long fromRevision, CancellationToken ct);
+    /// <summary>Changes under the subnets prefix from <paramref name="fromRevision"/>, as etcd sends them (several per message
+    /// when many changed at once); ends by throwing when the stream breaks (<see cref="StoreUnavailableException"/>) or the
+    /// revision was compacted (<see cref="WatchCompactedException"/>).</summary>
+    IAsyncEnumerable<IReadOnlyList<LeaseEvent>> WatchAsync(long fromRevision, CancellationToken ct);
 
     /// <summary>Drops the connection and makes a new one (after a failure: reconnect now, not after the transport's backoff).</summary>
     void ResetConnection() { }
@@ -60,4 +61,7 @@ public interface IClusterDataplane
 
     /// <summary>Removes what <see cref="Program"/> did for that host.</summary>
     void Remove(SubnetLease remote);
+
+    /// <summary>Runs many Program/Remove calls as one change where the switch can (a listing's diff).</summary>
+    void Batch(Action work) => work();
 }

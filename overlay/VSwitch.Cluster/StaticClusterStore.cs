@@ -71,7 +71,7 @@ public sealed class StaticClusterStore : IClusterStore
     public Task<TimeSpan?> TimeToLiveAsync(long etcdLease, CancellationToken ct) => Task.FromResult<TimeSpan?>(null);
     public Task RevokeAsync(long etcdLease, CancellationToken ct) => Task.CompletedTask;
 
-    public async IAsyncEnumerable<LeaseEvent> WatchAsync(long fromRevision, [EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<IReadOnlyList<LeaseEvent>> WatchAsync(long fromRevision, [EnumeratorCancellation] CancellationToken ct)
     {
         await Task.Delay(Timeout.Infinite, ct); // nothing ever changes
         yield break;

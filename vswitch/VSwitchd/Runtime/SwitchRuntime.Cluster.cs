@@ -92,8 +92,8 @@ public sealed partial class SwitchRuntime
                 if (!n.Vteps.Contains(vtep))
                 {
                     n.Vteps.Add(vtep);
-                    ApplyVteps(n);
-                    undo.Push(() => { n.Vteps.Remove(vtep); ApplyVteps(n); });
+                    ApplyClusterVteps(n);
+                    undo.Push(() => { n.Vteps.Remove(vtep); ApplyClusterVteps(n); });
                 }
                 AddRemoteMac(transit, remote.VtepMac!, vtep, persist: false);
                 ulong mac = MacAddress.Parse(remote.VtepMac!);
@@ -102,7 +102,7 @@ public sealed partial class SwitchRuntime
                 uint gwAddr = remote.VtepAddress;
                 undo.Push(() => Datapath.Neighbors.Remove(net.Id, gwAddr));
                 var (addr, len) = ParsePrefix(prefix);
-                var existing = Datapath.Routes.Routes().FirstOrDefault(r => r.Prefix == addr && r.Length == len);
+                var existing = Datapath.Routes.Get(addr, len);
                 if (existing is not null && existing.Paths.Any(p => p.Kind == VSwitch.Core.Tables.RouteKind.Connected))
                     throw new ClusterConfigException($"{prefix} is a connected route here: the host's subnet overlaps a local network");
                 // A route left from before (a lease that changed) is replaced: the store is the truth for cluster subnets.
@@ -127,13 +127,39 @@ public sealed partial class SwitchRuntime
         lock (_gate)
         {
             var (addr, len) = ParsePrefix(remote.Subnet.ToString());
-            var route = Datapath.Routes.Routes().FirstOrDefault(r => r.Prefix == addr && r.Length == len);
+            var route = Datapath.Routes.Get(addr, len);
             if (route is not null && !route.Paths.Any(p => p.Kind == VSwitch.Core.Tables.RouteKind.Connected)) Datapath.Routes.Remove(addr, len);
             if (Datapath.Topology.NetworkByName(transit) is not { } net || !_networkConfigs.TryGetValue(transit, out var n)) return;
             Datapath.Neighbors.Remove(net.Id, remote.VtepAddress);
             if (remote.VtepMac is not null && MacAddress.TryParse(remote.VtepMac, out ulong mac)) Datapath.MacTable.Remove(net.Id, mac);
             // The VTEP goes unless another lease still uses the same public address (a host that changed subnet).
-            if (n.Vteps.Remove(remote.PublicIP)) ApplyVteps(n);
+            if (n.Vteps.Remove(remote.PublicIP)) ApplyClusterVteps(n);
+        }
+    }
+
+    private bool _clusterBatch;
+
+    /// <summary>The transit network's VTEP list to the datapath, at once or, within <see cref="ClusterBatch"/>, once at its end.</summary>
+    private void ApplyClusterVteps(NetworkConfig n)
+    {
+        if (!_clusterBatch) ApplyVteps(n);
+    }
+
+    /// <summary>
+    /// Many hosts programmed in one go (a listing of a thousand leases): the VTEP list, which is published whole, is
+    /// published once at the end instead of once per host. Frames from the new VTEPs are accepted from then on.
+    /// </summary>
+    internal void ClusterBatch(ClusterConfig settings, Action work)
+    {
+        lock (_gate)
+        {
+            _clusterBatch = true;
+            try { work(); }
+            finally
+            {
+                _clusterBatch = false;
+                if (_networkConfigs.TryGetValue(TransitNetworkName(settings.Network), out var n)) ApplyVteps(n);
+            }
         }
     }
 }
@@ -145,6 +171,7 @@ public sealed class ClusterDataplane(SwitchRuntime runtime, ClusterConfig settin
     public void SetLocal(SubnetLease own, FlannelConfig config) => runtime.SetUpCluster(settings, own, config);
     public void Program(SubnetLease remote) => runtime.ProgramClusterHost(settings, remote);
     public void Remove(SubnetLease remote) => runtime.RemoveClusterHost(settings, remote);
+    public void Batch(Action work) => runtime.ClusterBatch(settings, work);
 }
 
 public sealed partial class SwitchRuntime
