@@ -591,6 +591,103 @@ public class ClusterTests
         }
     }
 
+    [PodmanFact]
+    public void Podman_containers_on_two_cluster_hosts_ping_each_other_through_the_cni_plugin()
+    {
+        using var lab = new ClusterLab(0, "10.221.0");
+        var hosts = Enumerable.Range(1, 2).Select(lab.AddHost).ToArray();
+        string file = Path.Combine(hosts[0].Dir, "cluster.json");
+        File.WriteAllText(file, """
+            { "network": "10.244.0.0/16",
+              "hosts": [ { "subnet": "10.244.1.0/24", "publicIp": "10.221.0.1", "vtepMac": "02:aa:00:00:01:01" },
+                         { "subnet": "10.244.2.0/24", "publicIp": "10.221.0.2", "vtepMac": "02:aa:00:00:01:02" } ] }
+            """);
+        string sfx = Names.Random("");
+        string dir = Directory.CreateTempSubdirectory("vspc-").FullName;
+        bool hadVarLib = Directory.Exists("/var/lib/containers");
+        var env = new Dictionary<string, string>
+        {
+            ["CONTAINERS_CONF"] = Path.Combine(dir, "containers.conf"),
+            ["CONTAINERS_STORAGE_CONF"] = Path.Combine(dir, "storage.conf"),
+        };
+        ProcessResult Podman(params string[] args)
+        {
+            var psi = new ProcessStartInfo("podman") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var (k, v) in env) psi.Environment[k] = v;
+            foreach (var a in args) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var so = p.StandardOutput.ReadToEndAsync();
+            var se = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(TimeSpan.FromSeconds(45))) { Proc.KillQuietly(p); throw new TimeoutException("podman " + string.Join(' ', args)); }
+            p.WaitForExit();
+            return new ProcessResult(p.ExitCode, so.Result, se.Result);
+        }
+        string[] nets = ["vscn1" + sfx, "vscn2" + sfx];
+        string[] names = ["vscc1" + sfx, "vscc2" + sfx];
+        try
+        {
+            foreach (var h in hosts) lab.Start(h, extra: ["--cluster-file", file]);
+            foreach (var h in hosts) Wait.Until(() => ClusterLab.ProgrammedHosts(h.D!) == 1, Timeout, "the other host programmed");
+            string root = Path.Combine(dir, "rootfs");
+            Directory.CreateDirectory(Path.Combine(root, "bin"));
+            foreach (var sub in new[] { "etc", "proc", "sys", "dev", "tmp", "run" }) Directory.CreateDirectory(Path.Combine(root, sub));
+            File.Copy("/bin/busybox", Path.Combine(root, "bin/busybox"));
+            foreach (var applet in new[] { "sh", "ip", "ping", "sleep" }) File.CreateSymbolicLink(Path.Combine(root, "bin", applet), "busybox");
+            Directory.CreateDirectory(Path.Combine(dir, "cni.d"));
+            File.WriteAllText(env["CONTAINERS_CONF"], $"""
+                [containers]
+                netns = "private"
+                default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+                [engine]
+                cgroup_manager = "cgroupfs"
+                events_logger = "file"
+                runtime = "runc"
+                tmp_dir = "{dir}/tmp"
+                [network]
+                network_backend = "cni"
+                cni_plugin_dirs = ["{CniPlugin.Dir}", "/usr/lib/cni"]
+                network_config_dir = "{dir}/cni.d"
+                default_network = "{nets[0]}"
+                """);
+            File.WriteAllText(env["CONTAINERS_STORAGE_CONF"], $"""
+                [storage]
+                driver = "vfs"
+                runroot = "{dir}/run"
+                graphroot = "{dir}/storage"
+                """);
+            // One podman network per host: the same plugin, each host's vswitchd socket, its cluster network.
+            for (int i = 0; i < 2; i++)
+                File.WriteAllText(Path.Combine(dir, "cni.d", nets[i] + ".conflist"), new JsonObject
+                {
+                    ["cniVersion"] = "1.0.0", ["name"] = nets[i],
+                    ["plugins"] = new JsonArray(new JsonObject { ["type"] = "vswitch-cni", ["network"] = "cluster", ["socket"] = hosts[i].D!.Socket }),
+                }.ToJsonString());
+            for (int i = 0; i < 2; i++)
+            {
+                var run = Podman("run", "-d", "--name", names[i], "--network", nets[i], "--rootfs", root, "sleep", "60");
+                Assert.True(run.ExitCode == 0, $"podman run {names[i]}: {run.Output}");
+            }
+            string ip1 = (string)hosts[0].D!.Get("/v1/attachments").AsArray().Single()!["ip"]!;
+            string ip2 = (string)hosts[1].D!.Get("/v1/attachments").AsArray().Single()!["ip"]!;
+            Assert.StartsWith("10.244.1.", ip1);
+            Assert.StartsWith("10.244.2.", ip2);
+            var ping = Podman("exec", names[0], "ping", "-c", "2", "-W", "2", ip2);
+            Assert.True(ping.ExitCode == 0, $"ping {ip2} from {names[0]}: {ping.Output}");
+            ping = Podman("exec", names[1], "ping", "-c", "2", "-W", "2", ip1);
+            Assert.True(ping.ExitCode == 0, $"ping {ip1} from {names[1]}: {ping.Output}");
+            Assert.Contains("mtu 1450", Podman("exec", names[0], "ip", "link", "show", "eth0").StdOut);
+        }
+        finally
+        {
+            foreach (var n in names) try { Podman("rm", "-f", "-t", "0", n); } catch (TimeoutException) { }
+            foreach (var h in hosts) { h.D?.Dispose(); TryDelete(h.Dir); }
+            Proc.Run("umount", "-R", Path.Combine(dir, "storage"));
+            Proc.Run("umount", "-R", Path.Combine(dir, "run"));
+            try { Directory.Delete(dir, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            if (!hadVarLib && Directory.Exists("/var/lib/containers")) Directory.Delete("/var/lib/containers", true);
+        }
+    }
+
     /// <summary>A lease's value exactly as Flannel's LeaseAttrs marshal it.</summary>
     internal static string FlannelLease(string publicIp, string vtepMac) =>
         "{\"PublicIP\":\"" + publicIp + "\",\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"" + vtepMac + "\"}}";
