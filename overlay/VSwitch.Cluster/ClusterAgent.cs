@@ -42,7 +42,8 @@ public sealed class ClusterAgent : IAsyncDisposable
     private readonly HashSet<(Ipv4Prefix, long)> _loggedUnusable = [];
     private readonly Dictionary<Ipv4Prefix, DateTime> _expiryAsked = [];
     private readonly CancellationTokenSource _stop = new();
-    private Task? _run, _renew, _expiries;
+    private Task? _run, _renew, _expiries, _remember;
+    private volatile int _changes, _remembered;
     private FlannelConfig? _config;
     private SubnetLease? _own;
     private bool _reachable;
@@ -74,6 +75,14 @@ public sealed class ClusterAgent : IAsyncDisposable
 
     public void Start()
     {
+        // What was programmed last time, at once (before the first listing, which then diffs against it).
+        var remembered = _dp.RememberedHosts();
+        if (remembered.Count > 0)
+        {
+            _dp.Batch(() => { foreach (var l in remembered) Upsert(l); });
+            _log.LogInformation("cluster: {Count} host(s) programmed again from the last run, until the store confirms them", remembered.Count);
+        }
+        _remember = Task.Run(() => RememberLoopAsync(_stop.Token));
         _run = Task.Run(() => RunAsync(_stop.Token));
         if (_store.Dynamic)
         {
@@ -290,6 +299,7 @@ public sealed class ClusterAgent : IAsyncDisposable
         {
             _dp.Program(l);
             lock (_gate) _hosts[l.Subnet] = new ClusterHost(l, true, null, DateTime.UtcNow);
+            Interlocked.Increment(ref _changes);
             return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -308,6 +318,7 @@ public sealed class ClusterAgent : IAsyncDisposable
             if (!_hosts.Remove(subnet, out h)) return false;
         }
         if (!h.Programmed) return true;
+        Interlocked.Increment(ref _changes);
         try { _dp.Remove(h.Lease); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -354,6 +365,31 @@ public sealed class ClusterAgent : IAsyncDisposable
                 retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, Math.Max(_options.RenewEvery.Ticks, TimeSpan.FromSeconds(1).Ticks)));
             }
         }
+    }
+
+    /// <summary>Keeps the programmed hosts with the switch, at most once a second and only after a change.</summary>
+    private async Task RememberLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try { await Task.Delay(TimeSpan.FromSeconds(1), ct); }
+            catch (OperationCanceledException) { break; }
+            RememberNow();
+        }
+    }
+
+    private void RememberNow()
+    {
+        int changes = _changes;
+        if (changes == _remembered) return;
+        List<SubnetLease> hosts;
+        lock (_gate) hosts = _hosts.Values.Where(h => h.Programmed).Select(h => h.Lease).ToList();
+        try
+        {
+            _dp.RememberHosts(hosts);
+            _remembered = changes;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException) { _log.LogWarning("cluster: could not keep the programmed hosts: {Error}", e.Message); }
     }
 
     /// <summary>The hosts' lease expiries for `vsctl cluster hosts`, asked of etcd off the programming path, a few at a time.</summary>
@@ -429,8 +465,9 @@ public sealed class ClusterAgent : IAsyncDisposable
     {
         if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
-        foreach (var t in new[] { _run, _renew, _expiries })
+        foreach (var t in new[] { _run, _renew, _expiries, _remember })
             if (t is not null) try { await t.WaitAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { }
+        RememberNow(); // what a successor or the next start programs first
         var own = Own;
         if (revoke && own is { EtcdLease: not 0 } && _store.Dynamic)
         {

@@ -64,4 +64,13 @@ public interface IClusterDataplane
 
     /// <summary>Runs many Program/Remove calls as one change where the switch can (a listing's diff).</summary>
     void Batch(Action work) => work();
+
+    /// <summary>
+    /// The hosts programmed when this host last ran (kept by the switch), programmed again at start before the store answers:
+    /// a hand-over's successor forwards to them from its first frame, and a restart while the store is down keeps them.
+    /// </summary>
+    IReadOnlyList<SubnetLease> RememberedHosts() => [];
+
+    /// <summary>Keeps the programmed hosts for <see cref="RememberedHosts"/> (called at most once a second).</summary>
+    void RememberHosts(IReadOnlyList<SubnetLease> hosts) { }
 }

@@ -591,6 +591,46 @@ public class ClusterTests
         }
     }
 
+    [EtcdFact]
+    public void A_hitless_restart_keeps_the_lease_and_the_other_hosts_never_see_the_host_leave()
+    {
+        using var lab = new ClusterLab(1, "10.222.0");
+        var hosts = Enumerable.Range(1, 2).Select(lab.AddHost).ToArray();
+        int? successor = null;
+        try
+        {
+            foreach (var h in hosts) lab.Start(h);
+            string s1 = ClusterLab.WaitLease(hosts[0].D!);
+            foreach (var h in hosts) Wait.Until(() => ClusterLab.ProgrammedHosts(h.D!) == 1, Timeout, "the other host programmed");
+            var c1 = lab.AddContainer();
+            var c2 = lab.AddContainer();
+            ClusterLab.Attach(hosts[0].D!, c1);
+            string ip2 = ClusterLab.Attach(hosts[1].D!, c2);
+            Wait.Until(() => Pings(c1, ip2), Timeout, "c1 to reach c2");
+            using var ping = StartPing(c1, ip2, 100);
+            var r = Ok("--socket", hosts[0].D!.Socket, "--json", "restart");
+            successor = (int)JsonNode.Parse(r.Stdout)!["newPid"]!;
+            Wait.Until(() => hosts[0].D!.HasExited, TimeSpan.FromSeconds(20), "the old vswitchd to exit");
+            Assert.Equal(0, hosts[0].D!.ExitCode);
+            // The successor answers on the same socket with the same lease, and has host 2 programmed again.
+            Assert.Equal(s1, ClusterLab.WaitLease(hosts[0].D!));
+            Wait.Until(() => ClusterLab.ProgrammedHosts(hosts[0].D!) == 1, Timeout, "the successor to program host 2");
+            var (sent, received) = PingResult(ping, TimeSpan.FromSeconds(60));
+            Assert.True(received == sent, $"ping across the hand-over: {sent} sent, {received} received");
+            // The lease was not given back: one key for host 1, and host 2 never removed it.
+            var leases = lab.Etcd!.GetPrefix(ClusterLab.Prefix + "/subnets/");
+            Assert.Single(leases.Values, v => v.Contains("\"PublicIP\":\"10.222.0.1\""));
+            Assert.DoesNotContain($"host {s1} left", hosts[1].D!.Log);
+            Assert.DoesNotContain("given back", hosts[0].D!.Log);
+            Ping(c2, (string)hosts[0].D!.Get("/v1/attachments").AsArray()[0]!["ip"]!);
+        }
+        finally
+        {
+            if (successor is int pid) RestartTests.StopByPid(pid);
+            foreach (var h in hosts) { h.D?.Dispose(); TryDelete(h.Dir); }
+        }
+    }
+
     [PodmanFact]
     public void Podman_containers_on_two_cluster_hosts_ping_each_other_through_the_cni_plugin()
     {

@@ -172,6 +172,21 @@ public sealed class ClusterDataplane(SwitchRuntime runtime, ClusterConfig settin
     public void Program(SubnetLease remote) => runtime.ProgramClusterHost(settings, remote);
     public void Remove(SubnetLease remote) => runtime.RemoveClusterHost(settings, remote);
     public void Batch(Action work) => runtime.ClusterBatch(settings, work);
+
+    // In the state database as JSON, one meta row: Flannel's value of each lease under its key, as etcd has it.
+    public IReadOnlyList<SubnetLease> RememberedHosts()
+    {
+        if (runtime.Store?.GetMeta("cluster.hosts") is not { } json) return [];
+        try
+        {
+            var map = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? [];
+            return map.Select(kv => SubnetLease.TryParse(kv.Key, kv.Value, out _)).OfType<SubnetLease>().ToList();
+        }
+        catch (System.Text.Json.JsonException) { return []; }
+    }
+
+    public void RememberHosts(IReadOnlyList<SubnetLease> hosts) =>
+        runtime.Store?.SetMeta("cluster.hosts", System.Text.Json.JsonSerializer.Serialize(hosts.ToDictionary(h => h.Subnet.ToKey(), h => h.ToJson())));
 }
 
 public sealed partial class SwitchRuntime
