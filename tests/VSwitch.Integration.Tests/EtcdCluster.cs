@@ -64,7 +64,12 @@ public sealed class EtcdCluster : IDisposable
     public void StartAll() { for (int i = 0; i < _members.Length; i++) StartMember(i); }
 
     public void WaitHealthy(TimeSpan timeout) =>
-        Wait.Until(() => Etcdctl(TimeSpan.FromSeconds(3), "put", "/vst-health", "ok").ExitCode == 0, timeout, "etcd to accept writes");
+        Wait.Until(() =>
+        {
+            // etcdctl gives up after its --command-timeout (3 s); the process gets a little more before it counts as hung.
+            try { return Etcdctl(TimeSpan.FromSeconds(6), "put", "/vst-health", "ok").ExitCode == 0; }
+            catch (TimeoutException) { return false; }
+        }, timeout, "etcd to accept writes");
 
     public ProcessResult Etcdctl(TimeSpan timeout, params string[] args) =>
         Proc.Run(timeout, new Dictionary<string, string> { ["ETCDCTL_API"] = "3" }, "/usr/bin/etcdctl",
