@@ -25,7 +25,7 @@ public class ApiContractTests
     };
 
     public static IEnumerable<object[]> Records() =>
-        Contract.GetExportedTypes().Where(t => t != typeof(ApiJson)).OrderBy(t => t.Name).Select(t => new object[] { t });
+        Contract.GetExportedTypes().Where(t => t != typeof(ApiJson) && !(t.IsAbstract && t.IsSealed)).OrderBy(t => t.Name).Select(t => new object[] { t });
 
     [Fact]
     public void The_contract_references_nothing_but_the_framework()

@@ -162,6 +162,47 @@ public class AttachTests
     }
 
     [RootFact]
+    public void Labels_given_at_attach_are_shown_changed_by_vsctl_attach_label_refused_when_bad_and_kept_across_a_restart()
+    {
+        using var a = new TestNetns("vsat-");
+        string? dir = null;
+        try
+        {
+            string id;
+            using (var d = Vswitchd.Start(Config("10.17.0.0/24", "10.17.0.1")))
+            {
+                d.KeepDir = true;
+                dir = d.Dir;
+                var ja = Attach(d, a, "--label", "app=web,tier=front", "--label", "example.com/team=blue");
+                id = (string)ja["id"]!;
+                Assert.Equal("web", (string)ja["labels"]!["app"]!);
+                Assert.Equal("blue", (string)ja["labels"]!["example.com/team"]!);
+                Assert.Contains("app=web,example.com/team=blue,tier=front", Vsctl(d, "attach", "ls", "--wide").StdOut);
+
+                var bad = Vsctl(d, "attach", "label", id, "app=-web");
+                Assert.NotEqual(0, bad.ExitCode);
+                Assert.Contains("-web", bad.Output);
+                var badApi = d.Send(HttpMethod.Patch, "/v1/attachments/" + id, """{"labels": {"bad key": "x"}}""");
+                Assert.Equal(400, badApi.Status);
+                Assert.Contains("bad key", badApi.Body!.ToJsonString());
+
+                var set = Vsctl(d, "attach", "label", a.Name, "app=db");
+                Assert.True(set.ExitCode == 0, set.Output);
+                Assert.Contains("labels app=db", set.StdOut);
+                Assert.Equal(0, d.Stop());
+            }
+            using var d2 = Vswitchd.StartIn(dir, null);
+            var back = d2.Get("/v1/attachments/" + id);
+            Assert.Equal("db", (string)back["labels"]!["app"]!);
+            Assert.Single(back["labels"]!.AsObject());
+        }
+        finally
+        {
+            if (dir is not null) try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+    }
+
+    [RootFact]
     public void Static_addresses_are_checked_against_the_subnet_reserved_addresses_and_other_attachments()
     {
         using var a = new TestNetns("vsat-");

@@ -24,8 +24,10 @@ public static class AttachCommands
         var containerId = new Option<string>("--container-id") { Description = "The container it belongs to (default: NETNS)", HelpName = "ID" };
         var security = Cli.OnOffOption("--port-security", "Frames only from its MAC and address; default on");
         var pin = Cli.OnOffOption("--pin-mac", "Its MAC may not move to another port; default on");
-        var attach = new Command("attach", "Attach a network namespace (a container) to a network; alone, it lists (as 'ls')") { netns, network, ifname, ip, mac, containerId, security, pin };
+        var label = LabelOption("Labels, the container's identity for services and policy: app=web,tier=front (repeatable)");
+        var attach = new Command("attach", "Attach a network namespace (a container) to a network; alone, it lists (as 'ls')") { netns, network, ifname, ip, mac, containerId, security, pin, label };
         attach.Subcommands.Add(List(cli));
+        attach.Subcommands.Add(Label(cli));
         attach.Validators.Add(r =>
         {
             if (r.GetResult(netns) is { Tokens.Count: > 0 })
@@ -34,18 +36,19 @@ public static class AttachCommands
                 return;
             }
             // Without NETNS, 'vsctl attach' lists, as 'vsctl attach ls' does; options of an attach make no sense there.
-            if (new Option[] { network, ifname, ip, mac, containerId, security, pin }.FirstOrDefault(o => r.GetResult(o) is not null) is { } given)
+            if (new Option[] { network, ifname, ip, mac, containerId, security, pin, label }.FirstOrDefault(o => r.GetResult(o) is not null) is { } given)
                 r.AddError($"{given.Name} is for attaching: give NETNS too (to list one network's attachments: vsctl attach ls --network NET)");
         });
         cli.SetAction(attach, async (ctx, ct) =>
         {
             if (ctx.Get(netns) is null) return await ListAsync(ctx, null, ct);
             var body = new AttachRequest(ctx.Get(network)!, ctx.Get(netns)!, ctx.Get(containerId), ctx.Get(ifname), ctx.Get(ip), ctx.Get(mac), "vsctl")
-                { PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin) };
+                { PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin), Labels = ParseLabels(ctx.Get(label)) };
             var response = await ctx.Api.PostAsync("v1/attachments", body, ApiJson.Default.AttachRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var a = response.Read(ApiJson.Default.AttachmentView);
-            ctx.Out.WriteLine($"attached {a.Netns} {a.Ifname} to {a.Network}: {a.Address ?? "no address"}{(a.Gateway is null ? "" : $" via {a.Gateway}")}, mac {a.Mac}, mtu {a.Mtu} (attachment {a.Id}, port {a.Port})");
+            ctx.Out.WriteLine($"attached {a.Netns} {a.Ifname} to {a.Network}: {a.Address ?? "no address"}{(a.Gateway is null ? "" : $" via {a.Gateway}")}, mac {a.Mac}, mtu {a.Mtu} (attachment {a.Id}, port {a.Port})"
+                + (a.Labels.Count > 0 ? ", labels " + Labels.Format(a.Labels) : ""));
             return Program.Ok;
         });
         return attach;
@@ -67,9 +70,10 @@ public static class AttachCommands
         if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
         // NAME is what people call the container (a runtime's container name, or its short id); the
         // namespace's path is long and says little, so it is last and the first to be cut.
-        var table = new TableWriter("ID", "NAME", "NETWORK", "IFNAME", "ADDRESS", "MAC", "PORT", "NETNS").Cut("NETNS", "NAME");
+        var table = new TableWriter("ID", "NAME", "NETWORK", "IFNAME", "ADDRESS", "MAC", "PORT", "LABELS", "NETNS").Cut("NETNS", "LABELS", "NAME");
         foreach (var a in response.Read(ApiJson.Default.AttachmentViewArray))
-            table.AddRow(a.Id, a.Name ?? (a.ContainerId == a.Netns ? a.Netns : Short(a.ContainerId)), a.Network, a.Ifname, a.Address, a.Mac, a.Port, a.Netns);
+            table.AddRow(a.Id, a.Name ?? (a.ContainerId == a.Netns ? a.Netns : Short(a.ContainerId)), a.Network, a.Ifname, a.Address, a.Mac, a.Port,
+                Labels.Format(a.Labels), a.Netns);
         ctx.Write(table);
         return Program.Ok;
     }
@@ -96,4 +100,42 @@ public static class AttachCommands
     }
 
     private static string Short(string id) => id.Length > 12 ? id[..12] : id;
+
+    internal static Option<string[]> LabelOption(string description) => new("--label")
+    {
+        Description = description, HelpName = "KEY=VALUE", AllowMultipleArgumentsPerToken = false,
+    };
+
+    /// <summary>--label values as a map; a bad one is a usage error naming it.</summary>
+    internal static Dictionary<string, string>? ParseLabels(string[]? specs)
+    {
+        if (specs is null || specs.Length == 0) return null;
+        try { return Labels.Parse(specs); }
+        catch (FormatException e) { throw new CtlException(e.Message, kind: ErrorKind.Invalid); }
+    }
+
+    /// <summary><c>vsctl attach label ID|NETNS KEY=VALUE...</c>: replace an attachment's labels (none given: remove them).</summary>
+    private static Command Label(Cli cli)
+    {
+        var target = new Argument<string>("ID|NETNS") { Description = "The attachment's id, its namespace or its container id" };
+        var labels = new Argument<string[]>("KEY=VALUE") { Description = "The new labels (they replace the old ones; none: remove all)", Arity = ArgumentArity.ZeroOrMore };
+        var ifname = new Option<string>("--ifname") { Description = "Which interface of the namespace (default eth0)", HelpName = "NAME" };
+        var cmd = new Command("label", "Replace an attachment's labels: policy and services follow at once") { target, labels, ifname };
+        cli.SetAction(cmd, async (ctx, ct) =>
+        {
+            var map = ParseLabels(ctx.Get(labels)) ?? [];
+            string t = ctx.Get(target)!, name = ctx.Get(ifname) ?? "eth0";
+            var all = (await ctx.Api.GetAsync("v1/attachments", ct)).Read(ApiJson.Default.AttachmentViewArray);
+            var match = all.FirstOrDefault(a => a.Id == t)
+                ?? all.FirstOrDefault(a => (a.Netns == t || a.ContainerId == t || a.Netns == "/run/netns/" + t) && a.Ifname == name)
+                ?? throw CtlException.NotFound($"no attachment '{t}' (with interface {name}); see 'vsctl attach ls'");
+            var response = await ctx.Api.PatchAsync("v1/attachments/" + ApiClient.Escape(match.Id), new AttachmentLabelsRequest(map),
+                ApiJson.Default.AttachmentLabelsRequest, ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            var a = response.Read(ApiJson.Default.AttachmentView);
+            ctx.Out.WriteLine($"{a.Name ?? a.Id} ({a.Port}): labels {(a.Labels.Count == 0 ? "none" : Labels.Format(a.Labels))}");
+            return Program.Ok;
+        });
+        return cmd;
+    }
 }

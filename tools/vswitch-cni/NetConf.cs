@@ -29,6 +29,11 @@ public sealed class NetConf
     public string? Mac { get; init; }
     /// <summary>"portSecurity": false turns port security off for this network's containers (default on, as vswitchd's attachments).</summary>
     public bool? PortSecurity { get; init; }
+    /// <summary>
+    /// Labels for services and policy, from <c>args.cni.labels</c> (the CNI conventions' list of
+    /// <c>{"key": ..., "value": ...}</c>, as runtimes pass them) and a plain map in <c>labels</c>.
+    /// </summary>
+    public Dictionary<string, string>? Labels { get; init; }
     public JsonObject Raw { get; init; } = [];
 
     // A key given twice ({"name": "a", "name": "b"}) is invalid JSON here: JsonObject would throw an
@@ -80,6 +85,7 @@ public sealed class NetConf
                 throw new CniException(CniException.InvalidConfig, $"network configuration: portSecurity {ps.ToJsonString()} must be true or false");
             portSecurity = ps.GetValue<bool>();
         }
+        var labels = ReadLabels(o);
         string? ip = null, mac = null;
         if (o["runtimeConfig"] is JsonObject rc)
         {
@@ -93,8 +99,32 @@ public sealed class NetConf
         return new NetConf
         {
             CniVersion = version, Name = name, Network = network, Socket = socket, Mtu = mtu,
-            Dns = o["dns"]?.DeepClone(), PrevResult = o["prevResult"]?.DeepClone(), Ip = ip, Mac = mac, PortSecurity = portSecurity, Raw = o,
+            Dns = o["dns"]?.DeepClone(), PrevResult = o["prevResult"]?.DeepClone(), Ip = ip, Mac = mac, PortSecurity = portSecurity, Labels = labels, Raw = o,
         };
+    }
+
+    private static Dictionary<string, string>? ReadLabels(JsonObject o)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (o["labels"] is JsonNode plain)
+        {
+            if (plain is not JsonObject map) throw new CniException(CniException.InvalidConfig, "network configuration: labels must be an object of strings");
+            foreach (var (k, v) in map)
+                labels[k] = v?.GetValueKind() == JsonValueKind.String ? (string)v! : throw new CniException(CniException.InvalidConfig, $"network configuration: labels.{k} must be a string");
+        }
+        if (o["args"] is JsonObject args && args["cni"] is JsonObject cni && cni["labels"] is JsonNode list)
+        {
+            if (list is not JsonArray arr) throw new CniException(CniException.InvalidConfig, "args.cni.labels must be a list of {\"key\", \"value\"}");
+            foreach (var item in arr)
+            {
+                if (item is not JsonObject kv || kv["key"]?.GetValueKind() != JsonValueKind.String || kv["value"]?.GetValueKind() != JsonValueKind.String)
+                    throw new CniException(CniException.InvalidConfig, $"args.cni.labels: {item?.ToJsonString() ?? "null"} is not {{\"key\": \"...\", \"value\": \"...\"}}");
+                labels[(string)kv["key"]!] = (string)kv["value"]!;
+            }
+        }
+        if (labels.Count == 0) return null;
+        if (VSwitch.Api.Labels.WhyNot(labels) is { } why) throw new CniException(CniException.InvalidConfig, "network configuration: " + why);
+        return labels;
     }
 
     /// <summary>The version named on stdin, when it can be read at all (for VERSION and for error replies).</summary>

@@ -73,7 +73,7 @@ public static class Program
         // The name people know the container by: a pod's (K8S_POD_NAME, which podman also sets to the
         // container's name), else the daemon shortens the container id.
         string? name = args.GetValueOrDefault("K8S_POD_NAME") is { Length: > 0 } pod ? pod : null;
-        var body = new AttachRequest(conf.Network, netns, containerId, ifname, ip, mac, "cni:" + conf.Name) { Mtu = conf.Mtu, Name = name, PortSecurity = conf.PortSecurity };
+        var body = new AttachRequest(conf.Network, netns, containerId, ifname, ip, mac, "cni:" + conf.Name) { Mtu = conf.Mtu, Name = name, PortSecurity = conf.PortSecurity, Labels = conf.Labels };
         var r = d.Post("v1/attachments", body, ApiJson.Default.AttachRequest);
         if (!r.Ok)
         {

@@ -34,7 +34,14 @@ public sealed record AttachRequest(
     /// <summary>Its MAC may not move to another port (default true).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? PinMac { get; init; }
+
+    /// <summary>Labels (app=web, tier=front): the container's identity for services' selectors and network policy (see <see cref="VSwitch.Api.Labels"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<string, string>? Labels { get; init; }
 }
+
+/// <summary>PATCH /v1/attachments/{id}: replace the labels of an attachment (policy and services follow at once).</summary>
+public sealed record AttachmentLabelsRequest(Dictionary<string, string>? Labels);
 
 /// <summary>
 /// An attachment (GET /v1/attachments). Port is the switch port (the TAP's name before it was moved and
@@ -45,6 +52,7 @@ public sealed record AttachmentView(string Id, string Network, string Netns, str
 {
     public bool PortSecurity { get; init; } = true;
     public bool PinMac { get; init; } = true;
+    public Dictionary<string, string> Labels { get; init; } = [];
 
     /// <summary>
     /// Prefixes reached through <see cref="Gateway"/> that a CNI result names besides the default route: on a cluster

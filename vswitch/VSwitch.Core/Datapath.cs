@@ -4,6 +4,7 @@ using VSwitch.Core.Flow;
 using VSwitch.Core.Pipeline;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Tables;
+using VSwitch.Core.Tables.Conntrack;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
 
@@ -32,8 +33,9 @@ public sealed class Datapath
     {
         MacTable = macTable ?? new MacTable();
         // The output stage always comes last: it sends what the others queued.
-        // Policy (ACLs with conntrack) goes between port security and the flow lookup: it may trust the source addresses.
-        _stageArray = [.. stages ?? [new ClassifyStage(), new PortSecurityStage(), new FlowStage(), new ActionStage()], new OutputStage()];
+        // Conntrack goes between port security and the flow lookup: it may trust the source addresses, and
+        // its NAT and ct_state are part of the key the flow cache looks up (OVS's ct() and recirculation in one pass).
+        _stageArray = [.. stages ?? [new ClassifyStage(), new PortSecurityStage(), new ConntrackStage(), new FlowStage(), new ActionStage()], new OutputStage()];
         Stages = _stageArray;
         int flow = Array.FindIndex(_stageArray, s => s is FlowStage);
         FlowStageIndex = flow >= 0 ? flow : 1;
@@ -59,7 +61,84 @@ public sealed class Datapath
     /// part only grows, so the sum grows on any change: a cached flow holding an older value is
     /// stale and is computed again on its next packet.
     /// </summary>
-    public long Generation => Rules.Version + MacTable.Generation + Volatile.Read(ref _topology).Version + Routes.Version + Neighbors.Version;
+    public long Generation => Rules.Version + MacTable.Generation + Volatile.Read(ref _topology).Version + Routes.Version + Neighbors.Version
+        + Volatile.Read(ref _ctVersion);
+
+    private ConntrackTable? _conntrack;
+    private ConntrackConfig _ctConfig = ConntrackConfig.Off;
+    private readonly Dictionary<string, ConntrackPart> _ctParts = new(StringComparer.Ordinal);
+    private long _ctVersion;
+    private int _conntrackCapacity = ConntrackTable.DefaultCapacity;
+
+    /// <summary>
+    /// The connection-tracking table services, policy and NAT share. Made when first asked for (its
+    /// index costs a few MB), with <see cref="ConntrackCapacity"/> entries at most.
+    /// </summary>
+    public ConntrackTable Conntrack
+    {
+        get
+        {
+            var t = Volatile.Read(ref _conntrack);
+            if (t is not null) return t;
+            lock (_control)
+            {
+                _conntrack ??= new ConntrackTable(_conntrackCapacity);
+                return _conntrack;
+            }
+        }
+    }
+
+    /// <summary>The table's size limit (limits.conntrack); settable until the table is made.</summary>
+    public int ConntrackCapacity
+    {
+        get => _conntrack?.Capacity ?? _conntrackCapacity;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            lock (_control)
+            {
+                if (_conntrack is not null && _conntrack.Capacity != value)
+                    throw new InvalidOperationException($"the conntrack table already holds up to {_conntrack.Capacity} connections; its size is set at start");
+                _conntrackCapacity = value;
+            }
+        }
+    }
+
+    private IConnectionAdmission? _admission;
+
+    /// <summary>Network policy's verdict on new connections (null: no policy, everything may open).</summary>
+    public IConnectionAdmission? Admission => Volatile.Read(ref _admission);
+
+    /// <summary>Publishes a new policy; cached flows are decided again (established connections are not affected: their ct_state is +est).</summary>
+    public void SetAdmission(IConnectionAdmission? admission)
+    {
+        lock (_control)
+        {
+            Volatile.Write(ref _admission, admission);
+            Interlocked.Increment(ref _ctVersion);
+        }
+    }
+
+    /// <summary>What conntrack does now (read once per batch by the conntrack stage).</summary>
+    public ConntrackConfig ConntrackConfig => Volatile.Read(ref _ctConfig);
+
+    /// <summary>
+    /// Sets one owner's part ("services", "policy", "nat") of what conntrack does; the union is
+    /// published at once, and cached flows are decided again (tracking on or off changes their key).
+    /// </summary>
+    public void SetConntrackPart(string owner, ConntrackPart part)
+    {
+        lock (_control)
+        {
+            _ctParts[owner] = part;
+            bool track = false;
+            var frontends = new List<NatFrontend>();
+            foreach (var p in _ctParts.Values) { track |= p.Track; frontends.AddRange(p.Frontends); }
+            if (track || frontends.Count > 0) _ = Conntrack;
+            Volatile.Write(ref _ctConfig, new ConntrackConfig(track, frontends));
+            Interlocked.Increment(ref _ctVersion);
+        }
+    }
 
     /// <summary>The armed live trace, or null (the datapath checks this once per batch).</summary>
     public LiveTrace? LiveTrace => Volatile.Read(ref _liveTrace);
@@ -97,7 +176,7 @@ public sealed class Datapath
     {
         ctx.Topology = Volatile.Read(ref _topology);
         ctx.NowMs = nowMs;
-        ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version + Routes.Version + Neighbors.Version;
+        ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version + Routes.Version + Neighbors.Version + Volatile.Read(ref _ctVersion);
         ctx.Live = Volatile.Read(ref _liveTrace);
         var stages = _stageArray;
         var sc = ctx.Counters.Stages;

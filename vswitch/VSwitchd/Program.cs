@@ -222,6 +222,9 @@ public static class Program
             sp.GetRequiredService<ILogger<VSwitch.Cluster.ClusterAgent>>()));
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
+        // After the attachments: policies select them by their labels.
+        builder.Services.AddSingleton<VSwitchd.Policy.NetworkPolicies>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Policy.NetworkPolicies>());
         builder.Services.AddSingleton(new DaemonHandles(socket, state, apiFd, heldLock) { CarriedArgs = CarriedArgs(args) });
         builder.Services.AddSingleton<WriteGate>();
         builder.Services.AddSingleton<HandoverService>();

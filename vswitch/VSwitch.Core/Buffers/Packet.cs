@@ -59,6 +59,9 @@ public sealed unsafe class Packet
     /// </summary>
     public PacketTrace? Trace;
 
+    /// <summary>What the conntrack stage found (valid while <c>Key.CtState</c> is non-zero).</summary>
+    public PacketCt Ct;
+
     public int Headroom => Offset;
     public int Tailroom => _slotSize - Offset - Length;
     public int Capacity => _slotSize;
@@ -150,6 +153,7 @@ public sealed unsafe class Packet
         TunnelRemote = other.TunnelRemote;
         Vlan = other.Vlan;
         Key = other.Key;
+        Ct = other.Ct;
         Drop = other.Drop;
         Trace = other.Trace;
         Flow = other.Flow;

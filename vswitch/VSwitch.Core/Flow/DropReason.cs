@@ -70,6 +70,17 @@ public enum DropReason : byte
     PortSecurityNd,
     /// <summary>A MAC pinned to another port (its attachment's, or static there) appeared here (the bridge refuses the move).</summary>
     MacMoveRefused,
+    // Connection tracking (ConntrackStage, and its commit in the actions).
+    /// <summary>A packet that cannot belong to a connection (a stray RST, SYN+FIN, an ICMP error about nothing tracked).</summary>
+    CtInvalid,
+    /// <summary>A new connection when the conntrack table is full (existing ones go on).</summary>
+    ConntrackFull,
+    /// <summary>A new connection to a service with no healthy backend.</summary>
+    NoBackend,
+    /// <summary>A source NAT found no free port.</summary>
+    NatPortsExhausted,
+    /// <summary>A new connection that no network policy allows.</summary>
+    PolicyDenied,
     Count
 }
 
@@ -183,6 +194,11 @@ public static class DropReasons
                 DropReason.PortSecurityArp => "port-security-arp",
                 DropReason.PortSecurityNd => "port-security-nd",
                 DropReason.MacMoveRefused => "mac-move-refused",
+                DropReason.CtInvalid => "ct-invalid",
+                DropReason.ConntrackFull => "conntrack-full",
+                DropReason.NoBackend => "no-backend",
+                DropReason.NatPortsExhausted => "nat-ports-exhausted",
+                DropReason.PolicyDenied => "policy-denied",
                 _ => throw new InvalidOperationException($"DropReason.{(DropReason)i} has no name: add it to DropReasons.Build"),
             };
         }

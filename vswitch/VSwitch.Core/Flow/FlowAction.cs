@@ -35,6 +35,12 @@ public enum ActionKind : byte
     CheckMtu,
     /// <summary>The router took the frame (an ARP reply it learned from): released, not a drop.</summary>
     Consume,
+    /// <summary>
+    /// Enter a new connection in the conntrack table (OVS's ct(commit)), with the NAT the conntrack
+    /// stage chose; Value non-zero: also masquerade, source NAT to that IPv4 address (host order).
+    /// Does nothing for a packet of a connection already entered.
+    /// </summary>
+    CtCommit,
 }
 
 /// <summary>
@@ -50,6 +56,9 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
     public static readonly FlowAction Normal = new(ActionKind.Normal);
     public static readonly FlowAction Flood = new(ActionKind.Flood);
     public static FlowAction Drop(DropReason reason) => new(ActionKind.Drop, Value: (ulong)reason);
+    public static readonly FlowAction CtCommit = new(ActionKind.CtCommit);
+    /// <summary>ct(commit,nat(src=ADDRESS)): masquerade behind an IPv4 address.</summary>
+    public static FlowAction CtCommitSnat(uint address) => new(ActionKind.CtCommit, Value: address);
 
     public DropReason DropReason => Kind == ActionKind.Drop ? (DropReason)Value : DropReason.None;
 
@@ -75,6 +84,8 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
         ActionKind.Resolve => "resolve(" + AddressFormat.IPv4((uint)Value) + ")",
         ActionKind.CheckMtu => "check_mtu(" + Value.ToString(CultureInfo.InvariantCulture) + ")",
         ActionKind.Consume => "consume",
+        ActionKind.CtCommit when Value != 0 => "ct(commit,nat(src=" + AddressFormat.IPv4((uint)Value) + "))",
+        ActionKind.CtCommit => "ct(commit)",
         ActionKind.Flood => "flood",
         _ => Kind.ToString(),
     };

@@ -45,7 +45,9 @@ public struct FlowKey : IEquatable<FlowKey>
     public byte NwFrag;
     /// <summary><see cref="STagBit"/>: the outer tag was 802.1ad (an S-tag); <see cref="InnerTagBit"/>: a second tag followed it.</summary>
     public byte VlanQinQ;
-    public ushort Reserved;
+    /// <summary>Open vSwitch's ct_state (<see cref="Tables.Conntrack.CtState"/>), set by the conntrack stage; 0 when not tracked.</summary>
+    public byte CtState;
+    public byte Reserved;
 
     public const byte VlanPresentBit = 0x80;
     public const byte STagBit = 1;

@@ -18,6 +18,7 @@ public static class FlowKeyFormat
         if (key.TunId != 0) Append(sb, "tun_id", "0x" + key.TunId.ToString("x", CultureInfo.InvariantCulture));
         if (key.TunRemote != 0) Append(sb, "tun_src", AddressFormat.IPv4(key.TunRemote));
         Append(sb, "in_port", portName?.Invoke(key.InPort) ?? Num(key.InPort));
+        if (key.CtState != 0) Append(sb, "ct_state", CtStates.Describe((CtState)key.CtState));
         Append(sb, "dl_src", MacAddress.Format(key.DlSrc));
         Append(sb, "dl_dst", MacAddress.Format(key.DlDst));
         if (key.HasVlan)

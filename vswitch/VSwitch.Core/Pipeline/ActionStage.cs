@@ -27,6 +27,8 @@ public sealed class ActionStage : Stage
         DropReason.FragmentationNeeded, DropReason.MtuExceeded, DropReason.PortDown, DropReason.PoolExhausted,
         DropReason.IcmpRateLimited, DropReason.RouterConsumed, DropReason.GsoUnsupported,
         DropReason.NeighborQueueFull, DropReason.NeighborUnresolved,
+        // Conntrack's commit: the table full, no port left for a source NAT; policy's verdict.
+        DropReason.ConntrackFull, DropReason.NatPortsExhausted, DropReason.PolicyDenied, DropReason.CtInvalid,
     ];
 
     public override void Process(PacketBatch batch, DatapathContext ctx)
@@ -145,6 +147,9 @@ public sealed class ActionStage : Stage
                     break;
                 case ActionKind.DecTtl:
                     if (!DecrementTtl(p)) { ctx.Drop(p, DropReason.TtlExpired); return; }
+                    break;
+                case ActionKind.CtCommit:
+                    if (!ConntrackCommit.Commit(p, (uint)a.Value, ctx)) return;
                     break;
             }
         }

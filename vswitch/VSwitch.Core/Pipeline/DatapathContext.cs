@@ -15,6 +15,8 @@ public sealed class DatapathContext
 {
     private int _flushRequests, _flushesDone;
     private long _lastSweepMs;
+    /// <summary>When this thread last swept the conntrack table for expired entries.</summary>
+    internal long LastConntrackSweepMs;
     private readonly NeighborHold _held = new();
     private readonly IcmpRateLimiter _icmp = new();
     // Live traces claimed during this batch: handed to the live trace once the batch is out.

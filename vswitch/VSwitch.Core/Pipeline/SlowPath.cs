@@ -1,5 +1,6 @@
 using VSwitch.Core.Flow;
 using VSwitch.Core.Tables;
+using VSwitch.Core.Tables.Conntrack;
 using VSwitch.Core.Tables.Rules;
 using VSwitch.Core.Topology;
 using VSwitch.Core.Wire;
@@ -25,6 +26,34 @@ public static class SlowPath
     }
 
     public static void Resolve(in FlowKey key, ushort vlan, Datapath dp, SwitchTopology topo, long nowMs,
+        FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
+    {
+        ResolveTables(in key, vlan, dp, topo, nowMs, result, scratch, sideEffects, trace);
+        if (((CtState)key.CtState & (CtState.Tracked | CtState.New)) == (CtState.Tracked | CtState.New))
+            AdmitNewConnection(in key, dp, topo, result, sideEffects, trace);
+    }
+
+    /// <summary>
+    /// A new connection's first packets (ct_state +trk+new): network policy decides whether it may
+    /// open (where OVN checks ACLs, after the forwarding decision so that the destination is known);
+    /// if so, the flow enters it in the conntrack table before anything else (ct(commit)), so that its
+    /// answers and the rest of it pass as established. A flow that drops commits nothing.
+    /// </summary>
+    private static void AdmitNewConnection(in FlowKey key, Datapath dp, SwitchTopology topo, FlowEntry result, bool count, PacketTrace? trace)
+    {
+        var actions = result.Actions;
+        if (actions.Length == 0 || actions[0].Kind == ActionKind.Drop) return;
+        if (dp.Admission is { } admission && !admission.Allows(in key, topo, count, trace))
+        {
+            result.Actions = [FlowAction.Drop(DropReason.PolicyDenied)];
+            return;
+        }
+        foreach (var a in actions) if (a.Kind == ActionKind.CtCommit) return; // the router asked for one (masquerade)
+        result.Actions = [FlowAction.CtCommit, .. actions];
+        trace?.Add("conntrack", "a new connection: ct(commit) before the actions");
+    }
+
+    private static void ResolveTables(in FlowKey key, ushort vlan, Datapath dp, SwitchTopology topo, long nowMs,
         FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
     {
         result.Learns = false;

@@ -24,6 +24,8 @@ public static class AttachApi
             var problems = atts.Check(atts.Get(id));
             return TypedResults.Ok(new AttachmentCheckView(problems.Count == 0, problems.ToArray()));
         });
+        v1.MapPatch("/attachments/{id}", (Attachments atts, SwitchRuntime rt, string id, AttachmentLabelsRequest body) =>
+            TypedResults.Ok(View(atts.SetLabels(id, body.Labels), rt)));
         v1.MapDelete("/attachments/{id}", (Attachments atts, string id) =>
         {
             atts.Remove(id);
@@ -40,5 +42,5 @@ public static class AttachApi
 
     private static AttachmentView View(Attachment a, SwitchRuntime rt) => new(a.Id, a.Network, a.Netns, a.ContainerId, a.Ifname, a.Port, a.Mac, a.Mtu,
         a.Address, a.Address?.Split('/')[0], a.Gateway, a.Source, a.CreatedAt, a.Name ?? Attachments.DisplayName(null, a.ContainerId, a.Netns))
-    { PortSecurity = a.PortSecurity, PinMac = a.PinMac, Routes = a.Gateway is null ? null : rt.ClusterRoutes(a.Network) };
+    { PortSecurity = a.PortSecurity, PinMac = a.PinMac, Labels = a.Labels ?? [], Routes = a.Gateway is null ? null : rt.ClusterRoutes(a.Network) };
 }

@@ -40,6 +40,8 @@ public sealed record Attachment
     public bool PortSecurity { get; init; } = true;
     /// <summary>Its MAC may not move to another port (default on).</summary>
     public bool PinMac { get; init; } = true;
+    /// <summary>Labels (app=web): the container's identity for services and policy; null in attachments stored before they existed.</summary>
+    public Dictionary<string, string>? Labels { get; init; }
 }
 
 /// <summary>
@@ -119,8 +121,10 @@ public sealed class Attachments : IHostedService, IDisposable
         if (NetnsIdentity(path) is not var (dev, ino))
             throw new InvalidRequestException($"netns: network namespace '{netns}' does not exist ({path} not found)");
         if (req.Mtu is < 68 or > 9000) throw new InvalidRequestException($"mtu: {req.Mtu} must be 68..9000");
+        if (VSwitch.Api.Labels.WhyNot(req.Labels) is { } badLabel) throw new InvalidRequestException("labels: " + badLabel);
         int mtu = req.Mtu ?? cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450);
 
+        Attachment attached;
         lock (_gate)
         {
             if (_stopping) throw new UnavailableException("vswitchd is stopping");
@@ -157,6 +161,7 @@ public sealed class Attachments : IHostedService, IDisposable
                 Mac = MacAddress.Format(mac), Mtu = mtu, Address = address, Gateway = pool?.GatewayAddress,
                 Source = req.Source, NetnsDev = dev, NetnsInode = ino, CreatedAt = DateTime.UtcNow,
                 PortSecurity = req.PortSecurity ?? true, PinMac = req.PinMac ?? true,
+                Labels = req.Labels is { Count: > 0 } l ? new Dictionary<string, string>(l, StringComparer.Ordinal) : null,
             };
             try
             {
@@ -172,8 +177,39 @@ public sealed class Attachments : IHostedService, IDisposable
             _byId[id] = att;
             _log.LogInformation("attached {Netns} ({Container}) {Ifname} to {Network}: port {Port}, {Address}, mac {Mac}",
                 netns, containerId, ifname, network, att.Port, address ?? "no address", att.Mac);
-            return att;
+            attached = att;
         }
+        RaiseChanged();
+        return attached;
+    }
+
+    /// <summary>
+    /// Raised after an attachment comes, goes or changes its labels (outside the lock): services'
+    /// selectors and network policy recompute their address sets from <see cref="List"/>.
+    /// </summary>
+    public event Action? Changed;
+
+    private void RaiseChanged()
+    {
+        try { Changed?.Invoke(); }
+        catch (Exception e) when (e is not OutOfMemoryException) { _log.LogError(e, "a listener of attachment changes failed"); }
+    }
+
+    /// <summary>Replaces an attachment's labels (PATCH /v1/attachments/{id}); stored at once.</summary>
+    public Attachment SetLabels(string id, Dictionary<string, string>? labels)
+    {
+        if (VSwitch.Api.Labels.WhyNot(labels) is { } why) throw new InvalidRequestException("labels: " + why);
+        Attachment updated;
+        lock (_gate)
+        {
+            if (!_byId.TryGetValue(id, out var a)) throw new NotFoundException($"no attachment '{id}'");
+            updated = a with { Labels = labels is { Count: > 0 } ? new Dictionary<string, string>(labels, StringComparer.Ordinal) : null };
+            _rt.Store?.SaveAttachment(updated);
+            _byId[id] = updated;
+            _log.LogInformation("attachment {Id} ({Port}): labels {Labels}", id, a.Port, VSwitch.Api.Labels.Format(updated.Labels));
+        }
+        RaiseChanged();
+        return updated;
     }
 
     /// <summary>Detaches one attachment by id, or <see cref="NotFoundException"/>.</summary>
@@ -208,8 +244,9 @@ public sealed class Attachments : IHostedService, IDisposable
             _rt.Store?.DeleteAttachment(a.Id);
             _log.LogInformation("{Reason}: {Netns} ({Container}) {Ifname} from {Network}, port {Port} removed, {Address} released",
                 reason, a.Netns, a.ContainerId, a.Ifname, a.Network, a.Port, a.Address ?? "no address");
-            return true;
         }
+        RaiseChanged();
+        return true;
     }
 
     /// <summary>What is wrong with an attachment as the namespace sees it (CNI CHECK); empty when all is well.</summary>
