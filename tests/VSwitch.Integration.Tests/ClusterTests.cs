@@ -395,9 +395,10 @@ public class ClusterTests
             var (sent, received) = PingResult(ping, TimeSpan.FromSeconds(60));
             Assert.True(sent >= 200 && received == sent, $"ping through the outage: {sent} sent, {received} received");
             // The same pings with the store up cost some (forwarding, timers, the runtime); the outage's retries (one per 2 s)
-            // may add a little, 2 % of a core at most: more means something spins.
+            // add a little (+0.5 to +1.5 % of a core seen on a loaded machine); 3 % more means something spins (a busy
+            // retry loop takes a whole core).
             double outageRate = cpu.TotalSeconds / outageSeconds;
-            Assert.True(outageRate < normalRate + 0.02, $"vswitchd used {outageRate:P1} of a core in the outage, {normalRate:P1} with the store up");
+            Assert.True(outageRate < normalRate + 0.03, $"vswitchd used {outageRate:P1} of a core in the outage, {normalRate:P1} with the store up");
             Wait.Until(() => (bool)hosts[0].D!.Get("/v1/cluster")["reachable"]!, TimeSpan.FromSeconds(10), "host 1 to see the store again");
 
             // A host removed from the store while host 1 cannot reach it (host 3 dies; an operator deletes its lease):
