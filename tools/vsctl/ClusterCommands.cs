@@ -50,8 +50,10 @@ public static class ClusterCommands
             w.WriteLine($"this host:   {c.PublicIp}");
             if (c.Lease is { } l)
             {
-                w.WriteLine($"lease:       {l.Subnet} (VTEP MAC {l.VtepMac}), TTL {Age(TimeSpan.FromSeconds(c.LeaseTtlSeconds))}"
-                    + (l.Expires is { } e ? $", expires {Time(e)}" : "") + (l.Renewed is { } r ? $", renewed {Time(r)}" : ""));
+                // A static file's hosts hold their subnets for good: no TTL, nothing renewed.
+                bool leased = !c.Store.StartsWith("file ", StringComparison.Ordinal);
+                w.WriteLine($"lease:       {l.Subnet} (VTEP MAC {l.VtepMac})" + (!leased ? ", from the file" : $", TTL {Age(TimeSpan.FromSeconds(c.LeaseTtlSeconds))}"
+                    + (l.Expires is { } e ? $", expires {Time(e)}" : "") + (l.Renewed is { } r ? $", renewed {Time(r)}" : "")));
                 w.WriteLine($"networks:    containers attach to '{c.ContainerNetwork}' ({l.Subnet}); hosts meet on '{c.TransitNetwork}'");
             }
             else w.WriteLine("lease:       none yet");
