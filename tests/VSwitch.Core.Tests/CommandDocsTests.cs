@@ -110,7 +110,7 @@ public class CommandDocsTests
     public void Vswitchd_help_and_manual_come_from_one_option_table()
     {
         Assert.Equal("""
-            usage: vswitchd [--config FILE] [--config-wins] [--socket PATH] [--state PATH] [--admin-group GROUP] [--read-group GROUP] [--audit-keep N] [--tls-listen ADDR:PORT] [--tls-cert FILE] [--tls-key FILE] [--tls-client-ca FILE] [--docker-plugin PATH] [--docker-host SOCKET]
+            usage: vswitchd [--config FILE] [--config-wins] [--socket PATH] [--state PATH] [--admin-group GROUP] [--read-group GROUP] [--audit-keep N] [--tls-listen ADDR:PORT] [--tls-cert FILE] [--tls-key FILE] [--tls-client-ca FILE] [--docker-plugin PATH] [--docker-host SOCKET] [--etcd-endpoints URLS] [--etcd-prefix PREFIX] [--public-ip IP] [--lease-ttl SECONDS] [--cluster-file FILE]
               --config FILE            JSON configuration of networks, ports and datapath (see README)
               --config-wins            apply FILE's networks, ports and overlay over the stored ones (API additions are kept)
               --socket PATH            management API socket (default $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock)
@@ -124,6 +124,11 @@ public class CommandDocsTests
               --tls-client-ca FILE     CA certificate(s) that client certificates must chain to (PEM)
               --docker-plugin PATH     serve Docker's remote network and IPAM driver on PATH (/run/docker/plugins/vswitch.sock)
               --docker-host SOCKET     dockerd's API socket (unix:///var/run/docker.sock), for container names and labels
+              --etcd-endpoints URLS    cluster mode: etcd client URLs, comma-separated (http://127.0.0.1:2379,...)
+              --etcd-prefix PREFIX     cluster mode: the key prefix (default /coreos.com/network)
+              --public-ip IP           cluster mode: this host's underlay address (its VTEP and its lease's PublicIP)
+              --lease-ttl SECONDS      cluster mode: the TTL of this host's lease (default 86400, 24 h)
+              --cluster-file FILE      cluster mode without etcd: a file listing every host (subnet, public IP, VTEP MAC)
 
             """, VSwitchd.DaemonUsage.Help);
         string man = VSwitchd.DaemonUsage.Manual();

@@ -71,6 +71,9 @@ public sealed class Vswitchd : IDisposable
     /// <summary>Starts vswitchd inside a network namespace (a "host" of an overlay test).</summary>
     public static Vswitchd StartInNetns(string netns, string configJson) => StartIn(null, configJson, netns);
 
+    /// <summary>Starts vswitchd inside a namespace with options (cluster mode), in <paramref name="dir"/> when given (a restart keeps its state).</summary>
+    public static Vswitchd StartInNetns(string netns, string? dir, string? configJson, params string[] extraArgs) => StartIn(dir, configJson, netns, extraArgs);
+
     private static Vswitchd StartIn(string? dir, string? configJson, string? netns, params string[] extraArgs)
     {
         dir ??= Directory.CreateTempSubdirectory("vst-d").FullName;

@@ -67,6 +67,7 @@ public static class Program
         root.Subcommands.Add(AttachCommands.Attach(cli));
         root.Subcommands.Add(AttachCommands.Detach(cli));
         root.Subcommands.Add(AuditCommands.Create(cli));
+        root.Subcommands.Add(ClusterCommands.Create(cli));
         root.Subcommands.Add(RestartCommand.Create(cli));
         root.Subcommands.Add(CompletionCommand.Create(root, cli)); // hidden: completion scripts from this tree
         root.Subcommands.Add(ManCommand.Create(root, cli));        // hidden: vsctl(1) from this tree

@@ -38,12 +38,12 @@ public static class RouteCommands
     {
         var prefix = new Argument<string>("PREFIX") { Description = "The destination, an IPv4 or IPv6 prefix (e.g. 10.9.0.0/16, 0.0.0.0/0, fd00:9::/64)" };
         var via = new Option<string>("--via") { Description = "Next hop: a gateway address on a routed network's subnet (subnet6 for an IPv6 prefix)", HelpName = "IP" };
-        var dev = new Option<string>("--dev") { Description = "Out of this network, the destination being on its link", HelpName = "NETWORK" };
+        var dev = new Option<string>("--dev") { Description = "Out of this network, the destination being on its link (with --via: the gateway on-link there)", HelpName = "NETWORK" };
         var add = new Command("add", "Add a static route (again with another --via for ECMP)") { prefix, via, dev };
         add.Validators.Add(r =>
         {
             bool hasVia = r.GetResult(via) is not null, hasDev = r.GetResult(dev) is not null;
-            if (hasVia == hasDev) r.AddError("give exactly one of --via IP or --dev NETWORK");
+            if (!hasVia && !hasDev) r.AddError("give --via IP, --dev NETWORK, or both (the gateway on-link on that network, as ip route's onlink)");
         });
         cli.SetAction(add, async (ctx, ct) =>
         {

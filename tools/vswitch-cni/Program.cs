@@ -100,6 +100,9 @@ public static class Program
             ipc["interface"] = 0;
             // Add(JsonNode), not the generic Add<T> (which would serialize by reflection: not trimming- or AOT-safe).
             ips.Add((JsonNode)ipc);
+            // A cluster network first (Flannel's CNI names it so), then the default route; both via the gateway.
+            if (gateway is not null)
+                foreach (var dst in a.Routes ?? []) routes.Add((JsonNode)new JsonObject { ["dst"] = dst, ["gw"] = gateway });
             if (gateway is not null) routes.Add((JsonNode)new JsonObject { ["dst"] = "0.0.0.0/0", ["gw"] = gateway });
         }
         // A dual-stack network's IPv6 address and default route, after the IPv4 ones (as the bridge plugin lists them).

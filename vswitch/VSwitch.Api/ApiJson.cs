@@ -66,6 +66,8 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AuditEntryView))]
 [JsonSerializable(typeof(RestartRequest))]
 [JsonSerializable(typeof(RestartView))]
+[JsonSerializable(typeof(ClusterView))]
+[JsonSerializable(typeof(ClusterHostView[]))]
 [JsonSerializable(typeof(ConnectionView))]
 [JsonSerializable(typeof(ConntrackView))]
 [JsonSerializable(typeof(PolicyRequest))]

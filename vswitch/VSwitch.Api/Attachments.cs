@@ -57,6 +57,12 @@ public sealed record AttachmentView(string Id, string Network, string Netns, str
     public string? Address6 { get; init; }
     public string? Ip6 { get; init; }
     public string? Gateway6 { get; init; }
+
+    /// <summary>
+    /// Prefixes reached through <see cref="Gateway"/> that a CNI result names besides the default route: on a cluster
+    /// network, the whole cluster network (10.244.0.0/16), as Flannel's CNI result does. Null when there are none.
+    /// </summary>
+    public string[]? Routes { get; init; }
 }
 
 /// <summary>GET /v1/attachments/{id}/check (CNI CHECK): what is wrong with it as the namespace sees it.</summary>

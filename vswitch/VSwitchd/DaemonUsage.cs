@@ -65,6 +65,22 @@ public static class DaemonUsage
             "dockerd's API socket (unix:///var/run/docker.sock, or a path). Docker does not tell a remote driver which " +
             "container an endpoint belongs to; with this option vswitchd asks dockerd after each join, and records the " +
             "container's name and labels on its attachment. Without it, endpoints are named by their id."),
+        new("--etcd-endpoints", "URLS", "cluster mode: etcd client URLs, comma-separated (http://127.0.0.1:2379,...)",
+            "Cluster mode: this host leases a subnet of the cluster network from etcd, in Flannel's layout (config at " +
+            "PREFIX/config, leases at PREFIX/subnets/), publishes its VTEP, and programs a route to every other host's " +
+            "subnet. URLS are the members' client URLs, comma-separated; give all of a 3- or 5-member cluster. Overrides " +
+            "cluster.etcdEndpoints in the config file. Needs --public-ip."),
+        new("--etcd-prefix", "PREFIX", "cluster mode: the key prefix (default /coreos.com/network)",
+            "The etcd key prefix of the cluster network, Flannel's default /coreos.com/network."),
+        new("--public-ip", "IP", "cluster mode: this host's underlay address (its VTEP and its lease's PublicIP)",
+            "This host's underlay address: the VXLAN endpoint listens there, and it is the PublicIP of its lease. A host " +
+            "takes back the lease that has its PublicIP at every start, so it keeps its subnet."),
+        new("--lease-ttl", "SECONDS", "cluster mode: the TTL of this host's lease (default 86400, 24 h)",
+            "The TTL of this host's etcd lease, renewed every third of it. A host that stops gracefully gives its lease " +
+            "back; one that dies keeps it until the TTL runs out."),
+        new("--cluster-file", "FILE", "cluster mode without etcd: a file listing every host (subnet, public IP, VTEP MAC)",
+            "Cluster mode without etcd: FILE lists the cluster network and every host ({\"network\": \"10.244.0.0/16\", " +
+            "\"hosts\": [{\"subnet\", \"publicIp\", \"vtepMac\"}]}); this host is the one with --public-ip."),
     ];
 
     /// <summary>What --help prints (and a usage error after its message).</summary>

@@ -28,6 +28,7 @@ public static class Program
         int auditKeep = AuditLog.DefaultKeep;
         string? tlsListen = null, tlsCert = null, tlsKey = null, tlsClientCa = null;
         string? dockerPlugin = null, dockerHost = null;
+        string? etcdEndpoints = null, etcdPrefix = null, publicIp = null, leaseTtl = null, clusterFile = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -51,6 +52,11 @@ public static class Program
                 case "--tls-client-ca": tlsClientCa = Next() ?? UsageError("--tls-client-ca needs a PEM file"); break;
                 case "--docker-plugin": dockerPlugin = Next() ?? UsageError("--docker-plugin needs a socket path (/run/docker/plugins/vswitch.sock)"); break;
                 case "--docker-host": dockerHost = Next() ?? UsageError("--docker-host needs dockerd's API socket (unix:///var/run/docker.sock)"); break;
+                case "--etcd-endpoints": etcdEndpoints = Next() ?? UsageError("--etcd-endpoints needs URLS (http://127.0.0.1:2379,...)"); break;
+                case "--etcd-prefix": etcdPrefix = Next() ?? UsageError("--etcd-prefix needs a key prefix"); break;
+                case "--public-ip": publicIp = Next() ?? UsageError("--public-ip needs an IPv4 address"); break;
+                case "--lease-ttl": leaseTtl = Next() ?? UsageError("--lease-ttl needs a number of seconds"); break;
+                case "--cluster-file": clusterFile = Next() ?? UsageError("--cluster-file needs a file"); break;
                 // Not for people: a running vswitchd starts its successor with it (POST /v1/restart, SIGUSR2).
                 case "--takeover": takeoverPath = Next() ?? UsageError("--takeover needs the hand-over socket"); break;
                 case "-h" or "--help": Console.Write(DaemonUsage.Help); return 0;
@@ -86,6 +92,38 @@ public static class Program
         {
             Console.Error.WriteLine($"vswitchd: {e.Message}");
             return 2;
+        }
+
+        if (etcdEndpoints == "" || etcdPrefix == "" || publicIp == "" || leaseTtl == "" || clusterFile == "") return 2;
+        if (etcdEndpoints is not null || etcdPrefix is not null || publicIp is not null || leaseTtl is not null || clusterFile is not null)
+        {
+            // Flags win over the file's cluster section, field by field.
+            var c = cfg.Cluster ??= new ClusterConfig();
+            if (etcdEndpoints is not null) c.EtcdEndpoints = [.. etcdEndpoints.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+            if (etcdPrefix is not null) c.Prefix = etcdPrefix;
+            if (publicIp is not null) c.PublicIp = publicIp;
+            if (clusterFile is not null) c.StaticFile = clusterFile;
+            if (leaseTtl is not null)
+            {
+                if (!int.TryParse(leaseTtl, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int ttl))
+                    return UsageExit($"--lease-ttl: '{leaseTtl}' is not a number of seconds");
+                c.LeaseTtlSeconds = ttl;
+            }
+        }
+        VSwitch.Cluster.IClusterStore? clusterStore = null;
+        if (cfg.Cluster is { } cluster)
+        {
+            if (cluster.Validate() is { Count: > 0 } bad) return UsageExit(string.Join("; ", bad));
+            try
+            {
+                clusterStore = cluster.StaticFile is not null ? new VSwitch.Cluster.StaticClusterStore(cluster.StaticFile)
+                    : new VSwitch.Cluster.EtcdClusterStore(cluster.EtcdEndpoints, cluster.Prefix);
+            }
+            catch (VSwitch.Cluster.ClusterConfigException e)
+            {
+                Console.Error.WriteLine($"vswitchd: {e.Message}");
+                return 2;
+            }
         }
 
         // A hitless restart's successor: the predecessor's descriptors (ports, API socket, state lock) come first.
@@ -189,6 +227,9 @@ public static class Program
         // Let malformed bodies reach the JSON error answer (ApiErrors) instead of an empty 400.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddHostedService<SwitchService>();
+        // After SwitchService, so that it stops first: the lease is given back while the ports still forward.
+        if (clusterStore is not null) builder.Services.AddHostedService(sp => new ClusterService(sp.GetRequiredService<SwitchRuntime>(), cfg.Cluster!, clusterStore,
+            sp.GetRequiredService<ILogger<VSwitch.Cluster.ClusterAgent>>()));
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
         // After the attachments: policies select them by their labels.

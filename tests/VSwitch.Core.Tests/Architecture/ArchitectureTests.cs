@@ -83,6 +83,20 @@ public class ArchitectureTests
     }
 
     [Fact]
+    public void The_etcd_client_lives_in_the_cluster_control_plane_and_nowhere_else()
+    {
+        var cluster = typeof(VSwitch.Cluster.ClusterAgent).Assembly;
+        Assert.Contains(cluster.GetReferencedAssemblies(), a => a.Name == "dotnet-etcd");
+        foreach (var name in new[] { "vswitchd", "VSwitch.Core", "VSwitch.Overlay", "VSwitch.Api", "vsctl", "vswitch-cni" })
+        {
+            var r = Types.InAssembly(Load(name)).ShouldNot().HaveDependencyOnAny("dotnet_etcd", "Etcdserverpb", "Mvccpb").GetResult();
+            Assert.True(r.IsSuccessful, $"{name} uses the etcd client: " + string.Join(", ", r.FailingTypeNames ?? []));
+        }
+        // The control plane drives the switch through IClusterDataplane only: it knows neither the datapath nor the daemon.
+        Assert.DoesNotContain(cluster.GetReferencedAssemblies(), a => a.Name is "vswitchd" or "VSwitch.Core" or "VSwitch.Overlay");
+    }
+
+    [Fact]
     public void The_overlay_does_not_reach_into_the_daemon()
     {
         Assert.DoesNotContain(Overlay.GetReferencedAssemblies(), a => a.Name == "vswitchd");

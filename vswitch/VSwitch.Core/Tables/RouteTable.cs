@@ -113,6 +113,14 @@ public sealed partial class RouteTable
         }
     }
 
+    /// <summary>One prefix's route, or null: a lookup by key, not a walk of the table (the cluster programs thousands).</summary>
+    public RouteInfo? Get(uint prefix, int length)
+    {
+        prefix &= Mask(length);
+        lock (_gate)
+            return _groupOf.TryGetValue((prefix, length), out int g) ? new RouteInfo(prefix, length, _groups[g] ?? []) : null;
+    }
+
     public List<RouteInfo> Routes()
     {
         lock (_gate)

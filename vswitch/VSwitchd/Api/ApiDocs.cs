@@ -22,6 +22,8 @@ public static class ApiDocs
     /// <summary>"METHOD /path" → the summary and the error statuses the route adds to <see cref="Common"/>.</summary>
     public static readonly IReadOnlyDictionary<string, (string Summary, int[] Errors)> Routes = new Dictionary<string, (string, int[])>
     {
+        ["GET /v1/cluster"] = ("Cluster mode: the store (etcd or a file), whether it answers and since when not, this host's lease, the cluster network", [404]),
+        ["GET /v1/cluster/hosts"] = ("Cluster mode: every other host (subnet, public IP, VTEP MAC, lease expiry, programmed or why not, frames and bytes to and from it)", [404]),
         ["GET /v1/show"] = ("Overview: version, uptime, threads, networks with their ports (ovs-vsctl show)", []),
         ["GET /v1/networks"] = ("List networks with their addresses in use", []),
         ["GET /v1/networks/{name}"] = ("One network", [404]),

@@ -11,21 +11,21 @@ public static class AttachApi
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapPost("/attachments", (Attachments atts, AttachRequest body) =>
+        v1.MapPost("/attachments", (Attachments atts, SwitchRuntime rt, AttachRequest body) =>
         {
             var a = atts.Attach(body);
-            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a));
+            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a, rt));
         });
-        v1.MapGet("/attachments", (Attachments atts, string? network, string? containerId, string? netns, string? ifname) =>
-            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(View).ToArray()));
-        v1.MapGet("/attachments/{id}", (Attachments atts, string id) => TypedResults.Ok(View(atts.Get(id))));
+        v1.MapGet("/attachments", (Attachments atts, SwitchRuntime rt, string? network, string? containerId, string? netns, string? ifname) =>
+            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(a => View(a, rt)).ToArray()));
+        v1.MapGet("/attachments/{id}", (Attachments atts, SwitchRuntime rt, string id) => TypedResults.Ok(View(atts.Get(id), rt)));
         v1.MapGet("/attachments/{id}/check", (Attachments atts, string id) =>
         {
             var problems = atts.Check(atts.Get(id));
             return TypedResults.Ok(new AttachmentCheckView(problems.Count == 0, problems.ToArray()));
         });
-        v1.MapPatch("/attachments/{id}", (Attachments atts, string id, AttachmentLabelsRequest body) =>
-            TypedResults.Ok(View(atts.SetLabels(id, body.Labels))));
+        v1.MapPatch("/attachments/{id}", (Attachments atts, SwitchRuntime rt, string id, AttachmentLabelsRequest body) =>
+            TypedResults.Ok(View(atts.SetLabels(id, body.Labels), rt)));
         v1.MapDelete("/attachments/{id}", (Attachments atts, string id) =>
         {
             atts.Remove(id);
@@ -40,7 +40,8 @@ public static class AttachApi
         });
     }
 
-    private static AttachmentView View(Attachment a) => new(a.Id, a.Network, a.Netns, a.ContainerId, a.Ifname, a.Port, a.Mac, a.Mtu,
+    private static AttachmentView View(Attachment a, SwitchRuntime rt) => new(a.Id, a.Network, a.Netns, a.ContainerId, a.Ifname, a.Port, a.Mac, a.Mtu,
         a.Address, a.Address?.Split('/')[0], a.Gateway, a.Source, a.CreatedAt, a.Name ?? Attachments.DisplayName(null, a.ContainerId, a.Netns))
-    { PortSecurity = a.PortSecurity, PinMac = a.PinMac, Labels = a.Labels ?? [], Address6 = a.Address6, Ip6 = a.Address6?.Split('/')[0], Gateway6 = a.Gateway6 };
+    { PortSecurity = a.PortSecurity, PinMac = a.PinMac, Labels = a.Labels ?? [], Address6 = a.Address6, Ip6 = a.Address6?.Split('/')[0], Gateway6 = a.Gateway6,
+      Routes = a.Gateway is null ? null : rt.ClusterRoutes(a.Network) };
 }

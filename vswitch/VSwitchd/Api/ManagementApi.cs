@@ -83,5 +83,6 @@ public static class ManagementApi
         PolicyApi.Map(v1);
         Access.AuditApi.Map(v1);
         RestartApi.Map(v1);
+        ClusterApi.Map(v1);
     }
 }

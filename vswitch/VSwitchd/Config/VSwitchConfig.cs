@@ -17,6 +17,8 @@ public sealed class VSwitchConfig
     public LimitsConfig Limits { get; set; } = new();
     /// <summary>The local VXLAN tunnel endpoint, needed when any network has a VNI.</summary>
     public OverlayConfig? Overlay { get; set; }
+    /// <summary>Cluster mode (many hosts, one network): the store of leases and this host's public address.</summary>
+    public ClusterConfig? Cluster { get; set; }
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -144,6 +146,8 @@ public sealed class VSwitchConfig
             if (Overlay.Port is < 1 or > 65535) errors.Add($"overlay.port: {Overlay.Port} is not a UDP port");
         }
         else if (anyVni) errors.Add("overlay.local: a network with a vni needs this host's VXLAN endpoint, and none is configured (\"overlay\": {\"local\": \"IP\"} in the config file)");
+
+        if (Cluster is not null) errors.AddRange(Cluster.Validate());
 
         var portNames = new HashSet<string>();
         for (int i = 0; i < Ports.Count; i++)
@@ -354,6 +358,53 @@ public sealed class PortConfig
         if (r.PortSecurity is { } security) p.PortSecurity = security;
         if (r.PinMac is { } pin) p.PinMac = pin;
         return p;
+    }
+}
+
+/// <summary>
+/// Cluster mode: this host leases a subnet of the cluster network from etcd (Flannel's layout under <see cref="Prefix"/>)
+/// or finds it in a static file, and the switch is programmed for every other host. Flags override it
+/// (--etcd-endpoints, --etcd-prefix, --public-ip, --lease-ttl, --cluster-file).
+/// </summary>
+public sealed class ClusterConfig
+{
+    public const string DefaultPrefix = "/coreos.com/network";
+    /// <summary>etcd client URLs (several for a 3- or 5-member cluster): http://127.0.0.1:2379.</summary>
+    public List<string> EtcdEndpoints { get; set; } = [];
+    public string Prefix { get; set; } = DefaultPrefix;
+    /// <summary>This host's underlay address: its VTEP, and the PublicIP of its lease.</summary>
+    public string? PublicIp { get; set; }
+    /// <summary>The TTL of this host's etcd lease (Flannel's 24 h by default; short in tests).</summary>
+    public int LeaseTtlSeconds { get; set; } = 24 * 3600;
+    /// <summary>Instead of etcd: a file that lists every host (subnet, public IP, VTEP MAC).</summary>
+    public string? StaticFile { get; set; }
+    /// <summary>The network containers attach to (its subnet is the leased one); the transit network is NAME-vxlan.</summary>
+    public string Network { get; set; } = "cluster";
+    /// <summary>The underlay's MTU: the cluster networks get 50 bytes less (1450 on 1500), unless <see cref="Mtu"/> says.</summary>
+    public int UnderlayMtu { get; set; } = 1500;
+    public int? Mtu { get; set; }
+
+    public int EffectiveMtu => Mtu ?? UnderlayMtu - 50;
+
+    public List<string> Validate()
+    {
+        var errors = new List<string>();
+        if (EtcdEndpoints.Count == 0 && StaticFile is null) errors.Add("cluster: give etcdEndpoints (--etcd-endpoints) or staticFile (--cluster-file)");
+        if (EtcdEndpoints.Count > 0 && StaticFile is not null) errors.Add("cluster: etcdEndpoints and staticFile exclude each other");
+        foreach (var e in EtcdEndpoints)
+        {
+            string u = e.Contains("://", StringComparison.Ordinal) ? e : "http://" + e;
+            if (!Uri.TryCreate(u, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.IsDefaultPort && !e.Contains(':'))
+                errors.Add($"cluster.etcdEndpoints: '{e}' is not HOST:PORT or http://HOST:PORT");
+        }
+        if (!Prefix.StartsWith('/') || Prefix.Length < 2) errors.Add($"cluster.prefix: '{Prefix}' must start with / (default {DefaultPrefix})");
+        if (PublicIp is null || !IPAddress.TryParse(PublicIp, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            errors.Add($"cluster.publicIp: '{PublicIp}' is not an IPv4 address (this host's underlay address, --public-ip)");
+        if (LeaseTtlSeconds is < 2 or > 30 * 24 * 3600) errors.Add($"cluster.leaseTtlSeconds: {LeaseTtlSeconds} must be 2..2592000");
+        if (Names.Check(Network, Names.MaxNetworkName - 6) is { } why) errors.Add($"cluster.network: {why}");
+        if (UnderlayMtu is < 576 or > 9216) errors.Add($"cluster.underlayMtu: {UnderlayMtu} must be 576..9216");
+        if (EffectiveMtu is < 68 or > 9000) errors.Add($"cluster.mtu: {EffectiveMtu} must be 68..9000");
+        return errors;
     }
 }
 

@@ -426,14 +426,24 @@ public sealed partial class SwitchRuntime : IDisposable
                 if (topo.IsRouterAddress(gw)) throw new InvalidRequestException($"via {via} is the router's own address");
                 hop = new NextHop(RouteKind.Via, net.Id, gw);
             }
+            else if (via is not null && dev is not null)
+            {
+                // On-link, as `ip route add P via GW dev D onlink`: the gateway is reached on that network whether or not
+                // its subnet holds it. Flannel's vxlan backend routes each host's subnet so, via its subnet.0.
+                uint gw = ParseIPv4(via, "via");
+                var net = topo.NetworkByName(dev) ?? throw new InvalidRequestException($"dev {dev}: no network named '{dev}'");
+                if (net.Router is null) throw new InvalidRequestException($"dev {dev}: network '{dev}' has no gateway, so the router has no interface there");
+                if (topo.IsRouterAddress(gw)) throw new InvalidRequestException($"via {via} is the router's own address");
+                hop = new NextHop(RouteKind.Via, net.Id, gw);
+            }
             else if (dev is not null && via is null)
             {
                 var net = topo.NetworkByName(dev) ?? throw new InvalidRequestException($"dev {dev}: no network named '{dev}'");
                 if (net.Router is null) throw new InvalidRequestException($"dev {dev}: network '{dev}' has no gateway, so the router has no interface there");
                 hop = new NextHop(RouteKind.Dev, net.Id, 0);
             }
-            else throw new InvalidRequestException("give exactly one of via (a gateway address) or dev (a network)");
-            if (!Datapath.Routes.Add(addr, len, hop)) throw new ConflictException($"route {prefix} {(via is not null ? "via " + via : "dev " + dev)} already exists");
+            else throw new InvalidRequestException("give via (a gateway address), dev (a network), or both (the gateway on-link on that network)");
+            if (!Datapath.Routes.Add(addr, len, hop)) throw new ConflictException($"route {prefix}{(via is not null ? " via " + via : "")}{(dev is not null ? " dev " + dev : "")} already exists");
             if (persist) Store?.SaveRoute(FormatPrefix(addr, len), via, dev);
         }
     }
