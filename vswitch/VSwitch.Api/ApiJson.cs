@@ -42,6 +42,7 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(LiveTraceRequest))]
 [JsonSerializable(typeof(TraceView))]
 [JsonSerializable(typeof(LiveTraceView))]
+[JsonSerializable(typeof(CaptureRequest))]
 [JsonSerializable(typeof(RouteRequest))]
 [JsonSerializable(typeof(RouteView))]
 [JsonSerializable(typeof(RouteView[]))]

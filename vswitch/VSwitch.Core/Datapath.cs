@@ -22,6 +22,9 @@ public sealed class Datapath
     private SwitchTopology _topology = SwitchTopology.Empty;
 
     private LiveTrace? _liveTrace;
+    // The running captures, replaced whole on every change (copy on write); null when none runs, which is what
+    // the datapath tests once per batch.
+    private PacketCapture[]? _captures;
     private readonly Stage[] _stageArray;
 
     /// <summary>One batch in this many has its stages timed (a power of two).</summary>
@@ -68,6 +71,35 @@ public sealed class Datapath
 
     public void DisarmLiveTrace(LiveTrace t) => Interlocked.CompareExchange(ref _liveTrace, null, t);
 
+    /// <summary>At most this many captures run at once: each one is a ring of up to 16 MiB and a test per frame.</summary>
+    public const int MaxCaptures = 8;
+
+    /// <summary>The running captures, or null when none runs.</summary>
+    public PacketCapture[]? Captures => Volatile.Read(ref _captures);
+
+    /// <summary>Starts offering frames to a capture (from each thread's next batch on).</summary>
+    public void ArmCapture(PacketCapture c)
+    {
+        lock (_control)
+        {
+            var now = _captures ?? [];
+            if (now.Length >= MaxCaptures) throw new InvalidOperationException($"{MaxCaptures} captures are running already: stop one first");
+            Volatile.Write(ref _captures, [.. now, c]);
+        }
+    }
+
+    /// <summary>Stops offering frames to a capture; it refuses those a batch in flight still offers (<see cref="PacketCapture.Close"/>).</summary>
+    public void DisarmCapture(PacketCapture c)
+    {
+        c.Close();
+        lock (_control)
+        {
+            if (_captures is not { } now || Array.IndexOf(now, c) < 0) return;
+            var rest = now.Where(x => x != c).ToArray();
+            Volatile.Write(ref _captures, rest.Length == 0 ? null : rest);
+        }
+    }
+
     public IReadOnlyList<DatapathContext> Contexts
     {
         get { lock (_control) return [.. _contexts]; }
@@ -99,6 +131,8 @@ public sealed class Datapath
         ctx.NowMs = nowMs;
         ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version + Routes.Version + Neighbors.Version;
         ctx.Live = Volatile.Read(ref _liveTrace);
+        // A synthetic trace's frames are not on any wire: no capture sees them.
+        ctx.Captures = ctx.DryRun ? null : Volatile.Read(ref _captures);
         var stages = _stageArray;
         var sc = ctx.Counters.Stages;
         int output = stages.Length - 1;

@@ -58,6 +58,8 @@ public sealed class DatapathContext
     public string StageName => Datapath.Stages[CurrentStage].Name;
     /// <summary>The live trace armed when this batch started, or null (read once per batch).</summary>
     public LiveTrace? Live { get; internal set; }
+    /// <summary>The captures running when this batch started, or null (read once per batch).</summary>
+    public PacketCapture[]? Captures { get; internal set; }
 
     public Datapath Datapath { get; }
     public PacketPool Pool { get; }
@@ -90,6 +92,7 @@ public sealed class DatapathContext
             int slot = reason.PerPortSlot();
             if (slot >= 0) Counters.PortDrops[p.InPort * DropReasons.PerPort.Length + slot]++;
         }
+        if (Captures is { } caps) CaptureTap.Dropped(caps, p, reason, CurrentStage);
         if (p.Trace is { } t)
         {
             t.Add(StageName, $"drop ({reason.Name()})");

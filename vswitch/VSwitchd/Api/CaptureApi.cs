@@ -1,0 +1,28 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using VSwitch.Api;
+using VSwitchd.Runtime;
+
+namespace VSwitchd.Api;
+
+/// <summary>
+/// /v1/capture: tcpdump inside the switch. The request is checked and the capture armed before the answer starts,
+/// so a refusal is an ordinary JSON error; then the answer is a pcapng stream written through the response's
+/// PipeWriter as frames come.
+/// </summary>
+public static class CaptureApi
+{
+    public static void Map(RouteGroupBuilder v1)
+    {
+        v1.MapPost("/capture", async (HttpContext http, SwitchRuntime rt, IHostApplicationLifetime life, CaptureRequest body) =>
+        {
+            var session = rt.StartCapture(body);
+            // A capture may be quiet for minutes and its reader may pause (a pipe into a pager): Kestrel's minimum
+            // response rate would cut it; the ring, not the connection, is what bounds a slow reader.
+            if (http.Features.Get<IHttpMinResponseDataRateFeature>() is { } rate) rate.MinDataRate = null;
+            http.Response.ContentType = CaptureFormat.MediaType;
+            http.Response.Headers.CacheControl = "no-store";
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, life.ApplicationStopping);
+            await session.StreamAsync(http.Response.BodyWriter, stop.Token);
+        });
+    }
+}
