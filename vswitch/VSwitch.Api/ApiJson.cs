@@ -43,6 +43,7 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(TraceView))]
 [JsonSerializable(typeof(LiveTraceView))]
 [JsonSerializable(typeof(CaptureRequest))]
+[JsonSerializable(typeof(CaptureView))]
 [JsonSerializable(typeof(RouteRequest))]
 [JsonSerializable(typeof(RouteView))]
 [JsonSerializable(typeof(RouteView[]))]

@@ -19,10 +19,8 @@ public sealed record CaptureRequest(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? SnapLength = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? DurationSeconds = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Drops = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null);
-
-/// <summary>The media type of a capture's answer.</summary>
-public static class CaptureFormat
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null)
 {
+    /// <summary>The media type of a capture's answer.</summary>
     public const string MediaType = "application/x-pcapng";
 }

@@ -7,7 +7,13 @@ namespace VSwitch.Api;
 /// port, was at its limit (mac-table-full; the frames were still flooded).
 /// </summary>
 public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView FlowCache,
-    long MacLearnsRefused = 0, LimitView[]? Limits = null);
+    long MacLearnsRefused = 0, LimitView[]? Limits = null, CaptureView[]? Captures = null);
+
+/// <summary>
+/// A capture running now (POST /v1/capture): its port (null: drops on every port), direction, filter, and the frames
+/// it took so far and lost because its reader was slower than the traffic (the ring was full).
+/// </summary>
+public sealed record CaptureView(string? Port, string Direction, string? Filter, bool Drops, string? Reason, long Captured, long Lost);
 
 /// <summary>
 /// One bounded table or queue: how much of it is used, its limit, how many times the limit was hit

@@ -19,7 +19,7 @@ public static class CaptureApi
             // A capture may be quiet for minutes and its reader may pause (a pipe into a pager): Kestrel's minimum
             // response rate would cut it; the ring, not the connection, is what bounds a slow reader.
             if (http.Features.Get<IHttpMinResponseDataRateFeature>() is { } rate) rate.MinDataRate = null;
-            http.Response.ContentType = CaptureFormat.MediaType;
+            http.Response.ContentType = CaptureRequest.MediaType;
             http.Response.Headers.CacheControl = "no-store";
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, life.ApplicationStopping);
             await session.StreamAsync(http.Response.BodyWriter, stop.Token);

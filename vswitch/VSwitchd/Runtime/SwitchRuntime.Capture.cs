@@ -67,4 +67,13 @@ public sealed partial class SwitchRuntime
         catch (InvalidOperationException e) { throw new ConflictException(e.Message); }
         return new CaptureSession(Datapath, capture, duration, $"vswitchd {typeof(SwitchRuntime).Assembly.GetName().Version}");
     }
+
+    /// <summary>The captures running now, with what they took and lost so far.</summary>
+    public CaptureView[] ListCaptures()
+    {
+        var topo = Datapath.Topology;
+        return (Datapath.Captures ?? []).Select(c => new CaptureView(c.Port < 0 ? null : topo.Port(c.Port)?.Name ?? $"#{c.Port}",
+            c.Direction switch { CaptureDirection.Rx => "rx", CaptureDirection.Tx => "tx", _ => "both" },
+            c.Filter?.Format(id => topo.Port(id)?.Name), c.Drops, c.Reason == DropReason.None ? null : c.Reason.Name(), c.Accepted, c.Overflow)).ToArray();
+    }
 }
