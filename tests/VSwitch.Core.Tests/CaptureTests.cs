@@ -224,3 +224,54 @@ public class CaptureTests
         else Assert.Equal(0, cap.Overflow);
     }
 }
+
+/// <summary>Port mirrors in the pipeline: copies of a source port's frames both ways out of the output port, counted, with nothing allocated.</summary>
+public class MirrorTests
+{
+    [Fact]
+    public void A_mirror_copies_frames_received_and_sent_on_its_source_to_its_output_and_allocates_nothing()
+    {
+        var dp = new Datapath();
+        dp.AddNetwork("n1");
+        dp.AddNetwork("span");
+        var a = new MemoryPort("a") { KeepSent = false };
+        var b = new MemoryPort("b") { KeepSent = false };
+        var m = new MemoryPort("m");
+        int ia = dp.AddPort(a, "n1").Id, ib = dp.AddPort(b, "n1").Id;
+        int im = dp.AddPort(m, "span").Id; // another network: only copies reach it
+        a.Replay(Enumerable.Range(0, 32).Select(j => TestFrames.Eth(TestFrames.Mac(2), TestFrames.Mac(1), payload: 46 + j)).ToArray());
+        b.Replay(Enumerable.Range(0, 32).Select(j => TestFrames.Eth(TestFrames.Mac(1), TestFrames.Mac(2), payload: 46 + j)).ToArray());
+        dp.SetMirrors([new PortMirror("span", 3, [ia], [ia], -1, im)]);
+        var pool = new PacketPool(512);
+        var ctx = dp.CreateContext(pool);
+        var batch = new PacketBatch(32);
+
+        void Run(int rounds)
+        {
+            for (int r = 0; r < rounds; r++)
+            {
+                a.Receive(batch, pool);
+                Datapath.CountReceive(batch, ctx, ia);
+                dp.ProcessBatch(batch, ctx, 1000 + r);
+                b.Receive(batch, pool);
+                Datapath.CountReceive(batch, ctx, ib);
+                dp.ProcessBatch(batch, ctx, 1000 + r);
+            }
+        }
+
+        Run(1);
+        // 32 received on a and 32 sent on a (b's frames, to a's learned MAC... or flooded before it was learned): 64 copies.
+        Assert.Equal(64, m.Sent.Count);
+        Assert.Equal(64, dp.ReadMirrorCounters(3).Packets);
+        Assert.Equal(m.Sent.Sum(f => (long)f.Length), dp.ReadMirrorCounters(3).Bytes);
+        m.KeepSent = false;
+        Run(100);
+        var measured = SteadyStateAllocations.Measure(Run, 1000);
+        SteadyStateAllocations.AssertNone(measured);
+        Assert.Equal(0, pool.InUse);
+        Assert.Equal(64 * (1 + 100 + measured.RoundsRun), dp.ReadMirrorCounters(3).Packets);
+
+        dp.SetMirrors([]);
+        Assert.Null(dp.Mirrors);
+    }
+}

@@ -9,7 +9,7 @@ namespace VSwitch.Integration.Tests;
 /// reader that does not read: forwarding goes on and the loss is reported at the end.
 /// </summary>
 [Collection("netns")]
-public class CaptureTests
+public class CaptureTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static string TapConfig(string s, TestNetns a, TestNetns b) => new JsonObject
     {
@@ -163,6 +163,7 @@ public class CaptureTests
             string err = stalled.StandardError.ReadToEnd();
             Assert.True(stalled.ExitCode == 0, err);
             // Forwarding did not wait for the reader. On 2 shared cores the figures are noisy, but a datapath that waited would fall to ~0.
+            output.WriteLine($"iperf3 alone {alone / 1e9:0.00} Gbit/s, with a stalled capture {stalledRate / 1e9:0.00} Gbit/s; vsctl: {err.Trim()}");
             Assert.True(stalledRate > alone * 0.5, $"iperf3 {alone / 1e9:0.00} Gbit/s alone, {stalledRate / 1e9:0.00} Gbit/s with a stalled capture");
             Assert.Matches(@"[1-9]\d* packets lost by the capture", err);
             // The file ends with the statistics: tshark reads it whole.

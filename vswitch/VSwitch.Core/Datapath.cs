@@ -25,6 +25,8 @@ public sealed class Datapath
     // The running captures, replaced whole on every change (copy on write); null when none runs, which is what
     // the datapath tests once per batch.
     private PacketCapture[]? _captures;
+    // The port mirrors, published whole by the control plane; null when none is configured.
+    private PortMirror[]? _mirrors;
     private readonly Stage[] _stageArray;
 
     /// <summary>One batch in this many has its stages timed (a power of two).</summary>
@@ -100,6 +102,25 @@ public sealed class Datapath
         }
     }
 
+    /// <summary>The port mirrors in force, or null when there are none.</summary>
+    public PortMirror[]? Mirrors => Volatile.Read(ref _mirrors);
+
+    /// <summary>Replaces the port mirrors (from each thread's next batch on); an empty set is stored as null.</summary>
+    public void SetMirrors(PortMirror[]? mirrors) => Volatile.Write(ref _mirrors, mirrors is { Length: > 0 } ? mirrors : null);
+
+    /// <summary>A mirror slot's copies and their bytes, summed over threads.</summary>
+    public (long Packets, long Bytes) ReadMirrorCounters(int slot)
+    {
+        long packets = 0, bytes = 0;
+        lock (_control)
+            foreach (var c in _contexts)
+            {
+                packets += c.Counters.MirrorPackets[slot];
+                bytes += c.Counters.MirrorBytes[slot];
+            }
+        return (packets, bytes);
+    }
+
     public IReadOnlyList<DatapathContext> Contexts
     {
         get { lock (_control) return [.. _contexts]; }
@@ -133,6 +154,7 @@ public sealed class Datapath
         ctx.Live = Volatile.Read(ref _liveTrace);
         // A synthetic trace's frames are not on any wire: no capture sees them.
         ctx.Captures = ctx.DryRun ? null : Volatile.Read(ref _captures);
+        ctx.Mirrors = ctx.DryRun ? null : Volatile.Read(ref _mirrors);
         var stages = _stageArray;
         var sc = ctx.Counters.Stages;
         int output = stages.Length - 1;

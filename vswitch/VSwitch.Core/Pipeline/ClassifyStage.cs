@@ -31,6 +31,7 @@ public sealed class ClassifyStage : Stage
         var topo = ctx.Topology;
         var live = ctx.Live;
         var captures = ctx.Captures;
+        var mirrors = ctx.Mirrors;
         for (int i = 0; i < n; i++)
         {
             var p = items[i];
@@ -49,6 +50,7 @@ public sealed class ClassifyStage : Stage
             if (reason != DropReason.None) ctx.Drop(p, reason);
             else
             {
+                if (mirrors is not null) Mirroring.Received(mirrors, p, ctx);
                 // Skip the store (and its GC write barrier) while nothing was dropped.
                 if (kept != i) items[kept] = p;
                 kept++;

@@ -60,6 +60,8 @@ public sealed class DatapathContext
     public LiveTrace? Live { get; internal set; }
     /// <summary>The captures running when this batch started, or null (read once per batch).</summary>
     public PacketCapture[]? Captures { get; internal set; }
+    /// <summary>The port mirrors in force when this batch started, or null (read once per batch).</summary>
+    public PortMirror[]? Mirrors { get; internal set; }
 
     public Datapath Datapath { get; }
     public PacketPool Pool { get; }

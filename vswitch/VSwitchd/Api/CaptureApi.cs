@@ -5,7 +5,7 @@ using VSwitchd.Runtime;
 namespace VSwitchd.Api;
 
 /// <summary>
-/// /v1/capture: tcpdump inside the switch. The request is checked and the capture armed before the answer starts,
+/// /v1/capture and /v1/mirrors: seeing the traffic. /v1/capture is tcpdump inside the switch. The request is checked and the capture armed before the answer starts,
 /// so a refusal is an ordinary JSON error; then the answer is a pcapng stream written through the response's
 /// PipeWriter as frames come.
 /// </summary>
@@ -23,6 +23,19 @@ public static class CaptureApi
             http.Response.Headers.CacheControl = "no-store";
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, life.ApplicationStopping);
             await session.StreamAsync(http.Response.BodyWriter, stop.Token);
+        });
+
+        v1.MapGet("/mirrors", (SwitchRuntime rt) => TypedResults.Ok(rt.ListMirrors()));
+        v1.MapGet("/mirrors/{name}", (SwitchRuntime rt, string name) => TypedResults.Ok(rt.GetMirror(name)));
+        v1.MapPost("/mirrors", (SwitchRuntime rt, MirrorRequest body) =>
+        {
+            var m = rt.AddMirror(body);
+            return TypedResults.Created($"/v1/mirrors/{m.Name}", m);
+        });
+        v1.MapDelete("/mirrors/{name}", (SwitchRuntime rt, string name) =>
+        {
+            rt.RemoveMirror(name);
+            return TypedResults.NoContent();
         });
     }
 }

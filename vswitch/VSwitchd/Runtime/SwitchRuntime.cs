@@ -121,6 +121,7 @@ public sealed partial class SwitchRuntime : IDisposable
                     try { InstallRule(r, persist: false); }
                     catch (RuleSyntaxException e) { _log.LogWarning("stored rule '{Rule}' no longer applies: {Error}", r, e.Message); }
                 }
+                RestoreMirrors();
                 return configWins && configPath is not null ? $"from {configPath} (--config-wins), saved to {Store.Path}" : $"restored from {Store.Path}";
             }
             foreach (var n in cfg.Networks) AddNetwork(n);
