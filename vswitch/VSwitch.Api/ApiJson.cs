@@ -47,6 +47,8 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(MirrorRequest))]
 [JsonSerializable(typeof(MirrorView))]
 [JsonSerializable(typeof(MirrorView[]))]
+[JsonSerializable(typeof(IpfixRequest))]
+[JsonSerializable(typeof(IpfixView))]
 [JsonSerializable(typeof(RouteRequest))]
 [JsonSerializable(typeof(RouteView))]
 [JsonSerializable(typeof(RouteView[]))]

@@ -48,6 +48,9 @@ public static class ApiDocs
         ["POST /v1/trace/live"] = ("Trace the next real packets a filter selects as they pass (VPP's trace add)", [404]),
         ["POST /v1/capture"] = ("Capture frames on a port (rx, tx or both; a filter in rule syntax; a count, snap length, duration) or the pipeline's drops " +
                                 "with their reason and stage: the answer is a pcapng stream (application/x-pcapng) ending with the capture's statistics, frames lost to a slow reader included", [404, 409]),
+        ["GET /v1/ipfix"] = ("The IPFIX exporter: collector, sampling, timeouts, domain, and what it sent", []),
+        ["PUT /v1/ipfix"] = ("Export flows as IPFIX (RFC 7011) over UDP to a collector, or change the export; stored", []),
+        ["DELETE /v1/ipfix"] = ("Stop the IPFIX export (the flows' last counts are sent first)", [404]),
         ["GET /v1/mirrors"] = ("Port mirrors (OVS's Mirror table): sources, direction, VLAN, output port, copies sent", []),
         ["GET /v1/mirrors/{name}"] = ("One port mirror", [404]),
         ["POST /v1/mirrors"] = ("Add a port mirror: copies of the sources' frames (rx, tx or both; one VLAN or all) out of the output port; stored", [404, 409]),
@@ -87,6 +90,7 @@ public static class ApiDocs
         [typeof(TraceRequest)] = new JsonObject { ["spec"] = "in_port=tapa,icmp,nw_src=10.1.0.2,nw_dst=10.2.0.2" },
         [typeof(LiveTraceRequest)] = new JsonObject { ["filter"] = "icmp,nw_dst=10.1.0.3", ["count"] = 5, ["timeoutSeconds"] = 10 },
         [typeof(CaptureRequest)] = new JsonObject { ["port"] = "tapa", ["direction"] = "both", ["filter"] = "icmp", ["count"] = 4, ["snapLength"] = 262144, ["durationSeconds"] = 10 },
+        [typeof(IpfixRequest)] = new JsonObject { ["collector"] = "127.0.0.1:4739", ["sampling"] = 1, ["activeTimeoutSeconds"] = 60, ["idleTimeoutSeconds"] = 15, ["domainId"] = 1 },
         [typeof(MirrorRequest)] = new JsonObject { ["name"] = "span1", ["sources"] = new JsonArray("tapa"), ["direction"] = "both", ["output"] = "tapm" },
         [typeof(OverlayRequest)] = new JsonObject { ["local"] = "192.168.50.1", ["port"] = 4789 },
         [typeof(VtepRequest)] = new JsonObject { ["vtep"] = "192.168.50.2" },

@@ -5,7 +5,7 @@ using VSwitchd.Runtime;
 namespace VSwitchd.Api;
 
 /// <summary>
-/// /v1/capture and /v1/mirrors: seeing the traffic. /v1/capture is tcpdump inside the switch. The request is checked and the capture armed before the answer starts,
+/// /v1/capture, /v1/mirrors and /v1/ipfix: seeing the traffic. /v1/capture is tcpdump inside the switch. The request is checked and the capture armed before the answer starts,
 /// so a refusal is an ordinary JSON error; then the answer is a pcapng stream written through the response's
 /// PipeWriter as frames come.
 /// </summary>
@@ -23,6 +23,14 @@ public static class CaptureApi
             http.Response.Headers.CacheControl = "no-store";
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, life.ApplicationStopping);
             await session.StreamAsync(http.Response.BodyWriter, stop.Token);
+        });
+
+        v1.MapGet("/ipfix", (SwitchRuntime rt) => TypedResults.Ok(rt.GetIpfix()));
+        v1.MapPut("/ipfix", (SwitchRuntime rt, IpfixRequest body) => TypedResults.Ok(rt.SetIpfix(body)));
+        v1.MapDelete("/ipfix", (SwitchRuntime rt) =>
+        {
+            rt.DisableIpfix();
+            return TypedResults.NoContent();
         });
 
         v1.MapGet("/mirrors", (SwitchRuntime rt) => TypedResults.Ok(rt.ListMirrors()));
