@@ -60,6 +60,7 @@ public static class Program
         root.Subcommands.Add(CaptureCommands.Create(cli));
         root.Subcommands.Add(MirrorCommands.Create(cli));
         root.Subcommands.Add(IpfixCommands.Create(cli));
+        root.Subcommands.Add(TopCommand.Create(cli));
         root.Subcommands.Add(RouteCommands.Create(cli));
         root.Subcommands.Add(NeighCommands.Create(cli));
         root.Subcommands.Add(OverlayCommands.Create(cli));

@@ -44,6 +44,7 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(LiveTraceView))]
 [JsonSerializable(typeof(CaptureRequest))]
 [JsonSerializable(typeof(CaptureView))]
+[JsonSerializable(typeof(ThreadView))]
 [JsonSerializable(typeof(MirrorRequest))]
 [JsonSerializable(typeof(MirrorView))]
 [JsonSerializable(typeof(MirrorView[]))]
