@@ -111,4 +111,32 @@ public class DashboardTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Contains("read-only", refused.Content.ReadAsStringAsync().Result);
     }
+
+    [RootFact]
+    public void Vsctl_ui_serves_the_dashboard_through_the_socket_with_the_callers_role()
+    {
+        using var d = Vswitchd.Start("""{"networks": [{"name": "blue"}]}""");
+        var psi = new System.Diagnostics.ProcessStartInfo(Repo.Vsctl) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "--socket", d.Socket, "ui", "--port", "0" }) psi.ArgumentList.Add(arg);
+        using var ui = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            var first = ui.StandardOutput.ReadLineAsync();
+            // Its stderr is read only once it has failed: while it serves, ReadToEnd would wait for ever.
+            if (!first.Wait(TimeSpan.FromSeconds(30)) || first.Result is null)
+            {
+                Proc.KillQuietly(ui);
+                Assert.Fail("vsctl ui said nothing: " + ui.StandardError.ReadToEnd());
+            }
+            var url = System.Text.RegularExpressions.Regex.Match(first.Result!, @"http://127\.0\.0\.1:\d+/ui/").Value;
+            Assert.True(url.Length > 0, first.Result);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            Assert.Contains("<title>vswitchd</title>", http.GetStringAsync(url).Result);
+            // Root's role comes through the socket: a change is allowed here (the --http listener refuses it).
+            var base_ = url[..^"/ui/".Length];
+            var added = http.PostAsync(base_ + "/v1/rules", new StringContent("""{"rule": "priority=7,icmp,actions=drop"}""", System.Text.Encoding.UTF8, "application/json")).Result;
+            Assert.True(added.IsSuccessStatusCode, added.Content.ReadAsStringAsync().Result);
+        }
+        finally { Proc.KillQuietly(ui); }
+    }
 }
