@@ -110,7 +110,7 @@ public class CommandDocsTests
     public void Vswitchd_help_and_manual_come_from_one_option_table()
     {
         Assert.Equal("""
-            usage: vswitchd [--config FILE] [--config-wins] [--socket PATH] [--state PATH] [--admin-group GROUP] [--read-group GROUP] [--audit-keep N] [--tls-listen ADDR:PORT] [--tls-cert FILE] [--tls-key FILE] [--tls-client-ca FILE] [--docker-plugin PATH] [--docker-host SOCKET] [--etcd-endpoints URLS] [--etcd-prefix PREFIX] [--public-ip IP] [--lease-ttl SECONDS] [--cluster-file FILE]
+            usage: vswitchd [--config FILE] [--config-wins] [--socket PATH] [--state PATH] [--admin-group GROUP] [--read-group GROUP] [--audit-keep N] [--http ADDR:PORT] [--tls-listen ADDR:PORT] [--tls-cert FILE] [--tls-key FILE] [--tls-client-ca FILE] [--docker-plugin PATH] [--docker-host SOCKET] [--etcd-endpoints URLS] [--etcd-prefix PREFIX] [--public-ip IP] [--lease-ttl SECONDS] [--cluster-file FILE]
               --config FILE            JSON configuration of networks, ports and datapath (see README)
               --config-wins            apply FILE's networks, ports and overlay over the stored ones (API additions are kept)
               --socket PATH            management API socket (default $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock)
@@ -118,6 +118,7 @@ public class CommandDocsTests
               --admin-group GROUP      members may change things through the API, as root may (default vswitch-admin)
               --read-group GROUP       members may read (GET) through the API (default vswitch-read)
               --audit-keep N           audit records kept in the state database (default 10000)
+              --http ADDR:PORT         serve the read-only web dashboard (and GET /v1) over plain HTTP, e.g. 127.0.0.1:8080
               --tls-listen ADDR:PORT   also serve the API over TCP with mutual TLS (needs the three --tls-* files)
               --tls-cert FILE          the TLS listener's certificate (PEM)
               --tls-key FILE           the TLS listener's private key (PEM)

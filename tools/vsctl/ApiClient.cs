@@ -118,6 +118,33 @@ public sealed class ApiClient : IDisposable
     public Task<ApiResponse> PatchAsync<T>(string path, T body, JsonTypeInfo<T> type, CancellationToken ct) =>
         SendAsync(HttpMethod.Patch, path, JsonContent.Create(body, type), Timeout, ct);
 
+    /// <summary>
+    /// A POST whose answer is read as it comes (a capture's pcapng stream): returns once the headers are in, with the
+    /// body still open; the caller disposes the response. A refusal (an error status) is a <see cref="CtlException"/> as usual.
+    /// </summary>
+    public async Task<HttpResponseMessage> PostStreamingAsync<T>(string path, T body, JsonTypeInfo<T> type, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, type) };
+        HttpResponseMessage response;
+        // The deadline is for the answer to start; the stream itself lasts as long as the capture.
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            deadline.CancelAfter(Timeout);
+            try { response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token); }
+            catch (HttpRequestException e) { throw Unreachable(e); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new CtlException($"vswitchd at {SocketPath} did not answer within {Timeout.TotalSeconds:0}s", kind: ErrorKind.Unreachable);
+            }
+        }
+        if (response.IsSuccessStatusCode) return response;
+        using (response)
+        {
+            string json = await response.Content.ReadAsStringAsync(ct);
+            throw new CtlException(ErrorMessage(response.StatusCode, json), json, CtlException.KindOf(response.StatusCode), (int)response.StatusCode);
+        }
+    }
+
     /// <summary>A path segment or query value, escaped.</summary>
     public static string Escape(string value) => Uri.EscapeDataString(value);
 

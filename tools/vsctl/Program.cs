@@ -59,6 +59,11 @@ public static class Program
         root.Subcommands.Add(ConntrackCommands.Create(cli));
         root.Subcommands.Add(PolicyCommands.Create(cli));
         root.Subcommands.Add(TraceCommands.Create(cli));
+        root.Subcommands.Add(CaptureCommands.Create(cli));
+        root.Subcommands.Add(MirrorCommands.Create(cli));
+        root.Subcommands.Add(IpfixCommands.Create(cli));
+        root.Subcommands.Add(TopCommand.Create(cli));
+        root.Subcommands.Add(UiCommand.Create(cli));
         root.Subcommands.Add(RouteCommands.Create(cli));
         root.Subcommands.Add(NeighCommands.Create(cli));
         root.Subcommands.Add(OverlayCommands.Create(cli));

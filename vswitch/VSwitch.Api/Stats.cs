@@ -7,11 +7,22 @@ namespace VSwitch.Api;
 /// port, was at its limit (mac-table-full; the frames were still flooded).
 /// </summary>
 public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView FlowCache,
-    long MacLearnsRefused = 0, LimitView[]? Limits = null)
+    long MacLearnsRefused = 0, LimitView[]? Limits = null, CaptureView[]? Captures = null, ThreadView[]? Threads = null)
 {
     /// <summary>Masquerade and published ports' counters; null when the switch has no host port.</summary>
     public NorthSouthStatsView? NorthSouth { get; init; }
 }
+/// <summary>
+/// A datapath thread: its ports, the frames it received, and the CPU time the kernel counted for it (utime + stime of
+/// /proc/self/task/TID: it sleeps in epoll_wait when idle, so CPU time over wall time is its load; a busy-polling thread is always at 100 %).
+/// </summary>
+public sealed record ThreadView(int Index, string Name, string[] Ports, long RxPackets, double CpuSeconds, bool Running);
+
+/// <summary>
+/// A capture running now (POST /v1/capture): its port (null: drops on every port), direction, filter, and the frames
+/// it took so far and lost because its reader was slower than the traffic (the ring was full).
+/// </summary>
+public sealed record CaptureView(string? Port, string Direction, string? Filter, bool Drops, string? Reason, long Captured, long Lost);
 
 /// <summary>
 /// One bounded table or queue: how much of it is used, its limit, how many times the limit was hit

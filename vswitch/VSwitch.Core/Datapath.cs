@@ -23,6 +23,11 @@ public sealed class Datapath
     private SwitchTopology _topology = SwitchTopology.Empty;
 
     private LiveTrace? _liveTrace;
+    // The running captures, replaced whole on every change (copy on write); null when none runs, which is what
+    // the datapath tests once per batch.
+    private PacketCapture[]? _captures;
+    // The port mirrors, published whole by the control plane; null when none is configured.
+    private PortMirror[]? _mirrors;
     private readonly Stage[] _stageArray;
 
     /// <summary>One batch in this many has its stages timed (a power of two).</summary>
@@ -177,6 +182,54 @@ public sealed class Datapath
 
     public void DisarmLiveTrace(LiveTrace t) => Interlocked.CompareExchange(ref _liveTrace, null, t);
 
+    /// <summary>At most this many captures run at once: each one is a ring of up to 16 MiB and a test per frame.</summary>
+    public const int MaxCaptures = 8;
+
+    /// <summary>The running captures, or null when none runs.</summary>
+    public PacketCapture[]? Captures => Volatile.Read(ref _captures);
+
+    /// <summary>Starts offering frames to a capture (from each thread's next batch on).</summary>
+    public void ArmCapture(PacketCapture c)
+    {
+        lock (_control)
+        {
+            var now = _captures ?? [];
+            if (now.Length >= MaxCaptures) throw new InvalidOperationException($"{MaxCaptures} captures are running already: stop one first");
+            Volatile.Write(ref _captures, [.. now, c]);
+        }
+    }
+
+    /// <summary>Stops offering frames to a capture; it refuses those a batch in flight still offers (<see cref="PacketCapture.Close"/>).</summary>
+    public void DisarmCapture(PacketCapture c)
+    {
+        c.Close();
+        lock (_control)
+        {
+            if (_captures is not { } now || Array.IndexOf(now, c) < 0) return;
+            var rest = now.Where(x => x != c).ToArray();
+            Volatile.Write(ref _captures, rest.Length == 0 ? null : rest);
+        }
+    }
+
+    /// <summary>The port mirrors in force, or null when there are none.</summary>
+    public PortMirror[]? Mirrors => Volatile.Read(ref _mirrors);
+
+    /// <summary>Replaces the port mirrors (from each thread's next batch on); an empty set is stored as null.</summary>
+    public void SetMirrors(PortMirror[]? mirrors) => Volatile.Write(ref _mirrors, mirrors is { Length: > 0 } ? mirrors : null);
+
+    /// <summary>A mirror slot's copies and their bytes, summed over threads.</summary>
+    public (long Packets, long Bytes) ReadMirrorCounters(int slot)
+    {
+        long packets = 0, bytes = 0;
+        lock (_control)
+            foreach (var c in _contexts)
+            {
+                packets += c.Counters.MirrorPackets[slot];
+                bytes += c.Counters.MirrorBytes[slot];
+            }
+        return (packets, bytes);
+    }
+
     public IReadOnlyList<DatapathContext> Contexts
     {
         get { lock (_control) return [.. _contexts]; }
@@ -209,6 +262,9 @@ public sealed class Datapath
         ctx.Generation = Rules.Version + MacTable.StructureGeneration + ctx.Topology.Version + Volatile.Read(ref _ctVersion);
         ctx.RoutingGeneration = Routes.Version + Neighbors.Version + Neighbors6.Version;
         ctx.Live = Volatile.Read(ref _liveTrace);
+        // A synthetic trace's frames are not on any wire: no capture sees them.
+        ctx.Captures = ctx.DryRun ? null : Volatile.Read(ref _captures);
+        ctx.Mirrors = ctx.DryRun ? null : Volatile.Read(ref _mirrors);
         var stages = _stageArray;
         var sc = ctx.Counters.Stages;
         int output = stages.Length - 1;

@@ -82,6 +82,12 @@ public sealed class DatapathThread : IDisposable
         _epoll.Add(_wake.Fd, WakeToken);
     }
 
+    /// <summary>The thread's own context: its counters are this thread's.</summary>
+    public DatapathContext Context => _ctx;
+
+    /// <summary>The thread's name, as the kernel shows it (/proc/self/task/TID/comm).</summary>
+    public string Name => _thread.Name!;
+
     /// <summary>The thread's index (its name is vswitch-dpINDEX).</summary>
     public int Index => _index;
 

@@ -45,6 +45,10 @@ public static class DaemonUsage
             "Every API request that may change something (all but reads), allowed or refused, is recorded in the state " +
             "database with its time, caller (uid, user, pid) and status; vsctl audit shows them. The newest N are kept " +
             "(default 10000); the number pruned is counted."),
+        new("--http", "ADDR:PORT", "serve the read-only web dashboard (and GET /v1) over plain HTTP, e.g. 127.0.0.1:8080",
+            "Also serve the web dashboard (/ui/) and the API's reads on ADDR:PORT over plain HTTP. A TCP caller cannot be " +
+            "identified, so this listener may only read: every change is refused with 403 (vsctl ui serves the dashboard " +
+            "through the socket instead, with the caller's own role). Off by default; bind it to 127.0.0.1."),
         new("--tls-listen", "ADDR:PORT", "also serve the API over TCP with mutual TLS (needs the three --tls-* files)",
             "Also serve the API on ADDR:PORT over HTTPS, where each caller must present a client certificate that chains " +
             "to --tls-client-ca. Its subject gives the role, as Kubernetes reads one: O=vswitch-admin (the --admin-group " +

@@ -26,7 +26,7 @@ public static class Program
         bool configWins = false;
         string adminGroup = AccessPolicy.DefaultAdminGroup, readGroup = AccessPolicy.DefaultReadGroup;
         int auditKeep = AuditLog.DefaultKeep;
-        string? tlsListen = null, tlsCert = null, tlsKey = null, tlsClientCa = null;
+        string? tlsListen = null, tlsCert = null, tlsKey = null, tlsClientCa = null, http = null;
         string? dockerPlugin = null, dockerHost = null;
         string? etcdEndpoints = null, etcdPrefix = null, publicIp = null, leaseTtl = null, clusterFile = null;
         for (int i = 0; i < args.Length; i++)
@@ -46,6 +46,7 @@ public static class Program
                     if (keep is null || !int.TryParse(keep, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out auditKeep) || auditKeep < 1)
                         return UsageExit($"--audit-keep: '{keep}' is not a number of records (1 or more)");
                     break;
+                case "--http": http = Next() ?? UsageError("--http needs ADDR:PORT"); break;
                 case "--tls-listen": tlsListen = Next() ?? UsageError("--tls-listen needs ADDR:PORT"); break;
                 case "--tls-cert": tlsCert = Next() ?? UsageError("--tls-cert needs a PEM file"); break;
                 case "--tls-key": tlsKey = Next() ?? UsageError("--tls-key needs a PEM file"); break;
@@ -83,6 +84,11 @@ public static class Program
                 return UsageExit($"--tls-listen: '{tlsListen}' is not ADDR:PORT (e.g. 127.0.0.1:6650 or [::]:6650)");
             tls = new TlsListener(endpoint, tlsCert, tlsKey, tlsClientCa);
         }
+        System.Net.IPEndPoint? httpEndpoint = null;
+        if (http == "") return 2;
+        if (http is not null && TlsListener.ParseEndpoint(http) is not { } he)
+            return UsageExit($"--http: '{http}' is not ADDR:PORT (e.g. 127.0.0.1:8080)");
+        else if (http is not null) httpEndpoint = TlsListener.ParseEndpoint(http);
         socket ??= DefaultSocket;
         state ??= DefaultState;
 
@@ -263,6 +269,8 @@ public static class Program
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.ListenHandle((ulong)apiFd, listen => listen.IdentifyPeers());
+            // The dashboard over plain HTTP (--http): no caller identity on TCP, so it may only read (DashboardAccess).
+            if (httpEndpoint is not null) k.Listen(httpEndpoint, listen => listen.MarkDashboard());
             k.Limits.MaxRequestBodySize = cfg.Limits.ApiBodyBytes; // over it: 413, counted (api-request-body-bytes)
         });
         if (tls is not null)
@@ -295,6 +303,7 @@ public static class Program
         if (takeover is not null) origin = $"taken over from pid {takeover.Inventory.Offer.Pid}, {origin}";
 
         ManagementApi.Map(app);
+        VSwitchd.Dashboard.DashboardApi.Map(app);
         app.Services.GetRequiredService<MetricsExporter>().Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         app.UseApiAccess(); // before the error handler: the audit records the status it gives

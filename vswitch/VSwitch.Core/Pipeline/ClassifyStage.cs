@@ -30,11 +30,15 @@ public sealed class ClassifyStage : Stage
         int n = batch.Count, kept = 0;
         var topo = ctx.Topology;
         var live = ctx.Live;
+        var captures = ctx.Captures;
+        var mirrors = ctx.Mirrors;
         for (int i = 0; i < n; i++)
         {
             var p = items[i];
             // A port may have judged the frame already (a tunnel port: bad encapsulation header).
             var reason = p.Drop != DropReason.None ? p.Drop : Classify.Extract(p);
+            // Before the ingress VLAN mode removes a tag: a capture shows the frame as it arrived.
+            if (captures is not null) CaptureTap.Received(captures, p);
             if (reason == DropReason.None)
             {
                 var port = topo.Port(p.InPort);
@@ -46,6 +50,7 @@ public sealed class ClassifyStage : Stage
             if (reason != DropReason.None) ctx.Drop(p, reason);
             else
             {
+                if (mirrors is not null) Mirroring.Received(mirrors, p, ctx);
                 // Skip the store (and its GC write barrier) while nothing was dropped.
                 if (kept != i) items[kept] = p;
                 kept++;

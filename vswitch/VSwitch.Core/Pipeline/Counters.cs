@@ -44,6 +44,9 @@ public sealed class ThreadCounters
     /// <summary>Drops of the reasons in <see cref="DropReasons.PerPort"/>, at <c>port * PerPort.Length + slot</c>.</summary>
     public readonly long[] PortDrops = new long[Topology.SwitchTopology.MaxPorts * Flow.DropReasons.PerPort.Length];
 
+    /// <summary>Copies each port mirror made, at its <see cref="PortMirror.Slot"/>.</summary>
+    public readonly long[] MirrorPackets = new long[PortMirror.MaxMirrors], MirrorBytes = new long[PortMirror.MaxMirrors];
+
     public ThreadCounters(int stageCount)
     {
         Stages = new StageCounters[stageCount];

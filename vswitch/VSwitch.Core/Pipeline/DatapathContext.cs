@@ -63,6 +63,10 @@ public sealed class DatapathContext
     public string StageName => Datapath.Stages[CurrentStage].Name;
     /// <summary>The live trace armed when this batch started, or null (read once per batch).</summary>
     public LiveTrace? Live { get; internal set; }
+    /// <summary>The captures running when this batch started, or null (read once per batch).</summary>
+    public PacketCapture[]? Captures { get; internal set; }
+    /// <summary>The port mirrors in force when this batch started, or null (read once per batch).</summary>
+    public PortMirror[]? Mirrors { get; internal set; }
 
     public Datapath Datapath { get; }
     public PacketPool Pool { get; }
@@ -95,6 +99,7 @@ public sealed class DatapathContext
             int slot = reason.PerPortSlot();
             if (slot >= 0) Counters.PortDrops[p.InPort * DropReasons.PerPort.Length + slot]++;
         }
+        if (Captures is { } caps) CaptureTap.Dropped(caps, p, reason, CurrentStage);
         if (p.Trace is { } t)
         {
             t.Add(StageName, $"drop ({reason.Name()})");

@@ -76,6 +76,8 @@ public sealed class OutputQueues
         }
         // Transmit returns every buffer to its pool: note the traces it will not give back first.
         PacketTrace?[]? traces = traced ? Traces(q) : null;
+        if (ctx.Captures is { } caps) CaptureTap.Sent(caps, q, portId);
+        if (ctx.Mirrors is { } mirrors) Mirroring.Sent(mirrors, q, portId, ctx);
         int sent = port.Io.Transmit(q);
         q.Clear();
         pc.TxPackets += sent;

@@ -79,6 +79,7 @@ public static class ManagementApi
         RoutesApi.Map(v1);
         OverlayApi.Map(v1);
         FlowsApi.Map(v1);
+        CaptureApi.Map(v1);
         AttachApi.Map(v1);
         PolicyApi.Map(v1);
         Access.AuditApi.Map(v1);

@@ -32,6 +32,7 @@ public sealed partial class StateStore : IDisposable
             CREATE TABLE IF NOT EXISTS neighbors(network TEXT NOT NULL, ip TEXT NOT NULL, mac TEXT NOT NULL, PRIMARY KEY(network, ip));
             CREATE TABLE IF NOT EXISTS network_connections(a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY(a, b));
             CREATE TABLE IF NOT EXISTS remote_macs(network TEXT NOT NULL, mac TEXT NOT NULL, vtep TEXT NOT NULL, PRIMARY KEY(network, mac));
+            CREATE TABLE IF NOT EXISTS mirrors(name TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS rules(priority INTEGER NOT NULL, match TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL,
                                              PRIMARY KEY(priority, match));
             """);
@@ -74,6 +75,14 @@ public sealed partial class StateStore : IDisposable
 
     public void SavePort(PortConfig p) =>
         Exec("INSERT OR REPLACE INTO ports(name, seq, body) VALUES($k, (SELECT COALESCE(MAX(seq),0)+1 FROM ports), $b)", ("$k", p.Name), ("$b", JsonSerializer.Serialize(p, Json)));
+
+    public void SaveMirror(string name, string body) =>
+        Exec("INSERT OR REPLACE INTO mirrors(name, seq, body) VALUES($k, (SELECT COALESCE(MAX(seq),0)+1 FROM mirrors), $b)", ("$k", name), ("$b", body));
+
+    public void DeleteMirror(string name) => Exec("DELETE FROM mirrors WHERE name=$k", ("$k", name));
+
+    /// <summary>The stored mirrors' bodies (MirrorRequest as JSON), in the order they were made.</summary>
+    public List<string> Mirrors() => Rows("SELECT body FROM mirrors ORDER BY seq", r => r.GetString(0));
 
     public void DeletePort(string name) => Exec("DELETE FROM ports WHERE name=$k", ("$k", name));
 

@@ -210,7 +210,7 @@ public sealed partial class SwitchRuntime
                 s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1), s.TimedPackets,
                 Enumerable.Range(1, reasons - 1).Where(r => byStage[i * reasons + r] > 0)
                     .Select(r => new DropView(((DropReason)r).Name(), byStage[i * reasons + r], ((DropReason)r).IsExpected())).ToArray())).ToArray(),
-            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns, GetLimits())
+            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns, GetLimits(), ListCaptures(), ListThreads())
         { NorthSouth = NorthSouthStats() };
     }
 

@@ -125,6 +125,8 @@ public sealed partial class SwitchRuntime : IDisposable
                     catch (RuleSyntaxException e) { _log.LogWarning("stored rule '{Rule}' no longer applies: {Error}", r, e.Message); }
                 }
                 RestorePublishes();
+                RestoreMirrors();
+                RestoreIpfix();
                 return configWins && configPath is not null ? $"from {configPath} (--config-wins), saved to {Store.Path}" : $"restored from {Store.Path}";
             }
             foreach (var n in cfg.Networks) AddNetwork(n);
@@ -580,6 +582,7 @@ public sealed partial class SwitchRuntime : IDisposable
         }
         _stopping = true;
         _timer?.Dispose();
+        StopIpfix(); // before the threads stop: the flows' last counts go out
         foreach (var t in _threads) t.Stop();
         _running = false;
         // Handed over: the successor holds the devices; closing our copies removes nothing.

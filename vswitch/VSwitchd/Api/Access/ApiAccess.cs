@@ -32,6 +32,15 @@ public static class ApiAccess
     });
 
     /// <summary>The request middleware: put it before the error handler, so that the audit sees the status the error handler gives.</summary>
+    /// <summary>Marks a connection as the dashboard's plain HTTP listener (--http): read-only, whoever it is.</summary>
+    public sealed class DashboardConnection;
+
+    public static void MarkDashboard(this ListenOptions listen) => listen.Use(next => connection =>
+    {
+        connection.Features.Set(new DashboardConnection());
+        return next(connection);
+    });
+
     public static void UseApiAccess(this WebApplication app)
     {
         var policy = app.Services.GetRequiredService<AccessPolicy>();
@@ -48,6 +57,12 @@ public static class ApiAccess
             {
                 role = policy.RoleOf(peer);
                 if (!AccessPolicy.Allows(role, isRead)) refusal = policy.Refusal(peer, role, isRead);
+            }
+            else if (ctx.Features.Get<DashboardConnection>() is not null)
+            {
+                // --http: whoever reaches the port may look, never change (the trace form posts a made-up packet: a read).
+                role = ApiRole.Reader;
+                if (!isRead) refusal = "the dashboard's HTTP listener (--http) is read-only: change vswitchd through its socket (vsctl, or the dashboard through 'vsctl ui')";
             }
             else if (ctx.Request.IsHttps)
             {
