@@ -23,7 +23,9 @@ public static class CaptureApi
             http.Response.Headers.CacheControl = "no-store";
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, life.ApplicationStopping);
             await session.StreamAsync(http.Response.BodyWriter, stop.Token);
-        });
+        })
+        // The answer is a pcapng byte stream, not JSON: documented as binary of that media type.
+        .Produces(StatusCodes.Status200OK, typeof(byte[]), CaptureRequest.MediaType);
 
         v1.MapGet("/ipfix", (SwitchRuntime rt) => TypedResults.Ok(rt.GetIpfix()));
         v1.MapPut("/ipfix", (SwitchRuntime rt, IpfixRequest body) => TypedResults.Ok(rt.SetIpfix(body)));
