@@ -63,6 +63,7 @@ public static class Program
         root.Subcommands.Add(OverlayEndpointCommands.Create(cli));
         root.Subcommands.Add(AttachCommands.Attach(cli));
         root.Subcommands.Add(AttachCommands.Detach(cli));
+        root.Subcommands.Add(ServiceCommands.Create(cli));
         root.Subcommands.Add(AuditCommands.Create(cli));
         root.Subcommands.Add(RestartCommand.Create(cli));
         root.Subcommands.Add(CompletionCommand.Create(root, cli)); // hidden: completion scripts from this tree

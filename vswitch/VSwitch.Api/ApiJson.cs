@@ -60,4 +60,10 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AuditEntryView))]
 [JsonSerializable(typeof(RestartRequest))]
 [JsonSerializable(typeof(RestartView))]
+[JsonSerializable(typeof(ServiceRequest))]
+[JsonSerializable(typeof(HealthCheckRequest))]
+[JsonSerializable(typeof(BackendRequest))]
+[JsonSerializable(typeof(ServiceView))]
+[JsonSerializable(typeof(ServiceView[]))]
+[JsonSerializable(typeof(BackendView))]
 public sealed partial class ApiJson : JsonSerializerContext;

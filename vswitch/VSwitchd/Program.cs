@@ -181,6 +181,8 @@ public static class Program
         builder.Services.AddHostedService<SwitchService>();
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
+        builder.Services.AddSingleton<VSwitchd.Services.LoadBalancer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Services.LoadBalancer>());
         builder.Services.AddSingleton(new DaemonHandles(socket, state, apiFd, heldLock) { CarriedArgs = CarriedArgs(args) });
         builder.Services.AddSingleton<WriteGate>();
         builder.Services.AddSingleton<HandoverService>();

@@ -67,6 +67,7 @@ public static class ManagementApi
         OverlayApi.Map(v1);
         FlowsApi.Map(v1);
         AttachApi.Map(v1);
+        ServicesApi.Map(v1);
         Access.AuditApi.Map(v1);
         RestartApi.Map(v1);
     }
