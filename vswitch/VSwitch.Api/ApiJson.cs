@@ -55,6 +55,7 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(AttachmentView))]
 [JsonSerializable(typeof(AttachmentView[]))]
 [JsonSerializable(typeof(AttachmentCheckView))]
+[JsonSerializable(typeof(AttachmentDnsView))]
 [JsonSerializable(typeof(AttachmentLabelsRequest))]
 [JsonSerializable(typeof(AuditView))]
 [JsonSerializable(typeof(AuditEntryView))]

@@ -130,6 +130,16 @@ public class ServiceTests
         var inspect = r.Ok("service", "inspect", "web");
         Assert.Contains($"{r.Ips[2]}:8080", inspect);
         Assert.Contains("healthy", inspect);
+
+        // Prometheus has the same per backend.
+        string metrics = r.D.Http.GetStringAsync("/metrics").Result;
+        Assert.Contains($"vswitch_service_backend_connections_total{{service=\"web\",backend=\"{r.Ips[2]}:8080\"}} {served[2]}", metrics);
+        Assert.Contains("vswitch_service_backends_in_table{service=\"web\"} 3", metrics);
+
+        // vsctl trace shows the service, the backend Maglev chose and the translation.
+        string port = (string)JsonNode.Parse(r.Ok("--json", "attach", "ls"))!.AsArray().First(a => (string)a!["netns"]! == r.Client.Name)!["port"]!;
+        var trace = r.Ok("trace", $"in_port={port},tcp,nw_src=10.81.0.2,nw_dst={Vip},tp_src=40000,tp_dst=80");
+        Assert.Matches($@"lb web: {Vip}:80 -> 10\.82\.0\.\d:8080 \(maglev: backend", trace);
     }
 
     [RootFact]
@@ -266,5 +276,34 @@ public class ServiceTests
             Assert.Equal("b1", c.StdOut.Trim());
             again.KeepDir = false;
         }
+    }
+
+    [RootFact]
+    public void Dns_at_the_gateway_answers_services_and_containers_by_name_and_nxdomain_otherwise()
+    {
+        using var r = new Rig(1);
+        r.Ok("service", "add", "web", "--vip", Vip, "--port", "80:8080/tcp", "--selector", "app=web");
+        const string gw = "10.81.0.1";
+        Wait.Until(() => r.Client.TryExec(TimeSpan.FromSeconds(10), "dig", "+short", "+time=1", "+tries=1", "@" + gw, "web").StdOut.Trim() == Vip,
+            TimeSpan.FromSeconds(20), "dig @gateway web to give the VIP");
+        Assert.Equal(Vip, r.Client.Exec("dig", "+short", "+tcp", "+time=2", "@" + gw, "web").Trim());
+        Assert.Equal(Vip, r.Client.Exec("dig", "+short", "+time=2", "@" + gw, "web.vswitch").Trim());
+        Assert.Equal(r.Ips[0], r.Client.Exec("dig", "+short", "+time=2", "@" + gw, r.Backends[0].Name).Trim());
+        var nx = r.Client.Exec("dig", "+time=2", "@" + gw, "nosuchname");
+        Assert.Contains("status: NXDOMAIN", nx);
+        Assert.Contains("status: NXDOMAIN", r.Client.Exec("dig", "+time=2", "+tcp", "@" + gw, "example.com"));
+        // getent reads /etc/resolv.conf, which ip netns exec takes from /etc/netns/NAME/resolv.conf.
+        Assert.Contains($"nameserver {gw}", File.ReadAllText($"/etc/netns/{r.Client.Name}/resolv.conf"));
+        Assert.StartsWith(Vip, r.Client.Exec("getent", "hosts", "web").Trim());
+        Assert.NotEqual(0, r.Client.TryExec(TimeSpan.FromSeconds(10), "getent", "hosts", "nosuchname").ExitCode);
+        // The DNS server answers from the gateway's address, as the client asked.
+        Assert.Contains($"SERVER: {gw}#53", r.Client.Exec("dig", "+time=2", "@" + gw, "web"));
+        var att = r.D.Get("/v1/attachments?netns=" + r.Client.Name)[0]!;
+        Assert.Equal(gw, (string)att["dns"]!["nameservers"]![0]!);
+        Assert.Equal("vswitch", (string)att["dns"]!["search"]![0]!);
+        string metrics = r.D.Http.GetStringAsync("/metrics").Result;
+        Assert.Matches(@"vswitch_dns_nxdomain_total [1-9]", metrics);
+        r.Ok("detach", r.Client.Name);
+        Wait.Until(() => !File.Exists($"/etc/netns/{r.Client.Name}/resolv.conf"), TimeSpan.FromSeconds(10), "resolv.conf to go with the attachment");
     }
 }

@@ -1,5 +1,6 @@
 using VSwitch.Api;
 using VSwitchd.Runtime;
+using VSwitchd.Services;
 
 namespace VSwitchd.Api;
 
@@ -11,14 +12,18 @@ public static class AttachApi
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapPost("/attachments", (Attachments atts, AttachRequest body) =>
+        v1.MapPost("/attachments", (Attachments atts, LoadBalancer lb, AttachRequest body) =>
         {
             var a = atts.Attach(body);
-            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a));
+            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a) with { Dns = lb.DnsFor(a) });
         });
-        v1.MapGet("/attachments", (Attachments atts, string? network, string? containerId, string? netns, string? ifname) =>
-            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(View).ToArray()));
-        v1.MapGet("/attachments/{id}", (Attachments atts, string id) => TypedResults.Ok(View(atts.Get(id))));
+        v1.MapGet("/attachments", (Attachments atts, LoadBalancer lb, string? network, string? containerId, string? netns, string? ifname) =>
+            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(a => View(a) with { Dns = lb.DnsFor(a) }).ToArray()));
+        v1.MapGet("/attachments/{id}", (Attachments atts, LoadBalancer lb, string id) =>
+        {
+            var a = atts.Get(id);
+            return TypedResults.Ok(View(a) with { Dns = lb.DnsFor(a) });
+        });
         v1.MapGet("/attachments/{id}/check", (Attachments atts, string id) =>
         {
             var problems = atts.Check(atts.Get(id));

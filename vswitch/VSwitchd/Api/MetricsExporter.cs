@@ -18,10 +18,13 @@ public sealed class MetricsExporter
     private readonly Counter _macRefused, _limitHits, _portDrops, _macMoves;
     private readonly Gauge _limit, _limitUsed;
 
-    public MetricsExporter(SwitchRuntime rt)
+    private readonly VSwitchd.Services.ServiceMetrics? _services;
+
+    public MetricsExporter(SwitchRuntime rt, VSwitchd.Services.LoadBalancer? lb = null)
     {
         _rt = rt;
         var f = Metrics.WithCustomRegistry(_registry);
+        if (lb is not null) _services = new VSwitchd.Services.ServiceMetrics(f, lb);
         string[] port = ["port"];
         _rxPackets = f.CreateCounter("vswitch_port_rx_packets_total", "Frames received on a port.", port);
         _rxBytes = f.CreateCounter("vswitch_port_rx_bytes_total", "Bytes received on a port.", port);
@@ -101,6 +104,7 @@ public sealed class MetricsExporter
             _limitHits.WithLabels(l.Resource).IncTo(l.Hits);
         }
         _rules.Set(_rt.RuleCount);
+        _services?.Update();
     }
 
     public void Map(WebApplication app) =>

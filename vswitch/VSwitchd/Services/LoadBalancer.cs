@@ -40,7 +40,13 @@ public sealed class LoadBalancer : IHostedService, IDisposable
         _log = log;
         Health = new HealthChecker(this, logs.CreateLogger<HealthChecker>());
         Namespace = new ServiceNamespace(rt, attachments, logs.CreateLogger<ServiceNamespace>());
+        Dns = new DnsServer(DnsNames, logs.CreateLogger<DnsServer>());
     }
+
+    public DnsServer Dns { get; }
+
+    /// <summary>The conntrack label of DNS connections to the gateway (not a backend's).</summary>
+    public const int DnsLabel = LabelBase;
 
     public HealthChecker Health { get; }
     public ServiceNamespace Namespace { get; }
@@ -62,18 +68,42 @@ public sealed class LoadBalancer : IHostedService, IDisposable
             lock (_gate) _services.AddRange(st.Services());
         }
         _attachments.Changed += OnAttachmentsChanged;
-        if (_services.Count > 0) Namespace.Ensure();
+        if (_services.Count > 0) EnsureNamespace();
         Publish();
         // Networks made later get the services namespace too (there is no event for networks).
-        _timer = new Timer(_ => { if (List().Length > 0) Namespace.Ensure(); }, null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
+        _timer = new Timer(_ => { if (List().Length > 0) EnsureNamespace(); }, null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
         if (_services.Count > 0) _log.LogInformation("services: {Count} restored ({Names})", _services.Count, string.Join(", ", _services.Select(s => s.Name)));
         return Task.CompletedTask;
+    }
+
+    /// <summary>The services namespace on every routed network, and the DNS server in it; republished when a network joined.</summary>
+    private void EnsureNamespace()
+    {
+        int before = Namespace.Addresses.Count;
+        Namespace.Ensure();
+        bool dnsStarted = Dns.Start(Namespace.Name);
+        if (Namespace.Addresses.Count != before || dnsStarted && !_dnsPublished) Publish();
+    }
+
+    private volatile bool _dnsPublished;
+
+    /// <summary>What DNS answers: service names (their VIP) and containers' names (their address).</summary>
+    private IReadOnlyDictionary<string, IPAddress> DnsNames()
+    {
+        var d = new Dictionary<string, IPAddress>(StringComparer.Ordinal);
+        foreach (var a in _attachments.List())
+            if (a.ContainerId != ServiceNamespace.ContainerId && a.Address is { } addr && a.Name is { Length: > 0 } n)
+                d.TryAdd(n.ToLowerInvariant(), IPAddress.Parse(addr.Split('/')[0]));
+        lock (_gate)
+            foreach (var s in _services) d[s.Name] = IPAddress.Parse(s.Vip); // a service wins over a container of the same name
+        return d;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _attachments.Changed -= OnAttachmentsChanged;
         _timer?.Dispose();
+        Dns.Dispose();
         Health.StopAll();
         return Task.CompletedTask;
     }
@@ -117,7 +147,7 @@ public sealed class LoadBalancer : IHostedService, IDisposable
             _rt.Store?.SaveService(s);
             _services.Add(s);
         }
-        Namespace.Ensure();
+        EnsureNamespace();
         _log.LogInformation("service {Name} added: {Vip} ports {Ports}, affinity {Affinity}{Selector}", s.Name, s.Vip,
             string.Join(' ', s.Ports), s.Affinity, s.Selector.Count > 0 ? ", selector " + Labels.Format(s.Selector) : "");
         Publish();
@@ -307,8 +337,87 @@ public sealed class LoadBalancer : IHostedService, IDisposable
                 }
             }
             _published = published;
+            PublishDns(frontends, attachments);
             _rt.Datapath.SetConntrackPart("services", frontends.Count > 0 ? new ConntrackPart(true, frontends) : ConntrackPart.None);
             Health.Sync(probes);
+        }
+    }
+
+    private readonly HashSet<string> _resolvConfs = [];
+
+    /// <summary>
+    /// The gateway's port 53 (UDP and TCP) of every network the services namespace is on goes to the DNS
+    /// server there; each plain-named namespace attached gets /etc/netns/NAME/resolv.conf pointing at its gateway
+    /// (what `ip netns exec` bind-mounts over /etc/resolv.conf), removed again when it leaves.
+    /// </summary>
+    private void PublishDns(List<NatFrontend> frontends, Attachment[] attachments)
+    {
+        var mine = Namespace.Addresses;
+        bool on = mine.Count > 0 && Dns.Listening;
+        _dnsPublished = on;
+        var wanted = new HashSet<string>();
+        if (on)
+        {
+            foreach (var (net, addr) in mine)
+            {
+                if (_rt.NetworkConfig(net) is not { } cfg) continue;
+                Ipv4Pool? pool = null;
+                try { pool = Ipv4Pool.Of(cfg.Subnet, cfg.Gateway); } catch (ArgumentException) { }
+                if (pool is not { } p) continue;
+                uint target = Ipv4Pool.ToUInt(IPAddress.Parse(addr));
+                foreach (byte proto in new[] { IpProtocols.Udp, IpProtocols.Tcp })
+                    frontends.Add(new NatFrontend
+                    {
+                        Name = "dns-" + net, Kind = "dns", Proto = proto, Address = p.Gateway, Port = 53,
+                        Picker = new FixedPicker(target, 53, DnsLabel, $"the switch's DNS server at {addr}"),
+                    });
+            }
+            foreach (var a in attachments)
+                if (a.ContainerId != ServiceNamespace.ContainerId && a.Gateway is { } gw && !a.Netns.Contains('/') && mine.ContainsKey(a.Network))
+                {
+                    wanted.Add(a.Netns);
+                    WriteResolvConf(a.Netns, gw);
+                }
+        }
+        foreach (var ns in _resolvConfs.Where(n => !wanted.Contains(n)).ToList())
+        {
+            _resolvConfs.Remove(ns);
+            try
+            {
+                string f = $"/etc/netns/{ns}/resolv.conf";
+                if (File.Exists(f) && File.ReadAllText(f).StartsWith(ResolvHeader, StringComparison.Ordinal)) File.Delete(f);
+                if (Directory.Exists($"/etc/netns/{ns}") && !Directory.EnumerateFileSystemEntries($"/etc/netns/{ns}").Any()) Directory.Delete($"/etc/netns/{ns}");
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>The switch's DNS for an attachment (its gateway), when it serves the attachment's network.</summary>
+    public AttachmentDnsView? DnsFor(Attachment a)
+    {
+        if (a.Gateway is null || !Dns.Listening || a.ContainerId == ServiceNamespace.ContainerId) return null;
+        // Attaching to a network the services namespace is not on yet: it joins it within moments (EnsureNamespace).
+        return List().Length == 0 ? null : new AttachmentDnsView([a.Gateway], [DnsServer.Domain]);
+    }
+
+    private const string ResolvHeader = "# written by vswitchd";
+
+    private void WriteResolvConf(string netns, string gateway)
+    {
+        string text = $"{ResolvHeader} (the switch's DNS at the gateway: services and containers by name)\nnameserver {gateway}\nsearch {DnsServer.Domain}\n";
+        string dir = $"/etc/netns/{netns}", f = dir + "/resolv.conf";
+        try
+        {
+            // A file someone else wrote is theirs.
+            if (File.Exists(f) && !File.ReadAllText(f).StartsWith(ResolvHeader, StringComparison.Ordinal)) return;
+            Directory.CreateDirectory(dir);
+            if (!File.Exists(f) || File.ReadAllText(f) != text) File.WriteAllText(f, text);
+            _resolvConfs.Add(netns);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning("cannot write {File}: {Error}", f, e.Message);
         }
     }
 
