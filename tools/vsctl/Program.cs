@@ -56,6 +56,8 @@ public static class Program
         root.Subcommands.Add(StatsCommands.Create(cli));
         root.Subcommands.Add(RulesCommands.Create(cli));
         root.Subcommands.Add(FlowsCommands.Create(cli));
+        root.Subcommands.Add(ConntrackCommands.Create(cli));
+        root.Subcommands.Add(PolicyCommands.Create(cli));
         root.Subcommands.Add(TraceCommands.Create(cli));
         root.Subcommands.Add(RouteCommands.Create(cli));
         root.Subcommands.Add(NeighCommands.Create(cli));

@@ -67,4 +67,9 @@ namespace VSwitch.Api;
 [JsonSerializable(typeof(ServiceView))]
 [JsonSerializable(typeof(ServiceView[]))]
 [JsonSerializable(typeof(BackendView))]
+[JsonSerializable(typeof(ConnectionView))]
+[JsonSerializable(typeof(ConntrackView))]
+[JsonSerializable(typeof(PolicyRequest))]
+[JsonSerializable(typeof(PolicyView))]
+[JsonSerializable(typeof(PolicyView[]))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -183,6 +183,9 @@ public static class Program
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
         builder.Services.AddSingleton<VSwitchd.Services.LoadBalancer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Services.LoadBalancer>());
+        // After the attachments: policies select them by their labels.
+        builder.Services.AddSingleton<VSwitchd.Policy.NetworkPolicies>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Policy.NetworkPolicies>());
         builder.Services.AddSingleton(new DaemonHandles(socket, state, apiFd, heldLock) { CarriedArgs = CarriedArgs(args) });
         builder.Services.AddSingleton<WriteGate>();
         builder.Services.AddSingleton<HandoverService>();

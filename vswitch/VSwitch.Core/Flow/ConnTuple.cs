@@ -9,8 +9,10 @@ namespace VSwitch.Core.Flow;
 /// One direction of a connection as netfilter's <c>nf_conntrack_tuple</c> has it: addresses, ports
 /// and protocol. Addresses use the flow key's convention (IPv4 in the low 32 bits, host order).
 /// ICMP echo carries its identifier in both ports, so that the reply's reversed tuple is the request's.
+/// Packed to 8 bytes: UInt128's 16-byte alignment would pad it to 48 bytes, and a million
+/// connections hold two each.
 /// </summary>
-[StructLayout(LayoutKind.Sequential)]
+[StructLayout(LayoutKind.Sequential, Pack = 8)]
 public struct ConnTuple : IEquatable<ConnTuple>
 {
     public UInt128 Src;

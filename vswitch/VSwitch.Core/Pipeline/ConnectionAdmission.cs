@@ -9,6 +9,12 @@ namespace VSwitch.Core.Pipeline;
 /// </summary>
 public interface IConnectionAdmission
 {
-    /// <summary>Whether the connection may open; writes the deciding policy to the trace.</summary>
-    bool Allows(in FlowKey key, SwitchTopology topo, PacketTrace? trace);
+    /// <summary>Whether the connection may open; writes the deciding policy to the trace; counts only with <paramref name="count"/> (not for synthetic traces).</summary>
+    bool Allows(in FlowKey key, SwitchTopology topo, bool count, PacketTrace? trace);
+
+    /// <summary>
+    /// Whether a rule explicitly lets this source reach this destination (for an answer, ct_state
+    /// +rpl, the destination reach the source): what opens a path between isolated networks.
+    /// </summary>
+    bool OpensPath(in FlowKey key);
 }

@@ -18,6 +18,8 @@ public enum RoutingPermission : byte
     StaticRoute,
     /// <summary>The source is behind a static route through the ingress network: the way back to whoever reached it.</summary>
     FromStaticRoute,
+    /// <summary>A network policy rule names this destination (or, for an answer, this source) explicitly.</summary>
+    Policy,
 }
 
 /// <summary>
@@ -44,8 +46,9 @@ public static class NetworkIsolation
         if (owner.Id == ingress.Id) return RoutingPermission.SameNetwork;
         if (topo.Connections.Connected(ingress.Id, owner.Id)) return RoutingPermission.Connected;
         if (BehindStaticRoute((uint)key.NwSrc, ingress, dp.Routes)) return RoutingPermission.FromStaticRoute;
-        // The hook for network policy (issue 16, item 4): "or a policy allows it" is one more
-        // permission, decided here from the flow key and the topology's policies, and cached with the flow.
+        // "Or a policy allows it": a rule that lets this source reach this destination (or, for an
+        // answer of a tracked connection, the other way round) opens the path for that traffic only.
+        if (dp.Admission is { } policy && policy.OpensPath(in key)) return RoutingPermission.Policy;
         return RoutingPermission.Isolated;
     }
 
@@ -68,8 +71,11 @@ public static class NetworkIsolation
             case RoutingPermission.FromStaticRoute:
                 trace?.Add("router", $"source {AddressFormat.IPv4((uint)key.NwSrc)} is behind a static route through {ingress.Name}: allowed into {owner!.Name}");
                 return true;
+            case RoutingPermission.Policy:
+                trace?.Add("router", $"networks {ingress.Name} and {owner!.Name} are not connected, but a network policy allows this traffic: routed");
+                return true;
             case RoutingPermission.Isolated:
-                trace?.Add("router", $"network {ingress.Name} is isolated from {owner!.Name} (not connected: vsctl network connect {ingress.Name} {owner.Name}): drop (network-isolated)");
+                trace?.Add("router", $"network {ingress.Name} is isolated from {owner!.Name} (not connected: vsctl network connect {ingress.Name} {owner.Name}, or a policy): drop (network-isolated)");
                 scratch.Add(FlowAction.Drop(DropReason.NetworkIsolated));
                 return false;
             default:

@@ -30,7 +30,7 @@ public static class SlowPath
     {
         ResolveTables(in key, vlan, dp, topo, nowMs, result, scratch, sideEffects, trace);
         if (((CtState)key.CtState & (CtState.Tracked | CtState.New)) == (CtState.Tracked | CtState.New))
-            AdmitNewConnection(in key, dp, topo, result, trace);
+            AdmitNewConnection(in key, dp, topo, result, sideEffects, trace);
     }
 
     /// <summary>
@@ -39,11 +39,11 @@ public static class SlowPath
     /// if so, the flow enters it in the conntrack table before anything else (ct(commit)), so that its
     /// answers and the rest of it pass as established. A flow that drops commits nothing.
     /// </summary>
-    private static void AdmitNewConnection(in FlowKey key, Datapath dp, SwitchTopology topo, FlowEntry result, PacketTrace? trace)
+    private static void AdmitNewConnection(in FlowKey key, Datapath dp, SwitchTopology topo, FlowEntry result, bool count, PacketTrace? trace)
     {
         var actions = result.Actions;
         if (actions.Length == 0 || actions[0].Kind == ActionKind.Drop) return;
-        if (dp.Admission is { } admission && !admission.Allows(in key, topo, trace))
+        if (dp.Admission is { } admission && !admission.Allows(in key, topo, count, trace))
         {
             result.Actions = [FlowAction.Drop(DropReason.PolicyDenied)];
             return;

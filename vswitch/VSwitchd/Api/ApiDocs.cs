@@ -44,6 +44,12 @@ public static class ApiDocs
         ["DELETE /v1/rules"] = ("Delete the rules a match selects; strict: that match at that priority (default 32768)", []),
         ["GET /v1/flows"] = ("Datapath flows in the flow caches; ?match=, ?port=, ?network= filter", [404]),
         ["DELETE /v1/flows"] = ("Flush the flow caches", []),
+        ["GET /v1/policies"] = ("Network policies with the attachments they select and the connections they allowed and denied", []),
+        ["GET /v1/policies/{name}"] = ("One network policy", [404]),
+        ["POST /v1/policies"] = ("Add or replace a network policy (Kubernetes NetworkPolicy semantics over attachment labels); stored", [409]),
+        ["DELETE /v1/policies/{name}"] = ("Delete a network policy", [404]),
+        ["GET /v1/conntrack"] = ("Tracked connections (conntrack -L); ?proto=, ?src=, ?dst=, ?port=, ?state=, ?nat=, ?limit= filter", []),
+        ["DELETE /v1/conntrack"] = ("Forget every tracked connection (conntrack -F)", []),
         ["POST /v1/trace"] = ("Trace a made-up packet through the real stages without sending it (ofproto/trace)", [404]),
         ["POST /v1/trace/live"] = ("Trace the next real packets a filter selects as they pass (VPP's trace add)", [404]),
         ["GET /v1/routes"] = ("The routes (connected and static, ECMP paths)", []),
@@ -62,6 +68,7 @@ public static class ApiDocs
         ["GET /v1/attachments/{id}"] = ("One attachment", [404]),
         ["GET /v1/attachments/{id}/check"] = ("Check an attachment against its namespace (CNI CHECK)", [404]),
         ["DELETE /v1/attachments/{id}"] = ("Detach one attachment", [404]),
+        ["PATCH /v1/attachments/{id}"] = ("Replace an attachment's labels (services' selectors and policy follow)", [404]),
         ["DELETE /v1/attachments"] = ("Detach what a container or a namespace has attached (CNI DEL)", [404]),
         ["GET /v1/services"] = ("Services (load-balanced VIPs) with their backends: weight, state, health, Maglev slots, connections, packets, bytes", []),
         ["GET /v1/services/{name}"] = ("One service", [404]),
@@ -91,10 +98,20 @@ public static class ApiDocs
         [typeof(OverlayRequest)] = new JsonObject { ["local"] = "192.168.50.1", ["port"] = 4789 },
         [typeof(VtepRequest)] = new JsonObject { ["vtep"] = "192.168.50.2" },
         [typeof(RemoteMacRequest)] = new JsonObject { ["network"] = "ov", ["mac"] = "02:00:00:00:00:42", ["vtep"] = "192.168.50.2" },
-        [typeof(AttachRequest)] = new JsonObject { ["network"] = "blue", ["netns"] = "web", ["ifname"] = "eth0" },
         [typeof(ServiceRequest)] = new JsonObject { ["name"] = "web", ["vip"] = "10.96.0.10", ["ports"] = new JsonArray("80:8080/tcp"), ["affinity"] = "none", ["selector"] = new JsonObject { ["app"] = "web" } },
         [typeof(HealthCheckRequest)] = new JsonObject { ["intervalMs"] = 1000, ["timeoutMs"] = 500, ["fall"] = 2, ["rise"] = 2, ["path"] = "/healthz" },
         [typeof(BackendRequest)] = new JsonObject { ["address"] = "10.1.0.7:8080", ["weight"] = 2 },
+        [typeof(AttachRequest)] = new JsonObject { ["network"] = "blue", ["netns"] = "web", ["ifname"] = "eth0", ["labels"] = new JsonObject { ["app"] = "web" } },
+        [typeof(PolicyRequest)] = new JsonObject
+        {
+            ["name"] = "db-ingress", ["selector"] = new JsonObject { ["app"] = "db" },
+            ["ingress"] = new JsonArray(new JsonObject
+            {
+                ["peers"] = new JsonArray(new JsonObject { ["selector"] = new JsonObject { ["app"] = "web" } }),
+                ["ports"] = new JsonArray(new JsonObject { ["port"] = 5432, ["protocol"] = "tcp" }),
+            }),
+        },
+        [typeof(AttachmentLabelsRequest)] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "web", ["tier"] = "front" } },
         [typeof(RestartRequest)] = new JsonObject { ["binary"] = "/usr/local/bin/vswitchd" },
     };
 

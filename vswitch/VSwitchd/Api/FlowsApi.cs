@@ -12,6 +12,9 @@ public static class FlowsApi
         v1.MapGet("/flows", (SwitchRuntime rt, string? match, string? port, string? network) =>
             TypedResults.Ok(rt.DumpFlows(rt.ParseFlowFilter(match, port, network))));
         v1.MapDelete("/flows", (SwitchRuntime rt) => TypedResults.Ok(new FlushResult(rt.FlushFlows())));
+        v1.MapGet("/conntrack", (SwitchRuntime rt, string? proto, string? src, string? dst, int? port, string? state, string? nat, int? limit) =>
+            TypedResults.Ok(rt.Conntrack(proto, src, dst, port, state, nat, limit)));
+        v1.MapDelete("/conntrack", (SwitchRuntime rt) => TypedResults.Ok(new FlushResult(rt.FlushConntrack())));
         v1.MapPost("/trace", (SwitchRuntime rt, TraceRequest body) => TypedResults.Ok(rt.Trace(body.Spec, body.Hex, body.InPort, body.Routed ?? false)));
         v1.MapPost("/trace/live", async (SwitchRuntime rt, LiveTraceRequest body) =>
             TypedResults.Ok(await rt.LiveTraceAsync(body.Filter, body.Count, body.TimeoutSeconds)));

@@ -15,6 +15,7 @@ public sealed class LimitsConfig
     public const int DefaultRoutes = 65_536;
     public const int DefaultApiBodyBytes = 1 << 20;
     public const int DefaultLogLinesPerSecond = 100;
+    public const int DefaultConntrack = VSwitch.Core.Tables.Conntrack.ConntrackTable.DefaultCapacity;
 
     /// <summary>Addresses in the MAC table, all networks together.</summary>
     public int MacTable { get; set; } = DefaultMacTable;
@@ -29,8 +30,12 @@ public sealed class LimitsConfig
     /// <summary>Log lines a second, with bursts of as many; the lines over it are counted and summed up in one line later.</summary>
     public int LogLinesPerSecond { get; set; } = DefaultLogLinesPerSecond;
 
+    /// <summary>Connections the conntrack table holds (services, policy, NAT); a new one beyond is dropped (conntrack-full).</summary>
+    public int Conntrack { get; set; } = DefaultConntrack;
+
     public void Validate(List<string> errors)
     {
+        if (Conntrack is < 16 or > 16_777_216) errors.Add($"limits.conntrack: {Conntrack} must be 16..16777216");
         if (MacTable is < 16 or > 16_777_216) errors.Add($"limits.macTable: {MacTable} must be 16..16777216");
         if (MacPerPort < 1 || MacPerPort > MacTable) errors.Add($"limits.macPerPort: {MacPerPort} must be 1..limits.macTable ({MacTable})");
         if (Rules is < 1 or > 10_000_000) errors.Add($"limits.rules: {Rules} must be 1..10000000");

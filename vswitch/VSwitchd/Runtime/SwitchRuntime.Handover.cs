@@ -115,8 +115,18 @@ public sealed partial class SwitchRuntime
         var cursors = new Dictionary<string, int>();
         foreach (var port in topo.Ports)
             if (port.Io is AfPacketPort af) cursors[port.Name] = af.RingCursor;
-        return new LearnedMessage([.. macs], [.. neighbors], cursors, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        string? conntrack = null;
+        int ctCount = 0;
+        if (Datapath.ConntrackConfig.Track)
+            conntrack = Convert.ToBase64String(Datapath.Conntrack.Export(now, MaxHandedOverConnections, out ctCount));
+        return new LearnedMessage([.. macs], [.. neighbors], cursors, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
+        {
+            Conntrack = conntrack, ConntrackEntrySize = VSwitch.Core.Tables.Conntrack.ConntrackTable.EntrySize, ConntrackCount = ctCount,
+        };
     }
+
+    /// <summary>Connections a restart hands over (16 MB of entries); beyond, the rest are taken up mid-stream by their next packet.</summary>
+    public const int MaxHandedOverConnections = 100_000;
 
     /// <summary>Loads what the predecessor learned, before this datapath starts; entries whose port or network is not here are skipped.</summary>
     public int ImportLearned(LearnedMessage learned)
@@ -136,6 +146,17 @@ public sealed partial class SwitchRuntime
             if (topo.NetworkByName(n.Network) is { } net) Datapath.Neighbors.Confirm(net.Id, n.Address, n.Mac, now, create: true);
         foreach (var (name, cursor) in learned.RingCursors)
             if (topo.PortByName(name)?.Io is AfPacketPort af) af.ResumeAt(cursor);
+        if (learned.Conntrack is { Length: > 0 } ct)
+        {
+            if (learned.ConntrackEntrySize != VSwitch.Core.Tables.Conntrack.ConntrackTable.EntrySize)
+                _log.LogWarning("restart: the predecessor's conntrack entries are {Theirs} bytes, ours {Ours}: its {Count} connections are not imported (they are taken up by their next packet)",
+                    learned.ConntrackEntrySize, VSwitch.Core.Tables.Conntrack.ConntrackTable.EntrySize, learned.ConntrackCount);
+            else
+            {
+                int imported = Datapath.Conntrack.Import(Convert.FromBase64String(ct), now);
+                _log.LogInformation("restart: {Imported} of {Count} tracked connections taken over", imported, learned.ConntrackCount);
+            }
+        }
         return loaded;
     }
 

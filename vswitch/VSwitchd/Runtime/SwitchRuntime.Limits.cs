@@ -63,6 +63,8 @@ public sealed partial class SwitchRuntime
             new("neighbor-table", Datapath.Neighbors.Count, NeighborTable.MaxEntries, Datapath.Neighbors.Refused, "next hop not resolved, packet dropped (neighbor-queue-full)", ""),
             new("neighbor-hold-queue", held, (long)NeighborHold.MaxHeld * threads, Dropped(DropReason.NeighborQueueFull), "packet dropped (neighbor-queue-full), per thread", ""),
             new("icmp-errors-per-second", -1, (long)IcmpRateLimiter.PerSecond * threads, Dropped(DropReason.IcmpRateLimited), "ICMP error not sent (icmp-rate-limited), per thread", ""),
+            new("conntrack", Datapath.ConntrackConfig.Track ? Datapath.Conntrack.Count : 0, Datapath.ConntrackCapacity,
+                Dropped(DropReason.ConntrackFull), "new connection dropped (conntrack-full); existing ones go on", "limits.conntrack"),
             new("rules", Datapath.Rules.Rules.Count, Limits.Rules, Interlocked.Read(ref _rulesRefused), "rule refused (API 409)", "limits.rules"),
             new("routes", staticRoutes, Limits.Routes, Interlocked.Read(ref _routesRefused), "route refused (API 409)", "limits.routes"),
             new("ports", Datapath.Topology.Ports.Count + _down.Count, SwitchTopology.MaxPorts, Interlocked.Read(ref _portsRefused), "port refused (API 409)", ""),

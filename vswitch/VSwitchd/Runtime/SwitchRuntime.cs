@@ -37,7 +37,10 @@ public sealed partial class SwitchRuntime : IDisposable
         _log = log;
         Store = store;
         Limits = limits ?? new LimitsConfig();
-        Datapath = new Datapath(new MacTable(Limits.MacTable, Limits.MacPerPort), flowCacheCapacity: options.FlowCacheSize, flowIdleMs: options.FlowIdleMs);
+        Datapath = new Datapath(new MacTable(Limits.MacTable, Limits.MacPerPort), flowCacheCapacity: options.FlowCacheSize, flowIdleMs: options.FlowIdleMs)
+        {
+            ConntrackCapacity = Limits.Conntrack,
+        };
     }
 
     public Datapath Datapath { get; }

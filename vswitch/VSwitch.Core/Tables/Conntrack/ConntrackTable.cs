@@ -40,8 +40,8 @@ public sealed class ConntrackTable
     private int _count;
     private int _epoch = 1;
     // Removed entries wait here in removal order (a ring of indices with their time).
+    // The time of removal is kept in the entry's LastSeenMs (it is not looked at once the entry is dead).
     private readonly int[] _limbo;
-    private readonly long[] _limboSince;
     private int _limboHead, _limboCount;
     private int _sweepCursor;
 
@@ -54,7 +54,6 @@ public sealed class ConntrackTable
         _buckets = new int[buckets];
         _mask = buckets - 1;
         _limbo = new int[capacity];
-        _limboSince = new long[capacity];
         Timeouts = timeouts ?? ConntrackTimeouts.Default;
     }
 
@@ -169,7 +168,7 @@ public sealed class ConntrackTable
 
     private int Allocate(long nowMs)
     {
-        if (_limboCount > 0 && nowMs - _limboSince[_limboHead] >= ReuseGraceMs)
+        if (_limboCount > 0 && nowMs - Entry(_limbo[_limboHead]).LastSeenMs >= ReuseGraceMs)
         {
             int i = _limbo[_limboHead];
             _limboHead = (_limboHead + 1) % _limbo.Length;
@@ -237,7 +236,7 @@ public sealed class ConntrackTable
         Volatile.Write(ref e.Live, (byte)0);
         int tail = (_limboHead + _limboCount) % _limbo.Length;
         _limbo[tail] = i;
-        _limboSince[tail] = nowMs;
+        e.LastSeenMs = nowMs;
         _limboCount++;
         _count--;
         Removed++;
@@ -294,12 +293,50 @@ public sealed class ConntrackTable
         return list;
     }
 
+    /// <summary>Bytes one exported entry takes: a successor of another build with another layout does not import.</summary>
+    public static int EntrySize => Unsafe.SizeOf<ConnEntry>();
+
+    /// <summary>
+    /// The live connections as bytes (entries as they are in memory), at most <paramref name="max"/>,
+    /// for a hitless restart's successor on this machine (the clock, Environment.TickCount64, is the
+    /// same for both processes). Read without the lock: call it when the datapath has stopped.
+    /// </summary>
+    public byte[] Export(long nowMs, int max, out int count)
+    {
+        var live = Snapshot(nowMs);
+        count = Math.Min(live.Count, max);
+        var entries = new ConnEntry[count];
+        for (int i = 0; i < count; i++) entries[i] = live[i];
+        return System.Runtime.InteropServices.MemoryMarshal.AsBytes(entries.AsSpan()).ToArray();
+    }
+
+    /// <summary>Enters what <see cref="Export"/> gave, keeping each connection's state, NAT, label, counters and expiry; the number entered.</summary>
+    public int Import(ReadOnlySpan<byte> data, long nowMs)
+    {
+        var entries = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ConnEntry>(data);
+        int n = 0;
+        foreach (ref readonly var x in entries)
+        {
+            if (x.ExpiresMs <= nowMs) continue;
+            if (Commit(in x.Orig, in x.Reply, nowMs, x.ExpiresMs - nowMs, x.Flags, x.Tcp, x.Label, out int i) != CommitResult.Committed) continue;
+            ref var e = ref Entry(i);
+            e.CreatedMs = x.CreatedMs;
+            e.LastSeenMs = x.LastSeenMs;
+            e.PacketsOrig = x.PacketsOrig;
+            e.BytesOrig = x.BytesOrig;
+            e.PacketsReply = x.PacketsReply;
+            e.BytesReply = x.BytesReply;
+            n++;
+        }
+        return n;
+    }
+
     /// <summary>Bytes the table holds (segments and index), for the memory figure.</summary>
     public long MemoryBytes
     {
         get
         {
-            long b = (long)_buckets.Length * 4 + (long)_limbo.Length * 12;
+            long b = (long)_buckets.Length * 4 + (long)_limbo.Length * 4;
             foreach (var s in _segments) if (s is not null) b += (long)s.Length * Unsafe.SizeOf<ConnEntry>();
             return b;
         }

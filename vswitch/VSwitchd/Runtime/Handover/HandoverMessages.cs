@@ -53,8 +53,17 @@ public sealed record LearnedMac(string Network, ushort Vlan, ulong Mac, string P
 /// <summary>A resolved neighbour (ARP) entry, by network name.</summary>
 public sealed record LearnedNeighbor(string Network, uint Address, ulong Mac);
 
-/// <summary>Sent once the predecessor's datapath threads have stopped; the successor starts reading after it.</summary>
-public sealed record LearnedMessage(LearnedMac[] Macs, LearnedNeighbor[] Neighbors, Dictionary<string, int> RingCursors, long StoppedAtUnixMs);
+/// <summary>
+/// Sent once the predecessor's datapath threads have stopped; the successor starts reading after it.
+/// Conntrack is the tracked connections as raw entries of ConntrackEntrySize bytes (base64), so that
+/// NATed and policed connections go on as they were instead of being taken up mid-stream.
+/// </summary>
+public sealed record LearnedMessage(LearnedMac[] Macs, LearnedNeighbor[] Neighbors, Dictionary<string, int> RingCursors, long StoppedAtUnixMs)
+{
+    public string? Conntrack { get; init; }
+    public int ConntrackEntrySize { get; init; }
+    public int ConntrackCount { get; init; }
+}
 
 /// <summary>The successor's datapath runs; GapMs is from the predecessor's stop to the successor's start (by the wall clock).</summary>
 public sealed record RunningMessage(int Pid, double GapMs);
