@@ -30,13 +30,13 @@ public class ServiceTests
         private readonly List<Process> _processes = [];
         public readonly string Dir = Directory.CreateTempSubdirectory("vst-svc").FullName;
 
-        public Rig(int n, bool udp = false)
+        public Rig(int n, bool udp = false, string? limits = null)
         {
             Client = new TestNetns("vssc-");
             try
             {
                 for (int i = 0; i < n; i++) Backends.Add(new TestNetns("vssb-"));
-                D = Vswitchd.Start("""{"networks":[{"name":"front","subnet":"10.81.0.0/24"},{"name":"back","subnet":"10.82.0.0/24"}]}""");
+                D = Vswitchd.Start("""{"networks":[{"name":"front","subnet":"10.81.0.0/24"},{"name":"back","subnet":"10.82.0.0/24"}]""" + (limits is null ? "" : ",\"limits\":" + limits) + "}");
                 Ok("network", "connect", "front", "back");
                 Ok("attach", Client.Name, "--network", "front");
                 for (int i = 0; i < n; i++)
@@ -305,5 +305,23 @@ public class ServiceTests
         Assert.Matches(@"vswitch_dns_nxdomain_total [1-9]", metrics);
         r.Ok("detach", r.Client.Name);
         Wait.Until(() => !File.Exists($"/etc/netns/{r.Client.Name}/resolv.conf"), TimeSpan.FromSeconds(10), "resolv.conf to go with the attachment");
+    }
+
+    [RootFact]
+    public void A_full_conntrack_table_drops_new_connections_counts_them_and_keeps_the_old_ones()
+    {
+        using var r = new Rig(1, limits: """{"conntrack":16}""");
+        // No health checks: their probes would be connections too, in a table of 16.
+        r.Ok("service", "add", "web", "--vip", Vip, "--port", "80:8080/tcp", "--selector", "app=web", "--no-health-check");
+        var c = r.Client.TryExec(TimeSpan.FromSeconds(120), "/usr/bin/python3", Script, "fill", $"http://{Vip}/", "30");
+        Assert.True(c.ExitCode == 0, c.Output);
+        var result = JsonNode.Parse(c.StdOut)!;
+        Assert.Equal("b1", (string)result["first"]!);
+        Assert.Equal("b1", (string)result["again"]!); // the connection made before the table filled goes on
+        Assert.InRange((int)result["opened"]!, 1, 15);
+        Assert.True((int)result["refused"]! >= 15, result.ToJsonString());
+        Assert.True(r.D.Drops("conntrack-full") > 0, "conntrack-full drops are not counted");
+        Assert.False(r.D.HasExited);
+        Assert.NotNull(r.D.Get("/v1/services/web"));
     }
 }

@@ -7,6 +7,7 @@
 #                             the kill time; prints one JSON line of results
 #   drain URL DIR N           a keep-alive connection (prints "kept A"), waits for DIR/drained, then N new
 #                             connections and one more request on the kept one; prints JSON
+#   fill URL N                a keep-alive connection, then N more held open (1 s to connect each), then the kept one again
 #   udpclient VIP PORT N      N datagrams from N source ports; prints JSON: backends seen, reply sources
 import http.client, http.server, json, os, socket, socketserver, sys, time, urllib.parse
 
@@ -109,9 +110,26 @@ def udpclient(vip, port, n):
         s.close()
     print(json.dumps({"backends": seen, "sources": sorted(sources), "lost": lost}), flush=True)
 
+def fill(url, n):
+    u = urllib.parse.urlparse(url); host, port = u.hostname, u.port or 80
+    k = http.client.HTTPConnection(host, port, timeout=2)
+    first = get(host, port, k)
+    held, ok, failed = [], 0, 0
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(1.0)
+        try:
+            s.connect((host, port)); held.append(s); ok += 1
+        except OSError:
+            failed += 1; s.close()
+    try: again = get(host, port, k)
+    except Exception as e: again = "error: " + str(e)
+    print(json.dumps({"first": first, "again": again, "opened": ok, "refused": failed}), flush=True)
+
 m = sys.argv[1]
 if m == "http": serve_http(sys.argv[2], int(sys.argv[3]))
 elif m == "udp": serve_udp(sys.argv[2], int(sys.argv[3]))
 elif m == "steady": steady(sys.argv[2], sys.argv[3], float(sys.argv[4]))
 elif m == "drain": drain(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+elif m == "fill": fill(sys.argv[2], int(sys.argv[3]))
 elif m == "udpclient": udpclient(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
