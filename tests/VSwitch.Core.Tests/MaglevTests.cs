@@ -6,7 +6,7 @@ using VSwitch.Core.Wire;
 namespace VSwitch.Core.Tests;
 
 /// <summary>Maglev's table: full, by weight, little disruption when a backend comes or goes, fast to build; the picker allocates nothing.</summary>
-public class MaglevTests
+public class MaglevTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static string[] Keys(int n) => Enumerable.Range(1, n).Select(i => $"10.2.{i / 250}.{i % 250 + 1}:8080").ToArray();
 
@@ -68,6 +68,7 @@ public class MaglevTests
             if (a != b) moved++;
         }
         double share = (double)moved / clients, bound = 1.0 / (before + 1) + 0.02;
+        output.WriteLine($"{before} -> {before + 1} backends: {moved} of {clients} clients ({share:P2}) changed backend; bound {bound:P2}");
         Assert.True(share <= bound, $"{share:P2} of clients changed backend; at most {bound:P2}");
         Assert.True(share > 0.5 / (before + 1), $"only {share:P2} moved: the new backend took almost nothing");
     }

@@ -11,7 +11,7 @@ namespace VSwitch.Integration.Tests;
 /// client's gateway. Load balancing by Maglev with weights, drain, hairpin, health checks, UDP.
 /// </summary>
 [Collection("netns")]
-public class ServiceTests
+public class ServiceTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const string Vip = "10.96.0.10";
     private static readonly string Script = Path.Combine(Repo.Root, "tests/VSwitch.Integration.Tests/Services/svc.py");
@@ -119,6 +119,7 @@ public class ServiceTests
         Assert.Contains("Failed requests:        0", ab.StdOut);
         var served = Enumerable.Range(0, 3).Select(r.Served).ToArray();
         Assert.Equal(1000, served.Sum());
+        output.WriteLine($"weights 1:2:3, served {string.Join(" : ", served)} of 1000 (expected 167 : 333 : 500)");
         for (int i = 0; i < 3; i++)
         {
             double expected = 1000.0 * (i + 1) / 6;
@@ -157,6 +158,7 @@ public class ServiceTests
         File.WriteAllText(Path.Combine(r.Dir, "drained"), "");
         Assert.True(client.WaitForExit(60_000), "the drain client did not finish");
         var result = JsonNode.Parse(client.StandardOutput.ReadToEnd())!;
+        output.WriteLine($"drained b{which + 1}: {result.ToJsonString()}");
         Assert.Equal(0, (int)result["failed"]!);
         Assert.Equal($"b{which + 1}", (string)result["keptAgain"]!); // the open connection goes on, on its backend
         var seen = result["newBackends"]!.AsObject();
@@ -180,6 +182,7 @@ public class ServiceTests
             answers[who] = answers.GetValueOrDefault(who) + 1;
         }
         // 30 connections over 3 backends: b1 answering itself is the hairpin (missing it by chance: (2/3)^30 ≈ 5e-6).
+        output.WriteLine("from b1: " + string.Join(", ", answers));
         Assert.True(answers.ContainsKey("b1"), $"no request of b1 came back to b1: {string.Join(", ", answers)}");
         Assert.Equal(30, answers.Values.Sum());
     }
@@ -199,6 +202,7 @@ public class ServiceTests
         File.WriteAllText(Path.Combine(r.Dir, "killed"), "");
         Assert.True(client.WaitForExit(60_000), "the steady client did not finish");
         var result = JsonNode.Parse(client.StandardOutput.ReadToEnd())!;
+        output.WriteLine(result.ToJsonString());
         Assert.True((bool)result["killSeen"]!);
         var late = result["failedAfterKillSeconds"]!.AsArray().Select(x => (double)x!).Where(t => t > 3.0).ToArray();
         Assert.True(late.Length == 0, $"requests failed more than 3 s after the kill: {result}");
@@ -239,6 +243,7 @@ public class ServiceTests
         var c = r.Client.TryExec(TimeSpan.FromSeconds(60), "/usr/bin/python3", Script, "udpclient", "10.96.0.53", "53", "60");
         Assert.True(c.ExitCode == 0, c.Output);
         var result = JsonNode.Parse(c.StdOut)!;
+        output.WriteLine(result.ToJsonString());
         Assert.Equal(0, (int)result["lost"]!);
         Assert.Equal(new[] { "10.96.0.53:53" }, result["sources"]!.AsArray().Select(x => (string)x!).ToArray());
         Assert.Equal(3, result["backends"]!.AsObject().Count);
@@ -316,6 +321,7 @@ public class ServiceTests
         var c = r.Client.TryExec(TimeSpan.FromSeconds(120), "/usr/bin/python3", Script, "fill", $"http://{Vip}/", "30");
         Assert.True(c.ExitCode == 0, c.Output);
         var result = JsonNode.Parse(c.StdOut)!;
+        output.WriteLine($"{result.ToJsonString()}, conntrack-full drops {r.D.Drops("conntrack-full")}");
         Assert.Equal("b1", (string)result["first"]!);
         Assert.Equal("b1", (string)result["again"]!); // the connection made before the table filled goes on
         Assert.InRange((int)result["opened"]!, 1, 15);
