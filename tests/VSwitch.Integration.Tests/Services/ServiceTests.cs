@@ -30,7 +30,7 @@ public class ServiceTests(Xunit.Abstractions.ITestOutputHelper output)
         private readonly List<Process> _processes = [];
         public readonly string Dir = Directory.CreateTempSubdirectory("vst-svc").FullName;
 
-        public Rig(int n, bool udp = false, string? limits = null)
+        public Rig(int n, bool udp = false, string? limits = null, bool clientPortSecurity = true)
         {
             Client = new TestNetns("vssc-");
             try
@@ -38,7 +38,7 @@ public class ServiceTests(Xunit.Abstractions.ITestOutputHelper output)
                 for (int i = 0; i < n; i++) Backends.Add(new TestNetns("vssb-"));
                 D = Vswitchd.Start("""{"networks":[{"name":"front","subnet":"10.81.0.0/24"},{"name":"back","subnet":"10.82.0.0/24"}]""" + (limits is null ? "" : ",\"limits\":" + limits) + "}");
                 Ok("network", "connect", "front", "back");
-                Ok("attach", Client.Name, "--network", "front");
+                Ok(["attach", Client.Name, "--network", "front", .. clientPortSecurity ? Array.Empty<string>() : ["--port-security", "off"]]);
                 for (int i = 0; i < n; i++)
                 {
                     var j = JsonNode.Parse(Ok("--json", "attach", Backends[i].Name, "--network", "back", "--label", "app=web"))!;
@@ -329,5 +329,39 @@ public class ServiceTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(r.D.Drops("conntrack-full") > 0, "conntrack-full drops are not counted");
         Assert.False(r.D.HasExited);
         Assert.NotNull(r.D.Get("/v1/services/web"));
+    }
+
+    [RootFact]
+    public void With_client_ip_affinity_a_new_backend_takes_clients_from_at_most_1_over_N_plus_2_percent()
+    {
+        // 200 clients: addresses of the client namespace (its port security off, so it may send from all of them).
+        using var r = new Rig(3, clientPortSecurity: false);
+        const int first = 20, count = 200;
+        for (int i = first; i < first + count; i++) r.Client.Exec("ip", "addr", "add", $"10.81.0.{i}/24", "dev", "eth0");
+        r.Ok("service", "add", "web", "--vip", Vip, "--port", "80:8080/tcp", "--selector", "app=web", "--affinity", "client-ip");
+        r.WaitHealthy("web", 3);
+        JsonObject Ask()
+        {
+            var c = r.Client.TryExec(TimeSpan.FromSeconds(120), "/usr/bin/python3", Script, "clients", Vip, "10.81.0", first.ToString(), count.ToString());
+            Assert.True(c.ExitCode == 0, c.Output);
+            var o = JsonNode.Parse(c.StdOut)!.AsObject();
+            Assert.DoesNotContain(o, kv => ((string)kv.Value!).StartsWith("error", StringComparison.Ordinal));
+            return o;
+        }
+        var before = Ask();
+        Assert.Equal(before.ToJsonString(), Ask().ToJsonString()); // affinity: the same client, the same backend
+
+        using var b4 = new TestNetns("vssb-");
+        r.Ok("attach", b4.Name, "--network", "back", "--label", "app=web");
+        r.Track(b4.Start("/usr/bin/python3", Script, "http", "b4", "8080"));
+        r.WaitHealthy("web", 4);
+        var after = Ask();
+        int moved = before.Count(kv => (string)after[kv.Key]! != (string)kv.Value!);
+        int toNew = after.Count(kv => (string)kv.Value! == "b4");
+        double share = (double)moved / count, bound = 1.0 / 4 + 0.02;
+        output.WriteLine($"3 -> 4 backends: {moved} of {count} clients ({share:P1}) changed backend, {toNew} to the new one; bound {bound:P1}");
+        Assert.True(share <= bound, $"{share:P1} of clients changed backend (bound {bound:P1})");
+        Assert.True(toNew > 0);
+        Assert.Equal(moved, toNew); // the ones that moved went to the new backend, none between the old ones
     }
 }

@@ -8,6 +8,7 @@
 #   drain URL DIR N           a keep-alive connection (prints "kept A"), waits for DIR/drained, then N new
 #                             connections and one more request on the kept one; prints JSON
 #   fill URL N                a keep-alive connection, then N more held open (1 s to connect each), then the kept one again
+#   clients VIP PREFIX FIRST N one new connection from each source PREFIX.FIRST..; prints JSON source -> backend
 #   udpclient VIP PORT N      N datagrams from N source ports; prints JSON: backends seen, reply sources
 import http.client, http.server, json, os, socket, socketserver, sys, time, urllib.parse
 
@@ -126,10 +127,21 @@ def fill(url, n):
     except Exception as e: again = "error: " + str(e)
     print(json.dumps({"first": first, "again": again, "opened": ok, "refused": failed}), flush=True)
 
+def clients(vip, prefix, first, count):
+    out = {}
+    for i in range(first, first + count):
+        src = f"{prefix}.{i}"
+        c = http.client.HTTPConnection(vip, 80, timeout=2, source_address=(src, 0))
+        try: out[src] = get(vip, 80, c)
+        except Exception as e: out[src] = "error: " + str(e)
+        c.close()
+    print(json.dumps(out), flush=True)
+
 m = sys.argv[1]
 if m == "http": serve_http(sys.argv[2], int(sys.argv[3]))
 elif m == "udp": serve_udp(sys.argv[2], int(sys.argv[3]))
 elif m == "steady": steady(sys.argv[2], sys.argv[3], float(sys.argv[4]))
 elif m == "drain": drain(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+elif m == "clients": clients(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
 elif m == "fill": fill(sys.argv[2], int(sys.argv[3]))
 elif m == "udpclient": udpclient(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
