@@ -15,6 +15,26 @@ public class ConntrackTests
         new() { Src = src, Dst = dst, SrcPort = sport, DstPort = dport, Proto = IpProtocols.Tcp, Family = 4 };
 
     [Fact]
+    public void A_masquerade_port_held_by_a_connection_in_time_wait_is_taken_again_by_a_syn_only()
+    {
+        var t = new ConntrackTable(16);
+        uint host = 0x64400101, server = 0x64400102;
+        // The one port of the range is held by an earlier connection (orig from a container, reply to host:61000).
+        var old = Tcp(0x0A000002, 40000, server, 80);
+        var oldReply = Tcp(server, 80, host, 61000);
+        Assert.Equal(ConntrackTable.CommitResult.Committed, t.Commit(old, oldReply, 0, 100_000, ConnFlags.SrcNat, TcpConnState.Established, 0, out int i));
+        var next = Tcp(0x0A000002, 40001, server, 80);
+        Assert.Equal(0, t.FreeSourcePort(next, next.Reverse(), host, 61000, 61000, 10, reuseClosing: true)); // established: not taken
+        t.Entry(i).Tcp = TcpConnState.TimeWait;
+        Assert.Equal(0, t.FreeSourcePort(next, next.Reverse(), host, 61000, 61000, 10));                    // not a SYN
+        Assert.Equal(61000, t.FreeSourcePort(next, next.Reverse(), host, 61000, 61000, 10, reuseClosing: true));
+        Assert.Equal(ConntrackTable.CommitResult.Exists, t.Commit(next, oldReply, 10, 100_000, ConnFlags.SrcNat, TcpConnState.SynSent, 0, out _));
+        Assert.Equal(ConntrackTable.CommitResult.Committed, t.Commit(next, oldReply, 10, 100_000, ConnFlags.SrcNat, TcpConnState.SynSent, 0, out int j, reuseClosing: true));
+        Assert.False(t.Lookup(old, 11, out _, out _));   // the old connection is gone, the new one answers on its port
+        Assert.True(t.Lookup(oldReply, 11, out int k, out bool reply) && k == j && reply);
+    }
+
+    [Fact]
     public void An_entry_is_found_from_both_directions_and_expires_on_its_timeout()
     {
         var t = new ConntrackTable(16);

@@ -98,7 +98,8 @@ public sealed class VsctlFilterTests
         // Width: exact-match flows are long; the default cuts them to 120 columns, --wide prints them whole.
         Assert.Contains(all, f => f.Flow.Length + f.Actions.Length > 120);
         var narrow = Lines(Ok([.. s, "flows"]).Stdout);
-        Assert.Equal(all.Length + 1, narrow.Length);
+        // A flow may appear between the two listings (a late ARP retry under load): at least every flow, one a line.
+        Assert.True(narrow.Length >= all.Length + 1, $"{all.Length} flows in JSON, table:\n{string.Join('\n', narrow)}\nJSON:\n{string.Join('\n', all.Select(f => f.Flow))}");
         Assert.True(narrow.Max(l => l.Length) <= 120, string.Join('\n', narrow));
         var wide = Lines(Ok([.. s, "flows", "--wide"]).Stdout);
         Assert.True(wide.Max(l => l.Length) > 120, string.Join('\n', wide));

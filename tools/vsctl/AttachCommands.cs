@@ -47,7 +47,8 @@ public static class AttachCommands
             var response = await ctx.Api.PostAsync("v1/attachments", body, ApiJson.Default.AttachRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var a = response.Read(ApiJson.Default.AttachmentView);
-            ctx.Out.WriteLine($"attached {a.Netns} {a.Ifname} to {a.Network}: {a.Address ?? "no address"}{(a.Gateway is null ? "" : $" via {a.Gateway}")}, mac {a.Mac}, mtu {a.Mtu} (attachment {a.Id}, port {a.Port})"
+            ctx.Out.WriteLine($"attached {a.Netns} {a.Ifname} to {a.Network}: {a.Address ?? "no address"}{(a.Gateway is null ? "" : $" via {a.Gateway}")}"
+                + (a.Address6 is null ? "" : $", {a.Address6}{(a.Gateway6 is null ? "" : $" via {a.Gateway6}")}") + $", mac {a.Mac}, mtu {a.Mtu} (attachment {a.Id}, port {a.Port})"
                 + (a.Labels.Count > 0 ? ", labels " + Labels.Format(a.Labels) : ""));
             return Program.Ok;
         });
@@ -72,8 +73,8 @@ public static class AttachCommands
         // namespace's path is long and says little, so it is last and the first to be cut.
         var table = new TableWriter("ID", "NAME", "NETWORK", "IFNAME", "ADDRESS", "MAC", "PORT", "LABELS", "NETNS").Cut("NETNS", "LABELS", "NAME");
         foreach (var a in response.Read(ApiJson.Default.AttachmentViewArray))
-            table.AddRow(a.Id, a.Name ?? (a.ContainerId == a.Netns ? a.Netns : Short(a.ContainerId)), a.Network, a.Ifname, a.Address, a.Mac, a.Port,
-                Labels.Format(a.Labels), a.Netns);
+            table.AddRow(a.Id, a.Name ?? (a.ContainerId == a.Netns ? a.Netns : Short(a.ContainerId)), a.Network, a.Ifname,
+                a.Address6 is null ? a.Address : $"{a.Address} {a.Address6}", a.Mac, a.Port, Labels.Format(a.Labels), a.Netns);
         ctx.Write(table);
         return Program.Ok;
     }

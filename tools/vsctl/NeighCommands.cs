@@ -9,7 +9,7 @@ public static class NeighCommands
 {
     public static Command Create(Cli cli)
     {
-        var neigh = new Command("neigh", "The router's neighbors: IPv4 to MAC per network, learned by ARP or static (like 'ip neigh')");
+        var neigh = new Command("neigh", "The router's neighbors: IPv4 and IPv6 to MAC per network, learned by ARP and neighbour discovery, or static (like 'ip neigh')");
         neigh.Aliases.Add("neighbor");
         var ls = new Command("ls", "List neighbor entries");
         ls.Aliases.Add("list");
@@ -45,9 +45,9 @@ public static class NeighCommands
     private static Command Add(Cli cli)
     {
         var network = new Option<string>("--network") { Description = "The network the neighbor is on (default: the one whose subnet holds IP)", HelpName = "NET" };
-        var ip = new Argument<string>("IP") { Description = "Its IPv4 address" };
+        var ip = new Argument<string>("IP") { Description = "Its IPv4 or IPv6 address" };
         var mac = new Argument<string>("MAC") { Description = "Its MAC address (unicast)" };
-        var add = new Command("add", "Add a static (permanent) entry: no ARP for this address") { network, ip, mac };
+        var add = new Command("add", "Add a static (permanent) entry: no ARP or neighbour solicitation for this address") { network, ip, mac };
         cli.SetAction(add, async (ctx, ct) =>
         {
             var body = new NeighborRequest(ctx.Get(network), ctx.Get(ip)!, ctx.Get(mac)!);

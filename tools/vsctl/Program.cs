@@ -62,6 +62,7 @@ public static class Program
         root.Subcommands.Add(RouteCommands.Create(cli));
         root.Subcommands.Add(NeighCommands.Create(cli));
         root.Subcommands.Add(OverlayCommands.Create(cli));
+        root.Subcommands.Add(PublishCommands.Create(cli));
         root.Subcommands.Add(OverlayEndpointCommands.Create(cli));
         root.Subcommands.Add(AttachCommands.Attach(cli));
         root.Subcommands.Add(AttachCommands.Detach(cli));

@@ -36,8 +36,8 @@ public static class RouteCommands
 
     private static Command Add(Cli cli)
     {
-        var prefix = new Argument<string>("PREFIX") { Description = "The destination, an IPv4 prefix (e.g. 10.9.0.0/16, 0.0.0.0/0)" };
-        var via = new Option<string>("--via") { Description = "Next hop: a gateway address on a routed network's subnet", HelpName = "IP" };
+        var prefix = new Argument<string>("PREFIX") { Description = "The destination, an IPv4 or IPv6 prefix (e.g. 10.9.0.0/16, 0.0.0.0/0, fd00:9::/64)" };
+        var via = new Option<string>("--via") { Description = "Next hop: a gateway address on a routed network's subnet (subnet6 for an IPv6 prefix)", HelpName = "IP" };
         var dev = new Option<string>("--dev") { Description = "Out of this network, the destination being on its link", HelpName = "NETWORK" };
         var add = new Command("add", "Add a static route (again with another --via for ECMP)") { prefix, via, dev };
         add.Validators.Add(r =>

@@ -46,6 +46,8 @@ public static class ShowCommand
             w.WriteLine($"        vlan: {n.Vlan}{vni}, mac_aging: {n.MacAgingSeconds}s");
             // Routed networks are isolated from each other: say which ones this one may reach.
             if (n.ConnectedTo.Length > 0) w.WriteLine($"        connected to: {string.Join(", ", n.ConnectedTo)}");
+            if (n.HostPort is { } hp)
+                w.WriteLine($"        host port: {hp.Device}, address: {hp.Address}, masquerade: {Format.OnOff(hp.Masquerade)}");
             if (vxlan.TryGetValue(n.Name, out var o))
                 w.WriteLine($"        vni {o.Vni}, vteps {(o.Vteps.Length == 0 ? "none" : string.Join(", ", o.Vteps))}"
                     + (o.AcceptUnknownVteps ? " (and unknown VTEPs)" : ""));

@@ -59,6 +59,20 @@ public static class StatsCommands
         w.WriteLine($"mac table: {s.MacEntries} of {s.MacCapacity} entries"
             + (s.MacLearnsRefused > 0 ? $", {s.MacLearnsRefused} learns refused (mac-table-full: the table or a port at its limit)" : ""));
 
+        if (s.NorthSouth is { } ns)
+        {
+            // Masquerade and published ports: what went out behind the host, and what came in through it.
+            w.WriteLine();
+            w.WriteLine($"masquerade: {ns.Masqueraded} connections, {ns.MasqueradedActive} open"
+                + (ns.NatPortsExhausted > 0 ? $", {ns.NatPortsExhausted} refused (nat-ports-exhausted)" : ""));
+            if (ns.Publishes.Length > 0)
+            {
+                var pub = new TableWriter("PUBLISHED", "TO", "CONNECTIONS", "OPEN");
+                foreach (var p in ns.Publishes) pub.AddRow(p.Id, p.To, p.Connections, p.Active);
+                pub.Write(w);
+            }
+        }
+
         if (s.Limits is { Length: > 0 } limits)
         {
             // Like `ovs-appctl upcall/show`'s limits: what each bounded table holds, its bound, and how often it was hit.

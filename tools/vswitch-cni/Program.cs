@@ -102,6 +102,15 @@ public static class Program
             ips.Add((JsonNode)ipc);
             if (gateway is not null) routes.Add((JsonNode)new JsonObject { ["dst"] = "0.0.0.0/0", ["gw"] = gateway });
         }
+        // A dual-stack network's IPv6 address and default route, after the IPv4 ones (as the bridge plugin lists them).
+        if (a.Address6 is { } address6)
+        {
+            var ipc = new JsonObject { ["address"] = address6 };
+            if (a.Gateway6 is { } gw6) ipc["gateway"] = gw6;
+            ipc["interface"] = 0;
+            ips.Add((JsonNode)ipc);
+            if (a.Gateway6 is { } gw) routes.Add((JsonNode)new JsonObject { ["dst"] = "::/0", ["gw"] = gw });
+        }
         result["ips"] = ips;
         result["routes"] = routes;
         if (conf.Dns is JsonObject { Count: > 0 } dns) result["dns"] = dns.DeepClone();
@@ -146,6 +155,8 @@ public static class Program
         var prevIps = (prev["ips"] as JsonArray)?.Select(x => (string?)x?["address"]).ToList() ?? [];
         if (address is not null && !prevIps.Contains(address))
             throw new CniException(CniException.Other, $"{ifname} has {address}, the previous result says {string.Join(", ", prevIps)}");
+        if (a.Address6 is { } address6 && !prevIps.Contains(address6))
+            throw new CniException(CniException.Other, $"{ifname} has {address6}, the previous result says {string.Join(", ", prevIps)}");
         var check = d.Get($"v1/attachments/{Uri.EscapeDataString(a.Id)}/check");
         if (!check.Ok) throw new CniException(CniException.Other, check.Error);
         var verdict = check.Read(ApiJson.Default.AttachmentCheckView);

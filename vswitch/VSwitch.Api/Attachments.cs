@@ -55,6 +55,10 @@ public sealed record AttachmentView(string Id, string Network, string Netns, str
     public Dictionary<string, string> Labels { get; init; } = [];
     /// <summary>The switch's DNS server for this attachment (its gateway), when the switch runs one for its network; null otherwise.</summary>
     public AttachmentDnsView? Dns { get; init; }
+    /// <summary>On a dual-stack network: the IPv6 address with its prefix (fd00:1::2/64), the same without it, and the IPv6 gateway.</summary>
+    public string? Address6 { get; init; }
+    public string? Ip6 { get; init; }
+    public string? Gateway6 { get; init; }
 }
 
 /// <summary>What a container's resolver should use (CNI's result "dns"): the switch's DNS at the gateway, and its search domain.</summary>

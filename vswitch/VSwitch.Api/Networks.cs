@@ -40,12 +40,17 @@ public sealed record NetworkRequest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Gateway { get; init; }
 
-    /// <summary>Optional IPv6 subnet and gateway (the plan only: not handed out yet).</summary>
+    /// <summary>IPv6 subnet (CIDR) of a dual-stack network (needs <see cref="Subnet"/>): the router routes IPv6 there and attachments get addresses from it.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Subnet6 { get; init; }
 
+    /// <summary>The router's IPv6 address in <see cref="Subnet6"/> (default: the subnet's ::1).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Gateway6 { get; init; }
+
+    /// <summary>Router advertisements let hosts form addresses from the prefix (SLAAC, the autonomous flag; default true).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Slaac { get; init; }
 
     /// <summary>The router's MAC on this network (default: a random locally administered one, chosen once and stored).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -62,7 +67,35 @@ public sealed record NetworkRequest
     /// <summary>MTU of its TAPs and its router interface (68..9000; default 1500, or 1450 with a vni).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? Mtu { get; init; }
+
+    /// <summary>Give the host an interface on this routed network (a TAP in the daemon's namespace, <c>vsh-NAME</c>), with <see cref="HostAddress"/>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? HostPort { get; init; }
+
+    /// <summary>The host's address on the network (default: the subnet's last host address).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? HostAddress { get; init; }
+
+    /// <summary>Source NAT to the host's address for connections leaving through the host port (default: on with a host port).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Masquerade { get; init; }
 }
+
+/// <summary>PATCH /v1/networks/{name}: north-south settings of a routed network; a null field is left as it is.</summary>
+public sealed record NetworkSettingsRequest
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? HostPort { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? HostAddress { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Masquerade { get; init; }
+}
+
+/// <summary>A network's host port: the host's interface on it, its address, and whether leaving connections are masqueraded.</summary>
+public sealed record HostPortView(string Device, string Address, bool Masquerade, int? Port, string State);
 
 /// <summary>
 /// A network (GET /v1/networks, /v1/networks/{name}). Subnet, Gateway (the router's address on it) and
@@ -71,12 +104,21 @@ public sealed record NetworkRequest
 public sealed record NetworkView(string Name, int Id, int Vlan, long? Vni, int MacAgingSeconds, string[] Ports,
     string? Subnet = null, string? Gateway = null, string? RouterMac = null, int Mtu = 1500)
 {
-    // Attachments: the IPv6 plan (not handed out yet) and the addresses IPAM gave out.
+    /// <summary>IPv6 of a dual-stack network: its subnet, the router's gateway address there, and the router's link-local address (from its MAC).</summary>
     public string? Subnet6 { get; init; }
     public string? Gateway6 { get; init; }
+    public string? LinkLocal6 { get; init; }
+    /// <summary>Whether router advertisements let hosts form addresses from <see cref="Subnet6"/> (SLAAC).</summary>
+    public bool? Slaac { get; init; }
+    /// <summary>The addresses IPAM gave out.</summary>
     public AllocationView[] Allocations { get; init; } = [];
     /// <summary>The networks the router may route to and from this one (<c>vsctl network connect</c>); routed networks are isolated from all others.</summary>
     public string[] ConnectedTo { get; init; } = [];
+    /// <summary>The Docker network this network serves (Docker's remote driver, <c>vswitchd --docker-plugin</c>): its id, and its name once learned from dockerd.</summary>
+    public string? DockerId { get; init; }
+    public string? DockerName { get; init; }
+    /// <summary>The host's interface on this network, or null when it has none.</summary>
+    public HostPortView? HostPort { get; init; }
 }
 
 /// <summary>POST /v1/networks/{name}/connections: the network to connect to (routing between the two is allowed both ways).</summary>
@@ -84,4 +126,8 @@ public sealed record NetworkConnectionRequest(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Network);
 
 /// <summary>An address IPAM handed out on a network, and the attachment that holds it.</summary>
-public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port);
+public sealed record AllocationView(string Address, string Attachment, string ContainerId, string Ifname, string Port)
+{
+    /// <summary>What people call the container (Docker's container name, a pod's name): the name the switch's DNS answers for.</summary>
+    public string? Name { get; init; }
+}

@@ -7,7 +7,11 @@ namespace VSwitch.Api;
 /// port, was at its limit (mac-table-full; the frames were still flooded).
 /// </summary>
 public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] Stages, int MacEntries, int MacCapacity, FlowCacheView FlowCache,
-    long MacLearnsRefused = 0, LimitView[]? Limits = null);
+    long MacLearnsRefused = 0, LimitView[]? Limits = null)
+{
+    /// <summary>Masquerade and published ports' counters; null when the switch has no host port.</summary>
+    public NorthSouthStatsView? NorthSouth { get; init; }
+}
 
 /// <summary>
 /// One bounded table or queue: how much of it is used, its limit, how many times the limit was hit

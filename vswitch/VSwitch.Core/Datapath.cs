@@ -47,6 +47,18 @@ public sealed class Datapath
     public RuleTable Rules { get; } = new();
     public RouteTable Routes { get; } = new();
     public NeighborTable Neighbors { get; } = new();
+    /// <summary>IPv6 neighbours (RFC 4861 states), apart from the ARP cache.</summary>
+    public NeighborTable6 Neighbors6 { get; } = new();
+
+    /// <summary>
+    /// Neighbour solicitations the control plane's timers want sent (retransmissions, probes):
+    /// (network, target, the MAC to send to for a unicast probe or 0 for the solicited-node group).
+    /// Drained between batches like <see cref="ArpRequests"/>.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(ushort Network, UInt128 Target, ulong Mac)> NdRequests { get; } = new();
+
+    /// <summary>Networks whose periodic router advertisement is due (the control plane's timer decides, a datapath thread sends).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<ushort> RouterAdvertisements { get; } = new();
 
     /// <summary>
     /// Frames the control plane wants sent (ARP retransmissions): (network, next hop to ask for).
@@ -61,8 +73,10 @@ public sealed class Datapath
     /// part only grows, so the sum grows on any change: a cached flow holding an older value is
     /// stale and is computed again on its next packet.
     /// </summary>
-    public long Generation => Rules.Version + MacTable.Generation + Volatile.Read(ref _topology).Version + Routes.Version + Neighbors.Version
-        + Volatile.Read(ref _ctVersion);
+    public long Generation => Rules.Version + MacTable.StructureGeneration + Volatile.Read(ref _topology).Version + Volatile.Read(ref _ctVersion);
+
+    /// <summary>What routed flows depend on besides <see cref="Generation"/>: the routes and the neighbours (both families).</summary>
+    public long RoutingGeneration => Routes.Version + Neighbors.Version + Neighbors6.Version;
 
     private ConntrackTable? _conntrack;
     private ConntrackConfig _ctConfig = ConntrackConfig.Off;
@@ -140,6 +154,22 @@ public sealed class Datapath
         }
     }
 
+    private NorthSouth _northSouth = NorthSouth.None;
+
+    /// <summary>Host ports, masquerade and the host's source addresses (read by the router on a flow-cache miss).</summary>
+    public NorthSouth NorthSouth => Volatile.Read(ref _northSouth);
+
+    /// <summary>Publishes new north-south settings; cached flows are decided again.</summary>
+    public void SetNorthSouth(NorthSouth northSouth)
+    {
+        ArgumentNullException.ThrowIfNull(northSouth);
+        lock (_control)
+        {
+            Volatile.Write(ref _northSouth, northSouth);
+            Interlocked.Increment(ref _ctVersion);
+        }
+    }
+
     /// <summary>The armed live trace, or null (the datapath checks this once per batch).</summary>
     public LiveTrace? LiveTrace => Volatile.Read(ref _liveTrace);
 
@@ -176,7 +206,8 @@ public sealed class Datapath
     {
         ctx.Topology = Volatile.Read(ref _topology);
         ctx.NowMs = nowMs;
-        ctx.Generation = Rules.Version + MacTable.Generation + ctx.Topology.Version + Routes.Version + Neighbors.Version + Volatile.Read(ref _ctVersion);
+        ctx.Generation = Rules.Version + MacTable.StructureGeneration + ctx.Topology.Version + Volatile.Read(ref _ctVersion);
+        ctx.RoutingGeneration = Routes.Version + Neighbors.Version + Neighbors6.Version;
         ctx.Live = Volatile.Read(ref _liveTrace);
         var stages = _stageArray;
         var sc = ctx.Counters.Stages;
@@ -250,7 +281,8 @@ public sealed class Datapath
     /// and the connected route to its subnet.
     /// </summary>
     public Network AddNetwork(string name, ushort vlan = 0, uint? vni = null, long macAgingMs = MacTable.DefaultAgingMs,
-        uint gateway = 0, int prefixLength = 0, int mtu = 1500, ulong routerMac = 0)
+        uint gateway = 0, int prefixLength = 0, int mtu = 1500, ulong routerMac = 0, UInt128 gateway6 = default, int prefixLength6 = 0,
+        bool slaac = true)
     {
         lock (_control)
         {
@@ -264,9 +296,17 @@ public sealed class Datapath
                 if (prefixLength is < 1 or > 30) throw new ArgumentOutOfRangeException(nameof(prefixLength), prefixLength, "a gateway's prefix must be /1../30");
                 router = new RouterInterface(gateway, prefixLength, routerMac != 0 ? routerMac : Network.DefaultRouterMac(id));
             }
+            if (gateway6 != UInt128.Zero)
+            {
+                // IPv6 rides on the IPv4 interface (one MAC, one router leg): a dual-stack network.
+                if (router is null) throw new ArgumentException("an IPv6 gateway needs the network's IPv4 gateway too (a dual-stack network)", nameof(gateway6));
+                if (prefixLength6 is < 1 or > 127) throw new ArgumentOutOfRangeException(nameof(prefixLength6), prefixLength6, "an IPv6 gateway's prefix must be /1../127");
+                router = router with { Address6 = gateway6, PrefixLength6 = prefixLength6, Slaac = slaac };
+            }
             var net = new Network(id, name, vlan, vni, macAgingMs, router, mtu);
             Publish(new SwitchTopology([.. t.Networks, net], t.Ports, t.Connections));
             if (router is not null) Routes.Add(router.Subnet, router.PrefixLength, new NextHop(RouteKind.Connected, id, 0));
+            if (router is { HasIPv6: true }) Routes.Add6(router.Subnet6, router.PrefixLength6, new NextHop(RouteKind.Connected, id, 0));
             return net;
         }
     }
@@ -284,6 +324,7 @@ public sealed class Datapath
             MacTable.FlushNetwork(net.Id);
             Routes.RemoveNetwork(net.Id);
             Neighbors.Flush(net.Id);
+            Neighbors6.Flush(net.Id);
         }
     }
 

@@ -57,6 +57,14 @@ public static class DaemonUsage
         new("--tls-client-ca", "FILE", "CA certificate(s) that client certificates must chain to (PEM)",
             "One or more CA certificates, PEM: a client certificate is trusted when it chains to one of them. Revocation is " +
             "not checked (a private CA seldom publishes lists): withdraw certificates by changing the CA."),
+        new("--docker-plugin", "PATH", "serve Docker's remote network and IPAM driver on PATH (/run/docker/plugins/vswitch.sock)",
+            "Serve libnetwork's remote NetworkDriver and IpamDriver protocol on the Unix socket PATH. dockerd finds NAME.sock " +
+            "in /run/docker/plugins by itself: docker network create -d NAME [--ipam-driver NAME] makes a vswitch network, " +
+            "and each container's endpoint is a TAP the switch makes and Docker moves into the container. Off by default."),
+        new("--docker-host", "SOCKET", "dockerd's API socket (unix:///var/run/docker.sock), for container names and labels",
+            "dockerd's API socket (unix:///var/run/docker.sock, or a path). Docker does not tell a remote driver which " +
+            "container an endpoint belongs to; with this option vswitchd asks dockerd after each join, and records the " +
+            "container's name and labels on its attachment. Without it, endpoints are named by their id."),
     ];
 
     /// <summary>What --help prints (and a usage error after its message).</summary>

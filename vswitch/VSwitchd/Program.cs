@@ -27,6 +27,7 @@ public static class Program
         string adminGroup = AccessPolicy.DefaultAdminGroup, readGroup = AccessPolicy.DefaultReadGroup;
         int auditKeep = AuditLog.DefaultKeep;
         string? tlsListen = null, tlsCert = null, tlsKey = null, tlsClientCa = null;
+        string? dockerPlugin = null, dockerHost = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -48,6 +49,8 @@ public static class Program
                 case "--tls-cert": tlsCert = Next() ?? UsageError("--tls-cert needs a PEM file"); break;
                 case "--tls-key": tlsKey = Next() ?? UsageError("--tls-key needs a PEM file"); break;
                 case "--tls-client-ca": tlsClientCa = Next() ?? UsageError("--tls-client-ca needs a PEM file"); break;
+                case "--docker-plugin": dockerPlugin = Next() ?? UsageError("--docker-plugin needs a socket path (/run/docker/plugins/vswitch.sock)"); break;
+                case "--docker-host": dockerHost = Next() ?? UsageError("--docker-host needs dockerd's API socket (unix:///var/run/docker.sock)"); break;
                 // Not for people: a running vswitchd starts its successor with it (POST /v1/restart, SIGUSR2).
                 case "--takeover": takeoverPath = Next() ?? UsageError("--takeover needs the hand-over socket"); break;
                 case "-h" or "--help": Console.Write(DaemonUsage.Help); return 0;
@@ -57,6 +60,13 @@ public static class Program
         }
         if (configPath == "" || socket == "" || state == "" || adminGroup == "" || readGroup == "" || takeoverPath == "") return 2;
         if (configWins && configPath is null) return UsageExit("--config-wins needs --config FILE");
+        if (dockerPlugin == "" || dockerHost == "") return 2;
+        if (dockerHost is not null && dockerPlugin is null) return UsageExit("--docker-host goes with --docker-plugin PATH");
+        if (dockerPlugin is not null && !dockerPlugin.EndsWith(".sock", StringComparison.Ordinal))
+            return UsageExit($"--docker-plugin: '{dockerPlugin}' must end in .sock (dockerd finds NAME.sock in /run/docker/plugins and calls the driver NAME)");
+        if (dockerHost is not null) dockerHost = dockerHost.StartsWith("unix://", StringComparison.Ordinal) ? dockerHost["unix://".Length..] : dockerHost;
+        if (dockerHost is not null && !dockerHost.StartsWith('/'))
+            return UsageExit($"--docker-host: '{dockerHost}' is not a Unix socket (unix:///var/run/docker.sock or a path)");
         if (tlsListen == "" || tlsCert == "" || tlsKey == "" || tlsClientCa == "") return 2;
         TlsListener? tls = null;
         if (tlsListen is not null || tlsCert is not null || tlsKey is not null || tlsClientCa is not null)
@@ -186,6 +196,13 @@ public static class Program
         // After the attachments: policies select them by their labels.
         builder.Services.AddSingleton<VSwitchd.Policy.NetworkPolicies>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Policy.NetworkPolicies>());
+        if (dockerPlugin is not null)
+        {
+            // After the attachments: the driver serves endpoints they restored.
+            builder.Services.AddSingleton(new VSwitchd.Docker.DockerPluginOptions(Path.GetFullPath(dockerPlugin), dockerHost));
+            builder.Services.AddSingleton<VSwitchd.Docker.DockerPlugin>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Docker.DockerPlugin>());
+        }
         builder.Services.AddSingleton(new DaemonHandles(socket, state, apiFd, heldLock) { CarriedArgs = CarriedArgs(args) });
         builder.Services.AddSingleton<WriteGate>();
         builder.Services.AddSingleton<HandoverService>();

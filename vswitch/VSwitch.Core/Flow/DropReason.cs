@@ -81,6 +81,15 @@ public enum DropReason : byte
     NatPortsExhausted,
     /// <summary>A new connection that no network policy allows.</summary>
     PolicyDenied,
+    // IPv6 routing and neighbour discovery (the router's NdResponder and the action stage)
+    /// <summary>An IPv6 packet larger than the egress MTU: ICMPv6 packet too big (IPv6 routers never fragment).</summary>
+    PacketTooBig,
+    /// <summary>An ND message whose hop limit is not 255: it crossed a router, so it is not from this link (RFC 4861 §6.1, §7.1).</summary>
+    NdBadHopLimit,
+    /// <summary>An ND message that is truncated, has a bad checksum, a non-zero code, a malformed option, or fields RFC 4861 forbids.</summary>
+    NdMalformed,
+    /// <summary>A neighbour advertisement for an address the router did not ask for (no entry): discarded, nothing learned.</summary>
+    NdUnsolicitedNa,
     Count
 }
 
@@ -199,6 +208,10 @@ public static class DropReasons
                 DropReason.NoBackend => "no-backend",
                 DropReason.NatPortsExhausted => "nat-ports-exhausted",
                 DropReason.PolicyDenied => "policy-denied",
+                DropReason.PacketTooBig => "packet-too-big",
+                DropReason.NdBadHopLimit => "nd-bad-hop-limit",
+                DropReason.NdMalformed => "nd-malformed",
+                DropReason.NdUnsolicitedNa => "nd-unsolicited-na",
                 _ => throw new InvalidOperationException($"DropReason.{(DropReason)i} has no name: add it to DropReasons.Build"),
             };
         }

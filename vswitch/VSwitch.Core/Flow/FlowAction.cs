@@ -41,6 +41,8 @@ public enum ActionKind : byte
     /// Does nothing for a packet of a connection already entered.
     /// </summary>
     CtCommit,
+    /// <summary>IPv6 neighbour discovery (NS, NA, RS) for the router: read, learned from and answered by the action stage, from fields outside the flow key.</summary>
+    Ndp,
 }
 
 /// <summary>
@@ -81,7 +83,8 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
         ActionKind.ArpReply => "arp_reply(" + MacAddress.Format(Value) + ")",
         ActionKind.EchoReply => "icmp_echo_reply",
         ActionKind.IcmpError => $"icmp_error(type={Port >> 8},code={Port & 0xFF}{((uint)Value != 0 ? ",mtu=" + (uint)Value : "")})",
-        ActionKind.Resolve => "resolve(" + AddressFormat.IPv4((uint)Value) + ")",
+        ActionKind.Resolve => "resolve(" + (Value == 0 ? "nd" : AddressFormat.IPv4((uint)Value)) + ")",
+        ActionKind.Ndp => "nd",
         ActionKind.CheckMtu => "check_mtu(" + Value.ToString(CultureInfo.InvariantCulture) + ")",
         ActionKind.Consume => "consume",
         ActionKind.CtCommit when Value != 0 => "ct(commit,nat(src=" + AddressFormat.IPv4((uint)Value) + "))",

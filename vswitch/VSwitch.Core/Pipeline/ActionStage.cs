@@ -29,6 +29,8 @@ public sealed class ActionStage : Stage
         DropReason.NeighborQueueFull, DropReason.NeighborUnresolved,
         // Conntrack's commit: the table full, no port left for a source NAT; policy's verdict.
         DropReason.ConntrackFull, DropReason.NatPortsExhausted, DropReason.PolicyDenied, DropReason.CtInvalid,
+        // IPv6: packet too big, and neighbour discovery the router refused (NdResponder.Reasons).
+        DropReason.PacketTooBig, DropReason.NdBadHopLimit, DropReason.NdMalformed, DropReason.NdUnsolicitedNa,
     ];
 
     public override void Process(PacketBatch batch, DatapathContext ctx)
@@ -54,7 +56,7 @@ public sealed class ActionStage : Stage
 
     /// <summary>Actions that hand the packet on (or consume it); the last one takes the packet itself, earlier ones a copy.</summary>
     public static bool IsTerminal(ActionKind k) => k is ActionKind.Output or ActionKind.Flood or ActionKind.InPort
-        or ActionKind.ArpReply or ActionKind.EchoReply or ActionKind.IcmpError or ActionKind.Resolve or ActionKind.Consume;
+        or ActionKind.ArpReply or ActionKind.EchoReply or ActionKind.IcmpError or ActionKind.Resolve or ActionKind.Consume or ActionKind.Ndp;
 
     public static void Execute(Packet p, FlowAction[] actions, DatapathContext ctx)
     {
@@ -112,6 +114,9 @@ public sealed class ActionStage : Stage
                 case ActionKind.Resolve:
                     ctx.HoldForNeighbor(p, (ushort)a.Port, (uint)a.Value);
                     return;
+                case ActionKind.Ndp:
+                    NdResponder.Handle(p, ctx);
+                    return;
                 case ActionKind.Consume:
                     ctx.CountDrop(DropReason.RouterConsumed);
                     p.Trace?.Add("actions", "consumed by the router");
@@ -121,7 +126,13 @@ public sealed class ActionStage : Stage
                     // A super-frame is checked by the segments it stands for, as the kernel does.
                     if ((p.GsoSize == 0 ? p.Length - 14 : Ports.Offload.GsoFrame.NetworkLength(p, 14)) > (int)a.Value)
                     {
-                        if (RouterPackets.DontFragment(p))
+                        if (p.Key.IsIPv6)
+                        {
+                            // IPv6 routers never fragment (RFC 8200 §5): packet too big, whatever the packet says.
+                            ctx.SendIcmpError(p, Router6.IcmpPacketTooBig, 0, (ushort)a.Value);
+                            ctx.Drop(p, DropReason.PacketTooBig);
+                        }
+                        else if (RouterPackets.DontFragment(p))
                         {
                             ctx.SendIcmpError(p, Router.IcmpUnreachable, Router.CodeFragNeeded, (ushort)a.Value);
                             ctx.Drop(p, DropReason.FragmentationNeeded);

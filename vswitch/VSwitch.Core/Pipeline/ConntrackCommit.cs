@@ -12,9 +12,6 @@ namespace VSwitch.Core.Pipeline;
 /// </summary>
 public static class ConntrackCommit
 {
-    /// <summary>Ports a masquerade hands out (Linux's default ip_local_port_range is 32768-60999; netfilter uses 1024-65535 when it must change a port).</summary>
-    public const ushort MasqueradeLow = 1024, MasqueradeHigh = 65535;
-
     /// <summary>False when the packet was dropped (table full, no port left).</summary>
     public static bool Commit(Packet p, uint snatAddress, DatapathContext ctx)
     {
@@ -49,7 +46,9 @@ public static class ConntrackCommit
                 p.Trace?.Add("actions", $"would masquerade {cur.Format()} behind {AddressFormat.IPv4(snatAddress)}");
                 return true;
             }
-            ushort port = table.FreeSourcePort(in cur, cur.Reverse(), snatAddress, MasqueradeLow, MasqueradeHigh, now);
+            // The north-south range: the host steers replies to exactly these ports back to the switch.
+            var ns = ctx.Datapath.NorthSouth;
+            ushort port = table.FreeSourcePort(in cur, cur.Reverse(), snatAddress, ns.PortLow, ns.PortHigh, now, reuseClosing: IsSyn(p));
             if (port == 0) { ctx.Drop(p, DropReason.NatPortsExhausted); return false; }
             var to = cur;
             to.Src = snatAddress;
@@ -72,7 +71,7 @@ public static class ConntrackCommit
             timeout = table.Timeouts.ForTcp(tcp);
         }
         else timeout = 1000L * (cur.Proto == IpProtocols.Udp ? table.Timeouts.Udp : table.Timeouts.Icmp);
-        var result = table.Commit(in orig, cur.Reverse(), now, timeout, flags, tcp, p.Ct.Label, out int index);
+        var result = table.Commit(in orig, cur.Reverse(), now, timeout, flags, tcp, p.Ct.Label, out int index, reuseClosing: IsSyn(p));
         if (result == ConntrackTable.CommitResult.Full)
         {
             p.Trace?.Add("actions", $"conntrack table full ({table.Capacity} connections): {orig.Format()} refused");
@@ -80,10 +79,14 @@ public static class ConntrackCommit
             return false;
         }
         p.Ct.Index = index;
+        if ((flags & ConnFlags.SrcNat) != 0 && !p.Ct.PendingSnat) Interlocked.Increment(ref table.Masqueraded);
         ref var e = ref table.Entry(index);
         e.PacketsOrig++;
         e.BytesOrig += p.Length;
         p.Trace?.Add("actions", $"ct(commit): {orig.Format()}" + (orig.Equals(cur) ? "" : $", translated to {cur.Format()}"));
         return true;
     }
+
+    /// <summary>A TCP SYN (no ACK): a connection's first packet, which may reuse the tuple of one that is over.</summary>
+    private static bool IsSyn(Packet p) => p.Key.NwProto == IpProtocols.Tcp && (p.Key.TcpFlags & (TcpTracker.Syn | TcpTracker.Ack)) == TcpTracker.Syn;
 }

@@ -18,6 +18,7 @@ public sealed class DatapathContext
     /// <summary>When this thread last swept the conntrack table for expired entries.</summary>
     internal long LastConntrackSweepMs;
     private readonly NeighborHold _held = new();
+    private readonly NeighborHold6 _held6 = new();
     private readonly IcmpRateLimiter _icmp = new();
     // Live traces claimed during this batch: handed to the live trace once the batch is out.
     private readonly List<PacketTrace> _claimed = [];
@@ -40,6 +41,8 @@ public sealed class DatapathContext
     public OutputQueues Output { get; } = new();
     /// <summary>The tables' generation read once per batch (see <see cref="Core.Datapath.Generation"/>).</summary>
     public long Generation { get; internal set; }
+    /// <summary>The routes' and neighbours' generation read once per batch (routed flows depend on it too).</summary>
+    public long RoutingGeneration { get; internal set; }
     /// <summary>Room for the slow path to assemble actions without allocating a list per miss.</summary>
     internal List<FlowAction> Scratch { get; } = new(8);
     /// <summary>Cached delegate: passing a method group would allocate a delegate per call.</summary>
@@ -66,7 +69,7 @@ public sealed class DatapathContext
     public ThreadCounters Counters { get; }
     public SwitchTopology Topology { get; internal set; }
     public long NowMs { get; internal set; }
-    public int HeldPackets => _held.Count;
+    public int HeldPackets => _held.Count + _held6.Count;
 
     /// <summary>Adds the flow's not yet attributed counts to its rule's retired counters.</summary>
     internal void RetireCounters(FlowEntry e)
@@ -132,10 +135,15 @@ public sealed class DatapathContext
     // ---- the router's per-thread helpers ----
 
     /// <summary>Keeps a packet until its next hop answers ARP, sending the first request.</summary>
-    internal void HoldForNeighbor(Packet p, ushort network, uint target) => _held.Hold(p, network, target, this);
+    internal void HoldForNeighbor(Packet p, ushort network, uint target)
+    {
+        // An IPv6 next hop does not fit the action: the IPv6 hold finds it again from the packet.
+        if (p.Key.IsIPv6) _held6.Hold(p, network, this);
+        else _held.Hold(p, network, target, this);
+    }
 
-    /// <summary>Packets this thread holds while their next hop resolves (at most <see cref="NeighborHold.MaxHeld"/>).</summary>
-    public int HeldForNeighbor => _held.Count;
+    /// <summary>Packets this thread holds while their next hop resolves (at most <see cref="NeighborHold.MaxHeld"/> per family).</summary>
+    public int HeldForNeighbor => _held.Count + _held6.Count;
 
     /// <summary>Sends a broadcast ARP request from the router's interface on a network.</summary>
     internal void SendArpRequest(ushort network, uint target)
@@ -151,14 +159,21 @@ public sealed class DatapathContext
     }
 
     /// <summary>Sends an ICMP error about <paramref name="original"/> back out of its ingress port, if the rate limit allows.</summary>
+    /// <remarks>For an IPv6 packet, <paramref name="type"/> and <paramref name="code"/> are ICMPv6's; both families share one budget.</remarks>
     internal void SendIcmpError(Packet original, byte type, byte code, ushort mtu)
     {
         var port = Topology.Port(original.InPort);
         if (port is null || Topology.IngressNetwork(port, original.TunnelId)?.Router is not { } r) return;
+        bool v6 = original.Key.IsIPv6;
+        if (v6 && !r.HasIPv6) return;
         if (!_icmp.TryTake(NowMs)) { CountDrop(DropReason.IcmpRateLimited); return; }
         var reply = Pool.TryRent();
         if (reply is null) { CountDrop(DropReason.PoolExhausted); return; }
-        if (!RouterPackets.IcmpError(original, reply, r, type, code, mtu)) { reply.Release(); return; }
+        if (!(v6 ? Router6Packets.IcmpError(original, reply, r, type, code, mtu) : RouterPackets.IcmpError(original, reply, r, type, code, mtu)))
+        {
+            reply.Release();
+            return;
+        }
         if (original.Trace is { } t)
         {
             t.Add(StageName, $"ICMP error type {type} code {code} back to {port.Name}");
@@ -177,6 +192,47 @@ public sealed class DatapathContext
         Flush();
     }
 
+    /// <summary>
+    /// Sends a neighbour solicitation from the router's interface on a network: to the target's
+    /// solicited-node group, or with <paramref name="unicastMac"/> to the target itself (a probe).
+    /// Flooded in the network like an ARP request: the group's hosts may sit on any port.
+    /// </summary>
+    internal void SendNeighborSolicitation(ushort network, UInt128 target, ulong unicastMac)
+    {
+        var net = Topology.Network(network);
+        if (net?.Router is not { HasIPv6: true } r) return;
+        var req = Pool.TryRent();
+        if (req is null) { CountDrop(DropReason.PoolExhausted); return; }
+        Router6Packets.NeighborSolicitation(req, r, target, unicastMac);
+        req.InPort = 0;
+        req.Vlan = net.Vlan;
+        ActionStage.Flood(req, network, Topology, this);
+    }
+
+    /// <summary>Sends a router advertisement to all nodes of a network (the periodic one, RFC 4861 §6.2.4).</summary>
+    internal void SendRouterAdvertisement(ushort network)
+    {
+        var net = Topology.Network(network);
+        if (net?.Router is not { HasIPv6: true } r) return;
+        var ra = Pool.TryRent();
+        if (ra is null) { CountDrop(DropReason.PoolExhausted); return; }
+        Router6Packets.RouterAdvertisement(ra, r, net.Mtu, Wire.Ndp.AllNodes, Wire.Ndp.MulticastMac(Wire.Ndp.AllNodes));
+        ra.InPort = 0;
+        ra.Vlan = net.Vlan;
+        ActionStage.Flood(ra, network, Topology, this);
+    }
+
+    /// <summary>Sends the solicitations and advertisements the control plane's IPv6 timers queued.</summary>
+    private void SendQueuedNd()
+    {
+        if (Datapath.NdRequests.IsEmpty && Datapath.RouterAdvertisements.IsEmpty) return;
+        Topology = Datapath.Topology;
+        CurrentStage = OutputStage - 1;
+        while (Datapath.NdRequests.TryDequeue(out var r)) SendNeighborSolicitation(r.Network, r.Target, r.Mac);
+        while (Datapath.RouterAdvertisements.TryDequeue(out var n)) SendRouterAdvertisement(n);
+        Flush();
+    }
+
     /// <summary>Asks the owning thread to empty the flow cache, and waits until it has (or does it now when no thread owns it).</summary>
     public int FlushFlows(TimeSpan timeout)
     {
@@ -190,16 +246,18 @@ public sealed class DatapathContext
     /// <summary>The owning thread's chores between batches: held packets, ARP retransmissions, flush requests and idle flows (twice a second).</summary>
     public void Housekeeping(long nowMs)
     {
-        if (_held.Count > 0)
+        if (_held.Count > 0 || _held6.Count > 0)
         {
             NowMs = nowMs;
             Topology = Datapath.Topology;
             // Packets that waited too long are the action stage's drops, as when they were held.
             CurrentStage = OutputStage - 1;
             _held.ReleaseReady(nowMs, this);
+            _held6.ReleaseReady(nowMs, this);
             Flush();
         }
         SendQueuedArp();
+        SendQueuedNd();
         int req = Volatile.Read(ref _flushRequests);
         if (req != _flushesDone)
         {

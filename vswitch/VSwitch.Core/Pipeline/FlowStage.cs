@@ -22,7 +22,8 @@ public sealed class FlowStage : Stage
         int n = batch.Count;
         var cache = ctx.FlowCache;
         long now = ctx.NowMs;
-        long gen = ctx.Generation;
+        long gen = ctx.Generation, routingGen = ctx.RoutingGeneration;
+        var macs = ctx.Datapath.MacTable;
         // A synthetic trace decides like the datapath but must not learn or touch rule timers.
         bool sideEffects = !ctx.DryRun;
         for (int i = 0; i < n; i++)
@@ -37,15 +38,17 @@ public sealed class FlowStage : Stage
                 if (trace is not null) TraceMiss(p, trace, ctx);
                 e = cache.Install(in p.Key, hash, now, ctx.RetireFlow);
                 e.Generation = gen;
+                e.RoutingGeneration = routingGen;
                 SlowPath.Resolve(in p.Key, p.Vlan, ctx.Datapath, ctx.Topology, now, e, ctx.Scratch, sideEffects, trace);
                 if (e.NoCache) e.Generation = -1;
             }
-            else if (e.Generation != gen)
+            else if (!SlowPath.IsCurrent(e, gen, routingGen, macs))
             {
                 cache.Revalidations++;
                 trace?.Add(Name, $"cached flow is stale (a table changed since, {e.Packets} packets): revalidate in the slow path");
                 ctx.RetireCounters(e);
                 e.Generation = gen;
+                e.RoutingGeneration = routingGen;
                 SlowPath.Resolve(in p.Key, p.Vlan, ctx.Datapath, ctx.Topology, now, e, ctx.Scratch, sideEffects, trace);
                 if (e.NoCache) e.Generation = -1;
             }
@@ -88,7 +91,7 @@ public sealed class FlowStage : Stage
     {
         if (!ctx.DryRun) { trace.Add(Name, "miss: the slow path decides"); return; }
         ulong hash = p.Key.Hash64();
-        long gen = ctx.Datapath.Generation;
+        long gen = ctx.Datapath.Generation, routingGen = ctx.Datapath.RoutingGeneration;
         bool any = false;
         foreach (var other in ctx.Datapath.Contexts)
         {
@@ -96,7 +99,7 @@ public sealed class FlowStage : Stage
             if (cached is null) continue;
             any = true;
             trace.Add(Name, $"thread {other.Index} caches this flow ({cached.Packets} packets, "
-                + (cached.Generation == gen ? "current" : "stale: will be revalidated") + $"): actions={FlowAction.Format(cached.Actions, PortNames(ctx))}");
+                + (SlowPath.IsCurrent(cached, gen, routingGen, ctx.Datapath.MacTable) ? "current" : "stale: will be revalidated") + $"): actions={FlowAction.Format(cached.Actions, PortNames(ctx))}");
         }
         if (!any) trace.Add(Name, "no datapath thread caches this flow: the slow path decides");
     }

@@ -18,6 +18,12 @@ public enum RoutingPermission : byte
     StaticRoute,
     /// <summary>The source is behind a static route through the ingress network: the way back to whoever reached it.</summary>
     FromStaticRoute,
+    /// <summary>
+    /// The answer of a tracked connection (ct_state +trk+rpl): it was allowed when it opened. The host
+    /// steers every masquerade reply to one host port, so a reply for a container of another network
+    /// comes in on that port's network.
+    /// </summary>
+    TrackedReply,
     /// <summary>A network policy rule names this destination (or, for an answer, this source) explicitly.</summary>
     Policy,
 }
@@ -44,8 +50,10 @@ public static class NetworkIsolation
     {
         if (owner is null) return RoutingPermission.StaticRoute;
         if (owner.Id == ingress.Id) return RoutingPermission.SameNetwork;
+        if (((CtState)key.CtState & (CtState.Tracked | CtState.Reply)) == (CtState.Tracked | CtState.Reply))
+            return RoutingPermission.TrackedReply;
         if (topo.Connections.Connected(ingress.Id, owner.Id)) return RoutingPermission.Connected;
-        if (BehindStaticRoute((uint)key.NwSrc, ingress, dp.Routes)) return RoutingPermission.FromStaticRoute;
+        if (BehindStaticRoute(in key, ingress, dp.Routes)) return RoutingPermission.FromStaticRoute;
         // "Or a policy allows it": a rule that lets this source reach this destination (or, for an
         // answer of a tracked connection, the other way round) opens the path for that traffic only.
         if (dp.Admission is { } policy && policy.OpensPath(in key)) return RoutingPermission.Policy;
@@ -69,7 +77,10 @@ public static class NetworkIsolation
                 trace?.Add("router", "the destination is behind a static route: every network may reach it");
                 return true;
             case RoutingPermission.FromStaticRoute:
-                trace?.Add("router", $"source {AddressFormat.IPv4((uint)key.NwSrc)} is behind a static route through {ingress.Name}: allowed into {owner!.Name}");
+                trace?.Add("router", $"source {(key.IsIPv6 ? AddressFormat.IPv6(key.NwSrc) : AddressFormat.IPv4((uint)key.NwSrc))} is behind a static route through {ingress.Name}: allowed into {owner!.Name}");
+                return true;
+            case RoutingPermission.TrackedReply:
+                trace?.Add("router", $"the answer of a tracked connection (ct_state +rpl): allowed into {owner!.Name}");
                 return true;
             case RoutingPermission.Policy:
                 trace?.Add("router", $"networks {ingress.Name} and {owner!.Name} are not connected, but a network policy allows this traffic: routed");
@@ -84,9 +95,9 @@ public static class NetworkIsolation
     }
 
     /// <summary>True when the longest route to <paramref name="source"/> is a static one with a path through <paramref name="ingress"/>.</summary>
-    private static bool BehindStaticRoute(uint source, Network ingress, RouteTable routes)
+    private static bool BehindStaticRoute(in FlowKey key, Network ingress, RouteTable routes)
     {
-        if (routes.Paths(source) is not { } paths) return false;
+        if ((key.IsIPv6 ? routes.Paths6(key.NwSrc) : routes.Paths((uint)key.NwSrc)) is not { } paths) return false;
         foreach (var p in paths)
             if (p.Kind != RouteKind.Connected && p.Network == ingress.Id) return true;
         return false;

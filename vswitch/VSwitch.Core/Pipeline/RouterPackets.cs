@@ -30,6 +30,7 @@ public static class RouterPackets
     /// <summary>Rewrites an ICMP echo request to the router into the echo reply.</summary>
     public static bool EchoReplyInPlace(Packet p, ulong routerMac)
     {
+        if (p.Key.IsIPv6) return Router6Packets.EchoReplyInPlace(p, routerMac);
         var d = p.Data;
         if (!IPv4Header.TryCreate(d[Eth..], out var ip) || ip.Protocol != IpProtocols.Icmp) return false;
         var icmpBytes = d.Slice(Eth + ip.HeaderLength, ip.TotalLength - ip.HeaderLength);

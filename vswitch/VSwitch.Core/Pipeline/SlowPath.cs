@@ -28,6 +28,11 @@ public static class SlowPath
     public static void Resolve(in FlowKey key, ushort vlan, Datapath dp, SwitchTopology topo, long nowMs,
         FlowEntry result, List<FlowAction> scratch, bool sideEffects, PacketTrace? trace)
     {
+        // What the decision will depend on is recorded as it is made (targeted revalidation): read the
+        // counters before the tables, so that a change in between makes the flow stale, never stuck.
+        result.Routed = false;
+        result.MacSlot = -1;
+        result.MacGeneration = dp.MacTable.Generation;
         ResolveTables(in key, vlan, dp, topo, nowMs, result, scratch, sideEffects, trace);
         if (((CtState)key.CtState & (CtState.Tracked | CtState.New)) == (CtState.Tracked | CtState.New))
             AdmitNewConnection(in key, dp, topo, result, sideEffects, trace);
@@ -129,6 +134,25 @@ public static class SlowPath
         trace?.Add("flow-lookup", "the slow path installs the flow: actions=" + FlowAction.Format(result.Actions, id => topo.Port(id)?.Name));
     }
 
+    /// <summary>Records that the flow looked this address up in the MAC table (call before the lookup).</summary>
+    public static void DependOnMac(FlowEntry result, MacTable macs, ushort network, ushort vlan, ulong mac)
+    {
+        int slot = MacTable.GenerationSlot(network, vlan, mac);
+        if (result.MacSlot == -1)
+        {
+            result.MacSlot = slot;
+            result.MacSlotGeneration = macs.SlotGeneration(slot);
+        }
+        else if (result.MacSlot != slot) result.MacSlot = -2;
+    }
+
+    /// <summary>Whether a cached flow still says what the tables would (see <see cref="FlowEntry.MacSlot"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static bool IsCurrent(FlowEntry e, long generation, long routingGeneration, MacTable macs) =>
+        e.Generation == generation
+        && (!e.Routed || e.RoutingGeneration == routingGeneration)
+        && (e.MacSlot == -1 || (e.MacSlot >= 0 ? macs.SlotGeneration(e.MacSlot) == e.MacSlotGeneration : macs.Generation == e.MacGeneration));
+
     private static FlowAction[] Finish(List<FlowAction> scratch)
     {
         if (scratch.Count == 1)
@@ -210,6 +234,7 @@ public static class SlowPath
             scratch.Add(FlowAction.Flood);
             return;
         }
+        DependOnMac(result, macs, net.Id, vlan, dlDst);
         int outPort = macs.Lookup(net.Id, vlan, dlDst, nowMs, out uint remote);
         if (outPort < 0)
         {

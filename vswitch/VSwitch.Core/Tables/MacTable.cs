@@ -59,6 +59,13 @@ public sealed class MacTable
     private readonly int[] _perPort;
     private int _count;
     private long _generation;
+    // Targeted revalidation: a change to one address bumps the counter of its slot (a hash of network,
+    // VLAN and address); a cached flow that looked that address up remembers the slot and its counter,
+    // and is stale only when that counter moved. Static entries and flushes of many bump _structure,
+    // which every flow depends on.
+    public const int SlotGenerations = 1 << 18;
+    private readonly int[] _slotGen = new int[SlotGenerations];
+    private long _structure;
 
     public MacTable(int capacity = 65536, int perPortLimit = 16384, int maxPorts = 4096)
     {
@@ -96,8 +103,25 @@ public sealed class MacTable
     public int PerPortLimit { get; }
     public int Count => Volatile.Read(ref _count);
 
-    /// <summary>Changes whenever an address is added, moves or goes away: cached flows compare it to know they are stale.</summary>
+    /// <summary>Changes whenever an address is added, moves or goes away (flows that looked up several addresses depend on it all).</summary>
     public long Generation => Volatile.Read(ref _generation);
+
+    /// <summary>Changes when a static entry comes or goes or many addresses are flushed at once: every cached flow depends on it.</summary>
+    public long StructureGeneration => Volatile.Read(ref _structure);
+
+    /// <summary>The slot of an address's generation counter.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int GenerationSlot(ushort network, ushort vlan, ulong mac) => (int)((uint)Hash(mac, Domain(network, vlan)) >> 14);
+
+    /// <summary>The counter of a slot: it moves whenever an address of that slot is learned, moves or goes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int SlotGeneration(int slot) => Volatile.Read(ref _slotGen[slot]);
+
+    private void Changed(uint domain, ulong mac)
+    {
+        Interlocked.Increment(ref _slotGen[(int)((uint)Hash(mac, domain) >> 14)]);
+        Interlocked.Increment(ref _generation);
+    }
 
     private long _refused;
 
@@ -201,7 +225,7 @@ public sealed class MacTable
                 // Moved to another VTEP behind the same tunnel port.
                 Volatile.Write(ref e.Remote, remote);
                 Volatile.Write(ref e.ExpiresAt, expires);
-                Interlocked.Increment(ref _generation);
+                Changed(domain, mac);
                 return LearnResult.Moved;
             }
             if (old != port)
@@ -213,7 +237,7 @@ public sealed class MacTable
                 Interlocked.Decrement(ref _perPort[old]);
                 Volatile.Write(ref e.Remote, remote);
                 Volatile.Write(ref e.ExpiresAt, expires);
-                Interlocked.Increment(ref _generation);
+                Changed(domain, mac);
                 Moves.Record(domain, mac, old, port, nowMs);
                 return LearnResult.Moved;
             }
@@ -225,7 +249,7 @@ public sealed class MacTable
                 Volatile.Write(ref e.ExpiresAt, expires);
                 if (wasExpired)
                 {
-                        Interlocked.Increment(ref _generation);
+                    Changed(domain, mac);
                     return LearnResult.Learned;
                 }
             }
@@ -241,7 +265,9 @@ public sealed class MacTable
             return LearnResult.Raced;
         Interlocked.Increment(ref _count);
         Interlocked.Increment(ref _perPort[port]);
-        Interlocked.Increment(ref _generation);
+        Changed(domain, mac);
+        // A static entry also decides which port may send as the address (pinned MACs): every flow may depend on it.
+        if (isStatic) Interlocked.Increment(ref _structure);
         return LearnResult.Learned;
     }
 
@@ -254,13 +280,16 @@ public sealed class MacTable
     private int RemoveWhere(Func<Entry, bool> match)
     {
         int removed = 0;
+        bool structural = false;
         foreach (var e in _slots)
         {
             if (e is null || e.Dead || !match(e) || !e.Kill()) continue;
             Decrement(Volatile.Read(ref e.Port));
+            Changed(e.Domain, e.Mac);
+            structural |= e.IsStatic;
             removed++;
         }
-        if (removed > 0) Interlocked.Increment(ref _generation);
+        if (structural) Interlocked.Increment(ref _structure);
         return removed;
     }
 

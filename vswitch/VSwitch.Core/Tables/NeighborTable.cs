@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 
 namespace VSwitch.Core.Tables;
 
-/// <summary>Neighbour states, as the kernel's (ip neigh) minus the transient DELAY/PROBE.</summary>
+/// <summary>Neighbour states, as the kernel's (ip neigh). ARP entries skip DELAY and PROBE; IPv6 neighbours (<see cref="NeighborTable6"/>) go through all of RFC 4861's.</summary>
 public enum NeighborState : byte
 {
     /// <summary>Asked (ARP request sent), no answer yet: packets wait in a bounded queue.</summary>
@@ -15,6 +15,10 @@ public enum NeighborState : byte
     Failed,
     /// <summary>Configured by the operator: never ages.</summary>
     Permanent,
+    /// <summary>IPv6: a stale entry was used; waiting a moment for the host to prove itself before probing (RFC 4861 §7.3.2).</summary>
+    Delay,
+    /// <summary>IPv6: unicast solicitations sent to confirm the entry; still used meanwhile.</summary>
+    Probe,
 }
 
 /// <summary>One neighbour: an IP address on a network and the MAC that answers for it.</summary>

@@ -10,8 +10,8 @@ public enum RouteKind : byte
     Dev,
 }
 
-/// <summary>One path of a route: where packets go next.</summary>
-public sealed record NextHop(RouteKind Kind, ushort Network, uint Gateway);
+/// <summary>One path of a route: where packets go next. An IPv6 route's gateway is <see cref="Gateway6"/> (and <see cref="Gateway"/> 0).</summary>
+public sealed record NextHop(RouteKind Kind, ushort Network, uint Gateway, UInt128 Gateway6 = default);
 
 /// <summary>A route as the API shows it.</summary>
 public sealed record RouteInfo(uint Prefix, int Length, NextHop[] Paths);
@@ -22,7 +22,7 @@ public sealed record RouteInfo(uint Prefix, int Length, NextHop[] Paths);
 /// the flow's hash so a flow stays on one path). Written by the control plane under a lock;
 /// read by the slow path without one (group array swapped by reference, Fib lock-free).
 /// </summary>
-public sealed class RouteTable
+public sealed partial class RouteTable
 {
     private readonly object _gate = new();
     private readonly Dictionary<(uint, int), int> _groupOf = [];
@@ -109,7 +109,7 @@ public sealed class RouteTable
             foreach (var r in Routes())
                 foreach (var p in r.Paths)
                     if (p.Network == network && Remove(r.Prefix, r.Length, p)) n++;
-            return n;
+            return n + RemoveNetwork6(network);
         }
     }
 

@@ -57,12 +57,25 @@ public sealed class Network
 
 /// <summary>
 /// The router's leg on a network: the gateway address containers point their default route at,
-/// its prefix (the connected route), and the MAC the router answers ARP with.
+/// its prefix (the connected route), and the MAC the router answers ARP with. On a dual-stack
+/// network also the IPv6 gateway (<see cref="Address6"/>, 0 when none) with its prefix, and the
+/// link-local address made from the MAC (RFC 4291), which neighbour discovery and router
+/// advertisements come from. <see cref="Slaac"/> sets the prefix's autonomous flag in them.
 /// </summary>
-public sealed record RouterInterface(uint Address, int PrefixLength, ulong Mac, UInt128 Address6 = default, int PrefixLength6 = 0)
+public sealed record RouterInterface(uint Address, int PrefixLength, ulong Mac, UInt128 Address6 = default, int PrefixLength6 = 0,
+    bool Slaac = true)
 {
     public uint Mask => PrefixLength == 0 ? 0 : uint.MaxValue << (32 - PrefixLength);
     public uint Subnet => Address & Mask;
     public uint Broadcast => Subnet | ~Mask;
     public bool OnLink(uint ip) => (ip & Mask) == Subnet;
+
+    /// <summary>Whether the router routes IPv6 on this network.</summary>
+    public bool HasIPv6 => Address6 != UInt128.Zero;
+    public UInt128 LinkLocal6 { get; } = Wire.Ndp.LinkLocalFromMac(Mac);
+    public UInt128 Mask6 => PrefixLength6 == 0 ? UInt128.Zero : UInt128.MaxValue << (128 - PrefixLength6);
+    public UInt128 Subnet6 => Address6 & Mask6;
+    public bool OnLink6(UInt128 ip) => HasIPv6 && (ip & Mask6) == Subnet6;
+    /// <summary>One of the router's own IPv6 addresses on this network (the gateway or the link-local one).</summary>
+    public bool Owns6(UInt128 ip) => HasIPv6 && (ip == Address6 || ip == LinkLocal6);
 }

@@ -65,6 +65,9 @@ public sealed class SwitchTopology
 
     public IReadOnlyList<Network> Networks { get; }
 
+    /// <summary>The networks as an array, for loops on the datapath (a foreach over <see cref="Networks"/> would allocate an enumerator).</summary>
+    internal Network[] NetworkArray => _networks;
+
     /// <summary>The pairs of networks the router may route between (isolated otherwise).</summary>
     public NetworkConnections Connections { get; }
     public IReadOnlyList<SwitchPort> Ports { get; }

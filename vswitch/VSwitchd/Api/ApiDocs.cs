@@ -29,6 +29,10 @@ public static class ApiDocs
         ["DELETE /v1/networks/{name}"] = ("Delete a network (refused while ports or attachments use it)", [404, 409]),
         ["POST /v1/networks/{name}/connections"] = ("Connect two routed networks: the router routes between them, both ways (isolated otherwise); stored", [404, 409]),
         ["DELETE /v1/networks/{name}/connections/{other}"] = ("Disconnect two networks: isolated again, cached flows between them cut", [404]),
+        ["PATCH /v1/networks/{name}"] = ("North-south settings of a routed network: hostPort on or off, hostAddress, masquerade (a field left out keeps its value); stored", [404, 409]),
+        ["GET /v1/publish"] = ("Published ports: host port and protocol, the container's IP:PORT, the host addresses, connections taken and open", []),
+        ["POST /v1/publish"] = ("Publish a host port (docker run -p): connections to the host's address and port reach a container; stored", [404, 409]),
+        ["DELETE /v1/publish"] = ("Remove a published port: ?id= as listed (like *:8080/tcp)", [404]),
         ["GET /v1/ports"] = ("List ports with counters and state; ?network= filters", [404]),
         ["GET /v1/ports/{name}"] = ("One port", [404]),
         ["POST /v1/ports"] = ("Create a port (as in the config file); an address another holder has is a conflict", [404, 409]),
@@ -52,10 +56,10 @@ public static class ApiDocs
         ["DELETE /v1/conntrack"] = ("Forget every tracked connection (conntrack -F)", []),
         ["POST /v1/trace"] = ("Trace a made-up packet through the real stages without sending it (ofproto/trace)", [404]),
         ["POST /v1/trace/live"] = ("Trace the next real packets a filter selects as they pass (VPP's trace add)", [404]),
-        ["GET /v1/routes"] = ("The routes (connected and static, ECMP paths)", []),
-        ["POST /v1/routes"] = ("Add a static route via a next hop or out of a network", [404, 409]),
+        ["GET /v1/routes"] = ("The routes, IPv4 and IPv6 (connected and static, ECMP paths)", []),
+        ["POST /v1/routes"] = ("Add a static route (IPv4 or IPv6 prefix) via a next hop or out of a network", [404, 409]),
         ["DELETE /v1/routes"] = ("Delete a static route, or one path of it", [404, 409]),
-        ["GET /v1/neighbors"] = ("The neighbour (ARP) table; ?network= filters", [404]),
+        ["GET /v1/neighbors"] = ("The neighbour table: ARP and IPv6 neighbour discovery (with RFC 4861 states); ?network= filters", [404]),
         ["POST /v1/neighbors"] = ("Add a static neighbour (stored)", [404, 409]),
         ["DELETE /v1/neighbors"] = ("Flush learned neighbours", [404]),
         ["GET /v1/overlay"] = ("The VXLAN endpoint, VTEPs per network, counters per VTEP", []),
@@ -86,7 +90,7 @@ public static class ApiDocs
     /// <summary>An example of each request body, as a user would send it.</summary>
     public static readonly IReadOnlyDictionary<Type, JsonNode> Examples = new Dictionary<Type, JsonNode>
     {
-        [typeof(NetworkRequest)] = new JsonObject { ["name"] = "blue", ["subnet"] = "10.1.0.0/24", ["gateway"] = "10.1.0.1", ["mtu"] = 1500 },
+        [typeof(NetworkRequest)] = new JsonObject { ["name"] = "blue", ["subnet"] = "10.1.0.0/24", ["gateway"] = "10.1.0.1", ["subnet6"] = "fd00:1::/64", ["mtu"] = 1500 },
         [typeof(NetworkConnectionRequest)] = new JsonObject { ["network"] = "green" },
         [typeof(PortRequest)] = new JsonObject { ["name"] = "tapa", ["type"] = "tap", ["network"] = "blue", ["netns"] = "ns1", ["addresses"] = new JsonArray("10.1.0.2/24") },
         [typeof(PortSettingsRequest)] = new JsonObject { ["portSecurity"] = true, ["pinMac"] = true },
@@ -112,6 +116,8 @@ public static class ApiDocs
             }),
         },
         [typeof(AttachmentLabelsRequest)] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "web", ["tier"] = "front" } },
+        [typeof(NetworkSettingsRequest)] = new JsonObject { ["hostPort"] = true, ["hostAddress"] = "10.1.0.254", ["masquerade"] = true },
+        [typeof(PublishRequest)] = new JsonObject { ["network"] = "blue", ["hostPort"] = 8080, ["proto"] = "tcp", ["to"] = "10.1.0.5:80" },
         [typeof(RestartRequest)] = new JsonObject { ["binary"] = "/usr/local/bin/vswitchd" },
     };
 

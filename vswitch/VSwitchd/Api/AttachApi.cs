@@ -47,5 +47,5 @@ public static class AttachApi
 
     private static AttachmentView View(Attachment a) => new(a.Id, a.Network, a.Netns, a.ContainerId, a.Ifname, a.Port, a.Mac, a.Mtu,
         a.Address, a.Address?.Split('/')[0], a.Gateway, a.Source, a.CreatedAt, a.Name ?? Attachments.DisplayName(null, a.ContainerId, a.Netns))
-    { PortSecurity = a.PortSecurity, PinMac = a.PinMac, Labels = a.Labels ?? [] };
+    { PortSecurity = a.PortSecurity, PinMac = a.PinMac, Labels = a.Labels ?? [], Address6 = a.Address6, Ip6 = a.Address6?.Split('/')[0], Gateway6 = a.Gateway6 };
 }

@@ -25,6 +25,19 @@ public static class ManagementApi
             var n = rt.CreateNetwork(NetworkConfig.FromRequest(body));
             return TypedResults.Created($"/v1/networks/{n.Name}", n);
         });
+        v1.MapPatch("/networks/{name}", (SwitchRuntime rt, string name, NetworkSettingsRequest body) => TypedResults.Ok(rt.SetNetworkSettings(name, body)));
+        // Published ports (docker run -p): connections to a host address and port reach a container.
+        v1.MapGet("/publish", (SwitchRuntime rt) => TypedResults.Ok(rt.ListPublishes()));
+        v1.MapPost("/publish", (SwitchRuntime rt, PublishRequest body) =>
+        {
+            var p = rt.AddPublish(body);
+            return TypedResults.Created($"/v1/publish?id={Uri.EscapeDataString(p.Id)}", p);
+        });
+        v1.MapDelete("/publish", (SwitchRuntime rt, string? id) =>
+        {
+            rt.RemovePublish(id ?? throw new InvalidRequestException("id: missing (as vsctl publish ls shows it, like *:8080/tcp)"));
+            return TypedResults.NoContent();
+        });
         v1.MapDelete("/networks/{name}", (SwitchRuntime rt, string name) =>
         {
             rt.RemoveNetwork(name);

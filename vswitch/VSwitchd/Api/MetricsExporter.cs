@@ -17,6 +17,8 @@ public sealed class MetricsExporter
     private readonly Gauge _flows, _macEntries, _ports, _rules;
     private readonly Counter _macRefused, _limitHits, _portDrops, _macMoves;
     private readonly Gauge _limit, _limitUsed;
+    private readonly Counter _masqueraded, _natPortsExhausted, _published;
+    private readonly Gauge _masqueradedOpen, _publishedOpen;
 
     private readonly VSwitchd.Services.ServiceMetrics? _services;
 
@@ -51,6 +53,11 @@ public sealed class MetricsExporter
         _ports = f.CreateGauge("vswitch_ports", "Ports attached.");
         _rules = f.CreateGauge("vswitch_rules", "Rules in the rule table.");
         string[] resource = ["resource"];
+        _masqueraded = f.CreateCounter("vswitch_masquerade_connections_total", "Connections masqueraded behind a host address (source NAT through a host port).");
+        _masqueradedOpen = f.CreateGauge("vswitch_masquerade_connections", "Masqueraded connections in the conntrack table now.");
+        _natPortsExhausted = f.CreateCounter("vswitch_masquerade_ports_exhausted_total", "New connections dropped because no masquerade port was free (nat-ports-exhausted).");
+        _published = f.CreateCounter("vswitch_publish_connections_total", "Connections taken by a published port.", ["publish", "to"]);
+        _publishedOpen = f.CreateGauge("vswitch_publish_connections", "A published port's connections in the conntrack table now.", ["publish", "to"]);
         _limit = f.CreateGauge("vswitch_limit", "The limit of a bounded table, queue or rate (vsctl stats: LIMITS).", resource);
         _limitUsed = f.CreateGauge("vswitch_limit_used", "How much of a bounded table or queue is in use (absent for rates and per-request sizes).", resource);
         _limitHits = f.CreateCounter("vswitch_limit_hits_total", "Times a limit was hit: entries refused, packets dropped, flows evicted or log lines suppressed.", resource);
@@ -105,6 +112,17 @@ public sealed class MetricsExporter
         }
         _rules.Set(_rt.RuleCount);
         _services?.Update();
+        if (stats.NorthSouth is { } ns)
+        {
+            _masqueraded.IncTo(ns.Masqueraded);
+            _masqueradedOpen.Set(ns.MasqueradedActive);
+            _natPortsExhausted.IncTo(ns.NatPortsExhausted);
+            foreach (var p in ns.Publishes)
+            {
+                _published.WithLabels(p.Id, p.To).IncTo(p.Connections);
+                _publishedOpen.WithLabels(p.Id, p.To).Set(p.Active);
+            }
+        }
     }
 
     public void Map(WebApplication app) =>

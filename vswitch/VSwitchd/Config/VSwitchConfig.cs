@@ -78,6 +78,25 @@ public sealed class VSwitchConfig
         return null;
     }
 
+    /// <summary>What is wrong with a network's host port settings (a field and why), or null.</summary>
+    public static string? NorthSouthError(NetworkConfig n)
+    {
+        if (!n.HostPort)
+        {
+            if (n.HostAddress is not null) return $"hostAddress: '{n.HostAddress}' is given but hostPort is off";
+            if (n.Masquerade == true) return "masquerade: it needs a host port (hostPort), the way out through the host";
+            return null;
+        }
+        if (n.Subnet is null || !System.Net.IPNetwork.TryParse(n.Subnet, out var subnet) || subnet.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            return "hostPort: a host port needs a routed network (an IPv4 subnet)";
+        if (n.HostAddress is null) return null;
+        if (!IPAddress.TryParse(n.HostAddress, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            return $"hostAddress: '{n.HostAddress}' is not an IPv4 address";
+        if (!subnet.Contains(a)) return $"hostAddress: {n.HostAddress} is not in the subnet {n.Subnet}";
+        if (n.Gateway is not null && IPAddress.TryParse(n.Gateway, out var gw) && gw.Equals(a)) return $"hostAddress: {n.HostAddress} is the gateway's address";
+        return null;
+    }
+
     /// <summary>Every problem, each naming the field and the bad value.</summary>
     public List<string> Validate(Func<string, bool>? netnsExists = null, Func<string, bool>? deviceExists = null)
     {
@@ -99,6 +118,11 @@ public sealed class VSwitchConfig
                 errors.Add($"{f}.routerMac: '{n.RouterMac}' is not a unicast MAC address");
             ValidateSubnet(errors, f, "subnet", "gateway", n.Subnet, n.Gateway, System.Net.Sockets.AddressFamily.InterNetwork);
             ValidateSubnet(errors, f, "subnet6", "gateway6", n.Subnet6, n.Gateway6, System.Net.Sockets.AddressFamily.InterNetworkV6);
+            if (NorthSouthError(n) is { } ns) errors.Add($"{f}.{ns}");
+            if (n.Subnet6 is not null && n.Subnet is null)
+                errors.Add($"{f}.subnet6: '{n.Subnet6}' needs an IPv4 subnet too (networks are IPv4 or dual-stack; the router's IPv6 interface shares the IPv4 one's MAC)");
+            if (n.Subnet6 is not null && IPNetwork.TryParse(n.Subnet6, out var s6) && s6.BaseAddress.IsIPv6LinkLocal)
+                errors.Add($"{f}.subnet6: '{n.Subnet6}' is link-local (fe80::/10): give a global or unique local prefix (e.g. fd00:1::/64)");
         }
         bool anyVni = false;
         for (int i = 0; i < Networks.Count; i++)
@@ -226,9 +250,15 @@ public sealed class NetworkConfig
     public string? Subnet { get; set; }
     /// <summary>The network's gateway address inside <see cref="Subnet"/>: the router's interface, and the containers' default route (default: the first host address).</summary>
     public string? Gateway { get; set; }
-    /// <summary>Optional IPv6 subnet and gateway.</summary>
+    /// <summary>
+    /// IPv6 subnet of a dual-stack network (with <see cref="Subnet"/>): the router routes IPv6 there,
+    /// answers neighbour discovery and sends router advertisements; attachments get an address from it.
+    /// </summary>
     public string? Subnet6 { get; set; }
+    /// <summary>The router's IPv6 address in <see cref="Subnet6"/> (default: the subnet's first address after the prefix, ::1).</summary>
     public string? Gateway6 { get; set; }
+    /// <summary>The autonomous flag of the prefix in router advertisements (hosts form addresses by SLAAC); a /64 is needed for it to apply.</summary>
+    public bool Slaac { get; set; } = true;
     /// <summary>
     /// The router's MAC on this network. Default: a random locally administered address, chosen
     /// once and stored, so that two hosts' routers on one VXLAN network never share a MAC.
@@ -240,6 +270,12 @@ public sealed class NetworkConfig
     public bool AcceptUnknownVteps { get; set; }
     /// <summary>MTU given to the network's TAPs (default 1500, or 1450 for a VXLAN network).</summary>
     public int? Mtu { get; set; }
+    /// <summary>Give the host an interface on this routed network (a TAP named vsh-NAME in the daemon's namespace).</summary>
+    public bool HostPort { get; set; }
+    /// <summary>The host's address on the network (default: the subnet's last host address).</summary>
+    public string? HostAddress { get; set; }
+    /// <summary>Masquerade connections leaving through the host port (default: on when there is a host port, as Docker does).</summary>
+    public bool? Masquerade { get; set; }
 
     /// <summary>
     /// A network asked for through the API (POST /v1/networks). The API contract carries its own request
@@ -251,10 +287,14 @@ public sealed class NetworkConfig
     {
         var n = new NetworkConfig { Name = r.Name ?? "", Vni = r.Vni, Subnet = r.Subnet, Gateway = r.Gateway, Subnet6 = r.Subnet6,
             Gateway6 = r.Gateway6, RouterMac = r.RouterMac, Mtu = r.Mtu };
+        if (r.Slaac is { } slaac) n.Slaac = slaac;
         if (r.Vlan is { } vlan) n.Vlan = vlan;
         if (r.MacAgingSeconds is { } aging) n.MacAgingSeconds = aging;
         if (r.Vteps is { } vteps) n.Vteps = [.. vteps];
         if (r.AcceptUnknownVteps is { } accept) n.AcceptUnknownVteps = accept;
+        if (r.HostPort is { } hp) n.HostPort = hp;
+        n.HostAddress = r.HostAddress;
+        n.Masquerade = r.Masquerade;
         return n;
     }
 }

@@ -166,7 +166,9 @@ public static class NetConfig
     /// route through <paramref name="gateway"/>. The namespace and the addresses are checked now, so
     /// that a mistake is reported before any device exists.
     /// </summary>
-    public static Action<string> TapSetup(string? netns, IEnumerable<string>? addresses = null, string? gateway = null, bool up = true)
+    /// <param name="gateway6">The IPv6 default route's gateway (a dual-stack network's), added after the IPv4 one.</param>
+    public static Action<string> TapSetup(string? netns, IEnumerable<string>? addresses = null, string? gateway = null, bool up = true,
+        string? gateway6 = null)
     {
         if (netns is not null) CheckNetns(netns);
         var list = addresses?.ToArray() ?? [];
@@ -177,6 +179,7 @@ public static class NetConfig
             foreach (var a in list) AddAddress(name, a, netns);
             if (up) SetUp(name, netns);
             if (gateway is not null) AddDefaultRoute(name, gateway, netns);
+            if (gateway6 is not null) AddDefaultRoute(name, gateway6, netns);
         };
     }
 }

@@ -30,6 +30,9 @@ public sealed record Attachment
     /// <summary>Address with prefix (10.1.0.2/24), or null on a network without a subnet.</summary>
     public string? Address { get; init; }
     public string? Gateway { get; init; }
+    /// <summary>On a dual-stack network: the IPv6 address with prefix (fd00:1::2/64) from its subnet6, and the IPv6 gateway.</summary>
+    public string? Address6 { get; init; }
+    public string? Gateway6 { get; init; }
     /// <summary>Who asked (vsctl, cni:NAME): CNI's GC only removes its own.</summary>
     public string? Source { get; init; }
     /// <summary>Identity of the namespace (device and inode of its nsfs file): a new namespace under the same name is another.</summary>
@@ -40,6 +43,15 @@ public sealed record Attachment
     public bool PortSecurity { get; init; } = true;
     /// <summary>Its MAC may not move to another port (default on).</summary>
     public bool PinMac { get; init; } = true;
+    /// <summary>
+    /// The container runtime that moves and configures the interface itself ("docker"), or null when vswitchd does
+    /// (vsctl attach, CNI). A runtime's TAP is made in vswitchd's own namespace and named <see cref="Port"/>; the
+    /// runtime moves it into its sandbox (<see cref="Netns"/>, empty until it joins) and renames it (<see cref="Ifname"/>,
+    /// empty until seen there).
+    /// </summary>
+    public string? Runtime { get; init; }
+    /// <summary>The runtime's own id of the container (Docker's container id; <see cref="ContainerId"/> is then its endpoint id).</summary>
+    public string? RuntimeContainerId { get; init; }
     /// <summary>Labels (app=web): the container's identity for services and policy; null in attachments stored before they existed.</summary>
     public Dictionary<string, string>? Labels { get; init; }
 }
@@ -49,7 +61,7 @@ public sealed record Attachment
 /// persisted before the device exists), the TAP's life, and a watch every 2 s that detaches
 /// attachments whose namespace vanished (a container killed without DEL) or whose port was removed.
 /// </summary>
-public sealed class Attachments : IHostedService, IDisposable
+public sealed partial class Attachments : IHostedService, IDisposable
 {
     public static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(2);
 
@@ -113,6 +125,9 @@ public sealed class Attachments : IHostedService, IDisposable
         Ipv4Pool? pool;
         try { pool = Ipv4Pool.Of(cfg.Subnet, cfg.Gateway); }
         catch (ArgumentException e) { throw new InvalidRequestException($"network '{network}': {e.Message}"); }
+        Ipv6Pool? pool6;
+        try { pool6 = Ipv6Pool.Of(cfg.Subnet6, cfg.Gateway6); }
+        catch (ArgumentException e) { throw new InvalidRequestException($"network '{network}': {e.Message}"); }
         if (req.Ip is not null && pool is null)
             throw new InvalidRequestException($"ip: network '{network}' has no subnet, so it hands out no addresses (create it with a subnet)");
         string path;
@@ -154,11 +169,29 @@ public sealed class Attachments : IHostedService, IDisposable
                 if (_rt.Store is { } st && !st.TryAllocate(network, address, id))
                     throw new ConflictException($"ip: {Ipv4Pool.ToAddress(a)} is already in use on network '{network}'");
             }
+            string? address6 = null;
+            if (pool6 is { } p6)
+            {
+                var taken = Holders6(network, p6);
+                var a6 = p6.NextFree(taken);
+                if (a6 is null)
+                {
+                    if (address is not null) _rt.Store?.Release(network, address);
+                    throw new ConflictException($"network '{network}': no free address left in {p6.Subnet}");
+                }
+                address6 = p6.Cidr(a6.Value);
+                if (_rt.Store is { } st6 && !st6.TryAllocate(network, address6, id))
+                {
+                    if (address is not null) _rt.Store?.Release(network, address);
+                    throw new ConflictException($"{address6} is already in use on network '{network}'");
+                }
+            }
             var att = new Attachment
             {
                 Id = id, Network = network, Netns = netns, ContainerId = containerId, Ifname = ifname, Port = "vsa" + id,
                 Name = DisplayName(req.Name, containerId, netns),
                 Mac = MacAddress.Format(mac), Mtu = mtu, Address = address, Gateway = pool?.GatewayAddress,
+                Address6 = address6, Gateway6 = address6 is null ? null : pool6?.GatewayAddress,
                 Source = req.Source, NetnsDev = dev, NetnsInode = ino, CreatedAt = DateTime.UtcNow,
                 PortSecurity = req.PortSecurity ?? true, PinMac = req.PinMac ?? true,
                 Labels = req.Labels is { Count: > 0 } l ? new Dictionary<string, string>(l, StringComparer.Ordinal) : null,
@@ -172,6 +205,7 @@ public sealed class Attachments : IHostedService, IDisposable
             {
                 // Whatever refused the device (a name taken by another link, the namespace gone) refuses the attach.
                 if (address is not null) _rt.Store?.Release(network, address);
+                if (address6 is not null) _rt.Store?.Release(network, address6);
                 throw new InvalidRequestException($"attaching {netns} to {network}: {e.Message}");
             }
             _byId[id] = att;
@@ -253,6 +287,7 @@ public sealed class Attachments : IHostedService, IDisposable
     public List<string> Check(Attachment a)
     {
         var problems = new List<string>();
+        if (a.Runtime is not null) return CheckRuntimeAttachment(a);
         string path = NetConfig.NetnsPath(a.Netns)!;
         if (NetnsIdentity(path) is not var (dev, ino)) { problems.Add($"namespace {a.Netns} no longer exists"); return problems; }
         if (dev != a.NetnsDev || ino != a.NetnsInode) { problems.Add($"{a.Netns} is another namespace than the one attached"); return problems; }
@@ -261,6 +296,8 @@ public sealed class Attachments : IHostedService, IDisposable
         if (r.ExitCode != 0) { problems.Add($"interface {a.Ifname} is missing in {a.Netns}"); return problems; }
         if (a.Address is not null && !r.Output.Contains(" " + a.Address + " ", StringComparison.Ordinal))
             problems.Add($"{a.Ifname} in {a.Netns} does not have {a.Address}");
+        if (a.Address6 is not null && !r.Output.Contains(" " + a.Address6 + " ", StringComparison.Ordinal))
+            problems.Add($"{a.Ifname} in {a.Netns} does not have {a.Address6}");
         var link = NetConfig.Run(a.Netns, "ip", "-o", "link", "show", "dev", a.Ifname).Output;
         if (!link.Contains(a.Mac, StringComparison.OrdinalIgnoreCase)) problems.Add($"{a.Ifname} in {a.Netns} does not have MAC {a.Mac}");
         return problems;
@@ -280,7 +317,8 @@ public sealed class Attachments : IHostedService, IDisposable
     /// <summary>The name an attachment's port has inside its namespace (eth0...), or null when the port is no attachment's.</summary>
     public string? IfnameOf(string port)
     {
-        lock (_gate) return _byId.Values.FirstOrDefault(a => a.Port == port)?.Ifname;
+        // A runtime's TAP keeps its port name until the runtime renames it in its sandbox.
+        lock (_gate) return _byId.Values.FirstOrDefault(a => a.Port == port) is { } a ? (a.Ifname is { Length: > 0 } i ? i : a.Port) : null;
     }
 
     /// <summary>Who holds an address on a network (see <see cref="Holders"/>), or null when it is free or outside the subnet.</summary>
@@ -343,7 +381,7 @@ public sealed class Attachments : IHostedService, IDisposable
         // Persistent while the daemon runs: a crash leaves the container its interface and addresses (SwitchRuntime.Persistent).
         var pc = new PortConfig { Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu,
             PortSecurity = a.PortSecurity, PinMac = a.PinMac, Persistent = true,
-            Addresses = adopted && a.Address is not null ? [a.Address] : [] };
+            Addresses = adopted ? AddressesOf(a) : [] };
         var port = _rt.AddPort(pc, persist: false, device: a.Ifname);
         if (!adopted && port.Io is not VSwitch.Core.Ports.TapPort { Reattached: true })
         {
@@ -352,6 +390,13 @@ public sealed class Attachments : IHostedService, IDisposable
                 NetConfig.SetUp(a.Port, a.Netns, up: false);
                 NetConfig.Rename(a.Port, a.Ifname, a.Netns);
                 if (a.Address is not null) NetConfig.AddAddress(a.Ifname, a.Address, a.Netns);
+                if (a.Address6 is not null)
+                {
+                    // The address is the switch's to give: no SLAAC address besides it, which port security would refuse
+                    // (router advertisements still give the container the router and the MTU).
+                    NetConfig.Run(a.Netns, "sysctl", "-qw", $"net/ipv6/conf/{a.Ifname}/autoconf=0");
+                    NetConfig.AddAddress(a.Ifname, a.Address6, a.Netns);
+                }
                 NetConfig.SetUp(a.Ifname, a.Netns);
                 if (a.Address is not null && a.Gateway is not null)
                 {
@@ -359,6 +404,12 @@ public sealed class Attachments : IHostedService, IDisposable
                     // A second interface in a namespace that already has a default route keeps the first one's.
                     if (r.ExitCode != 0 && !r.Output.Contains("File exists", StringComparison.Ordinal))
                         throw new PortException($"{a.Ifname}: default route via {a.Gateway} in {a.Netns}: {r.Output.Trim()}");
+                }
+                if (a.Address6 is not null && a.Gateway6 is not null)
+                {
+                    var r = NetConfig.Run(a.Netns, "ip", "-6", "route", "add", "default", "via", a.Gateway6, "dev", a.Ifname);
+                    if (r.ExitCode != 0 && !r.Output.Contains("File exists", StringComparison.Ordinal))
+                        throw new PortException($"{a.Ifname}: IPv6 default route via {a.Gateway6} in {a.Netns}: {r.Output.Trim()}");
                 }
             }
             catch
@@ -370,9 +421,33 @@ public sealed class Attachments : IHostedService, IDisposable
         _rt.ReplacePortConfig(new PortConfig
         {
             Name = a.Port, Type = "tap", Network = a.Network, Netns = a.Netns, Mac = a.Mac, Mtu = a.Mtu,
-            Addresses = a.Address is null ? [] : [a.Address], Gateway = a.Gateway, PortSecurity = a.PortSecurity, PinMac = a.PinMac,
+            Addresses = AddressesOf(a), Gateway = a.Gateway, PortSecurity = a.PortSecurity, PinMac = a.PinMac,
         });
         _rt.ApplyPortSecurity(a.Port);
+    }
+
+    /// <summary>The attachment's addresses as its port lists them (and port security allows): IPv4, then IPv6.</summary>
+    private static List<string> AddressesOf(Attachment a)
+    {
+        var l = new List<string>(2);
+        if (a.Address is not null) l.Add(a.Address);
+        if (a.Address6 is not null) l.Add(a.Address6);
+        return l;
+    }
+
+    /// <summary>IPv6 addresses held on a network: attachments', ports' and the gateway, as 128-bit numbers.</summary>
+    internal HashSet<UInt128> Holders6(string network, Ipv6Pool pool)
+    {
+        var held = new HashSet<UInt128> { pool.Gateway };
+        void Hold(string? cidr)
+        {
+            if (cidr is not null && IPAddress.TryParse(cidr.Split('/')[0], out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+                held.Add(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(ip.GetAddressBytes()));
+        }
+        foreach (var a in _byId.Values) if (a.Network == network) Hold(a.Address6);
+        foreach (var (name, pc) in _rt.PortConfigs)
+            if (pc.Network == network) foreach (var addr in pc.Addresses) Hold(addr);
+        return held;
     }
 
     /// <summary>Records new security settings of an attachment's port (PATCH /v1/ports); false when the port is no attachment's.</summary>
@@ -399,6 +474,11 @@ public sealed class Attachments : IHostedService, IDisposable
                 var stored = st.Attachments();
                 foreach (var a in stored)
                 {
+                    if (a.Runtime is not null)
+                    {
+                        RestoreRuntimeAttachment(st, a);
+                        continue;
+                    }
                     string? why = null;
                     if (_rt.Datapath.Topology.NetworkByName(a.Network) is null) why = $"network {a.Network} no longer exists";
                     else if (NetnsIdentity(NetConfig.NetnsPath(a.Netns)!) is not var (dev, ino)) why = $"namespace {a.Netns} is gone";
@@ -420,7 +500,7 @@ public sealed class Attachments : IHostedService, IDisposable
                 // Addresses whose attachment row never got written (a crash in between).
                 var ids = stored.Select(a => a.Id).ToHashSet();
                 foreach (var (n, addr, owner) in st.Allocations())
-                    if (!_byId.ContainsKey(owner) && !ids.Contains(owner)) st.Release(n, addr);
+                    if (!_byId.ContainsKey(owner) && !ids.Contains(owner) && !IsReservation(owner)) st.Release(n, addr);
             }
         }
         _timer = new Timer(_ => Watch(), null, WatchInterval, WatchInterval);
@@ -433,6 +513,11 @@ public sealed class Attachments : IHostedService, IDisposable
         if (_stopping) return;
         foreach (var a in List())
         {
+            if (a.Runtime is not null)
+            {
+                WatchRuntimeAttachment(a);
+                continue;
+            }
             string? why = null;
             if (NetnsIdentity(NetConfig.NetnsPath(a.Netns)!) is not var (dev, ino)) why = $"namespace {a.Netns} is gone";
             else if (dev != a.NetnsDev || ino != a.NetnsInode) why = $"namespace {a.Netns} was replaced";

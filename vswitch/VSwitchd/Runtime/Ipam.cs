@@ -101,3 +101,49 @@ public readonly record struct Ipv4Pool(uint Network, int PrefixLength, uint Gate
         return ToUInt(a);
     }
 }
+
+/// <summary>
+/// The address plan of a dual-stack network's IPv6 subnet: attachments get the lowest free address
+/// after the subnet-router anycast address (::0, RFC 4291 §2.6.1) that is not the gateway, as
+/// IPv4 attachments do. A /64 has room for more than any switch holds, so the walk is bounded by
+/// the addresses in use, not by the subnet.
+/// </summary>
+public readonly record struct Ipv6Pool(UInt128 Network, int PrefixLength, UInt128 Gateway)
+{
+    public static Ipv6Pool? Of(string? subnet, string? gateway)
+    {
+        if (subnet is null) return null;
+        if (!IPNetwork.TryParse(subnet, out var net) || net.BaseAddress.AddressFamily != AddressFamily.InterNetworkV6)
+            throw new ArgumentException($"subnet6 '{subnet}' is not an IPv6 subnet");
+        UInt128 network = BinaryPrimitives.ReadUInt128BigEndian(net.BaseAddress.GetAddressBytes());
+        UInt128 gw = network + 1;
+        if (gateway is not null)
+        {
+            if (!IPAddress.TryParse(gateway, out var g) || g.AddressFamily != AddressFamily.InterNetworkV6)
+                throw new ArgumentException($"gateway6 '{gateway}' is not an IPv6 address");
+            gw = BinaryPrimitives.ReadUInt128BigEndian(g.GetAddressBytes());
+        }
+        return new Ipv6Pool(network, net.PrefixLength, gw);
+    }
+
+    public UInt128 Last => Network | (PrefixLength == 128 ? UInt128.Zero : UInt128.MaxValue >> PrefixLength);
+    public string Subnet => $"{ToAddress(Network)}/{PrefixLength}";
+    public string GatewayAddress => ToAddress(Gateway).ToString();
+
+    /// <summary>The lowest address from ::1 on that is neither the gateway nor taken; null when none is left.</summary>
+    public UInt128? NextFree(IReadOnlySet<UInt128> taken)
+    {
+        for (UInt128 a = Network + 1; a <= Last && a != UInt128.Zero; a++)
+            if (a != Gateway && !taken.Contains(a)) return a;
+        return null;
+    }
+
+    public string Cidr(UInt128 a) => $"{ToAddress(a)}/{PrefixLength}";
+
+    public static IPAddress ToAddress(UInt128 a)
+    {
+        Span<byte> b = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt128BigEndian(b, a);
+        return new IPAddress(b);
+    }
+}

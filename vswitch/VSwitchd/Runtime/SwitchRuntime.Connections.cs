@@ -34,8 +34,8 @@ public sealed partial class SwitchRuntime
     {
         if (string.IsNullOrWhiteSpace(b)) throw new InvalidRequestException("network: required (the network to connect to, e.g. {\"network\": \"blue\"})");
         var t = Datapath.Topology;
-        var na = t.NetworkByName(a) ?? throw NoNetwork(a);
-        var nb = t.NetworkByName(b) ?? throw NoNetwork(b);
+        var na = NetworkOrDocker(t, a) ?? throw NoNetwork(a);
+        var nb = NetworkOrDocker(t, b) ?? throw NoNetwork(b);
         if (na == nb) throw new InvalidRequestException($"network '{a}' cannot be connected to itself (a network always reaches its own hosts)");
         foreach (var n in new[] { na, nb })
             if (n.Router is null)

@@ -87,6 +87,13 @@ public sealed partial class SwitchRuntime
     public string NeighborNetwork(string? network, string ip)
     {
         if (!string.IsNullOrWhiteSpace(network)) return network;
+        if (IsIPv6Text(ip))
+        {
+            UInt128 a6 = ParseIPv6(ip, "ip");
+            var on6 = Datapath.Topology.Networks.Where(n => n.Router is { HasIPv6: true } r && r.OnLink6(a6)).ToArray();
+            if (on6.Length == 1) return on6[0].Name;
+            throw new InvalidRequestException($"network: {ip} is in {(on6.Length == 0 ? "no" : "more than one")} network's subnet6; say which (network, vsctl --network)");
+        }
         uint addr = ParseIPv4(ip, "ip");
         var routed = Datapath.Topology.Networks.Where(n => n.Router is not null).ToArray();
         var holding = routed.Where(n => n.Router!.OnLink(addr)).ToArray();

@@ -112,6 +112,10 @@ public sealed partial class SwitchRuntime
         foreach (var n in Datapath.Neighbors.Entries())
             if (n.Usable && n.State != VSwitch.Core.Tables.NeighborState.Permanent && topo.Network(n.Network) is { } net)
                 neighbors.Add(new LearnedNeighbor(net.Name, n.Address, n.Mac));
+        var neighbors6 = new List<LearnedNeighbor6>();
+        foreach (var n in Datapath.Neighbors6.Entries())
+            if (n.Usable && n.State != VSwitch.Core.Tables.NeighborState.Permanent && topo.Network(n.Network) is { } net)
+                neighbors6.Add(new LearnedNeighbor6(net.Name, VSwitch.Core.Wire.AddressFormat.IPv6(n.Address), n.Mac));
         var cursors = new Dictionary<string, int>();
         foreach (var port in topo.Ports)
             if (port.Io is AfPacketPort af) cursors[port.Name] = af.RingCursor;
@@ -122,6 +126,7 @@ public sealed partial class SwitchRuntime
         return new LearnedMessage([.. macs], [.. neighbors], cursors, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
         {
             Conntrack = conntrack, ConntrackEntrySize = VSwitch.Core.Tables.Conntrack.ConntrackTable.EntrySize, ConntrackCount = ctCount,
+            Neighbors6 = [.. neighbors6],
         };
     }
 
@@ -144,6 +149,10 @@ public sealed partial class SwitchRuntime
         }
         foreach (var n in learned.Neighbors)
             if (topo.NetworkByName(n.Network) is { } net) Datapath.Neighbors.Confirm(net.Id, n.Address, n.Mac, now, create: true);
+        // IPv6 neighbours come in STALE, as the kernel keeps what it was not told afresh: usable at once, confirmed on first use.
+        foreach (var n in learned.Neighbors6 ?? [])
+            if (topo.NetworkByName(n.Network) is { } net && System.Net.IPAddress.TryParse(n.Address, out var a6))
+                Datapath.Neighbors6.OnSolicitation(net.Id, System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(a6.GetAddressBytes()), n.Mac, now);
         foreach (var (name, cursor) in learned.RingCursors)
             if (topo.PortByName(name)?.Io is AfPacketPort af) af.ResumeAt(cursor);
         if (learned.Conntrack is { Length: > 0 } ct)

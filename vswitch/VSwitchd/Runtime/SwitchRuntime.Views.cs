@@ -40,17 +40,30 @@ public sealed partial class SwitchRuntime
         return t.Networks.Select(n => NetworkView(t, n)).ToArray();
     }
 
+    /// <summary>A network by its name, or by the name of the Docker network it serves (vsctl network inspect my-net).</summary>
     public NetworkView GetNetwork(string name)
     {
         var t = Datapath.Topology;
-        return NetworkView(t, t.NetworkByName(name) ?? throw NoNetwork(name));
+        return NetworkView(t, NetworkOrDocker(t, name) ?? throw NoNetwork(name));
     }
+
+    /// <summary>A network by its own name, else by the name of the Docker network it serves (vswitchd --docker-plugin); null when neither.</summary>
+    private Network? NetworkOrDocker(SwitchTopology t, string name) =>
+        t.NetworkByName(name) ?? (Store?.DockerNetworks().FirstOrDefault(d => d.DockerName == name) is { } d ? t.NetworkByName(d.Network) : null);
 
     private NetworkView NetworkView(SwitchTopology t, Network n) => WithAddressing(new NetworkView(n.Name, n.Id, n.Vlan, n.Vni, (int)(n.MacAgingMs / 1000),
         t.Members(n.Id).Select(p => p.Name).ToArray(),
         n.Router is { } r ? FormatPrefix(r.Subnet, r.PrefixLength) : null,
         n.Router is { } g ? AddressFormat.IPv4(g.Address) : null,
-        n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu) { ConnectedTo = ConnectedTo(t, n) });
+        n.Router is { } m ? MacAddress.Format(m.Mac) : null, n.Mtu)
+    {
+        ConnectedTo = ConnectedTo(t, n),
+        HostPort = HostPortViewOf(n.Name),
+        Subnet6 = n.Router is { HasIPv6: true } r6 ? FormatPrefix6(r6.Subnet6, r6.PrefixLength6) : null,
+        Gateway6 = n.Router is { HasIPv6: true } g6 ? AddressFormat.IPv6(g6.Address6) : null,
+        LinkLocal6 = n.Router is { HasIPv6: true } l6 ? AddressFormat.IPv6(l6.LinkLocal6) : null,
+        Slaac = n.Router is { HasIPv6: true } a6 ? a6.Slaac : null,
+    });
 
     /// <summary>The network view with its address plan: subnet, gateway, MTU and the addresses in use.</summary>
     private NetworkView WithAddressing(NetworkView v)
@@ -60,14 +73,18 @@ public sealed partial class SwitchRuntime
         Ipv4Pool? pool = null;
         try { pool = Ipv4Pool.Of(cfg.Subnet, cfg.Gateway); } catch (ArgumentException) { }
         var allocations = Attachments?.Allocations(v.Name)
-            .Select(x => new AllocationView(x.Address.Split('/')[0], x.Owner.Id, x.Owner.ContainerId, x.Owner.Ifname, x.Owner.Port)).ToArray() ?? [];
+            .Select(x => new AllocationView(x.Address.Split('/')[0], x.Owner.Id, x.Owner.ContainerId, x.Owner.Ifname, x.Owner.Port)
+            { Name = x.Owner.Name ?? Attachments.DisplayName(null, x.Owner.ContainerId, x.Owner.Netns) }).ToArray() ?? [];
+        var docker = Store?.DockerNetworks().FirstOrDefault(d => d.Network == v.Name);
         return v with
         {
             Subnet = v.Subnet ?? pool?.Subnet,
             Gateway = v.Gateway ?? pool?.GatewayAddress,
-            Subnet6 = cfg.Subnet6,
-            Gateway6 = cfg.Gateway6,
+            Subnet6 = v.Subnet6 ?? cfg.Subnet6,
+            Gateway6 = v.Gateway6 ?? cfg.Gateway6,
             Allocations = allocations,
+            DockerId = docker?.Id,
+            DockerName = docker?.DockerName,
         };
     }
 
@@ -193,7 +210,8 @@ public sealed partial class SwitchRuntime
                 s.Calls == 0 ? 0 : Math.Round((double)s.Packets / s.Calls, 1), s.TimedPackets,
                 Enumerable.Range(1, reasons - 1).Where(r => byStage[i * reasons + r] > 0)
                     .Select(r => new DropView(((DropReason)r).Name(), byStage[i * reasons + r], ((DropReason)r).IsExpected())).ToArray())).ToArray(),
-            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns, GetLimits());
+            Datapath.MacTable.Count, Datapath.MacTable.Capacity, FlowCacheStats(), Datapath.MacTable.RefusedLearns, GetLimits())
+        { NorthSouth = NorthSouthStats() };
     }
 
     /// <summary>The datapath threads' flow caches, summed.</summary>
@@ -280,7 +298,8 @@ public sealed partial class SwitchRuntime
             // off the ingress network's subnet (or --routed), as a host's own stack would.
             if (parsed.Match.Mask.DlDst == 0 && Datapath.Topology.Port(port) is { } ingress
                 && Datapath.Topology.IngressNetwork(ingress, key.TunId) is { Router: { } router }
-                && (routed || key.IsIPv4 && parsed.Match.Mask.NwDst != 0 && !router.OnLink((uint)key.NwDst)))
+                && (routed || key.IsIPv4 && parsed.Match.Mask.NwDst != 0 && !router.OnLink((uint)key.NwDst)
+                    || key.IsIPv6 && router.HasIPv6 && parsed.Match.Mask.NwDst != 0 && !router.OnLink6(key.NwDst)))
                 key.DlDst = router.Mac;
             else if (routed) throw new InvalidRequestException("--routed: the packet's network has no router (give it a subnet), or the spec names dl_dst itself");
             // From the tunnel port, the frame arrives with the VNI and remote VTEP the spec names (tun_id, tun_src).
@@ -328,14 +347,23 @@ public sealed partial class SwitchRuntime
         var topo = Datapath.Topology;
         return Datapath.Routes.Routes().Select(r => new RouteView(FormatPrefix(r.Prefix, r.Length),
             r.Paths.Select(p => new RoutePathView(p.Kind.ToString().ToLowerInvariant(), topo.Network(p.Network)?.Name ?? $"#{p.Network}",
-                p.Kind == RouteKind.Via ? AddressFormat.IPv4(p.Gateway) : null)).ToArray())).ToArray();
+                p.Kind == RouteKind.Via ? AddressFormat.IPv4(p.Gateway) : null)).ToArray())).Concat(ListRoutes6()).ToArray();
     }
 
     /// <summary>The route to a prefix, written any way (10.9.1.0/16 is 10.9.0.0/16), or <see cref="NotFoundException"/>.</summary>
     public RouteView GetRoute(string prefix)
     {
-        var (a, l) = ParsePrefix(prefix);
-        string normal = FormatPrefix(a & RouteTable.Mask(l), l);
+        string normal;
+        if (IsIPv6Text(prefix))
+        {
+            var (a6, l6) = ParsePrefix6(prefix);
+            normal = FormatPrefix6(a6 & RouteTable.Mask6(l6), l6);
+        }
+        else
+        {
+            var (a, l) = ParsePrefix(prefix);
+            normal = FormatPrefix(a & RouteTable.Mask(l), l);
+        }
         return ListRoutes().FirstOrDefault(r => r.Prefix == normal) ?? throw new NotFoundException($"no route {prefix}");
     }
 
@@ -349,6 +377,7 @@ public sealed partial class SwitchRuntime
             .Select(e => new NeighborView(topo.Network(e.Network)?.Name ?? $"#{e.Network}", AddressFormat.IPv4(e.Address),
                 e.State == NeighborState.Incomplete || e.State == NeighborState.Failed ? "" : MacAddress.Format(e.Mac),
                 e.State.ToString().ToLowerInvariant(), e.State == NeighborState.Permanent ? 0 : Math.Round((now - e.UpdatedMs) / 1000.0, 1)))
+            .Concat(Neighbors6(now))
             .Where(n => network is null || n.Network == network)
             .OrderBy(n => n.Network).ThenBy(n => n.Ip).ToArray();
     }
@@ -356,13 +385,16 @@ public sealed partial class SwitchRuntime
     /// <summary>One network's entry for an address, or <see cref="NotFoundException"/>.</summary>
     public NeighborView GetNeighbor(string network, string ip)
     {
-        string address = AddressFormat.IPv4(ParseIPv4(ip, "ip"));
+        string address = IsIPv6Text(ip) ? AddressFormat.IPv6(ParseIPv6(ip, "ip")) : AddressFormat.IPv4(ParseIPv4(ip, "ip"));
         return ListNeighbors(network).FirstOrDefault(n => n.Ip == address) ?? throw new NotFoundException($"no neighbour {ip} in network '{network}'");
     }
 
     /// <summary>Forgets the dynamic ARP entries of one network (which must exist) or of all; permanent ones stay.</summary>
-    public int FlushNeighbors(string? network) =>
-        Datapath.Neighbors.Flush(network is null ? null : RequireNetwork(network).Id);
+    public int FlushNeighbors(string? network)
+    {
+        ushort? id = network is null ? null : RequireNetwork(network).Id;
+        return Datapath.Neighbors.Flush(id) + Datapath.Neighbors6.Flush(id);
+    }
 
     // ---- the overlay ----
 

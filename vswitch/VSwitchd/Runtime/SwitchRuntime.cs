@@ -124,6 +124,7 @@ public sealed partial class SwitchRuntime : IDisposable
                     try { InstallRule(r, persist: false); }
                     catch (RuleSyntaxException e) { _log.LogWarning("stored rule '{Rule}' no longer applies: {Error}", r, e.Message); }
                 }
+                RestorePublishes();
                 return configWins && configPath is not null ? $"from {configPath} (--config-wins), saved to {Store.Path}" : $"restored from {Store.Path}";
             }
             foreach (var n in cfg.Networks) AddNetwork(n);
@@ -158,6 +159,7 @@ public sealed partial class SwitchRuntime : IDisposable
                 var gw = n.Gateway is not null ? System.Net.IPAddress.Parse(n.Gateway) : FirstHost(subnet);
                 gateway = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(gw.GetAddressBytes());
             }
+            var (gateway6, prefix6) = Gateway6(n);
             if (gateway != 0 && n.RouterMac is null)
             {
                 var b = System.Security.Cryptography.RandomNumberGenerator.GetBytes(6);
@@ -165,9 +167,20 @@ public sealed partial class SwitchRuntime : IDisposable
                 n.RouterMac = MacAddress.Format(MacAddress.Read(b));
             }
             var net = Datapath.AddNetwork(n.Name, (ushort)n.Vlan, n.Vni is null ? null : (uint)n.Vni, n.MacAgingSeconds * 1000L,
-                gateway, prefix, NetworkMtu(n), n.RouterMac is null ? 0 : MacAddress.Parse(n.RouterMac));
+                gateway, prefix, NetworkMtu(n), n.RouterMac is null ? 0 : MacAddress.Parse(n.RouterMac), gateway6, prefix6, n.Slaac);
             _networkConfigs[n.Name] = n;
             ApplyVteps(n);
+            if (n.HostPort)
+            {
+                try { StartHostPort(n); }
+                catch
+                {
+                    Datapath.RemoveNetwork(n.Name);
+                    _networkConfigs.Remove(n.Name);
+                    throw;
+                }
+                PublishNorthSouth();
+            }
             if (persist) Store?.SaveNetwork(n);
             return net;
         }
@@ -178,6 +191,13 @@ public sealed partial class SwitchRuntime : IDisposable
         string ip = cidr.Split('/')[0];
         return System.Net.IPAddress.TryParse(ip, out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
             && r.OnLink(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.GetAddressBytes()));
+    }
+
+    private static bool OnLink6(RouterInterface r, string cidr)
+    {
+        string ip = cidr.Split('/')[0];
+        return System.Net.IPAddress.TryParse(ip, out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            && r.OnLink6(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(a.GetAddressBytes()));
     }
 
     private static System.Net.IPAddress FirstHost(System.Net.IPNetwork subnet)
@@ -210,7 +230,9 @@ public sealed partial class SwitchRuntime : IDisposable
         lock (_gate)
         {
             var net = Datapath.Topology.NetworkByName(name) ?? throw NoNetwork(name);
-            if (Datapath.Topology.Ports.Any(p => ReferenceEquals(p.Network, net))) throw new ConflictException($"network '{name}' still has ports");
+            if (Datapath.Topology.Ports.Any(p => ReferenceEquals(p.Network, net) && !IsHostPort(p.Name))) throw new ConflictException($"network '{name}' still has ports");
+            if (_publishes.Values.Any(p => p.Network == name)) throw new ConflictException($"network '{name}' has published ports: remove them first (vsctl publish ls)");
+            StopHostPort(name); // the host port goes with its network
             Datapath.RemoveNetwork(name);
             _networkConfigs.Remove(name);
             Store?.DeleteNetwork(name);
@@ -273,7 +295,9 @@ public sealed partial class SwitchRuntime : IDisposable
                     Netns = p.Netns,
                     Setup = NetConfig.TapSetup(p.Netns, p.Addresses,
                         p.Gateway ?? (net.Router is { } r && p.Netns is not null && p.Addresses.Any(a => OnLink(r, a))
-                            ? VSwitch.Core.Wire.AddressFormat.IPv4(r.Address) : null)),
+                            ? VSwitch.Core.Wire.AddressFormat.IPv4(r.Address) : null),
+                        gateway6: net.Router is { HasIPv6: true } r6 && p.Netns is not null && p.Addresses.Any(a => OnLink6(r6, a))
+                            ? VSwitch.Core.Wire.AddressFormat.IPv6(r6.Address6) : null),
                     Persistent = p.Persistent,
                     Offloads = p.Offloads,
                     IoUring = p.IoUring,
@@ -308,6 +332,8 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (persist && IsHostPort(name))
+                throw new ConflictException($"port '{name}' is a network's host port: vsctl network host-port NETWORK off removes it");
             if (persist) _deviceLosses.Remove(name); // a port deleted for good starts its count afresh
             if (_down.Remove(name))
             {
@@ -386,6 +412,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (IsIPv6Text(prefix)) { AddRoute6(prefix, via, dev, persist); return; }
             var (addr, len) = ParsePrefix(prefix);
             // At the limit a second path (ECMP) to a prefix that has one still fits: it adds no prefix.
             if (persist && !Datapath.Routes.Routes().Any(r => r.Prefix == addr && r.Length == len)) EnsureRouteRoom();
@@ -425,6 +452,7 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         lock (_gate)
         {
+            if (IsIPv6Text(prefix)) return TryDeleteRoute6(prefix, via, dev);
             var (addr, len) = ParsePrefix(prefix);
             var route = Datapath.Routes.Routes().FirstOrDefault(r => r.Prefix == addr && r.Length == len);
             if (route is null) return false;
@@ -445,8 +473,9 @@ public sealed partial class SwitchRuntime : IDisposable
         lock (_gate)
         {
             var net = Datapath.Topology.NetworkByName(network) ?? throw new NotFoundException($"no network named '{network}'");
-            uint addr = ParseIPv4(ip, "ip");
             if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new InvalidRequestException($"mac: '{mac}' is not a unicast MAC address");
+            if (IsIPv6Text(ip)) { AddStaticNeighbor6(net, ip, m, persist); return; }
+            uint addr = ParseIPv4(ip, "ip");
             Datapath.Neighbors.AddStatic(net.Id, addr, m);
             if (persist) Store?.SaveNeighbor(network, ip, MacAddress.Format(m));
         }
@@ -496,10 +525,12 @@ public sealed partial class SwitchRuntime : IDisposable
     {
         long now = Environment.TickCount64;
         Datapath.Neighbors.Tick(now, e => Datapath.ArpRequests.Enqueue((e.Network, e.Address)));
+        TickIPv6(now);
         if (++_ticks % 4 != 0) return;
         TendDownPorts();
         LogMacMoves();
         Datapath.MacTable.Expire(now);
+        if (_ticks % 20 == 0) RefreshHostRoutes(); // the host's routes and addresses, every 5 s, for masquerade
         foreach (var r in Datapath.Rules.Expired(now))
         {
             lock (_gate)
@@ -544,7 +575,11 @@ public sealed partial class SwitchRuntime : IDisposable
         // Handed over: the successor holds the devices; closing our copies removes nothing.
         if (SuccessorPid is not null) CloseHandedOverPorts();
         // Stopping is not an operator's removal: the stored configuration keeps the ports.
-        else RemoveAllPorts(persist: false);
+        else
+        {
+            StopNorthSouth(); // the host's rules, routes and sysctls as they were
+            RemoveAllPorts(persist: false);
+        }
         foreach (var t in _threads) t.Dispose();
         _threads.Clear();
     }

@@ -69,6 +69,8 @@ public sealed class ConntrackTable
     /// <summary>New connections refused because the table was full.</summary>
     public long Full;
     public long Flushes;
+    /// <summary>Connections entered with a masquerade (source NAT to a host address), ever.</summary>
+    public long Masqueraded;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref ConnEntry Entry(int index) => ref _segments[index >> SegmentBits]![index & (SegmentSize - 1)];
@@ -104,11 +106,20 @@ public sealed class ConntrackTable
     /// were swept, or when either tuple is already taken (two packets of one new connection at once on
     /// two threads: the second finds the first's).
     /// </summary>
-    public CommitResult Commit(in ConnTuple orig, in ConnTuple reply, long nowMs, long timeoutMs, ConnFlags flags, TcpConnState tcp, int label, out int index)
+    /// <param name="reuseClosing">A TCP SYN may take the reply tuple of a connection in TIME_WAIT or CLOSE, which is
+    /// then removed (netfilter's nf_nat_used_tuple_harder does the same): a masquerade's few ports would otherwise
+    /// stay held for TIME_WAIT's 120 s after each short connection.</param>
+    public CommitResult Commit(in ConnTuple orig, in ConnTuple reply, long nowMs, long timeoutMs, ConnFlags flags, TcpConnState tcp, int label, out int index,
+        bool reuseClosing = false)
     {
         lock (_writer)
         {
-            if (Lookup(in orig, nowMs, out index, out _) || Lookup(in reply, nowMs, out index, out _)) return CommitResult.Exists;
+            if (Lookup(in orig, nowMs, out index, out _)) return CommitResult.Exists;
+            if (Lookup(in reply, nowMs, out index, out _))
+            {
+                if (!reuseClosing || !Closing(index)) return CommitResult.Exists;
+                RemoveLocked(index, nowMs);
+            }
             int i = Allocate(nowMs);
             if (i < 0)
             {
@@ -146,7 +157,24 @@ public sealed class ConntrackTable
     /// the connection's own port when it can (as netfilter does), else ports from a hash of the tuple
     /// in <paramref name="low"/>..<paramref name="high"/>; 0 when none was found in 128 tries.
     /// </summary>
-    public ushort FreeSourcePort(in ConnTuple orig, in ConnTuple replyTemplate, UInt128 address, ushort low, ushort high, long nowMs)
+    /// <param name="reuseClosing">When no port is free, a TCP SYN may take one whose connection is in TIME_WAIT or CLOSE (see <see cref="Commit"/>).</param>
+    public ushort FreeSourcePort(in ConnTuple orig, in ConnTuple replyTemplate, UInt128 address, ushort low, ushort high, long nowMs, bool reuseClosing = false)
+    {
+        ushort port = FindSourcePort(in orig, in replyTemplate, address, low, high, nowMs, closingIsFree: false);
+        return port != 0 || !reuseClosing ? port : FindSourcePort(in orig, in replyTemplate, address, low, high, nowMs, closingIsFree: true);
+    }
+
+    /// <summary>A TCP connection that is over (TIME_WAIT, CLOSE): its tuples may be taken by a new one.</summary>
+    private bool Closing(int index)
+    {
+        ref var e = ref Entry(index);
+        return e.Orig.Proto == IpProtocols.Tcp && e.Tcp is TcpConnState.TimeWait or TcpConnState.Close;
+    }
+
+    private bool Free(in ConnTuple probe, long nowMs, bool closingIsFree) =>
+        !Lookup(in probe, nowMs, out int i, out _) || closingIsFree && Closing(i);
+
+    private ushort FindSourcePort(in ConnTuple orig, in ConnTuple replyTemplate, UInt128 address, ushort low, ushort high, long nowMs, bool closingIsFree)
     {
         // ICMP echo's identifier stands in both ports.
         bool icmp = orig.Proto is IpProtocols.Icmp or IpProtocols.IcmpV6;
@@ -154,14 +182,14 @@ public sealed class ConntrackTable
         probe.Dst = address;
         probe.DstPort = orig.SrcPort;
         if (icmp) probe.SrcPort = orig.SrcPort;
-        if (orig.SrcPort >= low && orig.SrcPort <= high && !Lookup(in probe, nowMs, out _, out _)) return orig.SrcPort;
+        if (orig.SrcPort >= low && orig.SrcPort <= high && Free(in probe, nowMs, closingIsFree)) return orig.SrcPort;
         uint span = (uint)(high - low + 1);
         uint start = (uint)(orig.Hash() % span);
         for (uint k = 0; k < 128 && k < span; k++)
         {
             probe.DstPort = (ushort)(low + (start + k * 7919) % span);
             if (icmp) probe.SrcPort = probe.DstPort;
-            if (!Lookup(in probe, nowMs, out _, out _)) return probe.DstPort;
+            if (Free(in probe, nowMs, closingIsFree)) return probe.DstPort;
         }
         return 0;
     }

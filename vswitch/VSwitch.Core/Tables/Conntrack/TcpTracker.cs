@@ -30,7 +30,8 @@ public static class TcpTracker
             case TcpConnState.SynSent:
                 if (reply && (flags & (Syn | Ack)) == (Syn | Ack)) e.Tcp = TcpConnState.SynRecv;
                 else if (reply && (flags & Syn) != 0) e.Tcp = TcpConnState.SynRecv; // simultaneous open
-                else if (reply) return false;                                      // an answer that is no SYN-ACK
+                // Another answer (a challenge ACK from a TIME_WAIT that still holds the tuple, an RST handled above):
+                // let it through as netfilter does, so that the SYN's retransmission can open the connection.
                 return true;
             case TcpConnState.SynRecv:
                 if (!reply && (flags & Ack) != 0 && (flags & Syn) == 0) e.Tcp = TcpConnState.Established;

@@ -53,6 +53,9 @@ public sealed record LearnedMac(string Network, ushort Vlan, ulong Mac, string P
 /// <summary>A resolved neighbour (ARP) entry, by network name.</summary>
 public sealed record LearnedNeighbor(string Network, uint Address, ulong Mac);
 
+/// <summary>A resolved IPv6 neighbour, by network name; the address as text (System.Text.Json has no UInt128 of its own here).</summary>
+public sealed record LearnedNeighbor6(string Network, string Address, ulong Mac);
+
 /// <summary>
 /// Sent once the predecessor's datapath threads have stopped; the successor starts reading after it.
 /// Conntrack is the tracked connections as raw entries of ConntrackEntrySize bytes (base64), so that
@@ -63,6 +66,8 @@ public sealed record LearnedMessage(LearnedMac[] Macs, LearnedNeighbor[] Neighbo
     public string? Conntrack { get; init; }
     public int ConntrackEntrySize { get; init; }
     public int ConntrackCount { get; init; }
+    /// <summary>Resolved IPv6 neighbours (null from a predecessor without IPv6 routing: they are then learned again).</summary>
+    public LearnedNeighbor6[]? Neighbors6 { get; init; }
 }
 
 /// <summary>The successor's datapath runs; GapMs is from the predecessor's stop to the successor's start (by the wall clock).</summary>
