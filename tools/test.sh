@@ -16,7 +16,7 @@ say() { printf '==> %s\n' "$*"; }
 
 # Debian packages the integration tests drive (real peers: iproute2, ping, iperf3, tcpdump...).
 # zsh and man-db: the install test checks the completion scripts (zsh -n) and the manual pages (man -l).
-PACKAGES=(iproute2 iputils-ping iperf3 tcpdump ethtool python3-scapy util-linux procps tshark nfdump chromium podman runc containernetworking-plugins busybox-static openvswitch-switch curl zsh man-db docker.io ndisc6 etcd-server etcd-client)
+PACKAGES=(iproute2 iputils-ping iperf3 tcpdump ethtool python3-scapy util-linux procps tshark nfdump chromium podman runc containernetworking-plugins busybox-static openvswitch-switch curl zsh man-db docker.io ndisc6 etcd-server etcd-client apache2-utils wrk bind9-dnsutils ipvsadm)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

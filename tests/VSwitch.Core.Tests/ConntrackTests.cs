@@ -318,4 +318,19 @@ public class ConntrackTests
         Assert.Equal(16, r.Dp.Conntrack.Count);
         Assert.True(r.B.SentCount > 1000 && r.A.SentCount > 1000);
     }
+
+    [Fact]
+    public void A_syn_reusing_the_ports_of_a_closed_frontend_connection_picks_a_backend_again()
+    {
+        var r = new Rig();
+        r.Send(r.A, r.ClientToVip(42000, TcpTracker.Syn));
+        r.Send(r.B, r.BackendToClient(42000, TcpTracker.Rst | TcpTracker.Ack)); // the backend refused it (its server died)
+        r.Take(r.A);
+        r.Take(r.B);
+        Assert.Equal(TcpConnState.Close, Assert.Single(r.Dp.Conntrack.Snapshot(r.Now)).Tcp);
+        r.Send(r.A, r.ClientToVip(42000, TcpTracker.Syn));
+        Assert.Single(r.Take(r.B));
+        Assert.Equal(2, r.Picker.Picks); // chosen again, not sent where the closed connection went
+        Assert.Equal(TcpConnState.SynSent, Assert.Single(r.Dp.Conntrack.Snapshot(r.Now)).Tcp);
+    }
 }

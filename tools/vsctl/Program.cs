@@ -71,6 +71,7 @@ public static class Program
         root.Subcommands.Add(OverlayEndpointCommands.Create(cli));
         root.Subcommands.Add(AttachCommands.Attach(cli));
         root.Subcommands.Add(AttachCommands.Detach(cli));
+        root.Subcommands.Add(ServiceCommands.Create(cli));
         root.Subcommands.Add(AuditCommands.Create(cli));
         root.Subcommands.Add(ClusterCommands.Create(cli));
         root.Subcommands.Add(RestartCommand.Create(cli));

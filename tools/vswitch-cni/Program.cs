@@ -117,6 +117,15 @@ public static class Program
         result["ips"] = ips;
         result["routes"] = routes;
         if (conf.Dns is JsonObject { Count: > 0 } dns) result["dns"] = dns.DeepClone();
+        // Otherwise the switch's own DNS at the gateway, when it runs one (services exist): the runtime writes the container's resolv.conf from it.
+        else if (a.Dns is { } sw)
+        {
+            var ns = new JsonArray();
+            foreach (var n in sw.Nameservers) ns.Add((JsonNode)JsonValue.Create(n));
+            var search = new JsonArray();
+            foreach (var d in sw.Search) search.Add((JsonNode)JsonValue.Create(d));
+            result["dns"] = new JsonObject { ["nameservers"] = ns, ["search"] = search };
+        }
         return result;
     }
 

@@ -53,6 +53,8 @@ public sealed record AttachmentView(string Id, string Network, string Netns, str
     public bool PortSecurity { get; init; } = true;
     public bool PinMac { get; init; } = true;
     public Dictionary<string, string> Labels { get; init; } = [];
+    /// <summary>The switch's DNS server for this attachment (its gateway), when the switch runs one for its network; null otherwise.</summary>
+    public AttachmentDnsView? Dns { get; init; }
     /// <summary>On a dual-stack network: the IPv6 address with its prefix (fd00:1::2/64), the same without it, and the IPv6 gateway.</summary>
     public string? Address6 { get; init; }
     public string? Ip6 { get; init; }
@@ -64,6 +66,9 @@ public sealed record AttachmentView(string Id, string Network, string Netns, str
     /// </summary>
     public string[]? Routes { get; init; }
 }
+
+/// <summary>What a container's resolver should use (CNI's result "dns"): the switch's DNS at the gateway, and its search domain.</summary>
+public sealed record AttachmentDnsView(string[] Nameservers, string[] Search);
 
 /// <summary>GET /v1/attachments/{id}/check (CNI CHECK): what is wrong with it as the namespace sees it.</summary>
 public sealed record AttachmentCheckView(bool Ok, string[] Problems);

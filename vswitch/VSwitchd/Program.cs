@@ -238,6 +238,8 @@ public static class Program
             sp.GetRequiredService<ILogger<VSwitch.Cluster.ClusterAgent>>()));
         builder.Services.AddSingleton<Attachments>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Attachments>());
+        builder.Services.AddSingleton<VSwitchd.Services.LoadBalancer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Services.LoadBalancer>());
         // After the attachments: policies select them by their labels.
         builder.Services.AddSingleton<VSwitchd.Policy.NetworkPolicies>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<VSwitchd.Policy.NetworkPolicies>());

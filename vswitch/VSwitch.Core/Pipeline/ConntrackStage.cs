@@ -67,7 +67,16 @@ public sealed class ConntrackStage : Stage
                 return Related(p, in t, table, now, trace);
         }
         var state = CtState.Tracked;
-        if (table.Lookup(in t, now, out int idx, out bool reply))
+        bool known = table.Lookup(in t, now, out int idx, out bool reply);
+        if (known && IsReuse(ref table.Entry(idx), reply, t.Proto, p.Key.TcpFlags))
+        {
+            // A client reusing the ports of a closed connection to a frontend opens a new one: its backend is chosen
+            // again (the old one may be drained or dead), as netfilter and IPVS (conn_reuse_mode) do. The old entry goes.
+            trace?.Add(Name, $"{t.Format()}: SYN on a closed connection ({table.Entry(idx).Tcp}): the old one ends, a new one starts");
+            if (!ctx.DryRun) table.Remove(idx, now);
+            known = false;
+        }
+        if (known)
         {
             ref var e = ref table.Entry(idx);
             if (!ctx.DryRun && !table.Update(idx, reply, t.Proto, p.Key.TcpFlags, p.Length, now))
@@ -145,6 +154,11 @@ public sealed class ConntrackStage : Stage
         p.Key.CtState = (byte)state;
         return DropReason.None;
     }
+
+    /// <summary>A bare SYN from the client of a destination-NATed connection that is closed (TIME_WAIT, CLOSE).</summary>
+    private static bool IsReuse(ref ConnEntry e, bool reply, byte proto, ushort flags) =>
+        !reply && proto == IpProtocols.Tcp && (flags & (TcpTracker.Syn | TcpTracker.Ack)) == TcpTracker.Syn
+        && e.Tcp is TcpConnState.TimeWait or TcpConnState.Close && (e.Flags & ConnFlags.DstNat) != 0;
 
     /// <summary>An ICMP error: related to the connection whose packet it quotes, translated with it; invalid when none.</summary>
     private DropReason Related(Packet p, in ConnTuple quoted, ConntrackTable table, long now, Flow.PacketTrace? trace)

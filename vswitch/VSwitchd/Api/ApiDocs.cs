@@ -85,6 +85,14 @@ public static class ApiDocs
         ["DELETE /v1/attachments/{id}"] = ("Detach one attachment", [404]),
         ["PATCH /v1/attachments/{id}"] = ("Replace an attachment's labels (services' selectors and policy follow)", [404]),
         ["DELETE /v1/attachments"] = ("Detach what a container or a namespace has attached (CNI DEL)", [404]),
+        ["GET /v1/services"] = ("Services (load-balanced VIPs) with their backends: weight, state, health, Maglev slots, connections, packets, bytes", []),
+        ["GET /v1/services/{name}"] = ("One service", [404]),
+        ["POST /v1/services"] = ("Create a service: a VIP outside every network's subnet, ports, affinity, selector, health check (stored)", [409]),
+        ["DELETE /v1/services/{name}"] = ("Delete a service (its connections in the conntrack table go on until they end)", [404]),
+        ["POST /v1/services/{name}/backends"] = ("Add a backend IP:PORT (or IP) with a weight; an existing one gets the new weight and stops draining", [404]),
+        ["DELETE /v1/services/{name}/backends/{address}"] = ("Remove a backend added by address (its connections go on)", [404]),
+        ["POST /v1/services/{name}/backends/{address}/drain"] = ("Drain a backend: its connections go on, new ones go to the others", [404]),
+        ["DELETE /v1/services/{name}/backends/{address}/drain"] = ("End a backend's drain", [404]),
         ["GET /v1/audit"] = ("The audit log: every request that may change something, with its caller (uid, user, pid) and status; " +
                              "?since= (RFC 3339 time) and ?limit= (default 100) select the newest, oldest first", []),
         ["POST /v1/restart"] = ("Restart without loss: hand every open port, the API socket and the state lock to a new vswitchd (this binary or `binary`), then exit; on failure this one keeps running (500 with why)", [409]),
@@ -108,6 +116,9 @@ public static class ApiDocs
         [typeof(OverlayRequest)] = new JsonObject { ["local"] = "192.168.50.1", ["port"] = 4789 },
         [typeof(VtepRequest)] = new JsonObject { ["vtep"] = "192.168.50.2" },
         [typeof(RemoteMacRequest)] = new JsonObject { ["network"] = "ov", ["mac"] = "02:00:00:00:00:42", ["vtep"] = "192.168.50.2" },
+        [typeof(ServiceRequest)] = new JsonObject { ["name"] = "web", ["vip"] = "10.96.0.10", ["ports"] = new JsonArray("80:8080/tcp"), ["affinity"] = "none", ["selector"] = new JsonObject { ["app"] = "web" } },
+        [typeof(HealthCheckRequest)] = new JsonObject { ["intervalMs"] = 1000, ["timeoutMs"] = 500, ["fall"] = 2, ["rise"] = 2, ["path"] = "/healthz" },
+        [typeof(BackendRequest)] = new JsonObject { ["address"] = "10.1.0.7:8080", ["weight"] = 2 },
         [typeof(AttachRequest)] = new JsonObject { ["network"] = "blue", ["netns"] = "web", ["ifname"] = "eth0", ["labels"] = new JsonObject { ["app"] = "web" } },
         [typeof(PolicyRequest)] = new JsonObject
         {

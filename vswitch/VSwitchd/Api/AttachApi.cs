@@ -1,5 +1,6 @@
 using VSwitch.Api;
 using VSwitchd.Runtime;
+using VSwitchd.Services;
 
 namespace VSwitchd.Api;
 
@@ -11,14 +12,18 @@ public static class AttachApi
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapPost("/attachments", (Attachments atts, SwitchRuntime rt, AttachRequest body) =>
+        v1.MapPost("/attachments", (Attachments atts, SwitchRuntime rt, LoadBalancer lb, AttachRequest body) =>
         {
             var a = atts.Attach(body);
-            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a, rt));
+            return TypedResults.Created($"/v1/attachments/{a.Id}", View(a, rt) with { Dns = lb.DnsFor(a) });
         });
-        v1.MapGet("/attachments", (Attachments atts, SwitchRuntime rt, string? network, string? containerId, string? netns, string? ifname) =>
-            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(a => View(a, rt)).ToArray()));
-        v1.MapGet("/attachments/{id}", (Attachments atts, SwitchRuntime rt, string id) => TypedResults.Ok(View(atts.Get(id), rt)));
+        v1.MapGet("/attachments", (Attachments atts, SwitchRuntime rt, LoadBalancer lb, string? network, string? containerId, string? netns, string? ifname) =>
+            TypedResults.Ok(atts.Find(network, containerId, netns, ifname).Select(a => View(a, rt) with { Dns = lb.DnsFor(a) }).ToArray()));
+        v1.MapGet("/attachments/{id}", (Attachments atts, SwitchRuntime rt, LoadBalancer lb, string id) =>
+        {
+            var a = atts.Get(id);
+            return TypedResults.Ok(View(a, rt) with { Dns = lb.DnsFor(a) });
+        });
         v1.MapGet("/attachments/{id}/check", (Attachments atts, string id) =>
         {
             var problems = atts.Check(atts.Get(id));

@@ -81,6 +81,7 @@ public static class ManagementApi
         FlowsApi.Map(v1);
         CaptureApi.Map(v1);
         AttachApi.Map(v1);
+        ServicesApi.Map(v1);
         PolicyApi.Map(v1);
         Access.AuditApi.Map(v1);
         RestartApi.Map(v1);

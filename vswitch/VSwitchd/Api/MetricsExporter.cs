@@ -20,10 +20,13 @@ public sealed class MetricsExporter
     private readonly Counter _masqueraded, _natPortsExhausted, _published;
     private readonly Gauge _masqueradedOpen, _publishedOpen;
 
-    public MetricsExporter(SwitchRuntime rt)
+    private readonly VSwitchd.Services.ServiceMetrics? _services;
+
+    public MetricsExporter(SwitchRuntime rt, VSwitchd.Services.LoadBalancer? lb = null)
     {
         _rt = rt;
         var f = Metrics.WithCustomRegistry(_registry);
+        if (lb is not null) _services = new VSwitchd.Services.ServiceMetrics(f, lb);
         string[] port = ["port"];
         _rxPackets = f.CreateCounter("vswitch_port_rx_packets_total", "Frames received on a port.", port);
         _rxBytes = f.CreateCounter("vswitch_port_rx_bytes_total", "Bytes received on a port.", port);
@@ -108,6 +111,7 @@ public sealed class MetricsExporter
             _limitHits.WithLabels(l.Resource).IncTo(l.Hits);
         }
         _rules.Set(_rt.RuleCount);
+        _services?.Update();
         if (stats.NorthSouth is { } ns)
         {
             _masqueraded.IncTo(ns.Masqueraded);

@@ -305,6 +305,9 @@ public sealed partial class SwitchRuntime
             // From the tunnel port, the frame arrives with the VNI and remote VTEP the spec names (tun_id, tun_src).
             tunId = key.TunId;
             tunSrc = key.TunRemote;
+            // A described TCP packet is a connection's first (SYN): with connection tracking on, a segment
+            // without flags opens nothing and is dropped as invalid, so a trace to a service VIP showed no backend.
+            if (key.NwProto == VSwitch.Core.Wire.IpProtocols.Tcp && key.TcpFlags == 0) key.TcpFlags = VSwitch.Core.Tables.Conntrack.TcpTracker.Syn;
             frame = FrameBuilder.FromKey(key);
         }
         else throw new InvalidRequestException("give a packet: {\"spec\": \"in_port=p1,icmp,nw_dst=...\"} or {\"hex\": \"...\", \"inPort\": \"p1\"}");

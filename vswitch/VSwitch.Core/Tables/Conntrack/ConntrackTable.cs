@@ -231,6 +231,17 @@ public sealed class ConntrackTable
     }
 
     /// <summary>Removes expired and flushed entries, looking at up to <paramref name="budget"/> of them (datapath threads, a little at a time).</summary>
+    /// <summary>Ends one connection now (a SYN reusing a closed connection's tuple, to be entered anew); false when it was gone already.</summary>
+    public bool Remove(int index, long nowMs)
+    {
+        lock (_writer)
+        {
+            if (Volatile.Read(ref Entry(index).Live) == 0) return false;
+            RemoveLocked(index, nowMs);
+            return true;
+        }
+    }
+
     public int Sweep(long nowMs, int budget)
     {
         if (Volatile.Read(ref _count) == 0) return 0;

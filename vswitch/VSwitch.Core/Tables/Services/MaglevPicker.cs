@@ -1,0 +1,76 @@
+using System.Runtime.CompilerServices;
+using VSwitch.Core.Flow;
+using VSwitch.Core.Tables.Conntrack;
+
+namespace VSwitch.Core.Tables.Services;
+
+/// <summary>Counters of one service backend that outlive the pickers rebuilt around it (racy increments from datapath threads: a lost one is harmless).</summary>
+public sealed class BackendCounters
+{
+    /// <summary>New connections sent to it.</summary>
+    public long Picks;
+}
+
+/// <summary>One backend as a picker sees it.</summary>
+public readonly record struct PickerBackend(UInt128 Address, ushort Port, int Label, string Note, BackendCounters Counters);
+
+/// <summary>
+/// A service port's picker: an immutable snapshot of a Maglev table and its backends, made by the
+/// daemon whenever backends, weights, drains or health change, and published with the frontend. On
+/// the datapath it hashes the new connection's 5-tuple (or, with client-IP affinity, the client's
+/// address only) to a slot and sends it to that slot's backend. No allocation, no lock.
+/// </summary>
+public sealed class MaglevPicker : IBackendPicker
+{
+    private readonly int[] _table;
+    private readonly PickerBackend[] _backends;
+
+    /// <param name="table">From <see cref="Maglev.Build"/>: slot -> index in <paramref name="backends"/>, or -1.</param>
+    /// <param name="clientAffinity">Hash the client's address only, so that one client always meets one backend.</param>
+    public MaglevPicker(int[] table, PickerBackend[] backends, bool clientAffinity)
+    {
+        _table = table;
+        _backends = backends;
+        ClientAffinity = clientAffinity;
+        foreach (int i in table)
+            if (i >= backends.Length) throw new ArgumentException($"slot names backend {i} of {backends.Length}");
+    }
+
+    public bool ClientAffinity { get; }
+    public int Size => _table.Length;
+    public IReadOnlyList<PickerBackend> Backends => _backends;
+
+    /// <summary>The slot a connection hashes to (for tests and traces).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Slot(in ConnTuple orig)
+    {
+        ulong h = ClientAffinity ? Maglev.HashAddress(orig.Src) : orig.Hash();
+        return (int)(h % (ulong)_table.Length);
+    }
+
+    public bool TryPick(in ConnTuple orig, out UInt128 address, out ushort port, out int label, out string? traceNote)
+    {
+        int i = _table.Length == 0 ? -1 : _table[Slot(in orig)];
+        if (i < 0)
+        {
+            address = 0; port = 0; label = 0; traceNote = "no backend in service";
+            return false;
+        }
+        ref readonly var b = ref _backends[i];
+        b.Counters.Picks++;
+        address = b.Address;
+        port = b.Port;
+        label = b.Label;
+        traceNote = b.Note;
+        return true;
+    }
+
+    /// <summary>How many slots each backend holds (its share of new connections).</summary>
+    public int[] SlotCounts()
+    {
+        var counts = new int[_backends.Length];
+        foreach (int i in _table)
+            if (i >= 0) counts[i]++;
+        return counts;
+    }
+}
