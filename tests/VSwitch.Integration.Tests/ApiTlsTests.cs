@@ -41,6 +41,12 @@ public sealed class ApiTlsTests
                 "--tls-listen", $"127.0.0.1:{port}", "--tls-cert", Path.Combine(dir, "server.pem"), "--tls-key", Path.Combine(dir, "server.key"),
                 "--tls-client-ca", Path.Combine(dir, "ca.pem"));
             string url = $"https://127.0.0.1:{port}";
+            // The Unix socket answering does not mean the TCP listener is bound yet (seen under load): wait for it too.
+            Wait.Until(() =>
+            {
+                try { using var c = new System.Net.Sockets.TcpClient(); c.Connect("127.0.0.1", port); return true; }
+                catch (System.Net.Sockets.SocketException) { return false; }
+            }, TimeSpan.FromSeconds(20), $"the TLS listener on 127.0.0.1:{port}");
 
             var created = Curl(dir, "admin", "POST", url + "/v1/networks", "{\"name\":\"tlsnet\",\"subnet\":\"10.94.0.0/24\"}");
             Assert.True(created.Status == 201, created.ToString());
