@@ -48,8 +48,12 @@ public class DatapathThreadTests
         healthy.Start();
         Assert.True(VSwitchd.Runtime.SystemdWatchdog.DatapathAlive([healthy], out string? why), why);
 
-        dp.AddPort(new BadFdPort("bad"), "n");
-        using var broken = new DatapathThread(dp, opt, 0);
+        // The broken thread runs a datapath of its own: on the same one, the healthy thread would poll the bad
+        // port too and could stop on it first (seen under load: "thread 0 stopped on a fault").
+        var dpBroken = new Datapath();
+        dpBroken.AddNetwork("n");
+        dpBroken.AddPort(new BadFdPort("bad"), "n");
+        using var broken = new DatapathThread(dpBroken, opt, 0);
         broken.Start();
         var sw = Stopwatch.StartNew();
         while (broken.IsRunning && sw.Elapsed < TimeSpan.FromSeconds(5)) Thread.Sleep(5);
