@@ -164,11 +164,7 @@ public sealed class NetworkPolicies : IHostedService
         }
     }
 
-    private static UInt128 Key(IPAddress ip)
-    {
-        var b = ip.GetAddressBytes();
-        return b.Length == 4 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b) : System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(b);
-    }
+    private static UInt128 Key(IPAddress ip) => VSwitch.Core.Wire.AddressFormat.ToKey(ip);
 
     private static AddressBlock Block(string cidr)
     {

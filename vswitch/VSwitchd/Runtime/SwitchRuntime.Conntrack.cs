@@ -81,9 +81,7 @@ public sealed partial class SwitchRuntime
     {
         if (string.IsNullOrWhiteSpace(text)) return null;
         if (!IPAddress.TryParse(text.Trim(), out var a)) throw new InvalidRequestException($"{name}: '{text}' is not an IP address");
-        var b = a.GetAddressBytes();
-        if (b.Length == 4) return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b);
-        return System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(b);
+        return AddressFormat.ToKey(a);
     }
 
     private static ConnectionView View(ConnEntry e, long now)
