@@ -110,6 +110,22 @@ public class VswitchdTests
         Assert.Equal(0, (long)rx["rx-unsupported-offload"]!);
     }
 
+    /// <summary>
+    /// ASP.NET's defaults would read an appsettings.json from the daemon's working directory and watch that directory
+    /// with inotify, waking the daemon for every file written next to where it was started: vswitchd has neither.
+    /// </summary>
+    [RootFact]
+    public void The_daemon_watches_no_files_and_reads_no_appsettings_from_its_working_directory()
+    {
+        using var d = Vswitchd.Start("""{ "networks": [ { "name": "blue" } ] }""");
+        var inotify = new DirectoryInfo($"/proc/{d.Pid}/fd").EnumerateFileSystemInfos()
+            .Select(f => { try { return f.LinkTarget; } catch (IOException) { return null; } })
+            .Where(t => t is not null && t.Contains("inotify")).ToList();
+        Assert.True(inotify.Count == 0, $"vswitchd holds {inotify.Count} inotify descriptors: something watches files");
+        // Its content root is its own folder, where no appsettings.json ships.
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(Repo.Vswitchd)!, "appsettings.json")));
+    }
+
     [RootFact]
     public void A_namespace_on_another_network_cannot_reach_the_first_two()
     {

@@ -193,7 +193,7 @@ public static class Program
             File.SetUnixFileMode(socket, SocketMode);
         }
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        var builder = WebApplication.CreateSlimBuilder(VSwitchd.Host.WebHostOptions.Isolated());
         builder.Logging.ClearProviders();
         // Under systemd (started by it, or NOTIFY_SOCKET set in a container's PID 1): READY=1 once the API listens,
         // STOPPING=1 on SIGTERM, and log lines in journald's format ("<6>category[0] message", the priority as a

@@ -57,7 +57,7 @@ public sealed class DockerPlugin : IHostedService, IDisposable
         if (File.Exists(path)) File.Delete(path); // a predecessor's (it stops listening on it) or a crashed one's
         int fd = ApiSocket.Listen(path);
         _bound = Attachments.NetnsIdentity(path);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        var builder = WebApplication.CreateSlimBuilder(VSwitchd.Host.WebHostOptions.Isolated());
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.ListenHandle((ulong)fd));
         var app = builder.Build();
