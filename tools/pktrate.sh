@@ -135,6 +135,8 @@ for r in $(seq "$RUNS"); do
     log "$TAG: 64B rate (load $(cut -d' ' -f1-3 /proc/loadavg))"
     measure_rate "$dp" "$r"
     dp_snapshot "$dp" "r$r-after-rate"
+    log "$TAG: flow setups, 64B with random UDP ports (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    measure_flowsetup "$dp" "$r"
     for s in 1 4; do
       log "$TAG: TCP $s stream(s) (load $(cut -d' ' -f1-3 /proc/loadavg))"
       measure_tcp "$dp" "$r" "$s"

@@ -19,11 +19,14 @@ FIGURES = [
     ("drop_pct", "64B drop", "%", "lo", 1),
     ("sw_loss_pct", "lost in switch", "%", "lo", 1),
     ("cpu_s_per_mpkt", "CPU/Mpkt", "s", "lo", 2),
+    ("flowsetup_kfps", "new flows/s", "k", "hi", 0),
+    ("flowsetup_cpu_us", "CPU/new flow", "us", "lo", 2),
+    ("flowsetup_mf_kfps", "new flows/s, OVS megaflows on", "k", "hi", 0),
     ("tcp1_gbps", "TCP 1 stream", "Gbit/s", "hi", 2),
     ("tcp4_gbps", "TCP 4 streams", "Gbit/s", "hi", 2),
     ("rtt_ms", "ping RTT avg", "ms", "lo", 3),
 ]
-RATIO_FIGS = ["rate_kpps", "cpu_s_per_mpkt", "tcp1_gbps", "tcp4_gbps", "rtt_ms"]
+RATIO_FIGS = ["rate_kpps", "cpu_s_per_mpkt", "flowsetup_kfps", "flowsetup_cpu_us", "tcp1_gbps", "tcp4_gbps", "rtt_ms"]
 
 
 def values_of(rec):
@@ -45,6 +48,14 @@ def values_of(rec):
         cpu = rec["softirq_cpu_s"] if rec["cpu_kind"] == "softirq" else rec["switch_cpu_s"]
         if rec["delivered"] > 0:
             out["cpu_s_per_mpkt"] = cpu / (rec["delivered"] / 1e6)
+    elif f in ("flowsetup", "flowsetup_megaflows"):
+        # Every delivered frame had a port pair of its own: one flow set up (slow path, upcall) per frame.
+        w = rec["window_s"] or 1.0
+        key = "flowsetup_kfps" if f == "flowsetup" else "flowsetup_mf_kfps"
+        out[key] = rec["delivered"] / w / 1e3
+        cpu = rec["softirq_cpu_s"] if rec["cpu_kind"] == "softirq" else rec["switch_cpu_s"]
+        if f == "flowsetup" and rec["delivered"] > 0:
+            out["flowsetup_cpu_us"] = cpu / rec["delivered"] * 1e6
     elif f in ("tcp1", "tcp4"):
         if rec.get("gbps") is not None:
             out[f + "_gbps"] = rec["gbps"]

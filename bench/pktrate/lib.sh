@@ -298,13 +298,15 @@ dp_snapshot() { # dp tag: keep the switch's own view of counters and drops in re
 
 # --- measurements ---------------------------------------------------------------------------------
 # (a) 64-byte frames (60 + FCS): Ethernet + IPv4 + UDP + 18 bytes, unicast to the receiver's MAC.
-measure_rate() { # dp run
-  local dp=$1 r=$2 conf="$WORK/trafgen.cfg" load
+# (a') the same with random UDP ports (fig "flowsetup"): nearly every frame is a connection no switch has seen
+# (2^32 port pairs), so each one costs an exact-match switch a flow setup: vswitchd's slow path, OVS's upcall.
+measure_rate() { # dp run [fig] [udp ports]
+  local dp=$1 r=$2 fig=${3:-rate} ports=${4:-"sp=9, dp=9"} conf="$WORK/trafgen.cfg" load
   cat >"$conf" <<CFG
 {
   eth(da=$RCV_MAC_SEEN, sa=$GEN_MAC_SEEN, type=0x0800),
   ipv4(sa=$GEN_IP, da=$RCV_IP, ttl=64),
-  udp(sp=9, dp=9),
+  udp($ports),
   fill(0x00, 18)
 }
 CFG
@@ -320,7 +322,7 @@ CFG
   fi
   c0=$(proc_ticks "$SW_PID"); s0=$(softirq_ticks); t0=$(now)
   timeout -s INT -k 5 "$RATE_WINDOW" ip netns exec "$NS_GEN" trafgen -o "$GEN_DEV" -i "$conf" -P 1 --no-sock-mem \
-    >"$RAW/$dp-trafgen-$r.log" 2>&1 || rc=$?
+    >"$RAW/$dp-trafgen-$fig-$r.log" 2>&1 || rc=$?
   t1=$(now)
   sleep 0.3   # let what is queued in the switch arrive
   gtx1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_packets); gdr1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_dropped)
@@ -330,9 +332,9 @@ CFG
     swin1=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr1=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
   fi
   # timeout's SIGINT is the normal way trafgen stops (exit 124 or 130 is fine)
-  case $rc in 0|124|130) ;; *) note "$dp" warn "trafgen run $r exited $rc: $(tail -2 "$RAW/$dp-trafgen-$r.log" | tr '\n' ' ')" ;; esac
-  printf '{"dp":"%s","fig":"rate","run":%d,"loadavg":"%s","window_s":%s,"offered":%d,"delivered":%d,"gen_tx_dropped":%d,"rcv_rx_dropped":%d,"sw_in_rx":%s,"sw_in_rx_dropped":%s,"switch_cpu_s":%s,"softirq_cpu_s":%s,"cpu_kind":"%s"}\n' \
-    "$dp" "$r" "$load" "$("$PY" -c "print(round($t1-$t0, 4))")" \
+  case $rc in 0|124|130) ;; *) note "$dp" warn "trafgen ($fig) run $r exited $rc: $(tail -2 "$RAW/$dp-trafgen-$fig-$r.log" | tr '\n' ' ')" ;; esac
+  printf '{"dp":"%s","fig":"%s","run":%d,"loadavg":"%s","window_s":%s,"offered":%d,"delivered":%d,"gen_tx_dropped":%d,"rcv_rx_dropped":%d,"sw_in_rx":%s,"sw_in_rx_dropped":%s,"switch_cpu_s":%s,"softirq_cpu_s":%s,"cpu_kind":"%s"}\n' \
+    "$dp" "$fig" "$r" "$load" "$("$PY" -c "print(round($t1-$t0, 4))")" \
     $((gtx1 - gtx0)) $((rrx1 - rrx0)) $((gdr1 - gdr0)) $((rdr1 - rdr0)) \
     "$(case $dp in vswitch-tap|vswitch-vxlan) echo null ;; *) echo $((swin1 - swin0)) ;; esac)" "$(case $dp in vswitch-tap|vswitch-vxlan) echo null ;; *) echo $((swdr1 - swdr0)) ;; esac)" \
     "$("$PY" -c "print(($c1-$c0)/$CLK_TCK)")" "$("$PY" -c "print(($s1-$s0)/$CLK_TCK)")" \
@@ -382,4 +384,22 @@ measure_ping() { # dp run
   local loss; loss=$(echo "$out" | sed -n 's|.* \([0-9.]*\)% packet loss.*|\1|p')
   printf '{"dp":"%s","fig":"ping","run":%d,"loadavg":"%s","rtt_avg_ms":%s,"loss_pct":%s}\n' \
     "$dp" "$r" "$load" "$avg" "${loss:-null}" >>"$RUNLOG"
+}
+
+# (d) flow setups per second: 64-byte frames with random UDP ports (see measure_rate). Open vSwitch is measured
+# twice: with megaflows off (`upcall/disable-megaflows`: every new port pair is an upcall, its flow setup path,
+# comparable to vswitchd's exact-match slow path) and as it ships (megaflows on: NORMAL looks at no port, so one
+# wildcarded megaflow serves every port pair and almost no frame is an upcall).
+measure_flowsetup() { # dp run
+  local dp=$1 r=$2
+  if [ "$SW_KIND" = ovs ]; then
+    ovs_appctl upcall/disable-megaflows >/dev/null 2>&1 || note "$dp" warn "upcall/disable-megaflows failed"
+    ovs_appctl dpctl/del-flows >/dev/null 2>&1 || true
+    measure_rate "$dp" "$r" flowsetup "sp=drnd(), dp=drnd()"
+    ovs_appctl upcall/enable-megaflows >/dev/null 2>&1 || true
+    ovs_appctl dpctl/del-flows >/dev/null 2>&1 || true
+    measure_rate "$dp" "$r" flowsetup_megaflows "sp=drnd(), dp=drnd()"
+  else
+    measure_rate "$dp" "$r" flowsetup "sp=drnd(), dp=drnd()"
+  fi
 }

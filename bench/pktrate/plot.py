@@ -13,6 +13,7 @@ PANELS = [
     ("tcp1_gbps", "TCP, 1 stream (Gbit/s)", "higher is better"),
     ("tcp4_gbps", "TCP, 4 streams (Gbit/s)", "higher is better"),
     ("rtt_ms", "ping RTT (ms)", "lower is better"),
+    ("flowsetup_kfps", "new flows per second (k), random UDP ports", "higher is better"),
     ("cpu_s_per_mpkt", "CPU s per million packets", "lower is better"),
 ]
 COLORS = {"vswitch-tap": "#1f77b4", "vswitch-afpacket": "#17becf", "linux-bridge": "#7f7f7f", "ovs-netdev": "#d62728"}

@@ -36,6 +36,7 @@ public class PktrateSmokeTests
                 Assert.True(f is not null, $"{dp}: no figures (skipped: {skipped})");
                 Assert.True((double)f!["rate_kpps"]!["median"]! > 0, $"{dp}: no 64-byte frames delivered");
                 Assert.True((double)f["tcp1_gbps"]!["median"]! > 0, $"{dp}: no TCP throughput");
+                Assert.True((double)f["flowsetup_kfps"]!["median"]! > 0, $"{dp}: no frame with random ports delivered (flow setups)");
             }
             Assert.DoesNotContain("vpr-", Proc.Run("ip", "netns", "list").StdOut);
         }
