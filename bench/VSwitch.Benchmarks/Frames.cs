@@ -10,11 +10,11 @@ public static class Frames
     public static ulong Mac(int n) => 0x02_00_00_00_00_00UL | (uint)n;
     private const uint SrcIp = 0x0A00_0001, DstIp = 0x0A00_0002;
 
-    public static byte[] Udp(ulong dst, ulong src)
+    public static byte[] Udp(ulong dst, ulong src, ushort srcPort = 5000, ushort dstPort = 6000)
     {
         var f = new byte[Size];
         EthernetHeader.Write(f, new EthernetFields(dst, src, EtherTypes.IPv4));
-        WriteUdpIPv4(f.AsSpan(EthernetHeader.HeaderLength));
+        WriteUdpIPv4(f.AsSpan(EthernetHeader.HeaderLength), srcPort, dstPort);
         return f;
     }
 
@@ -48,11 +48,11 @@ public static class Frames
         return f;
     }
 
-    private static void WriteUdpIPv4(Span<byte> ipSpan)
+    private static void WriteUdpIPv4(Span<byte> ipSpan, ushort srcPort = 5000, ushort dstPort = 6000)
     {
         int payload = ipSpan.Length - IPv4Header.MinHeaderLength;
         IPv4Header.Write(ipSpan, new IPv4Fields(0, 1, true, false, 0, 64, IpProtocols.Udp, SrcIp, DstIp), payload);
-        var udp = UdpHeader.Write(ipSpan.Slice(IPv4Header.MinHeaderLength, payload), new UdpFields(5000, 6000),
+        var udp = UdpHeader.Write(ipSpan.Slice(IPv4Header.MinHeaderLength, payload), new UdpFields(srcPort, dstPort),
             payload - UdpHeader.HeaderLength);
         udp.FillChecksum(SrcIp, DstIp);
     }
