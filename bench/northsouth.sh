@@ -13,7 +13,8 @@
 # bridge:   br0 10.N.0.1/24 in the host ns, the container on a veth, `nft ... oifname "vo" masquerade`, ip_forward=1.
 # Measures: iperf3 -t S (one stream, the receiver's rate); new TCP connections per second: `ab -n N -c 16` against a
 # small HTTP server in the outside namespace (python asyncio: one response and close per connection), so each request
-# is one new connection through the NAT. Each run uses its own server port (8081, 8082, ...): vswitchd masquerades to
+# is one new connection through the NAT; and the CPU each connection cost the machine (both cores, /proc/stat) and vswitchd
+# (its threads, /proc/PID/stat). Each run uses its own server port (8081, 8082, ...): vswitchd masquerades to
 # 61000-65534 only, 4535 ports per server address and port, and the server keeps each in TIME_WAIT for 60 s. Per run, per setup: Gbit/s and connections/s; the medians are the result.
 # Needs: iperf3, nftables, apache2-utils (ab): installed if missing (apt-get, as root).
 set -euo pipefail
@@ -85,7 +86,7 @@ cat > "$WORK/vswitchd.json" <<JSON
   "ports": [ { "name": "vnbc$SFX", "network": "ns", "netns": "$C1", "addresses": ["10.71.0.2/24"] } ] }
 JSON
 ip netns exec $H1 "$VSWITCHD" --config "$WORK/vswitchd.json" --socket "$WORK/vswitchd.sock" --state "$WORK/state.db" > "$WORK/vswitchd.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); VSWITCHD_PID=$!
 wait_for 30 curl -sf --unix-socket "$WORK/vswitchd.sock" http://localhost/v1/show || { cat "$WORK/vswitchd.log"; exit 1; }
 
 # The Linux bridge in host namespace H2 with an nftables masquerade, the container C2 on a veth.
@@ -103,8 +104,19 @@ NFT
 throughput() { # C O-address -> Gbit/s (receiver)
   ip netns exec "$1" iperf3 -c "$2" -t "$SECONDS_" -J | /usr/bin/python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
 }
-connrate() { # C O-address port -> connections/s
-  ip netns exec "$1" ab -q -r -n "$CONNS" -c 16 -s 10 "http://$2:$3/" 2>&1 | tee -a "$WORK/ab.log" | awk '/Requests per second/ {print $4} /Failed requests/ {if ($3 != 0) print "FAILED:" $3 > "/dev/stderr"}'
+# Where the CPU goes during a connection-rate run: the machine's busy time (/proc/stat, both cores) and vswitchd's
+# own (/proc/PID/stat: its threads, and the kernel work they do, such as the receiving network stack that a TAP write
+# runs in the writer's context), in microseconds per connection. $WORK/cpu.log gets one line per run.
+machine_busy() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+proc_cpu() { [ -n "$1" ] && awk '{sub(/^.*\) /,""); print $12+$13}' "/proc/$1/stat" || echo 0; }
+connrate() { # C O-address port [vswitchd-pid] -> connections/s
+  local m0 p0 m1 p1 rate hz; hz=$(getconf CLK_TCK); m0=$(machine_busy); p0=$(proc_cpu "${4:-}")
+  rate=$(ip netns exec "$1" ab -q -r -n "$CONNS" -c 16 -s 10 "http://$2:$3/" 2>&1 | tee -a "$WORK/ab.log" | awk '/Requests per second/ {print $4} /Failed requests/ {if ($3 != 0) print "FAILED:" $3 > "/dev/stderr"}')
+  m1=$(machine_busy); p1=$(proc_cpu "${4:-}")
+  awk -v m=$((m1 - m0)) -v p=$((p1 - p0)) -v hz="$hz" -v n="$CONNS" -v who="${4:+vswitchd}" 'BEGIN {
+    printf "%s: machine busy %.0f us/connection%s\n", (who ? "vswitchd-masquerade" : "bridge-nft-masquerade"), m / hz / n * 1e6,
+      (who ? sprintf(", of which vswitchd %.0f us", p / hz / n * 1e6) : "") }' >> "$WORK/cpu.log"
+  echo "$rate"
 }
 # Both must work before anything is measured.
 ip netns exec $C1 curl -sf -m 5 http://100.64.71.2:8080/ >/dev/null || { echo "vswitchd path does not work"; cat "$WORK/vswitchd.log"; exit 1; }
@@ -114,7 +126,7 @@ echo "northsouth.sh: $RUNS runs, iperf3 ${SECONDS_} s, $CONNS connections (ab -c
 printf '%-4s %-22s %10s %14s\n' run setup Gbit/s conn/s
 declare -A T C
 for r in $(seq "$RUNS"); do
-  T[v$r]=$(throughput $C1 100.64.71.2); C[v$r]=$(connrate $C1 100.64.71.2 $((8080 + r)))
+  T[v$r]=$(throughput $C1 100.64.71.2); C[v$r]=$(connrate $C1 100.64.71.2 $((8080 + r)) "$VSWITCHD_PID")
   printf '%-4s %-22s %10s %14s\n' "$r" vswitchd-masquerade "${T[v$r]}" "${C[v$r]}"
   T[b$r]=$(throughput $C2 100.64.72.2); C[b$r]=$(connrate $C2 100.64.72.2 $((8080 + r)))
   printf '%-4s %-22s %10s %14s\n' "$r" bridge-nft-masquerade "${T[b$r]}" "${C[b$r]}"
@@ -122,6 +134,11 @@ done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 vt=$(median $(for r in $(seq $RUNS); do echo ${T[v$r]}; done)); bt=$(median $(for r in $(seq $RUNS); do echo ${T[b$r]}; done))
 vc=$(median $(for r in $(seq $RUNS); do echo ${C[v$r]}; done)); bc=$(median $(for r in $(seq $RUNS); do echo ${C[b$r]}; done))
+echo "CPU during the connection-rate runs (both cores busy = the rate is bound by CPU, not by waiting):"
+awk '{ k = $1; sub(/:.*/, "", k); split($0, a, /busy /); split(a[2], b, / /); m[k] += b[1]; n[k]++
+       if (match($0, /vswitchd [0-9]+/)) { v += substr($0, RSTART + 9, RLENGTH - 9); nv++ } }
+     END { for (k in m) printf "  %-22s machine busy %4.0f us/connection (mean of %d runs)\n", k, m[k] / n[k], n[k]
+           if (nv) printf "  %-22s of which vswitchd (its threads) %4.0f us/connection\n", "", v / nv }' "$WORK/cpu.log"
 echo "median vswitchd-masquerade   $vt Gbit/s  $vc conn/s"
 echo "median bridge-nft-masquerade $bt Gbit/s  $bc conn/s"
 awk -v a="$vt" -v b="$bt" -v c="$vc" -v d="$bc" 'BEGIN { printf "vswitchd / bridge: throughput %.2fx, connection rate %.2fx\n", a/b, c/d }'
