@@ -15,7 +15,7 @@ PANELS = [
     ("rtt_ms", "ping RTT (ms)", "lower is better"),
     ("cpu_s_per_mpkt", "CPU s per million packets", "lower is better"),
 ]
-COLORS = {"vswitch-tap": "#1f77b4", "vswitch-afpacket": "#17becf", "linux-bridge": "#7f7f7f", "ovs-netdev": "#d62728"}
+COLORS = {"vswitch-tap": "#1f77b4", "vswitch-afpacket": "#17becf", "vswitch-afxdp": "#2ca02c", "linux-bridge": "#7f7f7f", "ovs-netdev": "#d62728"}
 
 
 def main(src, dst):
