@@ -217,8 +217,9 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
 
     /// <summary>
     /// sendto() when the kernel asks for it (always in copy mode). The kernel's copy-mode transmit
-    /// takes at most 32 descriptors per call and answers EAGAIN when more wait, so a batch of 64 takes
-    /// two kicks; the bound keeps a stuck device from holding the datapath.
+    /// takes at most its budget of descriptors per call (32 unless XDP_MAX_TX_SKB_BUDGET raised it) and
+    /// answers EAGAIN when more wait, so then a batch of 64 takes two kicks; the bound keeps a stuck
+    /// device from holding the datapath.
     /// </summary>
     private void Kick(XskRing tx)
     {
@@ -253,6 +254,7 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
             new("xdp-zero-copy", Mode.ZeroCopy ? 1 : 0),
             new("queue", QueueId),
             new("ring-size", RingSize),
+            new("tx-budget", _xsk.TxBudget),
             new("rx-frames", Volatile.Read(ref RxFrames)),
             new("rx-pool-empty", Volatile.Read(ref RxPoolEmpty)),
             new("rx-oversize", Volatile.Read(ref RxOversize)),

@@ -20,6 +20,8 @@ public static class Xsk
     public const int XDP_UMEM_COMPLETION_RING = 6;
     public const int XDP_STATISTICS = 7;
     public const int XDP_OPTIONS = 8;
+    /// <summary>Frames the copy-mode transmit of one sendto may send (kernel 6.17+; before, a fixed 32).</summary>
+    public const int XDP_MAX_TX_SKB_BUDGET = 9;
 
     public const ushort XDP_COPY = 1 << 1;
     public const ushort XDP_ZEROCOPY = 1 << 2;

@@ -26,6 +26,8 @@ public sealed unsafe class XskSocket : IDisposable
     public XskRing Tx { get; private set; } = null!;
     public XskRing Fill { get; private set; } = null!;
     public XskRing Completion { get; private set; } = null!;
+    /// <summary>Frames one sendto kick may send in copy mode: the ring size where the kernel lets it be set, else its fixed 32.</summary>
+    public int TxBudget { get; private set; } = 32;
     /// <summary>The kernel says frames are not copied (XDP_OPTIONS_ZEROCOPY).</summary>
     public bool ZeroCopy { get; private set; }
 
@@ -106,6 +108,10 @@ public sealed unsafe class XskSocket : IDisposable
             var ex = NativeError.Error(device, $"bind(AF_XDP, queue {queue}, {mode})", e);
             throw new PortException(ex.Message + hint, e);
         }
+        // A whole batch per kick instead of 32 frames (two syscalls for a batch of 64). Older kernels
+        // refuse the option (ENOPROTOOPT) and keep their 32.
+        int budget = (int)Math.Min(RingSize, 1024u);
+        if (LibC.setsockopt(_fd, Xsk.SOL_XDP, Xsk.XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(int)) == 0) TxBudget = budget;
         uint opt = 0; len = sizeof(uint);
         if (LibC.getsockopt(_fd, Xsk.SOL_XDP, Xsk.XDP_OPTIONS, &opt, (socklen_t*)&len) == 0)
             ZeroCopy = (opt & Xsk.XDP_OPTIONS_ZEROCOPY) != 0;
