@@ -114,7 +114,9 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
             {
                 xsk?.Dispose();
                 prog.Detach();
-                refused.Add($"{mode}: {e.Message}");
+                // "DEV: call failed: ..." once, not once per mode.
+                string why = e.Message.StartsWith(name + ": ", StringComparison.Ordinal) ? e.Message[(name.Length + 2)..] : e.Message;
+                refused.Add($"{mode}: {why}");
                 lastErrno = e.Errno;
                 // No permission or no AF_XDP at all: the other modes will say the same.
                 if (e.Errno is NativeError.EPERM or 97 /* EAFNOSUPPORT */) break;
