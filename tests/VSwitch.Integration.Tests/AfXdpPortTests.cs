@@ -24,6 +24,16 @@ public class AfXdpPortTests(ITestOutputHelper output)
     /// </summary>
     private static void OffloadsOff(TestNetns ns, TestVeth v) => ns.Exec("ethtool", "-K", v.Inner, "tx", "off", "tso", "off", "gso", "off");
 
+    /// <summary>A vswitchd configuration: network blue with these ports.</summary>
+    private static string Config(params JsonObject[] ports) => new JsonObject
+    {
+        ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue" }),
+        ["ports"] = new JsonArray(ports),
+    }.ToJsonString();
+
+    private static JsonObject Tap(string name, TestNetns ns, string address) =>
+        new() { ["name"] = name, ["type"] = "tap", ["network"] = "blue", ["netns"] = ns.Name, ["addresses"] = new JsonArray(address) };
+
     private static bool HasXdp(string dev) => Proc.Run("ip", "-d", "link", "show", "dev", dev).StdOut.Contains("prog/xdp");
 
     [RootFact]
@@ -40,11 +50,11 @@ public class AfXdpPortTests(ITestOutputHelper output)
         var b = AfXdpPort.Open(vethB.Outer);
         output.WriteLine($"{a}; refused: {string.Join(" | ", a.Refused)}");
         Assert.True(HasXdp(vethA.Outer), "no XDP program on " + vethA.Outer);
-        var stop = new StopFlag();
+        var stop = new ForwardingLoop();
         Exception? loopError = null;
         var loop = new Thread(() =>
         {
-            try { Forward(a, b, stop); }
+            try { PortTestHelpers.Forward(a, b, stop, steadyAfter: 5_000); }
             catch (Exception e) { loopError = e; }
         }) { IsBackground = true, Name = "test-forwarder" };
         loop.Start();
@@ -61,7 +71,7 @@ public class AfXdpPortTests(ITestOutputHelper output)
         }
         finally
         {
-            stop.Value = true;
+            stop.Stop = true;
             loop.Join(TimeSpan.FromSeconds(5));
             output.WriteLine("A: " + string.Join(", ", a.Diagnostics().Select(kv => $"{kv.Key} {kv.Value}")));
             output.WriteLine("B: " + string.Join(", ", b.Diagnostics().Select(kv => $"{kv.Key} {kv.Value}")));
@@ -75,36 +85,6 @@ public class AfXdpPortTests(ITestOutputHelper output)
         Assert.Equal(0, stop.AllocatedBytes);
     }
 
-    private sealed class StopFlag { public volatile bool Value; public long AllocatedBytes = -1; public long Frames; }
-
-    // Compiled optimised at once (an on-stack replacement compile partway would allocate on this thread).
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static void Forward(AfXdpPort a, AfXdpPort b, StopFlag stop)
-    {
-        var pool = new PacketPool(1024);
-        var batch = new PacketBatch(PacketBatch.MaxSize);
-        using var ep = new EpollSet(4);
-        ep.Add(a.PollFd, 0);
-        ep.Add(b.PollFd, 1);
-        long allocated = -1, frames = 0;
-        while (!stop.Value)
-        {
-            ep.Wait(20);
-            for (int round = 0; round < 16; round++)
-            {
-                int moved = 0, n;
-                if ((n = a.Receive(batch, pool)) > 0) { moved += n; b.Transmit(batch); }
-                if ((n = b.Receive(batch, pool)) > 0) { moved += n; a.Transmit(batch); }
-                frames += moved;
-                if (allocated < 0 && frames > 5_000) allocated = GC.GetAllocatedBytesForCurrentThread();
-                if (moved == 0) break;
-            }
-        }
-        stop.AllocatedBytes = allocated < 0 ? -1 : GC.GetAllocatedBytesForCurrentThread() - allocated;
-        stop.Frames = frames;
-        batch.ReleaseAll();
-    }
-
     [RootFact]
     public void Through_vswitchd_an_afxdp_veth_and_a_tap_ping_both_ways_pass_exact_tcp_and_counters_match()
     {
@@ -113,14 +93,9 @@ public class AfXdpPortTests(ITestOutputHelper output)
         using var veth = new TestVeth(nsA, "10.9.8.1/24");
         OffloadsOff(nsA, veth);
         string tap = "vtx" + Names.Random("");
-        var cfg = new JsonObject
-        {
-            ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue" }),
-            ["ports"] = new JsonArray(
-                new JsonObject { ["name"] = veth.Outer, ["type"] = "afxdp", ["network"] = "blue", ["afxdp"] = new JsonObject { ["ringSize"] = 1024 } },
-                new JsonObject { ["name"] = tap, ["type"] = "tap", ["network"] = "blue", ["netns"] = nsB.Name, ["addresses"] = new JsonArray("10.9.8.2/24") }),
-        }.ToJsonString();
-        using var d = Vswitchd.Start(cfg);
+        using var d = Vswitchd.Start(Config(
+            new JsonObject { ["name"] = veth.Outer, ["type"] = "afxdp", ["network"] = "blue", ["afxdp"] = new JsonObject { ["ringSize"] = 1024 } },
+            Tap(tap, nsB, "10.9.8.2/24")));
         var view = d.Port(veth.Outer);
         output.WriteLine(view["features"]!.ToJsonString());
         Assert.Equal("afxdp", (string)view["type"]!);
@@ -180,13 +155,7 @@ public class AfXdpPortTests(ITestOutputHelper output)
         using var veth = new TestVeth(nsA, "10.9.9.1/24");
         OffloadsOff(nsA, veth);
         string tap = "vtx" + Names.Random("");
-        var cfg = new JsonObject
-        {
-            ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue" }),
-            ["ports"] = new JsonArray(
-                new JsonObject { ["name"] = tap, ["type"] = "tap", ["network"] = "blue", ["netns"] = nsB.Name, ["addresses"] = new JsonArray("10.9.9.2/24") }),
-        }.ToJsonString();
-        using var d = Vswitchd.Start(cfg);
+        using var d = Vswitchd.Start(Config(Tap(tap, nsB, "10.9.9.2/24")));
         for (int round = 0; round < 3; round++)
         {
             var (status, body) = d.Send(HttpMethod.Post, "/v1/ports", new { name = veth.Outer, type = "afxdp", network = "blue" });
