@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end packet-rate comparison: the same two namespaces (gen -> rcv), the same traffic, through
-# four datapaths in turn: vswitchd with TAP ports, vswitchd with AF_PACKET ports on veths, the Linux
-# bridge, and Open vSwitch's userspace (netdev) datapath. See bench/pktrate/README.md.
+# the datapaths in turn: vswitchd with TAP ports, vswitchd with AF_PACKET or AF_XDP ports on veths, the
+# Linux bridge, Open vSwitch's userspace (netdev) datapath, VXLAN. See bench/pktrate/README.md.
 #
 #   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--out DIR]   (PKTRATE_MD=FILE: where the Markdown goes)
 #
@@ -16,7 +16,7 @@ RUNS=3
 SHORT=0
 ONLY=""
 OUTDIR="$BENCH/results"
-ALL_DPS=(vswitch-tap vswitch-afpacket linux-bridge ovs-netdev vswitch-vxlan kernel-vxlan)
+ALL_DPS=(vswitch-tap vswitch-afpacket vswitch-afxdp linux-bridge ovs-netdev vswitch-vxlan kernel-vxlan)
 
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do

@@ -152,8 +152,9 @@ def main():
         return s["median"] if s else None
 
     ratios = {}
-    pairs = [(vs, ref, refname) for vs in ("vswitch-tap", "vswitch-afpacket")
+    pairs = [(vs, ref, refname) for vs in ("vswitch-tap", "vswitch-afpacket", "vswitch-afxdp")
              for ref, refname in (("linux-bridge", "bridge"), ("ovs-netdev", "ovs"))]
+    pairs.append(("vswitch-afxdp", "vswitch-afpacket", "afpacket"))
     pairs.append(("vswitch-vxlan", "kernel-vxlan", "kernel-vxlan"))
     for vs, ref, refname in pairs:
         row = {}

@@ -16,7 +16,7 @@ PANELS = [
     ("flowsetup_kfps", "new flows per second (k), random UDP ports", "higher is better"),
     ("cpu_s_per_mpkt", "CPU s per million packets", "lower is better"),
 ]
-COLORS = {"vswitch-tap": "#1f77b4", "vswitch-afpacket": "#17becf", "linux-bridge": "#7f7f7f", "ovs-netdev": "#d62728"}
+COLORS = {"vswitch-tap": "#1f77b4", "vswitch-afpacket": "#17becf", "vswitch-afxdp": "#2ca02c", "linux-bridge": "#7f7f7f", "ovs-netdev": "#d62728"}
 
 
 def main(src, dst):

@@ -74,8 +74,8 @@ public class CommandDocsTests
             Assert.Contains($"'{option}[", zsh.Replace("'*--", "'--"));
             Assert.Contains(option.Replace("-", "\\-"), man);
         }
-        Assert.Contains("\"port add/--type\") mapfile -t COMPREPLY < <(compgen -W \"afpacket tap\"", bash);
-        Assert.Contains(":afpacket|tap:(afpacket tap)'", zsh);
+        Assert.Contains("\"port add/--type\") mapfile -t COMPREPLY < <(compgen -W \"afpacket afxdp tap\"", bash);
+        Assert.Contains(":afpacket|afxdp|tap:(afpacket afxdp tap)'", zsh);
         Assert.Contains("*/--socket) compopt -o filenames", bash);
         Assert.Contains("[default: /run/vswitch/vswitchd.sock]", man);
         Assert.Contains("(REQUIRED)", man);

@@ -81,11 +81,11 @@ public class AfPacketPortTests(ITestOutputHelper output)
 
         using var a = AfPacketPort.Open(vethA.Outer);
         using var b = AfPacketPort.Open(vethB.Outer);
-        StopFlag stop = new();
+        var stop = new ForwardingLoop();
         Exception? loopError = null;
         var loop = new Thread(() =>
         {
-            try { Forward(a, b, stop); }
+            try { PortTestHelpers.Forward(a, b, stop, steadyAfter: 10_000); }
             catch (Exception e) { loopError = e; }
         }) { IsBackground = true, Name = "test-forwarder" };
         loop.Start();
@@ -120,44 +120,12 @@ public class AfPacketPortTests(ITestOutputHelper output)
         }
         finally
         {
-            stop.Value = true;
+            stop.Stop = true;
             loop.Join(TimeSpan.FromSeconds(5));
             if (server is not null) { Proc.KillQuietly(server); server.Dispose(); }
         }
         Assert.Null(loopError);
         output.WriteLine($"forwarding loop allocated {stop.AllocatedBytes} bytes");
         Assert.Equal(0, stop.AllocatedBytes); // receive, segment, complete, transmit: no allocation
-    }
-
-    private sealed class StopFlag { public volatile bool Value; public long AllocatedBytes = -1; }
-
-    // Compiled optimised at once: an on-stack-replacement compile of this loop, done on this thread
-    // partway through, allocates and would be counted against the forwarding path (see tests/VSwitch.Core.Tests/SteadyStateAllocations.cs).
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static void Forward(AfPacketPort a, AfPacketPort b, StopFlag stop)
-    {
-        var pool = new PacketPool(1024);
-        var batch = new PacketBatch(PacketBatch.MaxSize);
-        using var ep = new EpollSet(4);
-        ep.Add(a.PollFd, 0);
-        ep.Add(b.PollFd, 1);
-        // Steady state: start counting once 10000 frames went through (first calls JIT and initialise).
-        long allocated = -1, frames = 0;
-        while (!stop.Value)
-        {
-            ep.Wait(20);
-            for (int round = 0; round < 16; round++)
-            {
-                int moved = 0;
-                int n;
-                if ((n = a.Receive(batch, pool)) > 0) { moved += n; b.Transmit(batch); }
-                if ((n = b.Receive(batch, pool)) > 0) { moved += n; a.Transmit(batch); }
-                frames += moved;
-                if (allocated < 0 && frames > 10_000) allocated = GC.GetAllocatedBytesForCurrentThread();
-                if (moved == 0) break;
-            }
-        }
-        stop.AllocatedBytes = allocated < 0 ? -1 : GC.GetAllocatedBytesForCurrentThread() - allocated;
-        batch.ReleaseAll();
     }
 }

@@ -29,7 +29,7 @@ public class PktrateSmokeTests
             var j = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "latest.json")))!;
             var figures = j["figures"]!.AsObject();
             var skipped = j["skipped"]!.AsObject();
-            foreach (var dp in new[] { "vswitch-tap", "vswitch-afpacket", "linux-bridge", "ovs-netdev", "vswitch-vxlan", "kernel-vxlan" })
+            foreach (var dp in new[] { "vswitch-tap", "vswitch-afpacket", "vswitch-afxdp", "linux-bridge", "ovs-netdev", "vswitch-vxlan", "kernel-vxlan" })
             {
                 if (skipped.ContainsKey(dp) && dp == "ovs-netdev") continue; // OVS may be unavailable; the harness says why
                 var f = figures[dp];

@@ -7,7 +7,7 @@ namespace VSwitch.Ctl;
 /// <c>vsctl completion bash|zsh</c> (hidden): prints a static completion script generated from the command tree, so it
 /// completes exactly the commands, aliases and options this vsctl parses. Static rather than System.CommandLine's
 /// <c>[suggest]</c> directive: that needs dotnet-suggest and runs vsctl on every Tab; a script for a tool on PATH
-/// should work alone. Values are completed where the parser knows them (--type tap|afpacket) and paths where the
+/// should work alone. Values are completed where the parser knows them (--type tap|afpacket|afxdp) and paths where the
 /// option takes one (--socket); names that only the daemon knows (networks, ports) are not.
 /// </summary>
 public static class CompletionCommand

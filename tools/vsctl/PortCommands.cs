@@ -10,7 +10,7 @@ public static class PortCommands
 {
     public static Command Create(Cli cli)
     {
-        var port = new Command("port", "Ports: tap devices vswitchd creates, or existing interfaces it attaches (afpacket)");
+        var port = new Command("port", "Ports: tap devices vswitchd creates, or existing interfaces it attaches (afpacket, afxdp)");
         var ls = new Command("ls", "List ports with their counters");
         ls.Aliases.Add("list");
         Cli.ListsByDefault(port, ls, c => ConfigureList(cli, c));
@@ -36,6 +36,10 @@ public static class PortCommands
                 table.AddRow(p.Name, p.Id, p.Type, p.Network, Format.PortVlan(p), Format.Where(p), p.State, Format.PortSecurity(p),
                     p.Counters.RxPackets, p.Counters.TxPackets, p.Counters.RxDrops + p.Counters.TxDrops);
             ctx.Write(table);
+            // How each AF_XDP port runs (native or generic XDP, copy or zero-copy), and what the kernel refused.
+            foreach (var p in ports.Where(p => p.Features?.GetValueOrDefault("xdp") is not null))
+                ctx.Out.WriteLine($"{p.Name}: AF_XDP {p.Features!["xdp"]}, queue {p.Features.GetValueOrDefault("queue")}"
+                    + (p.Features.GetValueOrDefault("fallback") is { } fb ? $" (refused: {fb})" : ""));
             // What each port's neighbour sent that was refused, and MAC moves onto it: who did it, by reason.
             foreach (var p in ports.Where(p => p.SecurityDrops is { Count: > 0 } || p.MacMoves > 0))
                 ctx.Out.WriteLine($"{p.Name}: " + string.Join(", ", (p.SecurityDrops ?? []).OrderBy(kv => kv.Key, StringComparer.Ordinal)
@@ -52,14 +56,20 @@ public static class PortCommands
     {
         var name = new Argument<string>("NAME") { Description = "The port's name (the tap's interface name, at most 15 characters)" };
         var network = new Option<string>("--network") { Description = "The network it joins", HelpName = "NET", Required = true };
-        var type = new Option<string>("--type") { Description = "tap: create a tap device; afpacket: attach an existing interface", Required = true };
-        type.AcceptOnlyFromAmong("tap", "afpacket");
+        var type = new Option<string>("--type") { Description = "tap: create a tap device; afpacket, afxdp: attach an existing interface", Required = true };
+        type.AcceptOnlyFromAmong("tap", "afpacket", "afxdp");
         var netns = new Option<string>("--netns") { Description = "tap: move it into this network namespace (name or /proc/PID/ns/net)", HelpName = "NS" };
         var ip = new Option<string[]>("--ip") { Description = "tap: an address with prefix, e.g. 10.0.0.2/24 (repeatable)", HelpName = "CIDR" };
         var gateway = new Option<string>("--gateway") { Description = "tap: default route via this address", HelpName = "IP" };
         var mac = new Option<string>("--mac") { Description = "tap: its MAC address", HelpName = "MAC" };
         var mtu = Cli.IntOption("--mtu", "MTU (68..9000)", "N");
-        var device = new Option<string>("--device") { Description = "afpacket: the interface to attach (default: NAME)", HelpName = "IFNAME" };
+        var device = new Option<string>("--device") { Description = "afpacket, afxdp: the interface to attach (default: NAME)", HelpName = "IFNAME" };
+        var xdpQueue = Cli.IntOption("--xdp-queue", "afxdp: the receive queue to bind (default 0)", "N");
+        var xdpMode = new Option<string>("--xdp-mode") { Description = "afxdp: auto (default), zerocopy or copy", HelpName = "MODE" };
+        xdpMode.AcceptOnlyFromAmong("auto", "zerocopy", "copy");
+        var xdpAttach = new Option<string>("--xdp-attach") { Description = "afxdp: where the XDP program runs: auto (default), native or generic", HelpName = "WHERE" };
+        xdpAttach.AcceptOnlyFromAmong("auto", "native", "generic");
+        var xdpRing = Cli.IntOption("--xdp-ring-size", "afxdp: entries of each ring, a power of two 64..16384 (default 2048)", "N");
         var vlan = Cli.IntOption("--vlan", "Access VLAN (default: the network's)", "N");
         var trunks = new Option<int[]>("--trunks")
         {
@@ -75,12 +85,14 @@ public static class PortCommands
         var security = Cli.OnOffOption("--port-security", "tap: frames only from its MAC (--mac, or the device's) and --ip addresses (default off)");
         var pin = Cli.OnOffOption("--pin-mac", "tap: its MAC may not move to another port; default off");
         var add = new Command("add", "Add a port (an access port of the network's VLAN unless --trunks makes it a trunk)")
-            { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, security, pin, persistent };
+            { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, security, pin, persistent, xdpQueue, xdpMode, xdpAttach, xdpRing };
         add.Validators.Add(r =>
         {
             bool trunk = r.GetResult(trunks) is not null;
             if (trunk && r.GetResult(vlan) is not null) r.AddError("--vlan sets an access port's VLAN; a trunk (--trunks) takes --native-vlan");
             if (!trunk && r.GetResult(nativeVlan) is not null) r.AddError("--native-vlan is for trunks; give --trunks too");
+            bool xdpOptions = r.GetResult(xdpQueue) is not null || r.GetResult(xdpMode) is not null || r.GetResult(xdpAttach) is not null || r.GetResult(xdpRing) is not null;
+            if (xdpOptions && r.GetValue(type) != "afxdp") r.AddError("--xdp-queue, --xdp-mode, --xdp-attach and --xdp-ring-size are for --type afxdp");
         });
         cli.SetAction(add, async (ctx, ct) =>
         {
@@ -95,6 +107,9 @@ public static class PortCommands
                 Device = ctx.Get(device), VlanMode = t is null ? "access" : "trunk", Vlan = ctx.Get(vlan), Trunks = t, NativeVlan = ctx.Get(nativeVlan),
                 PortSecurity = Cli.OnOff(ctx, security), PinMac = Cli.OnOff(ctx, pin),
                 Persistent = ctx.Get(persistent) ? true : null,
+                Afxdp = ctx.Get(type) == "afxdp"
+                    ? new AfxdpSettings { Queue = ctx.Get(xdpQueue), Mode = ctx.Get(xdpMode), Attach = ctx.Get(xdpAttach), RingSize = ctx.Get(xdpRing) }
+                    : null,
             };
             var response = await ctx.Api.PostAsync("v1/ports", body, ApiJson.Default.PortRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }

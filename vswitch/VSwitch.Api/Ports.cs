@@ -15,7 +15,7 @@ public sealed record PortRequest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Name { get; init; }
 
-    /// <summary>tap (default): a TAP device the daemon creates; afpacket: an existing interface it attaches.</summary>
+    /// <summary>tap (default): a TAP device the daemon creates; afpacket or afxdp: an existing interface it attaches.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Type { get; init; }
 
@@ -23,9 +23,13 @@ public sealed record PortRequest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Network { get; init; }
 
-    /// <summary>afpacket: the interface to attach (default: the port's name).</summary>
+    /// <summary>afpacket, afxdp: the interface to attach (default: the port's name).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Device { get; init; }
+
+    /// <summary>afxdp: queue, copy mode, XDP attach mode, ring and frame sizes (default: queue 0, the best mode the kernel allows).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public AfxdpSettings? Afxdp { get; init; }
 
     /// <summary>tap: the network namespace it is moved into (a name under /run/netns, or a path like /proc/PID/ns/net).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -126,3 +130,31 @@ public sealed record PortView(string Name, int Id, string Type, string Network, 
 /// which is a switch doing its job, not a fault.
 /// </summary>
 public sealed record CountersView(long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDrops, long TxDrops, long RxUnsent = 0);
+
+/// <summary>
+/// An AF_XDP port's options. <see cref="Mode"/>: auto (zero-copy where the driver can, else copy), zerocopy
+/// (refuse to open otherwise), copy. <see cref="Attach"/>: auto (native XDP where the driver has it, else
+/// generic), native, generic. A field left out takes its default.
+/// </summary>
+public sealed record AfxdpSettings
+{
+    /// <summary>The receive queue to bind (default 0).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Queue { get; init; }
+
+    /// <summary>auto (default), zerocopy or copy.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Mode { get; init; }
+
+    /// <summary>auto (default), native or generic.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Attach { get; init; }
+
+    /// <summary>Entries of each ring: a power of two, 64..16384 (default 2048); the UMEM holds twice as many frames.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? RingSize { get; init; }
+
+    /// <summary>UMEM frame size, 2048 (default) or 4096.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? FrameSize { get; init; }
+}

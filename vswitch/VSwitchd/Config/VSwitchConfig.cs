@@ -160,20 +160,24 @@ public sealed class VSwitchConfig
             switch (p.Type)
             {
                 case "tap":
-                    if (p.Device is not null) errors.Add($"{f}.device: only afpacket ports attach a device (type is 'tap')");
+                    if (p.Device is not null) errors.Add($"{f}.device: only afpacket and afxdp ports attach a device (type is 'tap')");
+                    if (p.Afxdp is not null) errors.Add($"{f}.afxdp: AF_XDP options are for afxdp ports (type is 'tap')");
                     if (p.Netns is not null && !netnsExists(p.Netns)) errors.Add($"{f}.netns: '{p.Netns}' does not exist (a name under /run/netns or a path like /proc/PID/ns/net)");
                     break;
                 case "afpacket":
+                case "afxdp":
+                    if (p.Type == "afpacket" && p.Afxdp is not null) errors.Add($"{f}.afxdp: AF_XDP options are for afxdp ports (type is 'afpacket')");
+                    if (p.Type == "afxdp" && (p.Afxdp ?? new AfxdpConfig()).Validate() is { } badXdp) errors.Add($"{f}.afxdp.{badXdp}");
                     string dev = p.Device ?? p.Name ?? "";
                     if (p.Device is not null && Names.Check(p.Device, Names.MaxPortName) is { } badDev) errors.Add($"{f}.device: {badDev}");
                     else if (dev == "lo" || File.Exists($"/sys/class/net/{dev}/type") && File.ReadAllText($"/sys/class/net/{dev}/type").Trim() == "772")
                         errors.Add($"{f}.device: '{dev}' is a loopback interface: it carries no Ethernet frames to switch");
                     else if (!deviceExists(dev)) errors.Add($"{f}.device: interface '{dev}' does not exist");
                     if (p.Netns is not null || p.Addresses.Count > 0 || p.Mac is not null)
-                        errors.Add($"{f}: netns, addresses and mac are for tap ports; an afpacket port attaches an existing interface as it is");
+                        errors.Add($"{f}: netns, addresses and mac are for tap ports; an {p.Type} port attaches an existing interface as it is");
                     break;
                 default:
-                    errors.Add($"{f}.type: '{p.Type}' is not a port type (tap or afpacket)");
+                    errors.Add($"{f}.type: '{p.Type}' is not a port type (tap, afpacket or afxdp)");
                     break;
             }
             if (p.Mac is not null && (!MacAddress.TryParse(p.Mac, out ulong mac) || MacAddress.IsMulticast(mac) || mac == 0))
@@ -190,8 +194,8 @@ public sealed class VSwitchConfig
             if (p.NativeVlan is < 0 or > 4094) errors.Add($"{f}.nativeVlan: {p.NativeVlan} is not a VLAN id (0..4094)");
             if (p.VlanMode == "access" && (p.Trunks.Count > 0 || p.NativeVlan != 0))
                 errors.Add($"{f}.trunks: trunks and nativeVlan are for a trunk; give \"vlanMode\": \"trunk\" too (a port is an access port unless it asks)");
-            if ((p.PortSecurity || p.PinMac) && p.Type == "afpacket")
-                errors.Add($"{f}.portSecurity: an afpacket port attaches an interface with no MAC or addresses of the switch's to enforce (use a tap port with mac and addresses)");
+            if ((p.PortSecurity || p.PinMac) && p.AttachesDevice)
+                errors.Add($"{f}.portSecurity: an {p.Type} port attaches an interface with no MAC or addresses of the switch's to enforce (use a tap port with mac and addresses)");
         }
         var d = Datapath;
         if (d.Threads is < 1 or > 64) errors.Add($"datapath.threads: {d.Threads} must be 1..64");
@@ -308,8 +312,13 @@ public sealed class PortConfig
     public string Name { get; set; } = "";
     public string Type { get; set; } = "tap";
     public string? Network { get; set; }
-    /// <summary>afpacket: the interface to attach (default: the port's name).</summary>
+    /// <summary>afpacket, afxdp: the interface to attach (default: the port's name).</summary>
     public string? Device { get; set; }
+    /// <summary>afxdp: queue, modes, ring sizes (null: the defaults).</summary>
+    public AfxdpConfig? Afxdp { get; set; }
+    /// <summary>An existing interface is attached (afpacket, afxdp), rather than a TAP made.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool AttachesDevice => Type is "afpacket" or "afxdp";
     public string? Netns { get; set; }
     public string? Mac { get; set; }
     public int? Mtu { get; set; }
@@ -357,6 +366,7 @@ public sealed class PortConfig
         if (r.NativeVlan is { } native) p.NativeVlan = native;
         if (r.PortSecurity is { } security) p.PortSecurity = security;
         if (r.PinMac is { } pin) p.PinMac = pin;
+        if (r.Afxdp is { } x) p.Afxdp = AfxdpConfig.FromRequest(x);
         return p;
     }
 }

@@ -46,12 +46,12 @@ public sealed partial class SwitchRuntime
             p.Name, reason, WhenBack(p), p.Name);
     }
 
-    private static string WhenBack(PortConfig p) => p.Type == "afpacket"
+    private static string WhenBack(PortConfig p) => p.AttachesDevice
         ? $"interface {p.Device ?? p.Name} exists again"
         : p.Netns is not null ? $"namespace {p.Netns} exists again" : "its TAP can be created again";
 
     /// <summary>Whether the device a down port needs is there again (so that trying costs nothing while it is not).</summary>
-    private static bool DeviceAvailable(PortConfig p) => p.Type == "afpacket"
+    private static bool DeviceAvailable(PortConfig p) => p.AttachesDevice
         ? Directory.Exists($"/sys/class/net/{p.Device ?? p.Name}")
         : p.Netns is null || File.Exists(NetConfig.NetnsPath(p.Netns)!);
 
@@ -103,7 +103,7 @@ public sealed partial class SwitchRuntime
     /// <summary>A down port as the API shows it: id 0 (it has no datapath port), state down, no counters.</summary>
     private PortView DownPortView(PortConfig c, string reason) => new(
         c.Name, 0, c.Type ?? "tap", c.Network ?? "", c.VlanMode ?? "access", c.Vlan ?? 0, [.. c.Trunks], c.NativeVlan, c.Netns,
-        c.Type == "afpacket" ? c.Device ?? c.Name : null, c.Mac, [.. c.Addresses], new CountersView(0, 0, 0, 0, 0, 0),
+        c.AttachesDevice ? c.Device ?? c.Name : null, c.Mac, [.. c.Addresses], new CountersView(0, 0, 0, 0, 0, 0),
         DeviceLosses(c.Name) is > 0 and var lost ? new() { [DeviceLossesDetail] = lost } : null,
         "down", $"{reason} (it comes back when {WhenBack(c)})") { PortSecurity = c.PortSecurity, PinMac = c.PinMac };
 }

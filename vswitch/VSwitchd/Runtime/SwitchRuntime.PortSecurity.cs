@@ -58,8 +58,8 @@ public sealed partial class SwitchRuntime
             var p = old.Clone();
             if (r.PortSecurity is { } sec) p.PortSecurity = sec;
             if (r.PinMac is { } pin) p.PinMac = pin;
-            if ((p.PortSecurity || p.PinMac) && p.Type == "afpacket")
-                throw new InvalidRequestException($"port '{name}': an afpacket port attaches an interface with no MAC or addresses of the switch's to enforce");
+            if ((p.PortSecurity || p.PinMac) && p.AttachesDevice)
+                throw new InvalidRequestException($"port '{name}': an {p.Type} port attaches an interface with no MAC or addresses of the switch's to enforce");
             var (security, mac) = SecurityOf(p);
             Datapath.SetPortSecurity(name, security, mac, p.PinMac);
             _portConfigs[name] = p;

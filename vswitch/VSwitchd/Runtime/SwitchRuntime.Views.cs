@@ -108,7 +108,7 @@ public sealed partial class SwitchRuntime
         var state = PortState(p, c);
         return new PortView(p.Name, p.Id, c?.Type ?? p.Io.GetType().Name, p.Network.Name,
             p.Mode == VlanMode.Trunk ? "trunk" : "access", p.AccessVlan, p.Trunks.Select(v => (int)v).ToArray(), p.NativeVlan,
-            c?.Netns, c?.Type == "afpacket" ? c.Device ?? c.Name : null,
+            c?.Netns, c?.AttachesDevice == true ? c.Device ?? c.Name : null,
             // The MAC as configured, else the one the kernel gave the device (a random one): never "-" for a device that has one.
             c?.Mac ?? (state.Mac is ulong mac ? MacAddress.Format(mac) : null), c?.Addresses.ToArray() ?? [],
             new CountersView(k.RxPackets, k.RxBytes, k.TxPackets, k.TxBytes, k.RxDrops, k.TxDrops, k.RxUnsent),
@@ -145,6 +145,7 @@ public sealed partial class SwitchRuntime
     {
         VSwitch.Core.Ports.TapPort t => new() { ["offloads"] = t.Offloads ? "on" : "off", ["io-uring"] = t.IoUringMode },
         VSwitch.Core.Ports.AfPacketPort => new() { ["offloads"] = "on", ["ring"] = "TPACKET_V2" },
+        VSwitch.Core.Ports.AfXdp.AfXdpPort x => AfXdpFeatures(x),
         _ => null,
     };
 
@@ -157,8 +158,8 @@ public sealed partial class SwitchRuntime
         if (p.Io.Fault is { } fault) return new("gone", fault);
         if (p.IsTunnel || c is null) return LinkState.Up;
         // An attachment's TAP was renamed inside the container (eth0): ask for that name there.
-        string dev = c.Type == "afpacket" ? c.Device ?? c.Name : Attachments?.IfnameOf(p.Name) ?? p.Io.Name;
-        try { return LinkProbe.Probe(dev, c.Type == "afpacket" ? null : c.Netns); }
+        string dev = c.AttachesDevice ? c.Device ?? c.Name : Attachments?.IfnameOf(p.Name) ?? p.Io.Name;
+        try { return LinkProbe.Probe(dev, c.AttachesDevice ? null : c.Netns); }
         catch (Exception e) when (e is VSwitch.Core.Ports.Linux.PortException or IOException) { return new("unknown", e.Message); }
     }
 

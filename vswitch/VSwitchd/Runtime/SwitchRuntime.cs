@@ -305,7 +305,8 @@ public sealed partial class SwitchRuntime : IDisposable
                     IoUring = p.IoUring,
                 }),
                 "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name }),
-                _ => throw new InvalidRequestException($"'{p.Type}' is not a port type (tap or afpacket)"),
+                "afxdp" => OpenAfXdp(p),
+                _ => throw new InvalidRequestException($"'{p.Type}' is not a port type (tap, afpacket or afxdp)"),
             };
             try
             {

@@ -1,0 +1,293 @@
+using System.Runtime.InteropServices;
+using Tmds.Linux;
+using VSwitch.Core.Buffers;
+using VSwitch.Core.Ports.Linux;
+
+namespace VSwitch.Core.Ports.AfXdp;
+
+/// <summary>
+/// An existing interface attached through an AF_XDP socket: an XDP program on the interface redirects
+/// the frames of one receive queue into the socket's UMEM, bypassing the kernel's stack (no skb, no
+/// AF_PACKET tap on the generic receive path in native mode); transmit writes UMEM frames into the tx ring
+/// and kicks the kernel with one sendto() when it asks (need_wakeup).
+/// <para>
+/// Frames are copied between the UMEM and the switch's pool buffers in both directions (the pool's
+/// buffers are not the UMEM's; making them so is the zero-copy step this port does not take yet).
+/// A copy of a 64-byte frame costs nanoseconds; what AF_XDP saves is the kernel's per-frame work.
+/// </para>
+/// <para>
+/// Threads: only the owning thread calls <see cref="Receive"/> (rx and fill rings). The tx and
+/// completion rings are single-producer rings of the kernel's, so every sender takes the port's
+/// transmit flag (one atomic exchange, spun on while another thread holds it for its batch: the
+/// critical section is copying ≤ 64 frames and at most two sendto kicks). This is OVS's answer for a
+/// txq shared by PMD threads; the per-sender state of <see cref="SenderSlots{T}"/> does not apply since
+/// there is one ring to produce into, not a socket that takes concurrent sends.
+/// </para>
+/// </summary>
+public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
+{
+    private readonly XskSocket _xsk;
+    private readonly XdpProgram _prog;
+    private readonly int _frameSize;
+    private readonly ulong _frameMask;
+    // Transmit frames not in the tx or completion ring: a stack of UMEM addresses, under _txBusy.
+    private readonly ulong* _txFree;
+    private int _txFreeCount;
+    private int _txBusy;
+    private int _disposed;
+
+    public string Name { get; }
+    public int IfIndex { get; }
+    public int QueueId { get; }
+    public int PollFd => _disposed == 0 ? _xsk.Fd : -1;
+    /// <summary>How the port runs: native or generic XDP, zero-copy or copy.</summary>
+    public XskMode Mode { get; }
+    /// <summary>The better modes the kernel refused, each with its reason (empty when the first choice worked).</summary>
+    public IReadOnlyList<string> Refused { get; }
+    public uint RingSize => _xsk.RingSize;
+    public int FrameSize => _frameSize;
+
+    // Rx* plain fields of the owning thread; Tx* under the transmit flag, read racily for the API.
+    public long RxFrames;
+    public long RxPoolEmpty;
+    public long RxOversize;
+    public long FillKicks;
+    public long TxFrames;
+    /// <summary>Frames not sent because the tx ring or the transmit half of the UMEM was full.</summary>
+    public long TxDropped;
+    /// <summary>Frames longer than a UMEM frame.</summary>
+    public long TxErrors;
+    public long TxKicks;
+    /// <summary>sendto kicks that failed with something other than "busy, try later" (EAGAIN/EBUSY/ENOBUFS).</summary>
+    public long TxKickErrors;
+    public long SocketErrors;
+
+    private volatile string? _fault;
+    public string? Fault => _fault;
+
+    private AfXdpPort(string name, int ifIndex, int queue, XskSocket xsk, XdpProgram prog, XskMode mode, List<string> refused)
+    {
+        Name = name;
+        IfIndex = ifIndex;
+        QueueId = queue;
+        _xsk = xsk;
+        _prog = prog;
+        Mode = mode with { ZeroCopy = xsk.ZeroCopy };
+        Refused = refused;
+        _frameSize = xsk.FrameSize;
+        _frameMask = ~(ulong)(xsk.FrameSize - 1);
+        int txFrames = xsk.FrameCount / 2;
+        _txFree = (ulong*)NativeMemory.Alloc((nuint)(txFrames * sizeof(ulong)));
+        for (int i = 0; i < txFrames; i++) _txFree[i] = (ulong)(txFrames + i) * (ulong)_frameSize;
+        _txFreeCount = txFrames;
+    }
+
+    public static AfXdpPort Open(string interfaceName) => Open(new AfXdpOptions { Interface = interfaceName });
+
+    /// <summary>
+    /// Loads the program, then tries the modes the options allow, best first (native zero-copy, native
+    /// copy, generic copy). Throws a <see cref="PortException"/> that names every refusal and its errno
+    /// when none works; nothing is left attached then.
+    /// </summary>
+    public static AfXdpPort Open(AfXdpOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        string name = o.Interface;
+        if (o.Validate() is { } bad) throw new ArgumentException($"{(name.Length > 0 ? name : "afxdp")}: {bad}", nameof(o));
+        int ifIndex = NativeMethods.IfNameToIndex(name);
+        if (ifIndex == 0) throw new PortException($"{name}: no such interface in this network namespace", NativeError.ENODEV);
+
+        var prog = XdpProgram.Load(name, o.QueueId + 1);
+        var refused = new List<string>();
+        int lastErrno = NativeError.EOPNOTSUPP;
+        foreach (var mode in o.Candidates())
+        {
+            XskSocket? xsk = null;
+            try
+            {
+                prog.Attach(ifIndex, mode.Native);
+                xsk = XskSocket.Open(name, ifIndex, o.QueueId, o.RingSize, o.FrameSize, mode.ZeroCopy ? Xsk.XDP_ZEROCOPY : Xsk.XDP_COPY);
+                prog.SetSocket(o.QueueId, xsk.Fd);
+                return new AfXdpPort(name, ifIndex, o.QueueId, xsk, prog, mode, refused);
+            }
+            catch (PortException e)
+            {
+                xsk?.Dispose();
+                prog.Detach();
+                // "DEV: call failed: ..." once, not once per mode.
+                string why = e.Message.StartsWith(name + ": ", StringComparison.Ordinal) ? e.Message[(name.Length + 2)..] : e.Message;
+                refused.Add($"{mode}: {why}");
+                lastErrno = e.Errno;
+                // No permission or no AF_XDP at all: the other modes will say the same.
+                if (e.Errno is NativeError.EPERM or 97 /* EAFNOSUPPORT */) break;
+            }
+        }
+        prog.Dispose();
+        throw new PortException($"{name}: the kernel refused AF_XDP in every mode allowed ({string.Join("; ", refused)})",
+            lastErrno);
+    }
+
+    public int Receive(PacketBatch batch, PacketPool pool)
+    {
+        if (_disposed != 0) return 0;
+        var rx = _xsk.Rx;
+        uint n = rx.Available((uint)(batch.Capacity - batch.Count));
+        if (n == 0) return 0;
+        var fill = _xsk.Fill;
+        // Every frame the kernel handed over came out of the fill ring, so there is room to give it back.
+        fill.Free(n);
+        byte* umem = _xsk.Umem;
+        uint done = 0;
+        int added = 0;
+        for (; done < n; done++)
+        {
+            ref readonly XdpDesc d = ref rx.DescToConsume(done);
+            var p = pool.TryRent();
+            if (p is null) { RxPoolEmpty++; break; } // this frame and the rest wait in the ring
+            if ((int)d.Len > p.ReceiveCapacity) { RxOversize++; p.Release(); }
+            else
+            {
+                p.CopyFrom(new ReadOnlySpan<byte>(umem + d.Addr, (int)d.Len));
+                batch.Add(p);
+                added++;
+            }
+            fill.AddressToProduce(done) = d.Addr & _frameMask;
+        }
+        if (done == 0) return 0;
+        rx.Release(done);
+        fill.Submit(done);
+        // Copy mode never sets it; a zero-copy driver may, when it ran out of fill entries.
+        if (fill.NeedsWakeup)
+        {
+            XskCalls.recvfrom(_xsk.Fd, null, 0, Xsk.MSG_DONTWAIT, null, null);
+            FillKicks++;
+        }
+        RxFrames += added;
+        return added;
+    }
+
+    public int Transmit(PacketBatch batch)
+    {
+        var items = batch.AsSpan();
+        int n = items.Length, sent = 0;
+        if (n > 0 && _disposed == 0)
+        {
+            while (Interlocked.Exchange(ref _txBusy, 1) != 0) Thread.SpinWait(4);
+            try { sent = Send(items); }
+            finally { Volatile.Write(ref _txBusy, 0); }
+        }
+        for (int i = 0; i < items.Length; i++) items[i].Release();
+        batch.Clear();
+        return sent;
+    }
+
+    /// <summary>Under the transmit flag: reclaim completed frames, queue the batch, kick.</summary>
+    private int Send(ReadOnlySpan<Packet> items)
+    {
+        var tx = _xsk.Tx;
+        var comp = _xsk.Completion;
+        uint done = comp.Available(comp.Size);
+        for (uint i = 0; i < done; i++) _txFree[_txFreeCount++] = comp.AddressToConsume(i);
+        if (done > 0) comp.Release(done);
+
+        uint room = tx.Free((uint)items.Length);
+        byte* umem = _xsk.Umem;
+        uint queued = 0;
+        int errors = 0;
+        for (int i = 0; i < items.Length && queued < room && _txFreeCount > 0; i++)
+        {
+            var p = items[i];
+            if (p.Length > _frameSize) { errors++; continue; }
+            ulong addr = _txFree[--_txFreeCount];
+            new ReadOnlySpan<byte>(p.DataPointer, p.Length).CopyTo(new Span<byte>(umem + addr, _frameSize));
+            ref XdpDesc d = ref tx.DescToProduce(queued);
+            d.Addr = addr;
+            d.Len = (uint)p.Length;
+            d.Options = 0;
+            queued++;
+        }
+        if (queued > 0)
+        {
+            tx.Submit(queued);
+            Kick(tx);
+        }
+        TxFrames += queued;
+        TxErrors += errors;
+        TxDropped += items.Length - queued - errors;
+        return (int)queued;
+    }
+
+    /// <summary>
+    /// sendto() when the kernel asks for it (always in copy mode). The kernel's copy-mode transmit
+    /// takes at most its budget of descriptors per call (32 unless XDP_MAX_TX_SKB_BUDGET raised it) and
+    /// answers EAGAIN when more wait, so then a batch of 64 takes two kicks; the bound keeps a stuck
+    /// device from holding the datapath.
+    /// </summary>
+    private void Kick(XskRing tx)
+    {
+        for (int k = 0; k < 4 && tx.NeedsWakeup; k++)
+        {
+            TxKicks++;
+            if (XskCalls.sendto(_xsk.Fd, null, 0, Xsk.MSG_DONTWAIT, null, 0) >= 0) { if (tx.Outstanding == 0) return; continue; }
+            int e = NativeError.Last;
+            if (e == NativeError.EAGAIN) { if (tx.Outstanding == 0) return; continue; }
+            // EBUSY/ENOBUFS: the kernel is busy or its completion ring full; it picks the rest up on the next kick.
+            if (e is not (NativeError.EBUSY or NativeError.ENOBUFS or NativeError.EINTR)) TxKickErrors++;
+            return;
+        }
+    }
+
+    public void OnPollError()
+    {
+        int fd = _xsk.Fd;
+        if (fd < 0) return;
+        int err = 0, len = sizeof(int);
+        if (LibC.getsockopt(fd, LibC.SOL_SOCKET, LibC.SO_ERROR, &err, (socklen_t*)&len) == 0 && err != 0) SocketErrors++;
+        if (_fault is null && NativeMethods.IfNameToIndex(Name) != IfIndex)
+            _fault = $"interface {Name} is gone (deleted, or moved away with its namespace)";
+    }
+
+    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics()
+    {
+        var st = _disposed == 0 ? _xsk.Statistics() : default;
+        return
+        [
+            new("xdp-native", Mode.Native ? 1 : 0),
+            new("xdp-zero-copy", Mode.ZeroCopy ? 1 : 0),
+            new("queue", QueueId),
+            new("ring-size", RingSize),
+            new("tx-budget", _xsk.TxBudget),
+            new("rx-frames", Volatile.Read(ref RxFrames)),
+            new("rx-pool-empty", Volatile.Read(ref RxPoolEmpty)),
+            new("rx-oversize", Volatile.Read(ref RxOversize)),
+            new("fill-kicks", Volatile.Read(ref FillKicks)),
+            new("tx-frames", Volatile.Read(ref TxFrames)),
+            new("tx-dropped", Volatile.Read(ref TxDropped)),
+            new("tx-errors", Volatile.Read(ref TxErrors)),
+            new("tx-kicks", Volatile.Read(ref TxKicks)),
+            new("tx-kick-errors", Volatile.Read(ref TxKickErrors)),
+            new("socket-errors", Volatile.Read(ref SocketErrors)),
+            // The kernel's own drops for this socket (XDP_STATISTICS).
+            new("kernel-rx-dropped", (long)st.RxDropped),
+            new("kernel-rx-ring-full", (long)st.RxRingFull),
+            new("kernel-fill-ring-empty", (long)st.RxFillRingEmptyDescs),
+            new("kernel-rx-invalid-descs", (long)st.RxInvalidDescs),
+            new("kernel-tx-invalid-descs", (long)st.TxInvalidDescs),
+        ];
+    }
+
+    /// <summary>
+    /// Detaches the program first (no more frames are redirected), then closes the socket and unmaps
+    /// the rings and the UMEM. The runtime calls it only after every datapath thread passed its
+    /// quiescent point, so no thread is inside Receive or Transmit.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _prog.Dispose();
+        _xsk.Dispose();
+        NativeMemory.Free(_txFree);
+    }
+
+    public override string ToString() => $"af_xdp {Name} queue {QueueId} ({Mode})";
+}
