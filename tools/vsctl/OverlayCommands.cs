@@ -26,7 +26,7 @@ public static class OverlayCommands
 
     /// <summary>"127.0.0.1:4789 (port vxlan0)", or null without an endpoint.</summary>
     public static string? Endpoint(OverlayView o) =>
-        o.Local is null ? null : $"{o.Local}:{o.Port}" + (o.TunnelPort is null ? "" : $" (port {o.TunnelPort})");
+        o.Local is null ? null : (o.Local.Contains(':') ? $"[{o.Local}]:{o.Port}" : $"{o.Local}:{o.Port}") + (o.TunnelPort is null ? "" : $" (port {o.TunnelPort})");
 
     /// <summary>GET /v1/overlay, or null when the daemon cannot say (an older daemon without it, or unreachable).</summary>
     public static async Task<OverlayView?> TryGet(ApiClient api, CancellationToken ct)
