@@ -28,42 +28,22 @@ public static class VtepRemote
     /// <summary>How many IPv6 VTEP addresses the process can name.</summary>
     public const int Capacity = 4096;
 
-    private static readonly ConcurrentDictionary<UInt128, uint> Handles = new();
-    private static readonly UInt128[] Addresses = new UInt128[Capacity + 1];
-    private static readonly Lock Gate = new();
-    private static int _count;
-    private static long _refused;
+    /// <summary>The process's table: the one every handle in a flow key, MAC entry or action refers to.</summary>
+    public static VtepRemoteTable Shared { get; } = new(Capacity);
 
     /// <summary>IPv6 addresses interned so far.</summary>
-    public static int Count => Volatile.Read(ref _count);
+    public static int Count => Shared.Count;
     /// <summary>Addresses that found the table full (each time one was asked for).</summary>
-    public static long Refused => Interlocked.Read(ref _refused);
+    public static long Refused => Shared.Refused;
 
     /// <summary>True when <paramref name="remote"/> is the handle of an IPv6 VTEP (not an IPv4 address, not 0).</summary>
     public static bool IsIPv6(uint remote) => remote - 1 < Capacity;
 
     /// <summary>The handle of an IPv6 VTEP (big-endian, as <see cref="AddressFormat.ToKey"/> gives it); false when the table is full.</summary>
-    public static bool TryIntern(UInt128 address, out uint handle)
-    {
-        if (Handles.TryGetValue(address, out handle)) return true;
-        lock (Gate)
-        {
-            if (Handles.TryGetValue(address, out handle)) return true;
-            if (_count >= Capacity)
-            {
-                Interlocked.Increment(ref _refused);
-                return false;
-            }
-            handle = (uint)_count + 1;
-            Addresses[handle] = address;
-            Volatile.Write(ref _count, _count + 1); // the address is in place before any reader can get its handle
-            Handles[address] = handle;
-            return true;
-        }
-    }
+    public static bool TryIntern(UInt128 address, out uint handle) => Shared.TryIntern(address, out handle);
 
     /// <summary>The IPv6 address behind a handle (0 for anything else).</summary>
-    public static UInt128 Address6(uint handle) => IsIPv6(handle) && handle <= (uint)Count ? Addresses[handle] : UInt128.Zero;
+    public static UInt128 Address6(uint handle) => Shared.Address6(handle);
 
     /// <summary>The handle of a VTEP address of either family; throws <see cref="ArgumentException"/> naming it when it cannot be one.</summary>
     public static uint FromAddress(IPAddress ip)
@@ -92,4 +72,49 @@ public static class VtepRemote
 
     /// <summary>The text form: dotted quad for IPv4, RFC 5952 for IPv6 (allocates; never the hot path).</summary>
     public static string Format(uint remote) => IsIPv6(remote) ? AddressFormat.IPv6(Address6(remote)) : AddressFormat.IPv4(remote);
+}
+
+/// <summary>
+/// IPv6 VTEP addresses and their handles (1..capacity): bounded, never shrinking (see <see cref="VtepRemote"/> for why).
+/// Lookups lock-free; adding under a lock, once per new address.
+/// </summary>
+public sealed class VtepRemoteTable
+{
+    private readonly ConcurrentDictionary<UInt128, uint> _handles = new();
+    private readonly UInt128[] _addresses;
+    private readonly Lock _gate = new();
+    private int _count;
+    private long _refused;
+
+    public VtepRemoteTable(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, VtepRemote.Capacity); // handles must stay in 0.0.0.0/8's low range
+        _addresses = new UInt128[capacity + 1];
+    }
+
+    public int Capacity => _addresses.Length - 1;
+    public int Count => Volatile.Read(ref _count);
+    public long Refused => Interlocked.Read(ref _refused);
+
+    public bool TryIntern(UInt128 address, out uint handle)
+    {
+        if (_handles.TryGetValue(address, out handle)) return true;
+        lock (_gate)
+        {
+            if (_handles.TryGetValue(address, out handle)) return true;
+            if (_count >= Capacity)
+            {
+                Interlocked.Increment(ref _refused);
+                return false;
+            }
+            handle = (uint)_count + 1;
+            _addresses[handle] = address;
+            Volatile.Write(ref _count, _count + 1); // the address is in place before any reader can get its handle
+            _handles[address] = handle;
+            return true;
+        }
+    }
+
+    public UInt128 Address6(uint handle) => handle - 1 < (uint)Count ? _addresses[handle] : UInt128.Zero;
 }
