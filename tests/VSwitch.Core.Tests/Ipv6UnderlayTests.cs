@@ -160,3 +160,44 @@ public class Ipv6UnderlayTests
         }
     }
 }
+
+/// <summary>The configuration of an IPv6 underlay: one family per endpoint, errors that name the bad value, the MTU it leaves.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public class Ipv6UnderlayConfigTests
+{
+    private static List<string> Errors(string local, params string[] vteps) => new VSwitchd.Config.VSwitchConfig
+    {
+        Overlay = new VSwitchd.Config.OverlayConfig { Local = local },
+        Networks = [new VSwitchd.Config.NetworkConfig { Name = "ov", Vni = 42, Vteps = [.. vteps] }],
+    }.Validate().ToList();
+
+    [Fact]
+    public void Ipv6_vteps_on_an_ipv6_endpoint_are_valid_and_a_mix_of_families_is_refused_naming_both()
+    {
+        Assert.Empty(Errors("fd00:99::1", "fd00:99::2", "fd00:99::3"));
+        Assert.Empty(Errors("192.168.50.1", "192.168.50.2"));
+
+        var mixed = Assert.Single(Errors("fd00:99::1", "192.168.50.2"));
+        Assert.Contains("networks[0].vteps[0]", mixed);
+        Assert.Contains("'192.168.50.2' is IPv4", mixed);
+        Assert.Contains("'fd00:99::1' is IPv6", mixed);
+        Assert.Contains("'fd00:99::2' is IPv6", Assert.Single(Errors("192.168.50.1", "fd00:99::2")));
+
+        Assert.Contains("overlay.local: 'fe80::1'", Assert.Single(Errors("fe80::1")));
+        Assert.Contains("overlay.local: 'nonsense'", Assert.Single(Errors("nonsense")));
+        Assert.Contains("'ff02::1'", Assert.Single(Errors("fd00:99::1", "ff02::1")));
+        Assert.Contains("'0.1.2.3' is in 0.0.0.0/8", Assert.Single(Errors("192.168.50.1", "0.1.2.3")));
+    }
+
+    [Fact]
+    public void A_vxlan_network_over_ipv6_defaults_to_mtu_1430_and_over_ipv4_to_1450()
+    {
+        var n = new VSwitchd.Config.NetworkConfig { Name = "ov", Vni = 42 };
+        Assert.Equal(1430, VSwitchd.Runtime.SwitchRuntime.NetworkMtu(n, ipv6Underlay: true));
+        Assert.Equal(1450, VSwitchd.Runtime.SwitchRuntime.NetworkMtu(n, ipv6Underlay: false));
+        Assert.Equal(1500, VSwitchd.Runtime.SwitchRuntime.NetworkMtu(new VSwitchd.Config.NetworkConfig { Name = "plain" }, ipv6Underlay: true));
+        Assert.True(VSwitchd.Config.OverlayConfig.IsIPv6(new VSwitchd.Config.OverlayConfig { Local = "fd00:99::1" }));
+        Assert.Equal(1452, VxlanHeader.MaxDatagram(ipv6: true));
+        Assert.Equal(1472, VxlanHeader.MaxDatagram(ipv6: false));
+    }
+}

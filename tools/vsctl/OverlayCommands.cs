@@ -68,7 +68,7 @@ public static class OverlayCommands
             // Counters exist for the VTEPs the endpoint has exchanged packets with; a listed VTEP without any shows zeros.
             var counted = o.Vteps.ToDictionary(v => v.Address);
             var all = o.Networks.SelectMany(n => n.Vteps).Concat(counted.Keys).Distinct()
-                .OrderBy(a => System.Net.IPAddress.TryParse(a, out var ip) ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ip.GetAddressBytes()) : uint.MaxValue)
+                .OrderBy(a => System.Net.IPAddress.TryParse(a, out var ip) ? Convert.ToHexString(ip.GetAddressBytes()).PadLeft(32, '0') : "~") // numeric order, IPv4 or IPv6
                 .ThenBy(a => a, StringComparer.Ordinal);
             w.WriteLine();
             var vteps = new TableWriter("VTEP", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES");
