@@ -134,6 +134,53 @@ public class Ipv6UnderlayTests
     }
 
     [Fact]
+    public void An_ipv6_source_is_dropped_as_unknown_vtep_unless_learned_and_as_vtep_table_full_when_the_table_is_full()
+    {
+        ushort udp = FreeUdp6Port();
+        // A table of its own, of one address: the process's shared one is not filled by a test.
+        var table = new VtepRemoteTable(1);
+        using var port = VxlanPort.Open("vx6u", Loopback6, udp, table);
+        var pool = new PacketPool(16);
+        var rx = new PacketBatch(8);
+        var datagram = new byte[8 + 60];
+        VxlanHeader.Write(datagram, 9);
+        using var peer = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+        var to = new IPEndPoint(Loopback6, udp);
+        DropReason Next()
+        {
+            peer.SendTo(datagram, to);
+            WaitFor(() => { port.Receive(rx, pool); return rx.Count >= 1; }, "a datagram from ::1");
+            var d = rx[0].Drop;
+            rx.ReleaseAll();
+            return d;
+        }
+
+        // ::1 is no configured VTEP, and no network learns unknown ones: dropped, and no room taken.
+        Assert.Equal(DropReason.UnknownVtep, Next());
+        Assert.Equal(0, table.Count);
+
+        // Learning unknown VTEPs, but the table is full (another address holds its one place): dropped, counted.
+        Assert.True(table.TryIntern(UInt128.Parse("12345"), out _));
+        port.LearnsUnknownVteps = true;
+        Assert.Equal(DropReason.VtepTableFull, Next());
+        Assert.Equal(1, table.Refused);
+        Assert.Contains(port.Diagnostics(), kv => kv.Key == "rx-vtep-table-full" && kv.Value == 1);
+
+        // With room, ::1 gets a handle and its frame goes on.
+        var roomy = new VtepRemoteTable(4);
+        ushort udp2 = FreeUdp6Port();
+        using var port2 = VxlanPort.Open("vx6v", Loopback6, udp2, roomy);
+        port2.LearnsUnknownVteps = true;
+        peer.SendTo(datagram, new IPEndPoint(Loopback6, udp2));
+        WaitFor(() => { port2.Receive(rx, pool); return rx.Count >= 1; }, "a datagram once unknown VTEPs are learned");
+        Assert.Equal(DropReason.None, rx[0].Drop);
+        Assert.True(roomy.TryGet(AddressFormat.ToKey(Loopback6), out uint h));
+        Assert.Equal(h, rx[0].TunnelRemote);
+        rx.ReleaseAll();
+        Assert.Equal(0, pool.InUse);
+    }
+
+    [Fact]
     public void An_ipv4_remote_from_an_ipv6_endpoint_is_a_counted_transmit_drop()
     {
         // The endpoint's sockets are of its family: an IPv4 remote cannot be reached from them, and the send is a counted drop.

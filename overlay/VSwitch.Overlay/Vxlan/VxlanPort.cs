@@ -47,13 +47,13 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         public long RxPackets, RxBytes, TxPackets, TxBytes;
     }
 
-    private VxlanPort(string name, IPAddress local, ushort port, VxlanSockets sockets)
+    private VxlanPort(string name, IPAddress local, ushort port, VxlanSockets sockets, VSwitch.Core.Flow.VtepRemoteTable? remotes = null)
     {
         Name = name;
         Local = local;
         UdpPort = port;
         _sockets = sockets;
-        _receiver = new VxlanReceiver(name, sockets, _vteps);
+        _receiver = new VxlanReceiver(name, sockets, _vteps, remotes ?? VSwitch.Core.Flow.VtepRemote.Shared);
         _transmitters = new SenderSlots<VxlanTransmitter>(() => new VxlanTransmitter(sockets, port, _vteps) { UdpGso = _udpGso });
     }
 
@@ -103,6 +103,16 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         }
     }
     private bool _acceptZeroChecksum;
+
+    /// <summary>
+    /// Over IPv6, whether a datagram from an address that is no configured VTEP gets a handle (set when a VXLAN
+    /// network accepts unknown VTEPs); otherwise it is dropped as unknown-vtep on receive, taking no room in the table.
+    /// </summary>
+    public bool LearnsUnknownVteps
+    {
+        get => _receiver.InternUnknown;
+        set => _receiver.InternUnknown = value;
+    }
     public ushort UdpPort { get; }
     /// <summary>
     /// An epoll fd over the receive socket and an eventfd that is raised while a train's leftovers
@@ -139,12 +149,19 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         Open(name, new IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(local)), port);
 
     /// <summary>Opens the endpoint on an IPv4 or IPv6 address (AF_INET or AF_INET6 sockets); throws <see cref="PortException"/> naming the address when it cannot bind.</summary>
-    public static VxlanPort Open(string name, IPAddress local, ushort port = VxlanHeader.UdpPort)
+    public static VxlanPort Open(string name, IPAddress local, ushort port = VxlanHeader.UdpPort) => Open(name, local, port, null);
+
+    /// <summary>
+    /// As <see cref="Open(string, IPAddress, ushort)"/>, with IPv6 sources interned in <paramref name="remotes"/> instead
+    /// of the process's table: for tests of the table's bounds. The daemon never does this (a handle must name one
+    /// address in every table of the process, and transmit and the views read the shared table).
+    /// </summary>
+    public static VxlanPort Open(string name, IPAddress local, ushort port, VSwitch.Core.Flow.VtepRemoteTable? remotes)
     {
         var sockets = VxlanSockets.Open(name, local, port);
         try
         {
-            return new VxlanPort(name, local, port, sockets);
+            return new VxlanPort(name, local, port, sockets, remotes);
         }
         catch
         {

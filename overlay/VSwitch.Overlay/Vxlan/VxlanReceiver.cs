@@ -33,6 +33,12 @@ internal sealed unsafe class VxlanReceiver : IDisposable
     // The last IPv6 source and its handle: a batch mostly comes from one or two VTEPs, so most datagrams skip the table.
     private UInt128 _lastSource6;
     private uint _lastRemote6;
+    /// <summary>
+    /// Whether an IPv6 source never seen gets a handle (some VXLAN network accepts unknown VTEPs). Otherwise only the
+    /// configured VTEPs have handles, and a datagram from another IPv6 source is dropped as unknown-vtep here, so that
+    /// strangers cannot fill the table.
+    /// </summary>
+    public volatile bool InternUnknown;
     private readonly TcpCoalescer _gro = new();
     // UDP GRO receive (ReceiveTrains): cmsg room per message, packets a train produced beyond the batch.
     private const int RxCmsgSpace = 32;
@@ -46,8 +52,11 @@ internal sealed unsafe class VxlanReceiver : IDisposable
     public long RxNoBuffer, RxTruncated;
     private const int MsgTrunc = 0x20;
 
-    public VxlanReceiver(string name, VxlanSockets sockets, VtepTable vteps)
+    private readonly VtepRemoteTable _remotes;
+
+    public VxlanReceiver(string name, VxlanSockets sockets, VtepTable vteps, VtepRemoteTable remotes)
     {
+        _remotes = remotes;
         _sockets = sockets;
         _vteps = vteps;
         _waiting = new WaitingSignal(name, sockets.Rx);
@@ -93,10 +102,10 @@ internal sealed unsafe class VxlanReceiver : IDisposable
             // With UDP_GRO on, a train read here (no large buffer was free) does not fit: drop it, counted, rather than forward its first bytes.
             if ((_msgs[i].Hdr.Flags & MsgTrunc) != 0) { RxTruncated++; p.Release(); continue; }
             p.SetLength((int)_msgs[i].Len);
-            uint remote = Remote(in _addrs[i]);
+            uint remote = Remote(in _addrs[i], out var refused);
             p.TunnelRemote = remote;
-            var reason = remote == 0 ? DropReason.VtepTableFull : VxlanCodec.Decapsulate(p);
-            if (reason == DropReason.VtepTableFull) { p.Drop = reason; RxVtepTableFull++; }
+            var reason = remote == 0 ? refused : VxlanCodec.Decapsulate(p);
+            if (remote == 0) { p.Drop = reason; if (reason == DropReason.VtepTableFull) RxVtepTableFull++; }
             else if (reason != DropReason.None)
             {
                 // Counted by the pipeline under this reason, like any bad frame.
@@ -141,12 +150,12 @@ internal sealed unsafe class VxlanReceiver : IDisposable
             if (i >= got) { train.Release(); continue; }
             int len = (int)_msgs[i].Len;
             train.SetLength(len);
-            uint remote = Remote(in _addrs[i]);
+            uint remote = Remote(in _addrs[i], out var refused);
             if (remote == 0)
             {
                 // No handle for this IPv6 VTEP: the train's datagrams are dropped, counted once under the reason.
-                RxVtepTableFull++;
-                if (CopyOut(train.Data[..Math.Min(len, VxlanHeader.HeaderLength)], pool, batch) is { } full) full.Drop = DropReason.VtepTableFull;
+                if (refused == DropReason.VtepTableFull) RxVtepTableFull++;
+                if (CopyOut(train.Data[..Math.Min(len, VxlanHeader.HeaderLength)], pool, batch) is { } full) full.Drop = refused;
                 train.Release();
                 continue;
             }
@@ -188,14 +197,21 @@ internal sealed unsafe class VxlanReceiver : IDisposable
 
     /// <summary>
     /// The remote VTEP handle of a datagram's source: an IPv4 address as it is, an IPv6 one interned
-    /// (<see cref="VtepRemote"/>); 0 when the table of IPv6 remotes is full.
+    /// (<see cref="VtepRemote"/>); 0 when it has none, and why: an IPv6 source that is no configured VTEP while no network
+    /// accepts unknown ones (unknown-vtep), or the table is full (vtep-table-full).
     /// </summary>
-    private uint Remote(in SockAddr a)
+    private uint Remote(in SockAddr a, out DropReason refused)
     {
+        refused = DropReason.None;
         if (!a.IsIPv6) return BinaryPrimitives.ReverseEndianness(a.Address);
         var address = a.Address6;
         if (address == _lastSource6 && _lastRemote6 != 0) return _lastRemote6;
-        if (!VtepRemote.TryIntern(address, out uint remote)) return 0;
+        uint remote;
+        if (!_remotes.TryGet(address, out remote))
+        {
+            if (!InternUnknown) { refused = DropReason.UnknownVtep; return 0; }
+            if (!_remotes.TryIntern(address, out remote)) { refused = DropReason.VtepTableFull; return 0; }
+        }
         _lastSource6 = address;
         _lastRemote6 = remote;
         return remote;

@@ -42,6 +42,9 @@ public static class VtepRemote
     /// <summary>The handle of an IPv6 VTEP (big-endian, as <see cref="AddressFormat.ToKey"/> gives it); false when the table is full.</summary>
     public static bool TryIntern(UInt128 address, out uint handle) => Shared.TryIntern(address, out handle);
 
+    /// <summary>The handle of an IPv6 VTEP already interned; false for one never seen (nothing is added).</summary>
+    public static bool TryGet(UInt128 address, out uint handle) => Shared.TryGet(address, out handle);
+
     /// <summary>The IPv6 address behind a handle (0 for anything else).</summary>
     public static UInt128 Address6(uint handle) => Shared.Address6(handle);
 
@@ -115,6 +118,8 @@ public sealed class VtepRemoteTable
             return true;
         }
     }
+
+    public bool TryGet(UInt128 address, out uint handle) => _handles.TryGetValue(address, out handle);
 
     public UInt128 Address6(uint handle) => handle - 1 < (uint)Count ? _addresses[handle] : UInt128.Zero;
 }

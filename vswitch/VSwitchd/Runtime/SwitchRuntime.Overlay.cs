@@ -40,6 +40,7 @@ public sealed partial class SwitchRuntime
             Tunnel = io;
             Overlay = o;
             _underlayIPv6 = io.IsIPv6;
+            LearnUnknownVteps();
             if (persist) Store?.SetMeta("overlay", JsonSerializer.Serialize(o, OverlayJson));
             _log.LogInformation("VXLAN endpoint {Local}:{Port} open as port {Port}", o.Local, o.Port, TunnelPortName);
         }
@@ -106,6 +107,13 @@ public sealed partial class SwitchRuntime
     {
         if (n.Vni is null) return;
         Datapath.SetVteps(n.Name, n.Vteps.Select(v => ParseVtep(v, "vtep")), n.AcceptUnknownVteps);
+        LearnUnknownVteps();
+    }
+
+    /// <summary>The endpoint gives IPv6 sources it does not know a handle only while some VXLAN network accepts unknown VTEPs.</summary>
+    private void LearnUnknownVteps()
+    {
+        if (Tunnel is { } t) t.LearnsUnknownVteps = _networkConfigs.Values.Any(n => n.Vni is not null && n.AcceptUnknownVteps);
     }
 
     /// <summary>

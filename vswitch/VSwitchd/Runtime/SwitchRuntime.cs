@@ -248,6 +248,7 @@ public sealed partial class SwitchRuntime : IDisposable
             StopHostPort(name); // the host port goes with its network
             Datapath.RemoveNetwork(name);
             _networkConfigs.Remove(name);
+            LearnUnknownVteps();
             Store?.DeleteNetwork(name);
             Store?.DeleteRemoteMacs(name);
             Store?.DeleteConnections(name); // the datapath dropped them with the network
