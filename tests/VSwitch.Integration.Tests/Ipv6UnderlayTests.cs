@@ -29,15 +29,7 @@ public class Ipv6UnderlayTests(ITestOutputHelper output)
         try
         {
             Assert.Contains("mtu 1430", a1.Exec("ip", "link", "show", "xa1" + s)); // room for the 70 bytes of VXLAN over IPv6
-            Ping(a1, "10.43.0.21");
-            Ping(b1, "10.43.0.11");
-            Ping(a1, "10.43.0.21", "-s 1402 -M do"); // a full 1430-byte inner packet: 1500 on the underlay
-            var (sent, received) = Iperf.Run(a1, b1, "10.43.0.21", seconds: 3);
-            Iperf.AssertIntact(sent, received);
-            (sent, received) = Iperf.Run(b1, a1, "10.43.0.11", seconds: 3);
-            Iperf.AssertIntact(sent, received);
-            Iperf.ExactTransfer(a1, b1, "10.43.0.21");
-            Iperf.ExactTransfer(b1, a1, "10.43.0.11");
+            BothWays(a1, b1);
             Assert.Equal(0, (long)db.Port("vxlan0")["details"]!["rx-gro-bad-checksum"]!);
 
             // The IPv6 VTEP, shown as an address wherever a remote is shown.
@@ -76,6 +68,22 @@ public class Ipv6UnderlayTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Between container A (10.43.0.11) and container B (10.43.0.21), each way: ping, a full 1430-byte packet with DF
+    /// (1500 bytes on the underlay), iperf3, and 16 MiB counted and hashed to EOF.
+    /// </summary>
+    private static void BothWays(TestNetns a1, TestNetns b1)
+    {
+        foreach (var (from, to, ip) in new[] { (a1, b1, "10.43.0.21"), (b1, a1, "10.43.0.11") })
+        {
+            Ping(from, ip);
+            Ping(from, ip, "-s 1402 -M do");
+            var (sent, received) = Iperf.Run(from, to, ip, seconds: 3);
+            Iperf.AssertIntact(sent, received);
+            Iperf.ExactTransfer(from, to, ip);
+        }
+    }
+
     /// <summary>The kernel's VXLAN device on host B (IPv6 local and remote), bridged to a container.</summary>
     private static TestNetns KernelVtep(Underlay u, TestNetns hb, string local, string remote, string ip, params string[] vxlanOptions)
     {
@@ -107,15 +115,7 @@ public class Ipv6UnderlayTests(ITestOutputHelper output)
         string s = Names.Random("");
         using var da = Vswitchd.StartInNetns(ha.Name, L2Config("fd00:99:12::1", ["fd00:99:12::2"], ("xa1" + s, a1, "10.43.0.11")));
 
-        Ping(a1, "10.43.0.21");
-        Ping(b1, "10.43.0.11");
-        Ping(b1, "10.43.0.11", "-s 1402 -M do");
-        var (sent, received) = Iperf.Run(a1, b1, "10.43.0.21", seconds: 3);
-        Iperf.AssertIntact(sent, received);
-        (sent, received) = Iperf.Run(b1, a1, "10.43.0.11", seconds: 3);
-        Iperf.AssertIntact(sent, received);
-        Iperf.ExactTransfer(a1, b1, "10.43.0.21");
-        Iperf.ExactTransfer(b1, a1, "10.43.0.11");
+        BothWays(a1, b1);
         // The kernel took our datagrams with its default (udp6zerocsumrx off): their UDP checksums were there and right.
         Assert.Contains(da.Get("/v1/fdb?network=ov").AsArray(), e => (string?)e!["vtep"] == "fd00:99:12::2" && (string)e["mac"]! == MacOf(b1, "eth0"));
         Assert.True(Udp6(hb, "Udp6InDatagrams") > 1000, "the kernel's VXLAN saw no IPv6 datagrams");
