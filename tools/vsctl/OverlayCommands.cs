@@ -84,7 +84,7 @@ public static class OverlayCommands
     private static Command Add(Cli cli)
     {
         var network = new Argument<string>("NETWORK") { Description = "A VXLAN network (one with a vni)" };
-        var ip = new Argument<string>("IP") { Description = "The remote VTEP's underlay IPv4 address" };
+        var ip = new Argument<string>("IP") { Description = "The remote VTEP's underlay address (IPv4 or IPv6, the family of this host's endpoint)" };
         var add = new Command("add", "Add a remote VTEP to a VXLAN network: its broadcasts and unknown unicasts go there too") { network, ip };
         cli.SetAction(add, async (ctx, ct) =>
         {
