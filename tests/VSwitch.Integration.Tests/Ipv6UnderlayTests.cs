@@ -44,11 +44,13 @@ public class Ipv6UnderlayTests(ITestOutputHelper output)
             var trace = VsctlHarness.Ok("--socket", da.Socket, "trace",
                 "in_port=vxlan0,tun_id=42,tun_src=fd00:99:11::2,udp,dl_src=02:00:00:00:00:99,dl_dst=ff:ff:ff:ff:ff:ff,nw_dst=10.43.0.11");
             Assert.Contains("VTEP fd00:99:11::2", trace.Stdout);
-            // A VTEP of the other family is refused, naming it.
-            var (status, body) = da.Send(HttpMethod.Post, "/v1/networks/ov/vteps", new { vtep = "10.211.0.2" });
-            Assert.Equal(400, status);
-            Assert.Contains("10.211.0.2", body!.ToJsonString());
-            Assert.Contains("IPv4", body.ToJsonString());
+            // Configured through vsctl as IPv4 ones are: a third VTEP and a static MAC behind it; the other family is refused, naming it.
+            Assert.Contains("vtep fd00:99:11::3 added to network ov", VsctlHarness.Ok("--socket", da.Socket, "vtep", "add", "ov", "fd00:99:11:0::3").Stdout);
+            VsctlHarness.Ok("--socket", da.Socket, "fdb", "add", "ov", "02:00:00:00:00:77", "--vtep", "fd00:99:11::3");
+            Assert.Contains(da.Get("/v1/fdb?network=ov").AsArray(), e => (string)e!["mac"]! == "02:00:00:00:00:77" && (string?)e["vtep"] == "fd00:99:11::3" && (bool)e["static"]!);
+            var mixed = VsctlHarness.Vsctl("--socket", da.Socket, "vtep", "add", "ov", "10.211.0.3");
+            Assert.NotEqual(0, mixed.ExitCode);
+            Assert.Contains("'10.211.0.3' is IPv4 but this host's VTEP address (overlay.local) 'fd00:99:11::1' is IPv6", mixed.Stderr);
 
             // Hitless restart of host A: the MAC learned behind the IPv6 VTEP comes over (by address: handles are each process's own).
             var r = VsctlHarness.Vsctl("--socket", da.Socket, "--json", "restart");
@@ -58,6 +60,8 @@ public class Ipv6UnderlayTests(ITestOutputHelper output)
             Wait.Until(() => da.HasExited, TimeSpan.FromSeconds(20), "the old vswitchd to exit");
             var after = da.Get("/v1/fdb?network=ov").AsArray();
             Assert.Contains(after, e => (string)e!["mac"]! == bMac && (string?)e["vtep"] == "fd00:99:11::2" && !(bool)e["static"]!);
+            Assert.Contains(after, e => (string)e!["mac"]! == "02:00:00:00:00:77" && (string?)e["vtep"] == "fd00:99:11::3" && (bool)e["static"]!);
+            Assert.Contains("fd00:99:11::3", da.Get("/v1/overlay")["networks"]!.ToJsonString());
             Assert.Contains("VXLAN endpoint: took over the predecessor's sockets", da.Log);
             Ping(a1, "10.43.0.21");
             Ping(b1, "10.43.0.11");
