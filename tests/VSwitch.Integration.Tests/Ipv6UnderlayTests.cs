@@ -152,6 +152,8 @@ public class Ipv6UnderlayTests(ITestOutputHelper output)
 
         // Configured: taken (vsctl overlay set --udp6-zero-csum-rx; the networks keep their VTEPs).
         VsctlHarness.Ok("--socket", da.Socket, "overlay", "set", "--local", "fd00:99:13::1", "--udp6-zero-csum-rx");
+        Assert.True((bool)da.Get("/v1/overlay")["udp6ZeroChecksumRx"]!);
+        Assert.Contains("(takes zero UDP checksums)", VsctlHarness.Ok("--socket", da.Socket, "vtep", "ls").Stdout);
         Ping(b1, "10.43.0.11");
         Ping(a1, "10.43.0.21");
         Assert.True((long)da.Port("vxlan0")["details"]!["rx-packets"]! > 0);

@@ -54,7 +54,7 @@ public static class OverlayCommands
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var o = response.Read(ApiJson.Default.OverlayView);
             var w = ctx.Out;
-            w.WriteLine(Endpoint(o) is { } local ? $"local VTEP: {local}" : NoEndpoint);
+            w.WriteLine(Endpoint(o) is { } local ? $"local VTEP: {local}" + (o.Udp6ZeroChecksumRx ? " (takes zero UDP checksums)" : "") : NoEndpoint);
             if (o.Local is null && o.Networks.Length == 0 && o.Vteps.Length == 0) return Program.Ok;
 
             w.WriteLine();

@@ -403,7 +403,7 @@ public sealed partial class SwitchRuntime
         var nets = Datapath.Topology.Networks.Where(n => n.Vni is not null).Select(OverlayNetworkView).ToArray();
         var vteps = Tunnel?.Vteps().OrderBy(kv => kv.Key)
             .Select(kv => new VtepView(VtepRemote.Format(kv.Key), kv.Value.RxPackets, kv.Value.RxBytes, kv.Value.TxPackets, kv.Value.TxBytes)).ToArray() ?? [];
-        return new OverlayView(Overlay?.Local, Overlay?.Port ?? 0, Tunnel?.Name, nets, vteps);
+        return new OverlayView(Overlay?.Local, Overlay?.Port ?? 0, Tunnel?.Name, nets, vteps) { Udp6ZeroChecksumRx = Overlay?.Udp6ZeroChecksumRx ?? false };
     }
 
     /// <summary>A VXLAN network's overlay view; an unknown network is <see cref="NotFoundException"/>, one without a vni <see cref="InvalidRequestException"/>.</summary>
