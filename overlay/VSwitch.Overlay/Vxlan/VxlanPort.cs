@@ -33,7 +33,7 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     internal const int MaxBatch = 64;
 
     private readonly VxlanSockets _sockets;
-    private readonly VtepTable _vteps = new();
+    private readonly VtepTable _vteps;
     private readonly VxlanReceiver _receiver;
     // One transmitter (its sendmmsg messages, iovecs, addresses, GSO header buffers and counters) per
     // thread sending at the same moment: every datapath thread may send on the tunnel (SenderSlots
@@ -53,7 +53,8 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         Local = local;
         UdpPort = port;
         _sockets = sockets;
-        _receiver = new VxlanReceiver(name, sockets, _vteps, remotes ?? VSwitch.Core.Flow.VtepRemote.Shared);
+        _vteps = new VtepTable(remotes ?? VSwitch.Core.Flow.VtepRemote.Shared);
+        _receiver = new VxlanReceiver(name, sockets, _vteps);
         _transmitters = new SenderSlots<VxlanTransmitter>(() => new VxlanTransmitter(sockets, port, _vteps) { UdpGso = _udpGso });
     }
 
@@ -110,8 +111,8 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     /// </summary>
     public bool LearnsUnknownVteps
     {
-        get => _receiver.InternUnknown;
-        set => _receiver.InternUnknown = value;
+        get => _vteps.LearnUnknown;
+        set => _vteps.LearnUnknown = value;
     }
     public ushort UdpPort { get; }
     /// <summary>

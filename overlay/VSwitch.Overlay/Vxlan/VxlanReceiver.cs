@@ -33,12 +33,6 @@ internal sealed unsafe class VxlanReceiver : IDisposable
     // The last IPv6 source and its handle: a batch mostly comes from one or two VTEPs, so most datagrams skip the table.
     private UInt128 _lastSource6;
     private uint _lastRemote6;
-    /// <summary>
-    /// Whether an IPv6 source never seen gets a handle (some VXLAN network accepts unknown VTEPs). Otherwise only the
-    /// configured VTEPs have handles, and a datagram from another IPv6 source is dropped as unknown-vtep here, so that
-    /// strangers cannot fill the table.
-    /// </summary>
-    public volatile bool InternUnknown;
     private readonly TcpCoalescer _gro = new();
     // UDP GRO receive (ReceiveTrains): cmsg room per message, packets a train produced beyond the batch.
     private const int RxCmsgSpace = 32;
@@ -52,11 +46,8 @@ internal sealed unsafe class VxlanReceiver : IDisposable
     public long RxNoBuffer, RxTruncated;
     private const int MsgTrunc = 0x20;
 
-    private readonly VtepRemoteTable _remotes;
-
-    public VxlanReceiver(string name, VxlanSockets sockets, VtepTable vteps, VtepRemoteTable remotes)
+    public VxlanReceiver(string name, VxlanSockets sockets, VtepTable vteps)
     {
-        _remotes = remotes;
         _sockets = sockets;
         _vteps = vteps;
         _waiting = new WaitingSignal(name, sockets.Rx);
@@ -207,10 +198,10 @@ internal sealed unsafe class VxlanReceiver : IDisposable
         var address = a.Address6;
         if (address == _lastSource6 && _lastRemote6 != 0) return _lastRemote6;
         uint remote;
-        if (!_remotes.TryGet(address, out remote))
+        if (!_vteps.Remotes.TryGet(address, out remote))
         {
-            if (!InternUnknown) { refused = DropReason.UnknownVtep; return 0; }
-            if (!_remotes.TryIntern(address, out remote)) { refused = DropReason.VtepTableFull; return 0; }
+            if (!_vteps.LearnUnknown) { refused = DropReason.UnknownVtep; return 0; }
+            if (!_vteps.Remotes.TryIntern(address, out remote)) { refused = DropReason.VtepTableFull; return 0; }
         }
         _lastSource6 = address;
         _lastRemote6 = remote;
