@@ -72,6 +72,36 @@ public class Ipv6UnderlayTests(ITestOutputHelper output)
         }
     }
 
+    [RootFact]
+    public void An_unlisted_ipv6_vtep_is_dropped_as_unknown_vtep_and_learned_where_unknown_vteps_are_accepted()
+    {
+        using var u = new Underlay("10.214.0", "fd00:99:14");
+        var ha = u.AddHost(1);
+        var hb = u.AddHost(2);
+        var hc = u.AddHost(3);
+        var a1 = u.AddContainer();
+        var b1 = u.AddContainer();
+        var c1 = u.AddContainer();
+        string s = Names.Random("");
+        // A lists B only; B lists nobody but accepts (and learns) unknown VTEPs; C lists A, which does not list C.
+        var bConfig = JsonNode.Parse(L2Config("fd00:99:14::2", [], ("xb1" + s, b1, "10.43.0.21")))!;
+        bConfig["networks"]![0]!["acceptUnknownVteps"] = true;
+        using var da = Vswitchd.StartInNetns(ha.Name, L2Config("fd00:99:14::1", ["fd00:99:14::2"], ("xa1" + s, a1, "10.43.0.11")));
+        using var db = Vswitchd.StartInNetns(hb.Name, bConfig.ToJsonString());
+        using var dc = Vswitchd.StartInNetns(hc.Name, L2Config("fd00:99:14::3", ["fd00:99:14::1"], ("xc1" + s, c1, "10.43.0.31")));
+
+        // B learns A's VTEP from its first datagram and answers it.
+        Ping(a1, "10.43.0.21");
+        Assert.Contains(db.Get("/v1/fdb?network=ov").AsArray(), e => (string?)e!["vtep"] == "fd00:99:14::1" && (string)e["mac"]! == MacOf(a1, "xa1" + s));
+        Assert.Contains(db.Get("/v1/overlay")["vteps"]!.AsArray(), v => (string)v!["address"]! == "fd00:99:14::1" && (long)v["txPackets"]! > 0);
+
+        // A drops what C sends: counted by reason, and nothing reaches a1.
+        var r = c1.TryExec(Timeout, "ping", "-c", "2", "-i", "0.2", "-W", "1", "10.43.0.11");
+        Assert.NotEqual(0, r.ExitCode);
+        Wait.Until(() => da.Drops("unknown-vtep") > 0, TimeSpan.FromSeconds(10), "A to count C's frames as unknown-vtep");
+        Assert.DoesNotContain(da.Get("/v1/fdb?network=ov").AsArray(), e => (string?)e!["vtep"] == "fd00:99:14::3");
+    }
+
     /// <summary>
     /// Between container A (10.43.0.11) and container B (10.43.0.21), each way: ping, a full 1430-byte packet with DF
     /// (1500 bytes on the underlay), iperf3, and 16 MiB counted and hashed to EOF.
