@@ -17,6 +17,8 @@ SHORT=0
 ONLY=""
 OUTDIR="$BENCH/results"
 ALL_DPS=(vswitch-tap vswitch-afpacket vswitch-afxdp linux-bridge ovs-netdev vswitch-vxlan kernel-vxlan)
+# Rows run only when named with --only: VXLAN over an IPv6 underlay (both VTEPs IPv6).
+EXTRA_DPS=(vswitch-vxlan6 kernel-vxlan6)
 
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -38,8 +40,8 @@ DPS=()
 if [ -n "$ONLY" ]; then
   IFS=, read -r -a want <<<"$ONLY"
   for w in "${want[@]}"; do
-    ok=0; for d in "${ALL_DPS[@]}"; do [ "$d" = "$w" ] && ok=1; done
-    [ $ok = 1 ] || { echo "pktrate: --only: '$w' is not a datapath (${ALL_DPS[*]})" >&2; exit 2; }
+    ok=0; for d in "${ALL_DPS[@]}" "${EXTRA_DPS[@]}"; do [ "$d" = "$w" ] && ok=1; done
+    [ $ok = 1 ] || { echo "pktrate: --only: '$w' is not a datapath (${ALL_DPS[*]} ${EXTRA_DPS[*]})" >&2; exit 2; }
     DPS+=("$w")
   done
 else

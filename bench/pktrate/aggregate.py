@@ -156,6 +156,8 @@ def main():
              for ref, refname in (("linux-bridge", "bridge"), ("ovs-netdev", "ovs"))]
     pairs.append(("vswitch-afxdp", "vswitch-afpacket", "afpacket"))
     pairs.append(("vswitch-vxlan", "kernel-vxlan", "kernel-vxlan"))
+    pairs.append(("vswitch-vxlan6", "kernel-vxlan6", "kernel-vxlan6"))
+    pairs.append(("vswitch-vxlan6", "vswitch-vxlan", "vswitch-vxlan"))
     for vs, ref, refname in pairs:
         row = {}
         for k in RATIO_FIGS:

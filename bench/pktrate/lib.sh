@@ -14,6 +14,8 @@
 NS_GEN="$P-gen"; NS_RCV="$P-rcv"; NS_SW="$P-sw"
 # VXLAN rows: two "hosts", $P-sw (gen's side) and $P-sw2 (rcv's side), joined by an underlay veth.
 NS_SW2="$P-sw2"; UL_A=10.62.0.1; UL_B=10.62.0.2
+# The same underlay's IPv6 addresses (the *-vxlan6 rows: VTEPs over IPv6, MTU 1430 inside).
+UL6_A=fd00:62::1; UL6_B=fd00:62::2
 VSD2_PID=""
 GEN_DEV="$P-g"; RCV_DEV="$P-r"
 GEN_IP=10.61.0.1; RCV_IP=10.61.0.2
@@ -224,23 +226,27 @@ make_underlay() {
   ip link add "$P-ua" netns "$NS_SW" type veth peer name "$P-ub" netns "$NS_SW2"
   ip -n "$NS_SW" addr add "$UL_A/24" dev "$P-ua"
   ip -n "$NS_SW2" addr add "$UL_B/24" dev "$P-ub"
+  ip -n "$NS_SW" addr add "$UL6_A/64" dev "$P-ua" nodad
+  ip -n "$NS_SW2" addr add "$UL6_B/64" dev "$P-ub" nodad
   ip -n "$NS_SW" link set "$P-ua" up
   ip -n "$NS_SW2" link set "$P-ub" up
 }
 
-# vswitchd on each host, one VXLAN network (VNI 42), gen and rcv attached by TAP (MTU 1450).
-# CPU is counted for gen's side vswitchd only (the receiving host's vswitchd runs too).
+# vswitchd on each host, one VXLAN network (VNI 42), gen and rcv attached by TAP (MTU 1450; 1430 over IPv6).
+# CPU is counted for gen's side vswitchd only (the receiving host's vswitchd runs too). Argument 6: IPv6 VTEPs.
 setup_vswitch_vxlan() {
+  local a=$UL_A b=$UL_B
+  if [ "${1:-}" = 6 ]; then a=$UL6_A; b=$UL6_B; fi
   make_ns; make_underlay
   cat >"$WORK/vswitch.json" <<JSON
-{ "overlay": { "local": "$UL_A" },
-  "networks": [ { "name": "bench", "vni": 42, "vteps": ["$UL_B"] } ],
+{ "overlay": { "local": "$a" },
+  "networks": [ { "name": "bench", "vni": 42, "vteps": ["$b"] } ],
   "ports": [ { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" } ],
   "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} } }
 JSON
   cat >"$WORK/vswitch2.json" <<JSON
-{ "overlay": { "local": "$UL_B" },
-  "networks": [ { "name": "bench", "vni": 42, "vteps": ["$UL_A"] } ],
+{ "overlay": { "local": "$b" },
+  "networks": [ { "name": "bench", "vni": 42, "vteps": ["$a"] } ],
   "ports": [ { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" } ],
   "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} } }
 JSON
@@ -258,20 +264,22 @@ JSON
 }
 
 # The kernel's VXLAN device on each host, bridged to a veth to gen / rcv (as Flannel or Docker's overlay would).
-setup_kernel_vxlan() {
+setup_kernel_vxlan() { # argument 6: IPv6 VTEPs (the device's MTU is then 1430)
+  local ula=$UL_A ulb=$UL_B mtu=1450
+  if [ "${1:-}" = 6 ]; then ula=$UL6_A; ulb=$UL6_B; mtu=1430; fi
   make_ns; make_underlay
   ip link add "$GEN_DEV" netns "$NS_GEN" address "$GEN_MAC" type veth peer name "$P-gs" netns "$NS_SW"
   ip link add "$RCV_DEV" netns "$NS_RCV" address "$RCV_MAC" type veth peer name "$P-rs" netns "$NS_SW2"
   local side ns ul peer port
   for side in a b; do
-    if [ $side = a ]; then ns=$NS_SW; ul=$UL_A; peer=$UL_B; port="$P-gs"; else ns=$NS_SW2; ul=$UL_B; peer=$UL_A; port="$P-rs"; fi
+    if [ $side = a ]; then ns=$NS_SW; ul=$ula; peer=$ulb; port="$P-gs"; else ns=$NS_SW2; ul=$ulb; peer=$ula; port="$P-rs"; fi
     ip -n "$ns" link add vx0 type vxlan id 42 dstport 4789 local "$ul" remote "$peer" dev "$P-u$side"
     ip -n "$ns" link add br0 type bridge
     ip -n "$ns" link set vx0 master br0
     ip -n "$ns" link set "$port" master br0
     ip -n "$ns" link set vx0 up; ip -n "$ns" link set br0 up; ip -n "$ns" link set "$port" up
   done
-  ip -n "$NS_GEN" link set "$GEN_DEV" mtu 1450; ip -n "$NS_RCV" link set "$RCV_DEV" mtu 1450
+  ip -n "$NS_GEN" link set "$GEN_DEV" mtu $mtu; ip -n "$NS_RCV" link set "$RCV_DEV" mtu $mtu
   ip -n "$NS_GEN" addr add "$GEN_IP/24" dev "$GEN_DEV"; ip -n "$NS_RCV" addr add "$RCV_IP/24" dev "$RCV_DEV"
   ip -n "$NS_GEN" link set "$GEN_DEV" up; ip -n "$NS_RCV" link set "$RCV_DEV" up
   SW_KIND=bridge; SW_PID=""
@@ -287,6 +295,8 @@ dp_setup() {
     ovs-netdev) setup_ovs_netdev ;;
     vswitch-vxlan) setup_vswitch_vxlan ;;
     kernel-vxlan) setup_kernel_vxlan ;;
+    vswitch-vxlan6) setup_vswitch_vxlan 6 ;;
+    kernel-vxlan6) setup_kernel_vxlan 6 ;;
   esac
 }
 
@@ -344,7 +354,7 @@ CFG
   # veth datapaths: what reached the switch's gen-facing interface, to tell drops before the switch
   # from drops inside it (vswitchd's ring drops show in no counter of its API).
   local swin0=0 swin1=0 swdr0=0 swdr1=0
-  if [ "$dp" != vswitch-tap ] && [ "$dp" != vswitch-vxlan ]; then
+  if [ "$dp" != vswitch-tap ] && [ "${dp#vswitch-vxlan}" = "$dp" ]; then
     swin0=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr0=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
   fi
   c0=$(proc_ticks "$SW_PID"); s0=$(softirq_ticks); t0=$(now)
@@ -355,7 +365,7 @@ CFG
   gtx1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_packets); gdr1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_dropped)
   rrx1=$(stat_of "$NS_RCV" "$RCV_DEV" rx_packets); rdr1=$(stat_of "$NS_RCV" "$RCV_DEV" rx_dropped)
   c1=$(proc_ticks "$SW_PID"); s1=$(softirq_ticks)
-  if [ "$dp" != vswitch-tap ] && [ "$dp" != vswitch-vxlan ]; then
+  if [ "$dp" != vswitch-tap ] && [ "${dp#vswitch-vxlan}" = "$dp" ]; then
     swin1=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr1=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
   fi
   # timeout's SIGINT is the normal way trafgen stops (exit 124 or 130 is fine)
@@ -363,7 +373,7 @@ CFG
   printf '{"dp":"%s","fig":"%s","run":%d,"loadavg":"%s","window_s":%s,"offered":%d,"delivered":%d,"gen_tx_dropped":%d,"rcv_rx_dropped":%d,"sw_in_rx":%s,"sw_in_rx_dropped":%s,"switch_cpu_s":%s,"softirq_cpu_s":%s,"cpu_kind":"%s"}\n' \
     "$dp" "$fig" "$r" "$load" "$("$PY" -c "print(round($t1-$t0, 4))")" \
     $((gtx1 - gtx0)) $((rrx1 - rrx0)) $((gdr1 - gdr0)) $((rdr1 - rdr0)) \
-    "$(case $dp in vswitch-tap|vswitch-vxlan) echo null ;; *) echo $((swin1 - swin0)) ;; esac)" "$(case $dp in vswitch-tap|vswitch-vxlan) echo null ;; *) echo $((swdr1 - swdr0)) ;; esac)" \
+    "$(case $dp in vswitch-tap|vswitch-vxlan*) echo null ;; *) echo $((swin1 - swin0)) ;; esac)" "$(case $dp in vswitch-tap|vswitch-vxlan*) echo null ;; *) echo $((swdr1 - swdr0)) ;; esac)" \
     "$("$PY" -c "print(($c1-$c0)/$CLK_TCK)")" "$("$PY" -c "print(($s1-$s0)/$CLK_TCK)")" \
     "$([ "$SW_KIND" = bridge ] && echo softirq || echo process)" >>"$RUNLOG"
 }

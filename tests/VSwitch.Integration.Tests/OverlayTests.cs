@@ -12,9 +12,15 @@ public sealed class Underlay : IDisposable
     public TestNetns Switch { get; }
     public string Subnet { get; }
 
-    public Underlay(string subnet)
+    /// <summary>The IPv6 prefix of the hosts' underlay addresses (PREFIX::index/64), or null for IPv4 only.</summary>
+    public string? Subnet6 { get; }
+
+    /// <param name="subnet">the first three octets of the hosts' IPv4 addresses</param>
+    /// <param name="subnet6">e.g. "fd00:99:1": the hosts also get PREFIX::index/64, added nodad (usable at once, no DAD wait)</param>
+    public Underlay(string subnet, string? subnet6 = null)
     {
         Subnet = subnet;
+        Subnet6 = subnet6;
         Switch = Own(new TestNetns("vsu-"));
         Switch.Exec("ip", "link", "add", "br0", "type", "bridge");
         Switch.Exec("ip", "link", "set", "br0", "up");
@@ -31,6 +37,7 @@ public sealed class Underlay : IDisposable
         Switch.Exec("ip", "link", "set", outer, "master", "br0");
         Switch.Exec("ip", "link", "set", outer, "up");
         h.Exec("ip", "addr", "add", $"{Subnet}.{index}/24", "dev", "u0");
+        if (Subnet6 is not null) h.Exec("ip", "-6", "addr", "add", $"{Subnet6}::{index}/64", "dev", "u0", "nodad");
         h.Exec("ip", "link", "set", "u0", "up");
         return h;
     }
@@ -60,7 +67,7 @@ public class OverlayTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    private static string L2Config(string local, string[] remotes, params (string Port, TestNetns Ns, string Ip)[] containers) =>
+    internal static string L2Config(string local, string[] remotes, params (string Port, TestNetns Ns, string Ip)[] containers) =>
         new JsonObject
         {
             ["overlay"] = new JsonObject { ["local"] = local },
@@ -71,7 +78,7 @@ public class OverlayTests
             }).ToArray()),
         }.ToJsonString();
 
-    private static void Ping(TestNetns from, string to, string extra = "")
+    internal static void Ping(TestNetns from, string to, string extra = "")
     {
         var args = new List<string> { "-c", "2", "-i", "0.2", "-W", "2" };
         if (extra.Length > 0) args.AddRange(extra.Split(' '));
@@ -80,7 +87,7 @@ public class OverlayTests
         Assert.True(r.ExitCode == 0, $"ping {to} from {from.Name}: {r.Output}");
     }
 
-    private static string MacOf(TestNetns ns, string dev) =>
+    internal static string MacOf(TestNetns ns, string dev) =>
         (string)JsonNode.Parse(ns.Exec("ip", "-j", "link", "show", "dev", dev))!.AsArray()[0]!["address"]!;
 
     [RootFact]

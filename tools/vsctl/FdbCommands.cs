@@ -54,7 +54,7 @@ public static class FdbCommands
     {
         var network = new Argument<string>("NETWORK") { Description = "A VXLAN network (one with a vni)" };
         var mac = new Argument<string>("MAC") { Description = "The remote MAC address (unicast)" };
-        var vtep = new Option<string>("--vtep") { Description = "The remote VTEP it lives behind (its underlay IPv4 address)", HelpName = "IP", Required = true };
+        var vtep = new Option<string>("--vtep") { Description = "The remote VTEP it lives behind (its underlay address, IPv4 or IPv6: the endpoint's family)", HelpName = "IP", Required = true };
         var add = new Command("add", "Add a static remote MAC: frames to it go to --vtep, never flooded (kept across restarts until fdb del)") { network, mac, vtep };
         cli.SetAction(add, async (ctx, ct) =>
         {

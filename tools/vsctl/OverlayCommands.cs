@@ -26,7 +26,7 @@ public static class OverlayCommands
 
     /// <summary>"127.0.0.1:4789 (port vxlan0)", or null without an endpoint.</summary>
     public static string? Endpoint(OverlayView o) =>
-        o.Local is null ? null : $"{o.Local}:{o.Port}" + (o.TunnelPort is null ? "" : $" (port {o.TunnelPort})");
+        o.Local is null ? null : (o.Local.Contains(':') ? $"[{o.Local}]:{o.Port}" : $"{o.Local}:{o.Port}") + (o.TunnelPort is null ? "" : $" (port {o.TunnelPort})");
 
     /// <summary>GET /v1/overlay, or null when the daemon cannot say (an older daemon without it, or unreachable).</summary>
     public static async Task<OverlayView?> TryGet(ApiClient api, CancellationToken ct)
@@ -54,7 +54,7 @@ public static class OverlayCommands
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var o = response.Read(ApiJson.Default.OverlayView);
             var w = ctx.Out;
-            w.WriteLine(Endpoint(o) is { } local ? $"local VTEP: {local}" : NoEndpoint);
+            w.WriteLine(Endpoint(o) is { } local ? $"local VTEP: {local}" + (o.Udp6ZeroChecksumRx ? " (takes zero UDP checksums)" : "") : NoEndpoint);
             if (o.Local is null && o.Networks.Length == 0 && o.Vteps.Length == 0) return Program.Ok;
 
             w.WriteLine();
@@ -68,7 +68,7 @@ public static class OverlayCommands
             // Counters exist for the VTEPs the endpoint has exchanged packets with; a listed VTEP without any shows zeros.
             var counted = o.Vteps.ToDictionary(v => v.Address);
             var all = o.Networks.SelectMany(n => n.Vteps).Concat(counted.Keys).Distinct()
-                .OrderBy(a => System.Net.IPAddress.TryParse(a, out var ip) ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ip.GetAddressBytes()) : uint.MaxValue)
+                .OrderBy(a => System.Net.IPAddress.TryParse(a, out var ip) ? Convert.ToHexString(ip.GetAddressBytes()).PadLeft(32, '0') : "~") // numeric order, IPv4 or IPv6
                 .ThenBy(a => a, StringComparer.Ordinal);
             w.WriteLine();
             var vteps = new TableWriter("VTEP", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES");
@@ -84,7 +84,7 @@ public static class OverlayCommands
     private static Command Add(Cli cli)
     {
         var network = new Argument<string>("NETWORK") { Description = "A VXLAN network (one with a vni)" };
-        var ip = new Argument<string>("IP") { Description = "The remote VTEP's underlay IPv4 address" };
+        var ip = new Argument<string>("IP") { Description = "The remote VTEP's underlay address (IPv4 or IPv6, the family of this host's endpoint)" };
         var add = new Command("add", "Add a remote VTEP to a VXLAN network: its broadcasts and unknown unicasts go there too") { network, ip };
         cli.SetAction(add, async (ctx, ct) =>
         {

@@ -32,13 +32,14 @@ public static class OverlayEndpointCommands
 
     private static Command Set(Cli cli)
     {
-        var local = new Option<string>("--local") { Description = "This host's VTEP address (an IPv4 address of its underlay interface)", HelpName = "ADDR", Required = true };
+        var local = new Option<string>("--local") { Description = "This host's VTEP address (an IPv4 or IPv6 address of its underlay interface; the remote VTEPs are of its family)", HelpName = "ADDR", Required = true };
         var port = Cli.IntOption("--port", "UDP port (default 4789, IANA's; the Linux kernel's old default is 8472)");
         var noGso = new Option<bool>("--no-udp-gso") { Description = "Send no UDP GSO trains (for a userspace VTEP on this host that reads the underlay without virtio headers)" };
-        var set = new Command("set", "Open the VXLAN endpoint, or move it to another address or port; VXLAN networks keep their VTEPs") { local, port, noGso };
+        var zeroCsum = new Option<bool>("--udp6-zero-csum-rx") { Description = "Over IPv6, take datagrams with a zero UDP checksum (from a kernel vxlan with udp6zerocsumtx); refused by default, as the kernel does" };
+        var set = new Command("set", "Open the VXLAN endpoint, or move it to another address or port; VXLAN networks keep their VTEPs") { local, port, noGso, zeroCsum };
         cli.SetAction(set, async (ctx, ct) =>
         {
-            var body = new OverlayRequest(ctx.Get(local), ctx.Get(port), ctx.Get(noGso) ? false : null);
+            var body = new OverlayRequest(ctx.Get(local), ctx.Get(port), ctx.Get(noGso) ? false : null, ctx.Get(zeroCsum) ? true : null);
             var response = await ctx.Api.PutAsync("v1/overlay", body, ApiJson.Default.OverlayRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
             var o = response.Read(ApiJson.Default.OverlayView);

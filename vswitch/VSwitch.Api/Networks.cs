@@ -56,7 +56,7 @@ public sealed record NetworkRequest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? RouterMac { get; init; }
 
-    /// <summary>Remote VTEPs (IPv4) of a VXLAN network.</summary>
+    /// <summary>Remote VTEPs of a VXLAN network (IPv4 or IPv6: the family of this host's VXLAN endpoint).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string[]? Vteps { get; init; }
 

@@ -3,7 +3,11 @@ using System.Text.Json.Serialization;
 namespace VSwitch.Api;
 
 /// <summary>GET /v1/overlay. Local is null (and Port 0) when vswitchd has no VXLAN endpoint (no overlay.local in its config).</summary>
-public sealed record OverlayView(string? Local, int Port, string? TunnelPort, OverlayNetworkView[] Networks, VtepView[] Vteps);
+public sealed record OverlayView(string? Local, int Port, string? TunnelPort, OverlayNetworkView[] Networks, VtepView[] Vteps)
+{
+    /// <summary>Over an IPv6 underlay, whether datagrams with a zero UDP checksum are taken (off unless configured, as the kernel).</summary>
+    public bool Udp6ZeroChecksumRx { get; init; }
+}
 
 /// <summary>
 /// A VXLAN network: its VNI, its remote VTEPs (head-end replication list), whether it learns unknown VTEPs.
@@ -25,4 +29,5 @@ public sealed record VtepRequest([property: JsonIgnore(Condition = JsonIgnoreCon
 public sealed record OverlayRequest(
     string? Local,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Port = null,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] bool? UdpGso = null);
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] bool? UdpGso = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] bool? Udp6ZeroChecksumRx = null);

@@ -1,3 +1,4 @@
+using System.Net;
 using VSwitch.Core.Buffers;
 using VSwitch.Core.Ports;
 using VSwitch.Core.Ports.Linux;
@@ -32,7 +33,7 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     internal const int MaxBatch = 64;
 
     private readonly VxlanSockets _sockets;
-    private readonly VtepTable _vteps = new();
+    private readonly VtepTable _vteps;
     private readonly VxlanReceiver _receiver;
     // One transmitter (its sendmmsg messages, iovecs, addresses, GSO header buffers and counters) per
     // thread sending at the same moment: every datapath thread may send on the tunnel (SenderSlots
@@ -46,12 +47,13 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         public long RxPackets, RxBytes, TxPackets, TxBytes;
     }
 
-    private VxlanPort(string name, uint local, ushort port, VxlanSockets sockets)
+    private VxlanPort(string name, IPAddress local, ushort port, VxlanSockets sockets, VSwitch.Core.Flow.VtepRemoteTable? remotes = null)
     {
         Name = name;
         Local = local;
         UdpPort = port;
         _sockets = sockets;
+        _vteps = new VtepTable(remotes ?? VSwitch.Core.Flow.VtepRemote.Shared);
         _receiver = new VxlanReceiver(name, sockets, _vteps);
         _transmitters = new SenderSlots<VxlanTransmitter>(() => new VxlanTransmitter(sockets, port, _vteps) { UdpGso = _udpGso });
     }
@@ -81,8 +83,37 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     }
 
     public string Name { get; }
-    /// <summary>The local VTEP address (IPv4, host order).</summary>
-    public uint Local { get; }
+    /// <summary>The local VTEP address, IPv4 or IPv6 (the underlay's family: every remote is of it too).</summary>
+    public IPAddress Local { get; }
+    /// <summary>True over an IPv6 underlay.</summary>
+    public bool IsIPv6 => _sockets.IsIPv6;
+    /// <summary>Bytes the underlay carries around a frame: outer IP, UDP and VXLAN (70 over IPv6, 50 over IPv4).</summary>
+    public int Overhead => VxlanHeader.Overhead(IsIPv6);
+
+    /// <summary>
+    /// Over IPv6, whether datagrams with a zero UDP checksum are taken (off by default, as the kernel's VXLAN
+    /// device without udp6zerocsumrx); see <see cref="VxlanSockets.AcceptZeroChecksum"/>.
+    /// </summary>
+    public bool AcceptZeroChecksum
+    {
+        get => _acceptZeroChecksum;
+        set
+        {
+            if (!_sockets.AcceptZeroChecksum(value)) throw new PortException($"{Name}: the kernel refused UDP_NO_CHECK6_RX");
+            _acceptZeroChecksum = value;
+        }
+    }
+    private bool _acceptZeroChecksum;
+
+    /// <summary>
+    /// Over IPv6, whether a datagram from an address that is no configured VTEP gets a handle (set when a VXLAN
+    /// network accepts unknown VTEPs); otherwise it is dropped as unknown-vtep on receive, taking no room in the table.
+    /// </summary>
+    public bool LearnsUnknownVteps
+    {
+        get => _vteps.LearnUnknown;
+        set => _vteps.LearnUnknown = value;
+    }
     public ushort UdpPort { get; }
     /// <summary>
     /// An epoll fd over the receive socket and an eventfd that is raised while a train's leftovers
@@ -115,12 +146,23 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     }
 
     /// <summary>Opens the endpoint; throws <see cref="PortException"/> naming the address when it cannot bind (not local, port in use).</summary>
-    public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort)
+    public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort) =>
+        Open(name, new IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(local)), port);
+
+    /// <summary>Opens the endpoint on an IPv4 or IPv6 address (AF_INET or AF_INET6 sockets); throws <see cref="PortException"/> naming the address when it cannot bind.</summary>
+    public static VxlanPort Open(string name, IPAddress local, ushort port = VxlanHeader.UdpPort) => Open(name, local, port, null);
+
+    /// <summary>
+    /// As <see cref="Open(string, IPAddress, ushort)"/>, with IPv6 sources interned in <paramref name="remotes"/> instead
+    /// of the process's table: for tests of the table's bounds. The daemon never does this (a handle must name one
+    /// address in every table of the process, and transmit and the views read the shared table).
+    /// </summary>
+    public static VxlanPort Open(string name, IPAddress local, ushort port, VSwitch.Core.Flow.VtepRemoteTable? remotes)
     {
         var sockets = VxlanSockets.Open(name, local, port);
         try
         {
-            return new VxlanPort(name, local, port, sockets);
+            return new VxlanPort(name, local, port, sockets, remotes);
         }
         catch
         {
@@ -134,10 +176,10 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     /// SCM_RIGHTS): <paramref name="fds"/> is the receive socket then the <see cref="TxSockets"/> source-port
     /// sockets, as <see cref="SocketFds"/> gives them. On failure the fds are left open for the caller.
     /// </summary>
-    public static VxlanPort Adopt(string name, uint local, ushort port, ReadOnlySpan<int> fds, bool udpGso)
+    public static VxlanPort Adopt(string name, IPAddress local, ushort port, ReadOnlySpan<int> fds, bool udpGso)
     {
         if (fds.Length != 1 + TxSockets) throw new ArgumentException($"{name}: {1 + TxSockets} sockets expected, {fds.Length} given", nameof(fds));
-        var sockets = VxlanSockets.Adopt(name, fds[0], fds[1..]);
+        var sockets = VxlanSockets.Adopt(name, local.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6, fds[0], fds[1..]);
         return new VxlanPort(name, local, port, sockets) { UdpGso = udpGso };
     }
 
@@ -153,13 +195,14 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         finally { _transmitters.Return(slot); }
     }
 
-    /// <summary>A copy of the per-VTEP counters.</summary>
+    /// <summary>A copy of the per-VTEP counters, by <see cref="VSwitch.Core.Flow.VtepRemote"/> handle.</summary>
     public Dictionary<uint, VtepCounters> Vteps() => _vteps.Snapshot();
 
     public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
     [
         new("rx-packets", RxPackets),
         new("rx-bad-vxlan", RxBadHeader),
+        new("rx-vtep-table-full", Volatile.Read(ref _receiver.RxVtepTableFull)),
         new("rx-udp-gro", _sockets.GroEnabled ? 1 : 0),
         new("rx-no-buffer", RxNoBuffer),
         new("rx-truncated", RxTruncated),

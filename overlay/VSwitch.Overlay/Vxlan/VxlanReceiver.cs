@@ -24,10 +24,15 @@ internal sealed unsafe class VxlanReceiver : IDisposable
     private readonly WaitingSignal _waiting;
     private readonly MMsgHdr* _msgs;
     private readonly IoVec* _iovs;
-    private readonly SockAddrIn* _addrs;
+    private readonly SockAddr* _addrs;
     private readonly Packet?[] _rxPackets = new Packet?[MaxBatch];
 
     public long RxPackets, RxBadHeader;
+    /// <summary>Datagrams from an IPv6 VTEP that found the table of IPv6 remotes full (<see cref="VtepRemote"/>).</summary>
+    public long RxVtepTableFull;
+    // The last IPv6 source and its handle: a batch mostly comes from one or two VTEPs, so most datagrams skip the table.
+    private UInt128 _lastSource6;
+    private uint _lastRemote6;
     private readonly TcpCoalescer _gro = new();
     // UDP GRO receive (ReceiveTrains): cmsg room per message, packets a train produced beyond the batch.
     private const int RxCmsgSpace = 32;
@@ -48,7 +53,7 @@ internal sealed unsafe class VxlanReceiver : IDisposable
         _waiting = new WaitingSignal(name, sockets.Rx);
         _msgs = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(MMsgHdr)));
         _iovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(IoVec)));
-        _addrs = (SockAddrIn*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(SockAddrIn)));
+        _addrs = (SockAddr*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(SockAddr)));
         _rxCmsgs = (byte*)NativeMemory.AllocZeroed((nuint)(MaxBatch * RxCmsgSpace));
     }
 
@@ -88,10 +93,11 @@ internal sealed unsafe class VxlanReceiver : IDisposable
             // With UDP_GRO on, a train read here (no large buffer was free) does not fit: drop it, counted, rather than forward its first bytes.
             if ((_msgs[i].Hdr.Flags & MsgTrunc) != 0) { RxTruncated++; p.Release(); continue; }
             p.SetLength((int)_msgs[i].Len);
-            uint remote = BinaryPrimitives.ReverseEndianness(_addrs[i].Address);
+            uint remote = Remote(in _addrs[i], out var refused);
             p.TunnelRemote = remote;
-            var reason = VxlanCodec.Decapsulate(p);
-            if (reason != DropReason.None)
+            var reason = remote == 0 ? refused : VxlanCodec.Decapsulate(p);
+            if (remote == 0) { p.Drop = reason; if (reason == DropReason.VtepTableFull) RxVtepTableFull++; }
+            else if (reason != DropReason.None)
             {
                 // Counted by the pipeline under this reason, like any bad frame.
                 p.Drop = reason;
@@ -135,7 +141,15 @@ internal sealed unsafe class VxlanReceiver : IDisposable
             if (i >= got) { train.Release(); continue; }
             int len = (int)_msgs[i].Len;
             train.SetLength(len);
-            uint remote = BinaryPrimitives.ReverseEndianness(_addrs[i].Address);
+            uint remote = Remote(in _addrs[i], out var refused);
+            if (remote == 0)
+            {
+                // No handle for this IPv6 VTEP: the train's datagrams are dropped, counted once under the reason.
+                if (refused == DropReason.VtepTableFull) RxVtepTableFull++;
+                if (CopyOut(train.Data[..Math.Min(len, VxlanHeader.HeaderLength)], pool, batch) is { } full) full.Drop = refused;
+                train.Release();
+                continue;
+            }
             int size = VxlanSockets.GroSegmentSize(in _msgs[i].Hdr);
             if (size <= 0 || size >= len) size = len;
             var data = train.Data;
@@ -172,6 +186,28 @@ internal sealed unsafe class VxlanReceiver : IDisposable
         return batch.Count - before;
     }
 
+    /// <summary>
+    /// The remote VTEP handle of a datagram's source: an IPv4 address as it is, an IPv6 one interned
+    /// (<see cref="VtepRemote"/>); 0 when it has none, and why: an IPv6 source that is no configured VTEP while no network
+    /// accepts unknown ones (unknown-vtep), or the table is full (vtep-table-full).
+    /// </summary>
+    private uint Remote(in SockAddr a, out DropReason refused)
+    {
+        refused = DropReason.None;
+        if (!a.IsIPv6) return BinaryPrimitives.ReverseEndianness(a.Address);
+        var address = a.Address6;
+        if (address == _lastSource6 && _lastRemote6 != 0) return _lastRemote6;
+        uint remote;
+        if (!_vteps.Remotes.TryGet(address, out remote))
+        {
+            if (!_vteps.LearnUnknown) { refused = DropReason.UnknownVtep; return 0; }
+            if (!_vteps.Remotes.TryIntern(address, out remote)) { refused = DropReason.VtepTableFull; return 0; }
+        }
+        _lastSource6 = address;
+        _lastRemote6 = remote;
+        return remote;
+    }
+
     /// <summary>Rents up to <paramref name="want"/> buffers from <paramref name="pool"/> and points one recvmmsg message at each; returns how many.</summary>
     private int PrepareReceive(PacketPool pool, int want, bool withCmsg)
     {
@@ -187,7 +223,7 @@ internal sealed unsafe class VxlanReceiver : IDisposable
             _msgs[n].Hdr.Iov = &_iovs[n];
             _msgs[n].Hdr.IovLen = 1;
             _msgs[n].Hdr.Name = &_addrs[n];
-            _msgs[n].Hdr.NameLen = (uint)sizeof(SockAddrIn);
+            _msgs[n].Hdr.NameLen = (uint)sizeof(SockAddr);
             if (withCmsg)
             {
                 _msgs[n].Hdr.Control = _rxCmsgs + n * RxCmsgSpace;

@@ -1,25 +1,60 @@
 using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Tmds.Linux;
+using VSwitch.Core.Flow;
 using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Wire;
 
 namespace VSwitch.Overlay;
 
-/// <summary>struct sockaddr_in: what the VXLAN sockets bind to and send to.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct SockAddrIn
+/// <summary>
+/// struct sockaddr_in or struct sockaddr_in6 in the room of the larger (28 bytes): what the VXLAN sockets bind
+/// to, send to and hear from. One type for both families, so the receiver's and transmitter's native arrays do not
+/// change with the underlay; <see cref="Length"/> is what the kernel is told.
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = 28)]
+internal unsafe struct SockAddr
 {
-    public ushort Family;
-    public ushort Port;   // network order
-    public uint Address;  // network order
-    public ulong Zero;
+    [FieldOffset(0)] public ushort Family;
+    [FieldOffset(2)] public ushort Port;      // network order
+    [FieldOffset(4)] public uint Address;     // sockaddr_in: network order (sockaddr_in6: flow info, 0)
+    [FieldOffset(8)] private fixed byte _address6[16]; // sockaddr_in6: network order
+    [FieldOffset(24)] public uint ScopeId;
+
+    public readonly bool IsIPv6 => Family == LibC.AF_INET6;
+    /// <summary>The size of the family's sockaddr.</summary>
+    public readonly uint Length => IsIPv6 ? 28u : 16u;
+
+    /// <summary>The IPv6 address, big-endian as the flow key keeps IPv6 addresses.</summary>
+    public readonly UInt128 Address6
+    {
+        get { fixed (byte* a = _address6) return BinaryPrimitives.ReadUInt128BigEndian(new ReadOnlySpan<byte>(a, 16)); }
+    }
 
     /// <summary>IPv4 <paramref name="address"/>:<paramref name="port"/>, both in host order.</summary>
-    public static SockAddrIn Of(uint address, ushort port) => new()
+    public static SockAddr Of(uint address, ushort port) => new()
     {
         Family = (ushort)LibC.AF_INET, Port = BinaryPrimitives.ReverseEndianness(port), Address = BinaryPrimitives.ReverseEndianness(address),
     };
+
+    /// <summary>IPv6 <paramref name="address"/> (big-endian) : <paramref name="port"/> (host order).</summary>
+    public static SockAddr Of6(UInt128 address, ushort port)
+    {
+        var sa = new SockAddr { Family = (ushort)LibC.AF_INET6, Port = BinaryPrimitives.ReverseEndianness(port) };
+        BinaryPrimitives.WriteUInt128BigEndian(new Span<byte>(sa._address6, 16), address);
+        return sa;
+    }
+
+    /// <summary>The local endpoint's address of either family.</summary>
+    public static SockAddr Of(IPAddress address, ushort port) => address.AddressFamily == AddressFamily.InterNetworkV6
+        ? Of6(AddressFormat.ToKey(address), port)
+        : Of((uint)AddressFormat.ToKey(address), port);
+
+    /// <summary>A remote VTEP by its <see cref="VtepRemote"/> handle: an IPv4 address, or an interned IPv6 one.</summary>
+    public static SockAddr OfRemote(uint remote, ushort port) =>
+        VtepRemote.IsIPv6(remote) ? Of6(VtepRemote.Address6(remote), port) : Of(remote, port);
 }
 
 /// <summary>
@@ -40,18 +75,25 @@ internal sealed unsafe class VxlanSockets : IDisposable
     /// <summary>UDP_GRO: the option on the receive socket, and the cmsg that gives a train's datagram size.</summary>
     private const int UdpGro = 104;
     private const int SoNoCheck = 11;
+    /// <summary>UDP_NO_CHECK6_RX: accept a zero UDP checksum over IPv6 (RFC 6936).</summary>
+    private const int UdpNoCheck6Rx = 102;
     private const int SoRcvBufForce = 33;
+    private const int Ipv6V6Only = 26;
     /// <summary>CMSG_SPACE(sizeof(u16)) on 64-bit: one UDP_SEGMENT cmsg.</summary>
     public const int SegmentCmsgSpace = 24;
 
     private readonly string _name;
     private int _groState; // 0: not tried, 1: on, -1: the kernel refused
 
-    private VxlanSockets(string name)
+    private VxlanSockets(string name, bool ipv6)
     {
         _name = name;
+        IsIPv6 = ipv6;
         Array.Fill(Tx, -1);
     }
+
+    /// <summary>True for an IPv6 underlay (AF_INET6 sockets): every remote is then an IPv6 VTEP.</summary>
+    public bool IsIPv6 { get; }
 
     /// <summary>The receive socket (local VTEP address, VXLAN port), or -1 once disposed.</summary>
     public int Rx { get; private set; } = -1;
@@ -61,9 +103,9 @@ internal sealed unsafe class VxlanSockets : IDisposable
     public bool GroEnabled => _groState > 0;
 
     /// <summary>Opens and binds every socket; throws <see cref="PortException"/> naming the address when it cannot bind (not local, port in use).</summary>
-    public static VxlanSockets Open(string name, uint local, ushort port)
+    public static VxlanSockets Open(string name, IPAddress local, ushort port)
     {
-        var s = new VxlanSockets(name);
+        var s = new VxlanSockets(name, local.AddressFamily == AddressFamily.InterNetworkV6);
         try
         {
             s.Rx = Socket(name, local, port, receiveBuffer: 8 << 20);
@@ -84,32 +126,34 @@ internal sealed unsafe class VxlanSockets : IDisposable
     /// Sockets another process opened and bound, handed over (a hitless restart): the receive socket and the
     /// source-port sockets, in that order. They are taken as they are; UDP_GRO is asked for again on first use.
     /// </summary>
-    public static VxlanSockets Adopt(string name, int rx, ReadOnlySpan<int> tx)
+    public static VxlanSockets Adopt(string name, bool ipv6, int rx, ReadOnlySpan<int> tx)
     {
         if (tx.Length != Count) throw new ArgumentException($"{name}: {Count} source-port sockets expected, {tx.Length} given", nameof(tx));
-        var s = new VxlanSockets(name) { Rx = rx };
+        var s = new VxlanSockets(name, ipv6) { Rx = rx };
         tx.CopyTo(s.Tx);
         return s;
     }
 
-    private static int Socket(string name, uint local, ushort port, int receiveBuffer)
+    private static int Socket(string name, IPAddress local, ushort port, int receiveBuffer)
     {
-        int fd = LibC.socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
-        if (fd < 0) NativeError.Throw(name, "socket(AF_INET, SOCK_DGRAM)");
+        var sa = SockAddr.Of(local, port);
+        int fd = LibC.socket(sa.Family, LibC.SOCK_DGRAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
+        if (fd < 0) NativeError.Throw(name, sa.IsIPv6 ? "socket(AF_INET6, SOCK_DGRAM)" : "socket(AF_INET, SOCK_DGRAM)");
         int one = 1;
         LibC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_REUSEADDR, &one, sizeof(int));
+        // Bound to one IPv6 address, the socket never hears IPv4; said outright so no sysctl changes that.
+        if (sa.IsIPv6) LibC.setsockopt(fd, LibC.IPPROTO_IPV6, Ipv6V6Only, &one, sizeof(int));
         if (receiveBuffer > 0)
         {
             // SO_RCVBUFFORCE passes the sysctl limit as root; fall back to SO_RCVBUF otherwise.
             if (LibC.setsockopt(fd, LibC.SOL_SOCKET, SoRcvBufForce, &receiveBuffer, sizeof(int)) < 0)
                 LibC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_RCVBUF, &receiveBuffer, sizeof(int));
         }
-        var sa = SockAddrIn.Of(local, port);
-        if (LibC.bind(fd, (sockaddr*)&sa, (uint)sizeof(SockAddrIn)) < 0)
+        if (LibC.bind(fd, (sockaddr*)&sa, sa.Length) < 0)
         {
             int e = NativeError.Last;
             LibC.close(fd);
-            throw NativeError.Error($"{name} ({AddressFormat.IPv4(local)}:{port})", "bind", e);
+            throw NativeError.Error(sa.IsIPv6 ? $"{name} ([{local}]:{port})" : $"{name} ({local}:{port})", "bind", e);
         }
         return fd;
     }
@@ -134,9 +178,25 @@ internal sealed unsafe class VxlanSockets : IDisposable
         // Without it, a zero outer checksum, as RFC 7348 allows over IPv4 and as the kernel's
         // VXLAN device sends: on a veth the kernel would otherwise leave the checksum to an
         // offload, and a userspace receiver there (OVS's netdev datapath) drops it as bad.
+        // Over IPv6 the checksum is not optional (RFC 8200 8.1; RFC 6935/6936 allow zero only on tunnels that
+        // agree to it, the kernel's vxlan with udp6zerocsumtx): the kernel always fills it, as the kernel's
+        // VXLAN device does by default. SO_NO_CHECK does not touch IPv6 sockets anyway.
+        if (IsIPv6) return;
         int noCheck = on ? 0 : 1;
         foreach (int fd in Tx)
             if (fd >= 0) LibC.setsockopt(fd, LibC.SOL_SOCKET, SoNoCheck, &noCheck, sizeof(int));
+    }
+
+    /// <summary>
+    /// Over IPv6, whether the receive socket takes datagrams with a zero UDP checksum (UDP_NO_CHECK6_RX): off by
+    /// default, as the kernel (and its VXLAN device without udp6zerocsumrx) drops them; on for a peer that sends
+    /// them (a kernel VXLAN device with udp6zerocsumtx). No effect on an IPv4 endpoint, where zero is always allowed.
+    /// </summary>
+    public bool AcceptZeroChecksum(bool on)
+    {
+        if (!IsIPv6) return true;
+        int v = on ? 1 : 0;
+        return LibC.setsockopt(Rx, SolUdp, UdpNoCheck6Rx, &v, sizeof(int)) == 0;
     }
 
     /// <summary>struct cmsghdr { size_t len; int level; int type; } of a UDP_SEGMENT cmsg; the u16 segment size follows at +16.</summary>

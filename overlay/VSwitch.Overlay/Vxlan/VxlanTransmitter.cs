@@ -29,8 +29,9 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
     private readonly VtepTable _vteps;
     private readonly MMsgHdr* _msgs;
     private readonly IoVec* _iovs;
-    private readonly SockAddrIn* _addrs;
+    private readonly SockAddr* _addrs;
     private readonly byte[] _choice = new byte[MaxBatch];
+    private readonly uint[] _remotes = new uint[MaxBatch];
 
     public long TxPackets, TxDropped;
     // Software GSO into UDP GSO (SendSuperFrame): a slot of headers per datagram, header/payload iovec pairs, the cmsg.
@@ -49,9 +50,9 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
     private readonly byte* _txCmsgs;
     private readonly int[] _msgFrames = new int[MaxBatch];
     private readonly MMsgHdr* _retryMsgs;
-    // A train's datagrams (VXLAN header and frame) fit a 1500-byte underlay (1472 bytes of UDP payload);
-    // lowered if the kernel still finds them too large for the route (EINVAL).
-    private int _trainSegmentLimit = 1472;
+    // A train's datagrams (VXLAN header and frame) fit a 1500-byte underlay (1472 bytes of UDP payload over
+    // IPv4, 1452 over IPv6); lowered if the kernel still finds them too large for the route (EINVAL).
+    private int _trainSegmentLimit;
     public long TxTrains, TxTrainFrames;
     /// <summary>sendmsg calls that carried a train of datagrams with UDP_SEGMENT.</summary>
     public long TxGsoSends;
@@ -59,11 +60,12 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
     public VxlanTransmitter(VxlanSockets sockets, ushort udpPort, VtepTable vteps)
     {
         _tx = sockets.Tx;
+        _trainSegmentLimit = VxlanHeader.MaxDatagram(sockets.IsIPv6);
         _udpPort = udpPort;
         _vteps = vteps;
         _msgs = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(MMsgHdr)));
         _iovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(IoVec)));
-        _addrs = (SockAddrIn*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(SockAddrIn)));
+        _addrs = (SockAddr*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(SockAddr)));
         _gsoBuf = (byte*)NativeMemory.AlignedAlloc(GsoBufferSize, 64);
         _sgIovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(2 * MaxGsoSegments * sizeof(IoVec)));
         _gsoCmsg = (byte*)NativeMemory.AllocZeroed(GsoCmsgSpace);
@@ -123,6 +125,7 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
                 int k = i - start;
                 if (p.TunnelRemote == 0 || !VxlanCodec.Encapsulate(p)) { _choice[k] = 0xFF; continue; }
                 _addrs[k] = Destination(p.TunnelRemote);
+                _remotes[k] = p.TunnelRemote;
                 _iovs[k] = new IoVec { Base = p.DataPointer, Len = (nuint)p.Length };
                 _choice[k] = (byte)(p.Key.Hash64() % TxSockets);
             }
@@ -138,7 +141,7 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
                     if (_choice[k] != s) continue;
                     int len = (int)_iovs[k].Len;
                     _txIovs[iv] = _iovs[k];
-                    if (m > 0 && _udpGso && _addrs[k].Address == _addrs[last].Address
+                    if (m > 0 && _udpGso && _remotes[k] == _remotes[last]
                         && len <= size && size <= _trainSegmentLimit && (int)_txIovs[iv - 1].Len == size
                         && _msgFrames[m - 1] < MaxGsoSegments && total + len <= MaxUdpPayload)
                     {
@@ -154,7 +157,7 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
                         _msgs[m].Hdr.Iov = &_txIovs[iv];
                         _msgs[m].Hdr.IovLen = 1;
                         _msgs[m].Hdr.Name = &_addrs[k];
-                        _msgs[m].Hdr.NameLen = (uint)sizeof(SockAddrIn);
+                        _msgs[m].Hdr.NameLen = _addrs[k].Length;
                         _msgFrames[m] = 1;
                         size = total = len;
                         m++;
@@ -232,7 +235,7 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
         return frames + SendMany(fd, _retryMsgs, left);
     }
 
-    private SockAddrIn Destination(uint remote) => SockAddrIn.Of(remote, _udpPort);
+    private SockAddr Destination(uint remote) => SockAddr.OfRemote(remote, _udpPort);
 
     /// <summary>sendmmsg of the first <paramref name="m"/> prepared messages; returns how many went.</summary>
     private int SendMany(int fd, int m) => SendMany(fd, _msgs, m);
@@ -295,9 +298,9 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
     }
 
     /// <summary>The <paramref name="datagrams"/> header/payload iovec pairs as one UDP GSO send of <paramref name="segment"/>-byte datagrams.</summary>
-    private bool SendGso(int fd, SockAddrIn* dst, int datagrams, int bytes, int segment)
+    private bool SendGso(int fd, SockAddr* dst, int datagrams, int bytes, int segment)
     {
-        var msg = new MsgHdr { Name = dst, NameLen = (uint)sizeof(SockAddrIn), Iov = _sgIovs, IovLen = (nuint)(2 * datagrams), Control = _gsoCmsg, ControlLen = GsoCmsgSpace };
+        var msg = new MsgHdr { Name = dst, NameLen = dst->Length, Iov = _sgIovs, IovLen = (nuint)(2 * datagrams), Control = _gsoCmsg, ControlLen = GsoCmsgSpace };
         *(ushort*)(_gsoCmsg + 16) = (ushort)segment;
         long r;
         do r = NativeMethods.sendmsg(fd, &msg, LibC.MSG_DONTWAIT);
@@ -311,7 +314,7 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
     }
 
     /// <summary>The header/payload iovec pairs in _sgIovs, one sendmmsg message (one datagram) each.</summary>
-    private bool SendEach(int fd, SockAddrIn* dst, int datagrams)
+    private bool SendEach(int fd, SockAddr* dst, int datagrams)
     {
         for (int i = 0; i < datagrams; i++)
         {
@@ -319,7 +322,7 @@ internal sealed unsafe class VxlanTransmitter : IDisposable
             _msgs[i].Hdr.Iov = &_sgIovs[2 * i];
             _msgs[i].Hdr.IovLen = 2;
             _msgs[i].Hdr.Name = dst;
-            _msgs[i].Hdr.NameLen = (uint)sizeof(SockAddrIn);
+            _msgs[i].Hdr.NameLen = dst->Length;
         }
         return SendMany(fd, datagrams) == datagrams;
     }

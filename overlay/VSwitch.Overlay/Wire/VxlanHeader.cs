@@ -12,6 +12,13 @@ public readonly ref struct VxlanHeader
     public const ushort UdpPort = 4789;
     public const byte FlagVniValid = 0x08;
     public const uint MaxVni = 0xFF_FFFF;
+    /// <summary>
+    /// What the underlay adds to an inner Ethernet frame: outer IP (20 or 40), UDP (8) and VXLAN (8) bytes, plus the
+    /// inner Ethernet header (14) that the inner MTU does not count: 50 over IPv4, 70 over IPv6 (RFC 7348, 4.3).
+    /// </summary>
+    public static int Overhead(bool ipv6) => (ipv6 ? 40 : 20) + 8 + HeaderLength + 14;
+    /// <summary>The largest UDP payload (VXLAN header and frame) a 1500-byte underlay carries unfragmented.</summary>
+    public static int MaxDatagram(bool ipv6, int underlayMtu = 1500) => underlayMtu - (ipv6 ? 40 : 20) - 8;
 
     private static class Field
     {

@@ -36,7 +36,7 @@ public sealed unsafe class Packet
     public int InPort;
     /// <summary>Tunnel key (VNI) the frame arrived with, 0 when it did not come from a tunnel.</summary>
     public uint TunnelId;
-    /// <summary>Remote VTEP (IPv4, host order) the frame arrived from, 0 when none.</summary>
+    /// <summary>Remote VTEP the frame arrived from or goes to (IPv4 host order, or an IPv6 VTEP's <see cref="Flow.VtepRemote"/> handle), 0 when none.</summary>
     public uint TunnelRemote;
     /// <summary>The VLAN the frame belongs to inside the switch, after ingress normalisation (0 = none).</summary>
     public ushort Vlan;

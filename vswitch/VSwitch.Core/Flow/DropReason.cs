@@ -58,6 +58,8 @@ public enum DropReason : byte
     RouterConsumed,
     UnknownVni,
     UnknownVtep,
+    /// <summary>A frame from an IPv6 VTEP that found the table of IPv6 remotes full (<see cref="VtepRemote"/>).</summary>
+    VtepTableFull,
     TunnelToTunnel,
     NoTunnelPort,
     // Ingress VLAN mode: a trunk refuses a frame with two tags (802.1ad S-tag outer, or a second tag inside).
@@ -194,6 +196,7 @@ public static class DropReasons
                 DropReason.RouterConsumed => "router-consumed",
                 DropReason.UnknownVni => "unknown-vni",
                 DropReason.UnknownVtep => "unknown-vtep",
+                DropReason.VtepTableFull => "vtep-table-full",
                 DropReason.TunnelToTunnel => "tunnel-to-tunnel",
                 DropReason.NoTunnelPort => "no-tunnel-port",
                 DropReason.QinqUnsupported => "qinq-unsupported",

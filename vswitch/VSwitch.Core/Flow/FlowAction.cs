@@ -68,7 +68,7 @@ public readonly record struct FlowAction(ActionKind Kind, int Port = 0, ulong Va
     public string Format(Func<int, string?>? portName = null) => Kind switch
     {
         ActionKind.Output when Value != 0 => "output:" + (portName?.Invoke(Port) ?? Port.ToString(CultureInfo.InvariantCulture))
-            + $"(vxlan vni={Value >> 32},remote={AddressFormat.IPv4((uint)Value)})",
+            + $"(vxlan vni={Value >> 32},remote={VtepRemote.Format((uint)Value)})",
         ActionKind.Output => "output:" + (portName?.Invoke(Port) ?? Port.ToString(CultureInfo.InvariantCulture)),
         ActionKind.Normal => "normal",
         ActionKind.InPort => "in_port",

@@ -26,7 +26,7 @@ public struct FlowKey : IEquatable<FlowKey>
     public ulong ArpSha;
     public ulong ArpTha;
     public uint TunId;
-    /// <summary>Remote tunnel endpoint, IPv4 host order.</summary>
+    /// <summary>Remote tunnel endpoint: an IPv4 address (host order) or an IPv6 VTEP's handle (<see cref="VtepRemote"/>).</summary>
     public uint TunRemote;
     public ushort InPort;
     /// <summary>Ethertype after any VLAN tags (0x0800 IPv4, 0x86DD IPv6, 0x0806 ARP, ...).</summary>

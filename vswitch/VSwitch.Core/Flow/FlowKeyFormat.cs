@@ -16,7 +16,7 @@ public static class FlowKeyFormat
     {
         var sb = new StringBuilder(160);
         if (key.TunId != 0) Append(sb, "tun_id", "0x" + key.TunId.ToString("x", CultureInfo.InvariantCulture));
-        if (key.TunRemote != 0) Append(sb, "tun_src", AddressFormat.IPv4(key.TunRemote));
+        if (key.TunRemote != 0) Append(sb, "tun_src", VtepRemote.Format(key.TunRemote));
         Append(sb, "in_port", portName?.Invoke(key.InPort) ?? Num(key.InPort));
         if (key.CtState != 0) Append(sb, "ct_state", CtStates.Describe((CtState)key.CtState));
         Append(sb, "dl_src", MacAddress.Format(key.DlSrc));

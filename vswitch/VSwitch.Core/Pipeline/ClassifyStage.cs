@@ -18,7 +18,7 @@ public sealed class ClassifyStage : Stage
         DropReason.TruncatedIPv6, DropReason.BadIPv6PayloadLength, DropReason.TruncatedTcp, DropReason.BadTcpOffset,
         DropReason.TruncatedUdp, DropReason.BadUdpLength, DropReason.TruncatedIcmp,
         // Judged by the port on receive (a tunnel port's header check), counted here.
-        DropReason.TruncatedTunnelHeader, DropReason.BadTunnelHeader, DropReason.OversizedFrame,
+        DropReason.TruncatedTunnelHeader, DropReason.BadTunnelHeader, DropReason.OversizedFrame, DropReason.VtepTableFull,
         // Ingress: the port's VLAN mode, the tunnel's VNI and VTEP.
         DropReason.PortDown, DropReason.VlanNotAllowed, DropReason.TaggedOnAccessPort, DropReason.QinqUnsupported,
         DropReason.UnknownVni, DropReason.UnknownVtep,
@@ -72,7 +72,7 @@ public sealed class ClassifyStage : Stage
             var port = topo.Port(p.InPort);
             string where = port is null ? $"port {p.InPort}" : port.Name;
             if (port is { IsTunnel: true })
-                return $"from {where}, VTEP {Wire.AddressFormat.IPv4(p.TunnelRemote)} VNI {p.TunnelId}: network {topo.NetworkByVni(p.TunnelId)?.Name}";
+                return $"from {where}, VTEP {VtepRemote.Format(p.TunnelRemote)} VNI {p.TunnelId}: network {topo.NetworkByVni(p.TunnelId)?.Name}";
             var net = port is null ? null : topo.IngressNetwork(port, 0);
             return $"from {where} in network {net?.Name ?? "-"}, VLAN {p.Vlan}";
         }

@@ -27,7 +27,7 @@ public sealed class OutputQueues
         if (p.GsoSize != 0 && !port.Io.AcceptsGso) { SoftwareGso.Segment(p, port, ctx); return; }
         if (p.Trace is { } t)
             t.Add(ctx.StageName, port.IsTunnel
-                ? $"queued on {port.Name} to VTEP {AddressFormat.IPv4(p.TunnelRemote)} VNI {p.TunnelId}"
+                ? $"queued on {port.Name} to VTEP {VtepRemote.Format(p.TunnelRemote)} VNI {p.TunnelId}"
                 : $"queued on {port.Name}");
         var q = _tx[port.Id];
         if (q is null) _tx[port.Id] = q = new PacketBatch(PacketBatch.MaxSize);

@@ -79,7 +79,7 @@ public static class SlowPath
             return;
         }
         if (port.IsTunnel)
-            trace?.Add("ingress", $"tunnel port {port.Name}: VNI {key.TunId} from VTEP {AddressFormat.IPv4(key.TunRemote)}: network {net.Name}, vlan {vlan}");
+            trace?.Add("ingress", $"tunnel port {port.Name}: VNI {key.TunId} from VTEP {VtepRemote.Format(key.TunRemote)}: network {net.Name}, vlan {vlan}");
         else
             trace?.Add("ingress", $"port {port.Name} ({(port.Mode == VlanMode.Trunk ? "trunk" : "access")}) on network {net.Name}, vlan {vlan}");
 

@@ -38,7 +38,7 @@ public sealed class Network
 
     private uint[] _vteps = [];
 
-    /// <summary>Remote VTEPs (IPv4, host order) that share this network's VNI: flooding replicates to each (head-end replication).</summary>
+    /// <summary>Remote VTEPs (IPv4 host order, or IPv6 handles: <see cref="Flow.VtepRemote"/>) that share this network's VNI: flooding replicates to each (head-end replication).</summary>
     public uint[] Vteps => Volatile.Read(ref _vteps);
 
     /// <summary>Accept frames from VTEPs not in <see cref="Vteps"/> (and learn them); off by default.</summary>

@@ -10,7 +10,7 @@ public static class OverlayApi
     {
         v1.MapGet("/overlay", (SwitchRuntime rt) => TypedResults.Ok(rt.GetOverlay()));
         v1.MapPut("/overlay", (SwitchRuntime rt, OverlayRequest body) =>
-            TypedResults.Ok(rt.SetOverlay(new VSwitchd.Config.OverlayConfig { Local = body.Local, Port = body.Port ?? 4789, UdpGso = body.UdpGso ?? true })));
+            TypedResults.Ok(rt.SetOverlay(new VSwitchd.Config.OverlayConfig { Local = body.Local, Port = body.Port ?? 4789, UdpGso = body.UdpGso ?? true, Udp6ZeroChecksumRx = body.Udp6ZeroChecksumRx ?? false })));
         v1.MapDelete("/overlay", (SwitchRuntime rt) =>
         {
             rt.RemoveOverlay();

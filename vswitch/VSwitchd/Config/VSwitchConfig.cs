@@ -132,8 +132,7 @@ public sealed class VSwitchConfig
             var n = Networks[i];
             anyVni |= n.Vni is not null;
             for (int v = 0; v < n.Vteps.Count; v++)
-                if (!IPAddress.TryParse(n.Vteps[v], out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-                    errors.Add($"networks[{i}].vteps[{v}]: '{n.Vteps[v]}' is not an IPv4 address");
+                if (OverlayConfig.VtepError(n.Vteps[v], Overlay?.Local) is { } why) errors.Add($"networks[{i}].vteps[{v}]: {why}");
             if (n.Vni is null && (n.Vteps.Count > 0 || n.AcceptUnknownVteps))
                 errors.Add($"networks[{i}].vteps: a network without a vni has no VTEPs");
         }
@@ -141,8 +140,7 @@ public sealed class VSwitchConfig
         if (vnis is not null) errors.Add($"networks: vni {vnis.Key} is used by {string.Join(" and ", vnis.Select(n => "'" + n.Name + "'"))}");
         if (Overlay is not null)
         {
-            if (Overlay.Local is null || !IPAddress.TryParse(Overlay.Local, out var lip) || lip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-                errors.Add($"overlay.local: '{Overlay.Local}' is not an IPv4 address (this host's VTEP address)");
+            if (OverlayConfig.LocalVtepError(Overlay.Local) is { } why) errors.Add($"overlay.local: {why}");
             if (Overlay.Port is < 1 or > 65535) errors.Add($"overlay.port: {Overlay.Port} is not a UDP port");
         }
         else if (anyVni) errors.Add("overlay.local: a network with a vni needs this host's VXLAN endpoint, and none is configured (\"overlay\": {\"local\": \"IP\"} in the config file)");
@@ -420,8 +418,46 @@ public sealed class ClusterConfig
 
 public sealed class OverlayConfig
 {
-    /// <summary>This host's VTEP address (IPv4, an address of this host's underlay interface).</summary>
+    /// <summary>This host's VTEP address (IPv4 or IPv6, an address of this host's underlay interface); the remote VTEPs are of its family.</summary>
     public string? Local { get; set; }
+    /// <summary>
+    /// Over IPv6, take VXLAN datagrams whose UDP checksum is zero (RFC 6936; the kernel's vxlan calls it
+    /// udp6zerocsumrx). Off, as the kernel's default: IPv6 requires the checksum. Ignored over IPv4.
+    /// </summary>
+    public bool Udp6ZeroChecksumRx { get; set; }
+
+    /// <summary>Why <paramref name="local"/> cannot be this host's VTEP address (null when it can): an IPv4 or a global/unique-local IPv6 unicast address.</summary>
+    public static string? LocalVtepError(string? local)
+    {
+        if (local is null || !IPAddress.TryParse(local, out var ip) || local.Contains('%'))
+            return $"'{local}' is not an IPv4 or IPv6 address (this host's VTEP address)";
+        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && (ip.IsIPv6LinkLocal || ip.IsIPv6Multicast || ip.Equals(IPAddress.IPv6Any) || ip.IsIPv4MappedToIPv6))
+            return $"'{local}' is not a global or unique-local IPv6 unicast address (a link-local VTEP would need a scope; use e.g. fd00:99::1)";
+        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && (ip.Equals(IPAddress.Any) || ip.GetAddressBytes()[0] >= 224))
+            return $"'{local}' is not an IPv4 unicast address";
+        return null;
+    }
+
+    /// <summary>
+    /// Why <paramref name="vtep"/> cannot be a remote VTEP of an endpoint on <paramref name="local"/> (null when it can): a unicast
+    /// address of the endpoint's family. One family per endpoint: its sockets are AF_INET or AF_INET6, as a kernel vxlan device's are.
+    /// </summary>
+    public static string? VtepError(string? vtep, string? local)
+    {
+        if (vtep is null || !IPAddress.TryParse(vtep, out var ip) || vtep.Contains('%')) return $"'{vtep}' is not an IPv4 or IPv6 address";
+        // 0.0.0.0/8 is where IPv6 VTEPs' handles live (VtepRemote); no IPv4 host has such an address either.
+        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && ip.GetAddressBytes()[0] == 0) return $"'{vtep}' is in 0.0.0.0/8 and cannot be a VTEP address";
+        if (LocalVtepError(vtep) is not null) return $"'{vtep}' is not a unicast address a VTEP can have";
+        if (local is not null && IPAddress.TryParse(local, out var l) && l.AddressFamily != ip.AddressFamily)
+            return $"'{vtep}' is {Family(ip)} but this host's VTEP address (overlay.local) '{local}' is {Family(l)}: an endpoint's VTEPs are all of its family";
+        return null;
+    }
+
+    private static string Family(IPAddress ip) => ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4";
+
+    /// <summary>True when <paramref name="o"/>'s local address is IPv6 (false for none, IPv4, or not an address).</summary>
+    public static bool IsIPv6(OverlayConfig? o) =>
+        o?.Local is { } l && System.Net.IPAddress.TryParse(l, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
     /// <summary>UDP port of VXLAN (IANA 4789; the Linux kernel's historical default is 8472).</summary>
     public int Port { get; set; } = 4789;
     /// <summary>

@@ -52,7 +52,7 @@ public sealed partial class Attachments
         Ipv4Pool? pool;
         try { pool = Ipv4Pool.Of(cfg.Subnet, cfg.Gateway); }
         catch (ArgumentException e) { throw new InvalidRequestException($"network '{network}': {e.Message}"); }
-        int mtu = cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450);
+        int mtu = _rt.NetworkMtu(cfg);
         Attachment created;
         lock (_gate)
         {

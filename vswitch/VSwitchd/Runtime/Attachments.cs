@@ -137,7 +137,7 @@ public sealed partial class Attachments : IHostedService, IDisposable
             throw new InvalidRequestException($"netns: network namespace '{netns}' does not exist ({path} not found)");
         if (req.Mtu is < 68 or > 9000) throw new InvalidRequestException($"mtu: {req.Mtu} must be 68..9000");
         if (VSwitch.Api.Labels.WhyNot(req.Labels) is { } badLabel) throw new InvalidRequestException("labels: " + badLabel);
-        int mtu = req.Mtu ?? cfg.Mtu ?? (cfg.Vni is null ? 1500 : 1450);
+        int mtu = req.Mtu ?? _rt.NetworkMtu(cfg);
 
         Attachment attached;
         lock (_gate)

@@ -212,7 +212,7 @@ public sealed partial class SwitchRuntime
     public VSwitch.Api.ClusterHostView[] ListClusterHosts()
     {
         var agent = RequireCluster();
-        var counters = Tunnel?.Vteps().ToDictionary(kv => AddressFormat.IPv4(kv.Key), kv => kv.Value) ?? [];
+        var counters = Tunnel?.Vteps().ToDictionary(kv => VSwitch.Core.Flow.VtepRemote.Format(kv.Key), kv => kv.Value) ?? [];
         return agent.Hosts().Select(h =>
         {
             var l = h.Lease;

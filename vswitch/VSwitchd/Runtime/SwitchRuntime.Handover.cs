@@ -106,7 +106,11 @@ public sealed partial class SwitchRuntime
         foreach (var e in Datapath.MacTable.Entries(now))
         {
             if (e.IsStatic || topo.Network(e.Network) is not { } net || topo.Port(e.Port) is not { } port) continue;
-            macs.Add(new LearnedMac(net.Name, e.Vlan, e.Mac, port.Name, e.AgeMs, e.Remote));
+            bool v6 = VSwitch.Core.Flow.VtepRemote.IsIPv6(e.Remote);
+            macs.Add(new LearnedMac(net.Name, e.Vlan, e.Mac, port.Name, e.AgeMs, v6 ? 0 : e.Remote)
+            {
+                Remote6 = v6 ? VSwitch.Core.Flow.VtepRemote.Format(e.Remote) : null,
+            });
         }
         var neighbors = new List<LearnedNeighbor>();
         foreach (var n in Datapath.Neighbors.Entries())
@@ -144,8 +148,16 @@ public sealed partial class SwitchRuntime
             if (topo.NetworkByName(m.Network) is not { } net || topo.PortByName(m.Port) is not { } port) continue;
             long aging = (_networkConfigs.GetValueOrDefault(m.Network)?.MacAgingSeconds ?? 300) * 1000L;
             long left = Math.Max(1000, aging - m.AgeMs);
+            uint remote = m.Remote;
+            if (m.Remote6 is { } r6)
+            {
+                // This process's handle for the predecessor's IPv6 VTEP; an entry that cannot get one is learned again.
+                if (!System.Net.IPAddress.TryParse(r6, out var ip6)) continue;
+                try { remote = VSwitch.Core.Flow.VtepRemote.FromAddress(ip6); }
+                catch (ArgumentException) { continue; }
+            }
             // Learned as if now, with the time it had left: it ages out when it would have in the predecessor.
-            if (Datapath.MacTable.Learn(net.Id, m.Vlan, m.Mac, port.Id, now, left, m.Remote) is VSwitch.Core.Tables.LearnResult.Learned or VSwitch.Core.Tables.LearnResult.Refreshed or VSwitch.Core.Tables.LearnResult.Moved) loaded++;
+            if (Datapath.MacTable.Learn(net.Id, m.Vlan, m.Mac, port.Id, now, left, remote) is VSwitch.Core.Tables.LearnResult.Learned or VSwitch.Core.Tables.LearnResult.Refreshed or VSwitch.Core.Tables.LearnResult.Moved) loaded++;
         }
         foreach (var n in learned.Neighbors)
             if (topo.NetworkByName(n.Network) is { } net) Datapath.Neighbors.Confirm(net.Id, n.Address, n.Mac, now, create: true);
@@ -184,7 +196,7 @@ public sealed partial class SwitchRuntime
         return io;
     }
 
-    private VxlanPort? TryAdoptTunnel(OverlayConfig o, uint local)
+    private VxlanPort? TryAdoptTunnel(OverlayConfig o, System.Net.IPAddress local)
     {
         if (Adopting?.Take(TunnelPortName) is not { } offered) return null;
         var io = VxlanPort.Adopt(TunnelPortName, local, (ushort)o.Port, offered.Fds, o.UdpGso);

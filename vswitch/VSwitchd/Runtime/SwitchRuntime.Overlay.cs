@@ -22,9 +22,12 @@ public sealed partial class SwitchRuntime
         lock (_gate)
         {
             if (Tunnel is not null) throw new InvalidOperationException("the VXLAN endpoint is already open");
-            uint local = ParseIPv4(o.Local ?? "", "overlay.local");
+            if (OverlayConfig.LocalVtepError(o.Local) is { } why) throw new InvalidRequestException("overlay.local: " + why);
+            var local = System.Net.IPAddress.Parse(o.Local!);
             var io = TryAdoptTunnel(o, local) ?? VxlanPort.Open(TunnelPortName, local, (ushort)o.Port);
             io.UdpGso = o.UdpGso;
+            try { io.AcceptZeroChecksum = o.Udp6ZeroChecksumRx; }
+            catch (VSwitch.Core.Ports.Linux.PortException) { io.Dispose(); throw; }
             try
             {
                 Datapath.AddPort(id => new SwitchPort(id, io, Network.Underlay));
@@ -36,6 +39,8 @@ public sealed partial class SwitchRuntime
             }
             Tunnel = io;
             Overlay = o;
+            _underlayIPv6 = io.IsIPv6;
+            LearnUnknownVteps();
             if (persist) Store?.SetMeta("overlay", JsonSerializer.Serialize(o, OverlayJson));
             _log.LogInformation("VXLAN endpoint {Local}:{Port} open as port {Port}", o.Local, o.Port, TunnelPortName);
         }
@@ -53,7 +58,12 @@ public sealed partial class SwitchRuntime
         lock (_gate)
         {
             var old = Overlay;
-            if (old is not null && old.Local == o.Local && old.Port == o.Port && old.UdpGso == o.UdpGso) return GetOverlay();
+            if (old is not null && old.Local == o.Local && old.Port == o.Port && old.UdpGso == o.UdpGso && old.Udp6ZeroChecksumRx == o.Udp6ZeroChecksumRx) return GetOverlay();
+            // The VTEPs and remote MACs stay with the networks: they must be of the new endpoint's family.
+            foreach (var n in _networkConfigs.Values)
+                foreach (var v in n.Vteps)
+                    if (OverlayConfig.VtepError(v, o.Local) is { } why)
+                        throw new InvalidRequestException($"overlay.local: network '{n.Name}' has VTEP {v}: {why} (remove it first: vsctl vtep del {n.Name} {v})");
             if (Tunnel is not null) CloseOverlay(persist: false);
             try { StartOverlay(o); }
             catch (Exception e) when (e is VSwitch.Core.Ports.Linux.PortException or InvalidOperationException)
@@ -96,7 +106,25 @@ public sealed partial class SwitchRuntime
     private void ApplyVteps(NetworkConfig n)
     {
         if (n.Vni is null) return;
-        Datapath.SetVteps(n.Name, n.Vteps.Select(v => ParseIPv4(v, "vtep")), n.AcceptUnknownVteps);
+        Datapath.SetVteps(n.Name, n.Vteps.Select(v => ParseVtep(v, "vtep")), n.AcceptUnknownVteps);
+        LearnUnknownVteps();
+    }
+
+    /// <summary>The endpoint gives IPv6 sources it does not know a handle only while some VXLAN network accepts unknown VTEPs.</summary>
+    private void LearnUnknownVteps()
+    {
+        if (Tunnel is { } t) t.LearnsUnknownVteps = _networkConfigs.Values.Any(n => n.Vni is not null && n.AcceptUnknownVteps);
+    }
+
+    /// <summary>
+    /// A remote VTEP address as the datapath names it (<see cref="VSwitch.Core.Flow.VtepRemote"/>: an IPv4 address, or an
+    /// IPv6 one's handle); a bad address, or one of another family than the endpoint's, is an <see cref="InvalidRequestException"/> naming it.
+    /// </summary>
+    private uint ParseVtep(string vtep, string field)
+    {
+        if (OverlayConfig.VtepError(vtep, Overlay?.Local) is { } why) throw new InvalidRequestException($"{field}: {why}");
+        try { return VSwitch.Core.Flow.VtepRemote.FromAddress(System.Net.IPAddress.Parse(vtep)); }
+        catch (ArgumentException e) { throw new InvalidRequestException($"{field}: {e.Message}"); }
     }
 
     public void AddVtep(string network, string vtep)
@@ -105,9 +133,9 @@ public sealed partial class SwitchRuntime
         {
             var n = _networkConfigs.GetValueOrDefault(network) ?? throw NoNetwork(network);
             if (n.Vni is null) throw new InvalidRequestException($"network '{network}' has no vni: it is not a VXLAN network");
-            uint ip = ParseIPv4(vtep, "vtep");
-            if (Overlay is { Local: { } l } && ParseIPv4(l, "local") == ip) throw new InvalidRequestException($"vtep {vtep} is this host's own VTEP address");
-            string canonical = VSwitch.Core.Wire.AddressFormat.IPv4(ip);
+            uint ip = ParseVtep(vtep, "vtep");
+            if (Overlay is { Local: { } l } && System.Net.IPAddress.Parse(l).Equals(System.Net.IPAddress.Parse(vtep))) throw new InvalidRequestException($"vtep {vtep} is this host's own VTEP address");
+            string canonical = VSwitch.Core.Flow.VtepRemote.Format(ip);
             if (n.Vteps.Contains(canonical)) throw new ConflictException($"vtep {canonical} is already in network '{network}'");
             n.Vteps.Add(canonical);
             ApplyVteps(n);
@@ -121,7 +149,7 @@ public sealed partial class SwitchRuntime
         lock (_gate)
         {
             var n = _networkConfigs.GetValueOrDefault(network) ?? throw NoNetwork(network);
-            string canonical = VSwitch.Core.Wire.AddressFormat.IPv4(ParseIPv4(vtep, "vtep"));
+            string canonical = VSwitch.Core.Flow.VtepRemote.Format(ParseVtep(vtep, "vtep"));
             if (!n.Vteps.Remove(canonical)) throw new NotFoundException($"vtep {vtep} is not in network '{network}'");
             ApplyVteps(n);
             Store?.SaveNetwork(n);
@@ -146,9 +174,9 @@ public sealed partial class SwitchRuntime
             if (net.Vni is null) throw new InvalidRequestException($"network '{network}' has no vni");
             var tunnel = Datapath.Topology.TunnelPort ?? throw new InvalidRequestException("no VXLAN endpoint is open (configure overlay.local)");
             if (!MacAddress.TryParse(mac, out ulong m) || MacAddress.IsMulticast(m)) throw new InvalidRequestException($"mac: '{mac}' is not a unicast MAC address");
-            uint remote = ParseIPv4(vtep, "vtep");
+            uint remote = ParseVtep(vtep, "vtep");
             Datapath.MacTable.AddStatic(net.Id, net.Vlan, m, tunnel.Id, remote);
-            if (persist) Store?.SaveRemoteMac(network, MacAddress.Format(m), VSwitch.Core.Wire.AddressFormat.IPv4(remote));
+            if (persist) Store?.SaveRemoteMac(network, MacAddress.Format(m), VSwitch.Core.Flow.VtepRemote.Format(remote));
         }
     }
 

@@ -174,7 +174,7 @@ public sealed partial class SwitchRuntime
         return Datapath.MacTable.Entries(Environment.TickCount64)
             .Select(e => new FdbEntryView(nets.GetValueOrDefault(e.Network, $"#{e.Network}"), e.Vlan, MacAddress.Format(e.Mac),
                 t.Port(e.Port)?.Name ?? $"#{e.Port}", Math.Round(e.AgeMs / 1000.0, 1), e.IsStatic,
-                e.Remote != 0 ? AddressFormat.IPv4(e.Remote) : null))
+                e.Remote != 0 ? VtepRemote.Format(e.Remote) : null))
             .Where(e => network is null || e.Network == network)
             .OrderBy(e => e.Network).ThenBy(e => e.Vlan).ThenBy(e => e.Port).ThenBy(e => e.Mac)
             .ToArray();
@@ -403,8 +403,8 @@ public sealed partial class SwitchRuntime
     {
         var nets = Datapath.Topology.Networks.Where(n => n.Vni is not null).Select(OverlayNetworkView).ToArray();
         var vteps = Tunnel?.Vteps().OrderBy(kv => kv.Key)
-            .Select(kv => new VtepView(AddressFormat.IPv4(kv.Key), kv.Value.RxPackets, kv.Value.RxBytes, kv.Value.TxPackets, kv.Value.TxBytes)).ToArray() ?? [];
-        return new OverlayView(Overlay?.Local, Overlay?.Port ?? 0, Tunnel?.Name, nets, vteps);
+            .Select(kv => new VtepView(VtepRemote.Format(kv.Key), kv.Value.RxPackets, kv.Value.RxBytes, kv.Value.TxPackets, kv.Value.TxBytes)).ToArray() ?? [];
+        return new OverlayView(Overlay?.Local, Overlay?.Port ?? 0, Tunnel?.Name, nets, vteps) { Udp6ZeroChecksumRx = Overlay?.Udp6ZeroChecksumRx ?? false };
     }
 
     /// <summary>A VXLAN network's overlay view; an unknown network is <see cref="NotFoundException"/>, one without a vni <see cref="InvalidRequestException"/>.</summary>
@@ -415,5 +415,5 @@ public sealed partial class SwitchRuntime
     }
 
     private static OverlayNetworkView OverlayNetworkView(Network n) =>
-        new(n.Name, n.Vni!.Value, n.Vteps.Select(AddressFormat.IPv4).ToArray(), n.AcceptUnknownVteps, n.Mtu);
+        new(n.Name, n.Vni!.Value, n.Vteps.Select(VtepRemote.Format).ToArray(), n.AcceptUnknownVteps, n.Mtu);
 }

@@ -86,8 +86,10 @@ public sealed partial class SwitchRuntime : IDisposable
             }
             if (Store is { IsSeeded: true })
             {
+                var storedOverlay = StoredOverlay();
+                _underlayIPv6 = OverlayConfig.IsIPv6(storedOverlay);
                 foreach (var n in Store.Networks()) AddNetwork(n, persist: false);
-                if (StoredOverlay() is { } overlay) StartOverlay(overlay, persist: false);
+                if (storedOverlay is { } overlay) StartOverlay(overlay, persist: false);
                 foreach (var p in Store.Ports())
                 {
                     // One port whose namespace or interface is missing (a reboot drops named namespaces)
@@ -129,6 +131,7 @@ public sealed partial class SwitchRuntime : IDisposable
                 RestoreIpfix();
                 return configWins && configPath is not null ? $"from {configPath} (--config-wins), saved to {Store.Path}" : $"restored from {Store.Path}";
             }
+            _underlayIPv6 = OverlayConfig.IsIPv6(cfg.Overlay);
             foreach (var n in cfg.Networks) AddNetwork(n);
             if (cfg.Overlay is not null) StartOverlay(cfg.Overlay);
             foreach (var p in cfg.Ports) AddPort(p);
@@ -143,7 +146,15 @@ public sealed partial class SwitchRuntime : IDisposable
     }
 
     /// <summary>The MTU a network's ports get: as configured, else 1500, or 1450 on a VXLAN network (50 bytes of encapsulation on a 1500 underlay).</summary>
-    public static int NetworkMtu(NetworkConfig n) => n.Mtu ?? (n.Vni is null ? 1500 : 1450);
+    public int NetworkMtu(NetworkConfig n) => NetworkMtu(n, _underlayIPv6);
+
+    /// <summary>As <see cref="NetworkMtu(NetworkConfig)"/> for a given underlay: 1450 over IPv4, 1430 over IPv6 (70 bytes of encapsulation).</summary>
+    public static int NetworkMtu(NetworkConfig n, bool ipv6Underlay) =>
+        n.Mtu ?? (n.Vni is null ? 1500 : 1500 - VSwitch.Overlay.Wire.VxlanHeader.Overhead(ipv6Underlay));
+
+    // The overlay's family, known before the networks are added (they take their default MTU from it) and
+    // kept when the endpoint moves (a network's MTU is given to its TAPs once: give --mtu to change it).
+    private bool _underlayIPv6;
 
     public Network AddNetwork(NetworkConfig n, bool persist = true)
     {
@@ -237,6 +248,7 @@ public sealed partial class SwitchRuntime : IDisposable
             StopHostPort(name); // the host port goes with its network
             Datapath.RemoveNetwork(name);
             _networkConfigs.Remove(name);
+            LearnUnknownVteps();
             Store?.DeleteNetwork(name);
             Store?.DeleteRemoteMacs(name);
             Store?.DeleteConnections(name); // the datapath dropped them with the network

@@ -72,7 +72,7 @@ public sealed class FlowMatch
             else Add(v.DlType switch { EtherTypes.IPv4 => "ip", EtherTypes.IPv6 => "ipv6", EtherTypes.Arp => "arp", _ => "dl_type=" + "0x" + v.DlType.ToString("x4", CultureInfo.InvariantCulture) });
         }
         if (m.TunId != 0) Add("tun_id=" + Hex(v.TunId));
-        if (m.TunRemote != 0) Add("tun_src=" + AddressFormat.IPv4(v.TunRemote));
+        if (m.TunRemote != 0) Add("tun_src=" + VtepRemote.Format(v.TunRemote));
         if (m.InPort != 0) Add("in_port=" + (portName?.Invoke(v.InPort) ?? v.InPort.ToString(CultureInfo.InvariantCulture)));
         if (m.DlSrc != 0) Add("dl_src=" + MacAddress.Format(v.DlSrc) + (m.DlSrc == MacAddress.Mask ? "" : "/" + MacAddress.Format(m.DlSrc)));
         if (m.DlDst != 0) Add("dl_dst=" + MacAddress.Format(v.DlDst) + (m.DlDst == MacAddress.Mask ? "" : "/" + MacAddress.Format(m.DlDst)));

@@ -155,7 +155,17 @@ public static class RuleParser
                     case "tun_id": m.Value.TunId = (uint)Int(val, 0, 0xFFFFFF); m.Mask.TunId = 0xFFFFFFFF; break;
                     case "tun_src":
                     {
-                        // The remote tunnel endpoint a frame came from (OVS's tun_src), IPv4.
+                        // The remote tunnel endpoint a frame came from (OVS's tun_src): an IPv4 address or prefix,
+                        // or one IPv6 address (matched by its handle, so no prefix: handles are not ordered by address).
+                        if (val.Contains(':'))
+                        {
+                            if (!System.Net.IPAddress.TryParse(val, out var ip6) || ip6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+                                throw Error($"tun_src: '{val}' is not an IPv4 prefix or an IPv6 address", tok, tokPos);
+                            try { m.Value.TunRemote = VtepRemote.FromAddress(ip6); }
+                            catch (ArgumentException e) { throw Error("tun_src: " + e.Message, tok, tokPos); }
+                            m.Mask.TunRemote = uint.MaxValue;
+                            break;
+                        }
                         var (v4, mask4) = IPv4Prefix(val);
                         m.Value.TunRemote = (uint)v4; m.Mask.TunRemote = (uint)mask4;
                         break;

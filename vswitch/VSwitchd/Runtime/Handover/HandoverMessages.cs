@@ -45,10 +45,15 @@ public sealed record ReadyMessage(int AdoptedPorts);
 public sealed record FailedMessage(string Error);
 
 /// <summary>
-/// One learned MAC entry, by names (port ids are each process's own). Remote is a VTEP address (0: none).
+/// One learned MAC entry, by names (port ids are each process's own). Remote is an IPv4 VTEP address (0: none);
+/// an IPv6 VTEP comes as Remote6, its text (handles are each process's own, like port ids).
 /// A static entry is not sent: the successor has it from the state database.
 /// </summary>
-public sealed record LearnedMac(string Network, ushort Vlan, ulong Mac, string Port, long AgeMs, uint Remote);
+public sealed record LearnedMac(string Network, ushort Vlan, ulong Mac, string Port, long AgeMs, uint Remote)
+{
+    /// <summary>The IPv6 VTEP the MAC lives behind (Remote is then 0); null otherwise, and from a predecessor without IPv6 VTEPs.</summary>
+    public string? Remote6 { get; init; }
+}
 
 /// <summary>A resolved neighbour (ARP) entry, by network name.</summary>
 public sealed record LearnedNeighbor(string Network, uint Address, ulong Mac);
