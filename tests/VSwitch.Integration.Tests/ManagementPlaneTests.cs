@@ -355,7 +355,7 @@ public class ManagementPlaneTests
         finally { Directory.Delete(dir, true); }
     }
 
-    private static TimeSpan CpuTime(int pid)
+    internal static TimeSpan CpuTime(int pid)
     {
         using var p = Process.GetProcessById(pid);
         p.Refresh();

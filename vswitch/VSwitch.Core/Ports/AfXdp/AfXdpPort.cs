@@ -64,6 +64,10 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
 
     private volatile string? _fault;
     public string? Fault => _fault;
+    // An AF_XDP socket never reports its device's removal through poll (the kernel sets sk_err and
+    // unbinds, but xsk_poll answers neither EPOLLERR nor EPOLLIN afterwards), so the datapath would
+    // never call OnPollError: the port looks for its interface once a second itself, off the datapath.
+    private readonly Timer _deviceWatch;
 
     private AfXdpPort(string name, int ifIndex, int queue, XskSocket xsk, XdpProgram prog, XskMode mode, List<string> refused)
     {
@@ -80,6 +84,13 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
         _txFree = (ulong*)NativeMemory.Alloc((nuint)(txFrames * sizeof(ulong)));
         for (int i = 0; i < txFrames; i++) _txFree[i] = (ulong)(txFrames + i) * (ulong)_frameSize;
         _txFreeCount = txFrames;
+        _deviceWatch = new Timer(static s => ((AfXdpPort)s!).CheckDevice(), this, 1000, 1000);
+    }
+
+    private void CheckDevice()
+    {
+        if (_fault is null && _disposed == 0 && NativeMethods.IfNameToIndex(Name) != IfIndex)
+            _fault = $"interface {Name} is gone (deleted, or moved away with its namespace)";
     }
 
     public static AfXdpPort Open(string interfaceName) => Open(new AfXdpOptions { Interface = interfaceName });
@@ -243,8 +254,7 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
         if (fd < 0) return;
         int err = 0, len = sizeof(int);
         if (LibC.getsockopt(fd, LibC.SOL_SOCKET, LibC.SO_ERROR, &err, (socklen_t*)&len) == 0 && err != 0) SocketErrors++;
-        if (_fault is null && NativeMethods.IfNameToIndex(Name) != IfIndex)
-            _fault = $"interface {Name} is gone (deleted, or moved away with its namespace)";
+        CheckDevice();
     }
 
     public IReadOnlyList<KeyValuePair<string, long>> Diagnostics()
@@ -284,6 +294,7 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _deviceWatch.Dispose();
         _prog.Dispose();
         _xsk.Dispose();
         NativeMemory.Free(_txFree);
