@@ -182,6 +182,89 @@ public class AfXdpPortTests(ITestOutputHelper output)
         Assert.Equal(200, d.Send(HttpMethod.Get, "/v1/show").Status);
     }
 
+    /// <summary>
+    /// The socket never reports its device's removal through poll: the port must notice by itself, be kept
+    /// down at no CPU, and come back with its program when the interface does.
+    /// </summary>
+    [RootFact]
+    public void An_afxdp_port_whose_interface_is_deleted_goes_down_costs_no_CPU_and_is_attached_again() =>
+        ManagementPlaneTests.InterfaceDeletedAndBack("afxdp", (d, dev) =>
+        {
+            Assert.NotNull(d.Port(dev)["features"]?["xdp"]);
+            Assert.True(HasXdp(dev));
+        });
+
+    /// <summary>A receiver in the namespace: frames of ethertype 0x88b5, each (sender, seq) once and its payload intact.</summary>
+    private const string FrameCheck = """
+        import socket, sys, struct
+        dev, want = sys.argv[1], int(sys.argv[2])
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+        s.setsockopt(socket.SOL_SOCKET, 33, 128 << 20)  # SO_RCVBUFFORCE
+        s.bind((dev, 0)); s.settimeout(10)
+        seen, bad, dup = set(), 0, 0
+        print("ready", flush=True)
+        try:
+            while len(seen) < want:
+                f = s.recv(2048)
+                sender, seq = struct.unpack_from("!II", f, 14)
+                if f[22:60] != bytes(((seq + sender + i) & 0xff) for i in range(38)): bad += 1
+                elif (sender, seq) in seen: dup += 1
+                else: seen.add((sender, seq))
+        except socket.timeout: pass
+        print(len(seen), bad, dup)
+        """;
+
+    [RootFact]
+    public void Two_threads_sending_on_one_port_at_once_deliver_every_frame_once_and_whole()
+    {
+        using var ns = new TestNetns();
+        using var veth = new TestVeth(ns, "10.9.11.1/24");
+        using var port = AfXdpPort.Open(veth.Outer);
+        const int PerThread = 16_000, Batch = 32;
+        using var start = new Barrier(2);
+        using var rcv = ns.Start("python3", "-c", FrameCheck, veth.Inner, (2 * PerThread).ToString());
+        Assert.Equal("ready", rcv.StandardOutput.ReadLine());
+        var errors = new List<Exception>();
+        var threads = Enumerable.Range(1, 2).Select(sender => new Thread(() =>
+        {
+            try
+            {
+                var pool = new PacketPool(256);
+                var batch = new PacketBatch(Batch);
+                port.Transmit(batch); // nothing to send: JIT before the barrier
+                Span<byte> f = stackalloc byte[60];
+                start.SignalAndWait();
+                for (int seq = 0; seq < PerThread; seq += Batch)
+                {
+                    for (int k = 0; k < Batch; k++)
+                    {
+                        f.Fill(0xff);                                       // broadcast destination
+                        f[6] = 2; f[7..12].Clear(); f[11] = (byte)sender;   // source 02:00:00:00:00:0N
+                        f[12] = 0x88; f[13] = 0xb5;
+                        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(f[14..], sender);
+                        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(f[18..], seq + k);
+                        for (int i = 0; i < 38; i++) f[22 + i] = (byte)(seq + k + sender + i);
+                        var p = pool.TryRent()!;
+                        p.CopyFrom(f);
+                        batch.Add(p);
+                    }
+                    // Unpaced, so that the two threads overlap: the receiver's 128 MiB buffer holds all 32 000 frames.
+                    port.Transmit(batch);
+                }
+            }
+            catch (Exception e) { lock (errors) errors.Add(e); }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.Empty(errors);
+        Assert.True(rcv.WaitForExit(20_000), "the receiver did not finish");
+        string result = rcv.StandardOutput.ReadToEnd().Trim();
+        output.WriteLine($"receiver: {result}; port tx {port.TxFrames} dropped {port.TxDropped} kicks {port.TxKicks}");
+        Assert.Equal(0, port.TxDropped);
+        Assert.Equal(2 * PerThread, port.TxFrames);
+        Assert.Equal($"{2 * PerThread} 0 0", result);
+    }
+
     [RootFact]
     public void Impossible_configurations_fail_with_a_clear_error()
     {

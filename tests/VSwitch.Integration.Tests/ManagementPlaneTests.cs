@@ -121,7 +121,14 @@ public class ManagementPlaneTests
     }
 
     [RootFact]
-    public void An_afpacket_port_whose_interface_is_deleted_goes_down_costs_no_CPU_and_is_attached_again()
+    public void An_afpacket_port_whose_interface_is_deleted_goes_down_costs_no_CPU_and_is_attached_again() =>
+        InterfaceDeletedAndBack("afpacket");
+
+    /// <summary>
+    /// A port of <paramref name="type"/> on a veth end (no namespace) whose interface is deleted: kept down, no CPU
+    /// spent on it, attached again once an interface of that name exists (<paramref name="whenBack"/> checks more), frames received.
+    /// </summary>
+    internal static void InterfaceDeletedAndBack(string type, Action<Vswitchd, string>? whenBack = null)
     {
         string s = Names.Random("");
         string va = "va" + s, vb = "vb" + s;
@@ -133,7 +140,7 @@ public class ManagementPlaneTests
             string config = new JsonObject
             {
                 ["networks"] = new JsonArray(new JsonObject { ["name"] = "blue" }),
-                ["ports"] = new JsonArray(new JsonObject { ["name"] = va, ["type"] = "afpacket", ["network"] = "blue" }),
+                ["ports"] = new JsonArray(new JsonObject { ["name"] = va, ["type"] = type, ["network"] = "blue" }),
             }.ToJsonString();
             using var d = Vswitchd.Start(config);
             Wait.Until(() => (string)d.Get("/v1/ports/" + va)["state"]! == "up", TimeSpan.FromSeconds(10), "the veth to have carrier");
@@ -150,6 +157,7 @@ public class ManagementPlaneTests
             Proc.Check("ip", "link", "set", va, "up");
             Wait.Until(() => (string)d.Get("/v1/ports/" + va)["state"]! is "up" or "down" && d.Get("/v1/ports/" + va)["id"]!.GetValue<int>() > 0,
                 TimeSpan.FromSeconds(10), "the port to be attached again");
+            whenBack?.Invoke(d, va);
             Proc.Check("ip", "link", "set", vb, "up"); // the peer's IPv6 router solicitations and MLD reports arrive
             Wait.Until(() => (long)d.Get("/v1/ports/" + va)["counters"]!["rxPackets"]! > 0, TimeSpan.FromSeconds(15), "frames on the re-attached port");
         }
@@ -355,7 +363,7 @@ public class ManagementPlaneTests
         finally { Directory.Delete(dir, true); }
     }
 
-    private static TimeSpan CpuTime(int pid)
+    internal static TimeSpan CpuTime(int pid)
     {
         using var p = Process.GetProcessById(pid);
         p.Refresh();

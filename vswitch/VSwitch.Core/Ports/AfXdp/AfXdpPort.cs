@@ -7,9 +7,10 @@ namespace VSwitch.Core.Ports.AfXdp;
 
 /// <summary>
 /// An existing interface attached through an AF_XDP socket: an XDP program on the interface redirects
-/// the frames of one receive queue into the socket's UMEM, bypassing the kernel's stack (no skb, no
-/// AF_PACKET tap on the generic receive path in native mode); transmit writes UMEM frames into the tx ring
-/// and kicks the kernel with one sendto() when it asks (need_wakeup).
+/// the frames of one receive queue into the socket's UMEM, so they never go up the kernel's stack of the
+/// switch's namespace (in native mode the driver runs the program: on veth, in its NAPI, on the skb the
+/// peer sent, which is freed there); transmit writes UMEM frames into the tx ring and kicks the kernel
+/// with one sendto() when it asks (need_wakeup).
 /// <para>
 /// Frames are copied between the UMEM and the switch's pool buffers in both directions (the pool's
 /// buffers are not the UMEM's; making them so is the zero-copy step this port does not take yet).
@@ -19,7 +20,8 @@ namespace VSwitch.Core.Ports.AfXdp;
 /// Threads: only the owning thread calls <see cref="Receive"/> (rx and fill rings). The tx and
 /// completion rings are single-producer rings of the kernel's, so every sender takes the port's
 /// transmit flag (one atomic exchange, spun on while another thread holds it for its batch: the
-/// critical section is copying ≤ 64 frames and at most two sendto kicks). This is OVS's answer for a
+/// critical section is copying ≤ 64 frames and one sendto kick, up to four on kernels that keep the
+/// copy-mode transmit budget at 32). This is OVS's answer for a
 /// txq shared by PMD threads; the per-sender state of <see cref="SenderSlots{T}"/> does not apply since
 /// there is one ring to produce into, not a socket that takes concurrent sends.
 /// </para>
@@ -64,6 +66,10 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
 
     private volatile string? _fault;
     public string? Fault => _fault;
+    // An AF_XDP socket never reports its device's removal through poll (the kernel sets sk_err and
+    // unbinds, but xsk_poll answers neither EPOLLERR nor EPOLLIN afterwards), so the datapath would
+    // never call OnPollError: the port looks for its interface once a second itself, off the datapath.
+    private readonly Timer _deviceWatch;
 
     private AfXdpPort(string name, int ifIndex, int queue, XskSocket xsk, XdpProgram prog, XskMode mode, List<string> refused)
     {
@@ -80,6 +86,13 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
         _txFree = (ulong*)NativeMemory.Alloc((nuint)(txFrames * sizeof(ulong)));
         for (int i = 0; i < txFrames; i++) _txFree[i] = (ulong)(txFrames + i) * (ulong)_frameSize;
         _txFreeCount = txFrames;
+        _deviceWatch = new Timer(static s => ((AfXdpPort)s!).CheckDevice(), this, 1000, 1000);
+    }
+
+    private void CheckDevice()
+    {
+        if (_fault is null && _disposed == 0 && NativeMethods.IfNameToIndex(Name) != IfIndex)
+            _fault = $"interface {Name} is gone (deleted, or moved away with its namespace)";
     }
 
     public static AfXdpPort Open(string interfaceName) => Open(new AfXdpOptions { Interface = interfaceName });
@@ -243,8 +256,7 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
         if (fd < 0) return;
         int err = 0, len = sizeof(int);
         if (LibC.getsockopt(fd, LibC.SOL_SOCKET, LibC.SO_ERROR, &err, (socklen_t*)&len) == 0 && err != 0) SocketErrors++;
-        if (_fault is null && NativeMethods.IfNameToIndex(Name) != IfIndex)
-            _fault = $"interface {Name} is gone (deleted, or moved away with its namespace)";
+        CheckDevice();
     }
 
     public IReadOnlyList<KeyValuePair<string, long>> Diagnostics()
@@ -284,6 +296,7 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _deviceWatch.Dispose();
         _prog.Dispose();
         _xsk.Dispose();
         NativeMemory.Free(_txFree);
