@@ -239,6 +239,27 @@ public sealed class Datapath
     public int FlowStageIndex { get; }
     public SwitchTopology Topology => Volatile.Read(ref _topology);
 
+    private RxqAssignment _rxq = RxqAssignment.Default;
+
+    /// <summary>Which thread polls which port receive queue; read by each thread at its quiescent point.</summary>
+    public RxqAssignment RxqAssignment => Volatile.Read(ref _rxq);
+
+    /// <summary>
+    /// Publishes a new assignment (its version is set here). A queue that changes thread must go through a
+    /// parked step first (<see cref="RxqAssignment.Parking"/>, then <see cref="Quiescence.WaitRxq"/>): the
+    /// caller, which knows the threads, does that.
+    /// </summary>
+    public RxqAssignment PublishRxqAssignment(RxqAssignment a)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        lock (_control)
+        {
+            a.Version = _rxq.Version + 1;
+            Volatile.Write(ref _rxq, a);
+        }
+        return a;
+    }
+
     /// <summary>A context for one datapath thread; its counters are included in <see cref="ReadCounters"/>.</summary>
     public DatapathContext CreateContext(PacketPool pool)
     {

@@ -34,6 +34,8 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     private readonly VxlanSockets _sockets;
     private readonly VtepTable _vteps = new();
     private readonly VxlanReceiver _receiver;
+    // One receiver per receive socket (RSS queues); _receiver is queue 0's.
+    private readonly VxlanReceiver[] _receivers;
     // One transmitter (its sendmmsg messages, iovecs, addresses, GSO header buffers and counters) per
     // thread sending at the same moment: every datapath thread may send on the tunnel (SenderSlots
     // says why not a lock). The receiver has arrays of its own; both share only the sockets and VtepTable.
@@ -52,7 +54,9 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         Local = local;
         UdpPort = port;
         _sockets = sockets;
-        _receiver = new VxlanReceiver(name, sockets, _vteps);
+        _receivers = new VxlanReceiver[sockets.RxCount];
+        for (int q = 0; q < _receivers.Length; q++) _receivers[q] = new VxlanReceiver(name, sockets, _vteps, q);
+        _receiver = _receivers[0];
         _transmitters = new SenderSlots<VxlanTransmitter>(() => new VxlanTransmitter(sockets, port, _vteps) { UdpGso = _udpGso });
     }
 
@@ -95,11 +99,23 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
 
     // Counters: plain fields of the part that writes them (receive: the owning thread; transmit: each
     // sender's own transmitter, summed here when read).
-    public long RxPackets => Volatile.Read(ref _receiver.RxPackets);
-    public long RxBadHeader => Volatile.Read(ref _receiver.RxBadHeader);
+    public long RxPackets => SumRx(static r => Volatile.Read(ref r.RxPackets));
+    public long RxBadHeader => SumRx(static r => Volatile.Read(ref r.RxBadHeader));
     /// <summary>Frames dropped on receive for want of a buffer (pool empty, or more leftovers than fit).</summary>
-    public long RxNoBuffer => Volatile.Read(ref _receiver.RxNoBuffer);
-    public long RxTruncated => Volatile.Read(ref _receiver.RxTruncated);
+    public long RxNoBuffer => SumRx(static r => Volatile.Read(ref r.RxNoBuffer));
+    public long RxTruncated => SumRx(static r => Volatile.Read(ref r.RxTruncated));
+
+    private long SumRx(Func<VxlanReceiver, long> read)
+    {
+        long sum = 0;
+        foreach (var r in _receivers) sum += read(r);
+        return sum;
+    }
+
+    /// <summary>Receive queues: sockets sharing the VXLAN port with SO_REUSEPORT (<see cref="Open"/>'s rxQueues).</summary>
+    public int RxQueueCount => _receivers.Length;
+
+    public IRxQueue RxQueue(int queue) => _receivers[queue];
     public long TxPackets => SumTx(static t => Volatile.Read(ref t.TxPackets));
     public long TxDropped => SumTx(static t => Volatile.Read(ref t.TxDropped));
     public long TxTrains => SumTx(static t => Volatile.Read(ref t.TxTrains));
@@ -115,9 +131,10 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     }
 
     /// <summary>Opens the endpoint; throws <see cref="PortException"/> naming the address when it cannot bind (not local, port in use).</summary>
-    public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort)
+    /// <param name="rxQueues">Receive sockets bound to the port with SO_REUSEPORT, each polled by one datapath thread.</param>
+    public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort, int rxQueues = 1)
     {
-        var sockets = VxlanSockets.Open(name, local, port);
+        var sockets = VxlanSockets.Open(name, local, port, rxQueues);
         try
         {
             return new VxlanPort(name, local, port, sockets);
@@ -136,13 +153,13 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     /// </summary>
     public static VxlanPort Adopt(string name, uint local, ushort port, ReadOnlySpan<int> fds, bool udpGso)
     {
-        if (fds.Length != 1 + TxSockets) throw new ArgumentException($"{name}: {1 + TxSockets} sockets expected, {fds.Length} given", nameof(fds));
-        var sockets = VxlanSockets.Adopt(name, fds[0], fds[1..]);
+        if (fds.Length < 1 + TxSockets) throw new ArgumentException($"{name}: at least {1 + TxSockets} sockets expected, {fds.Length} given", nameof(fds));
+        var sockets = VxlanSockets.Adopt(name, fds[0], fds[1..(1 + TxSockets)], fds[(1 + TxSockets)..]);
         return new VxlanPort(name, local, port, sockets) { UdpGso = udpGso };
     }
 
-    /// <summary>The receive socket then the source-port sockets, to hand them to a successor process.</summary>
-    public int[] SocketFds() => [_sockets.Rx, .. _sockets.Tx];
+    /// <summary>The receive socket, the source-port sockets, then the other queues' receive sockets, to hand them to a successor process.</summary>
+    public int[] SocketFds() => [_sockets.Rx, .. _sockets.Tx, .. _sockets.QueueRx];
 
     public int Receive(PacketBatch batch, PacketPool pool) => _receiver.Receive(batch, pool);
 
@@ -163,9 +180,10 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         new("rx-udp-gro", _sockets.GroEnabled ? 1 : 0),
         new("rx-no-buffer", RxNoBuffer),
         new("rx-truncated", RxTruncated),
-        new("rx-gro-super-frames", Volatile.Read(ref _receiver.Gro.SuperFrames)),
-        new("rx-gro-segments-joined", Volatile.Read(ref _receiver.Gro.SegmentsJoined)),
-        new("rx-gro-bad-checksum", Volatile.Read(ref _receiver.Gro.BadChecksum)),
+        new("rx-gro-super-frames", SumRx(static r => Volatile.Read(ref r.Gro.SuperFrames))),
+        new("rx-gro-segments-joined", SumRx(static r => Volatile.Read(ref r.Gro.SegmentsJoined))),
+        new("rx-gro-bad-checksum", SumRx(static r => Volatile.Read(ref r.Gro.BadChecksum))),
+        new("rx-queues", _receivers.Length),
         new("tx-packets", TxPackets),
         new("tx-dropped", TxDropped),
         new("tx-gso-sends", TxGsoSends),
@@ -177,7 +195,7 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     public void Dispose()
     {
         _sockets.Dispose();
-        _receiver.Dispose();
+        foreach (var r in _receivers) r.Dispose();
         // The runtime disposes a port only once every datapath thread has passed a quiescent point.
         _transmitters.Free(static t => t.Dispose());
     }
