@@ -23,7 +23,7 @@ public sealed partial class SwitchRuntime
         {
             if (Tunnel is not null) throw new InvalidOperationException("the VXLAN endpoint is already open");
             uint local = ParseIPv4(o.Local ?? "", "overlay.local");
-            var io = TryAdoptTunnel(o, local) ?? VxlanPort.Open(TunnelPortName, local, (ushort)o.Port);
+            var io = TryAdoptTunnel(o, local) ?? VxlanPort.Open(TunnelPortName, local, (ushort)o.Port, RxQueuesFor(o.RxQueues));
             io.UdpGso = o.UdpGso;
             try
             {
@@ -36,6 +36,7 @@ public sealed partial class SwitchRuntime
             }
             Tunnel = io;
             Overlay = o;
+            RestorePins(TunnelPortName);
             if (persist) Store?.SetMeta("overlay", JsonSerializer.Serialize(o, OverlayJson));
             _log.LogInformation("VXLAN endpoint {Local}:{Port} open as port {Port}", o.Local, o.Port, TunnelPortName);
         }
@@ -82,6 +83,7 @@ public sealed partial class SwitchRuntime
     {
         var port = Datapath.RemovePort(TunnelPortName);
         WaitQuiescent(Datapath.Topology.Version);
+        ForgetRxQueues(port.Id);
         port.Io.Dispose();
         _log.LogInformation("VXLAN endpoint {Local}:{Port} closed", Overlay?.Local, Overlay?.Port);
         Tunnel = null;

@@ -303,8 +303,10 @@ public sealed partial class SwitchRuntime : IDisposable
                     Persistent = p.Persistent,
                     Offloads = p.Offloads,
                     IoUring = p.IoUring,
+                    // A persistent TAP is taken up again after a crash by one TUNSETIFF in its namespace: one queue.
+                    Queues = p.Persistent ? 1 : RxQueuesFor(p.RxQueues),
                 }),
-                "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name }),
+                "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name, Queues = RxQueuesFor(p.RxQueues) }),
                 _ => throw new InvalidRequestException($"'{p.Type}' is not a port type (tap or afpacket)"),
             };
             try
@@ -318,7 +320,8 @@ public sealed partial class SwitchRuntime : IDisposable
                 Datapath.MacTable.Moves.Reset(port.Id);
                 _portConfigs[p.Name] = p;
                 if (persist) Store?.SavePort(p);
-                _log.LogInformation("port {Port} ({Type}) joined network {Network} as port {Id}", p.Name, p.Type, net.Name, port.Id);
+                _log.LogInformation("port {Port} ({Type}, {Queues} receive queue(s)) joined network {Network} as port {Id}", p.Name, p.Type, io.RxQueueCount, net.Name, port.Id);
+                RestorePins(p.Name);
                 return port;
             }
             catch
@@ -349,6 +352,7 @@ public sealed partial class SwitchRuntime : IDisposable
             _portConfigs.Remove(name, out var cfg);
             if (persist) Store?.DeletePort(name);
             WaitQuiescent(Datapath.Topology.Version);
+            ForgetRxQueues(port.Id);
             ReleaseDevice(port.Io, cfg);
             port.Io.Dispose();
             _log.LogInformation("port {Port} removed", name);
