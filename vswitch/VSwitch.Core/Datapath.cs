@@ -246,9 +246,33 @@ public sealed class Datapath
 
     /// <summary>
     /// Publishes a new assignment (its version is set here). A queue that changes thread must go through a
-    /// parked step first (<see cref="RxqAssignment.Parking"/>, then <see cref="Quiescence.WaitRxq"/>): the
-    /// caller, which knows the threads, does that.
+    /// parked step first: <see cref="MoveRxQueues"/> does that.
     /// </summary>
+    /// <summary>Every receive queue of every port now: (port id, queue).</summary>
+    public List<RxQueueRef> RxQueueRefs()
+    {
+        var all = new List<RxQueueRef>();
+        foreach (var p in Topology.Ports)
+            for (int q = 0; q < p.Io.RxQueueCount; q++) all.Add(new RxQueueRef(p.Id, q));
+        return all;
+    }
+
+    /// <summary>
+    /// Changes the assignment to <paramref name="next"/> without a queue ever read by two threads: the queues that
+    /// change thread are parked (published), every thread is waited for until it polls by that (its old thread has
+    /// stopped reading them; no timeout, <paramref name="stuck"/> hears of a slow thread), then <paramref name="next"/>
+    /// is published. Frames arriving meanwhile wait in the kernel (or the port). Control plane only, one caller at a time.
+    /// </summary>
+    public void MoveRxQueues(RxqAssignment next, IReadOnlyList<DatapathThread> threads, int threadCount, Action<DatapathThread, TimeSpan>? stuck = null)
+    {
+        if (RxqAssignment.Parking(next, RxQueueRefs(), threadCount) is { } parking)
+        {
+            PublishRxqAssignment(parking);
+            Quiescence.WaitRxq(threads, parking.Version, stuck);
+        }
+        PublishRxqAssignment(next);
+    }
+
     public RxqAssignment PublishRxqAssignment(RxqAssignment a)
     {
         ArgumentNullException.ThrowIfNull(a);

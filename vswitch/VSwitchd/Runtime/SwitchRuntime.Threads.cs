@@ -116,37 +116,18 @@ public sealed partial class SwitchRuntime
             var load = new Dictionary<RxQueueRef, long>();
             foreach (var t in _threads)
                 foreach (var q in t.RxQueues) load[new RxQueueRef(q.Port.Id, q.Queue)] = Volatile.Read(ref q.BusyTicks);
-            var queues = AllRxQueues().Select(q => (q, byCycles ? load.GetValueOrDefault(q) : 0)).ToList();
+            var queues = Datapath.RxQueueRefs().Select(q => (q, byCycles ? load.GetValueOrDefault(q) : 0)).ToList();
             ApplyRxq(Datapath.RxqAssignment.Rebalance(queues, Options.Threads));
             _log.LogInformation("receive queues rebalanced over {Threads} thread(s) ({Assign})", Options.Threads, byCycles ? "cycles" : "roundrobin");
         }
         return ListThreads();
     }
 
-    private List<RxQueueRef> AllRxQueues()
-    {
-        var all = new List<RxQueueRef>();
-        foreach (var p in Datapath.Topology.Ports)
-            for (int q = 0; q < p.Io.RxQueueCount; q++) all.Add(new RxQueueRef(p.Id, q));
-        return all;
-    }
-
-    /// <summary>
-    /// Publishes <paramref name="next"/>; queues that change thread are parked first and the threads waited for
-    /// (Core/Quiescence: no timeout, a slow thread is logged), so the old thread has stopped reading before the new one starts.
-    /// </summary>
-    private void ApplyRxq(RxqAssignment next)
-    {
-        var now = Datapath.RxqAssignment;
-        if (now.Parking(next, AllRxQueues(), Options.Threads) is { } parking)
-        {
-            Datapath.PublishRxqAssignment(parking);
-            Quiescence.WaitRxq(_threads, parking.Version, (t, waited) =>
-                _log.LogWarning("datapath thread vswitch-dp{Thread} has not passed a quiescent point for {Seconds:F0} s: a receive queue waits to move",
-                    t.Index, waited.TotalSeconds));
-        }
-        Datapath.PublishRxqAssignment(next);
-    }
+    /// <summary>Publishes <paramref name="next"/>, moving queues through a parked step (Datapath.MoveRxQueues says why).</summary>
+    private void ApplyRxq(RxqAssignment next) =>
+        Datapath.MoveRxQueues(next, _threads, Options.Threads, (t, waited) =>
+            _log.LogWarning("datapath thread vswitch-dp{Thread} has not passed a quiescent point for {Seconds:F0} s: a receive queue waits to move",
+                t.Index, waited.TotalSeconds));
 
     /// <summary>A port just joined: its stored pins apply to it again (a restart, a port re-created).</summary>
     private void RestorePins(string port)
