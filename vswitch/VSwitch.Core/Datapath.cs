@@ -261,7 +261,7 @@ public sealed class Datapath
     /// Changes the assignment to <paramref name="next"/> without a queue ever read by two threads: the queues that
     /// change thread are parked (published), every thread is waited for until it polls by that (its old thread has
     /// stopped reading them; no timeout, <paramref name="stuck"/> hears of a slow thread), then <paramref name="next"/>
-    /// is published. Frames arriving meanwhile wait in the kernel (or the port). Control plane only, one caller at a time.
+    /// is published and waited for. Frames arriving meanwhile wait in the kernel (or the port). Control plane only, one caller at a time.
     /// </summary>
     public void MoveRxQueues(RxqAssignment next, IReadOnlyList<DatapathThread> threads, int threadCount, Action<DatapathThread, TimeSpan>? stuck = null)
     {
@@ -270,7 +270,8 @@ public sealed class Datapath
             PublishRxqAssignment(parking);
             Quiescence.WaitRxq(threads, parking.Version, stuck);
         }
-        PublishRxqAssignment(next);
+        // Waited for too, so that what the threads show (DatapathThread.RxQueues) is the new assignment on return.
+        Quiescence.WaitRxq(threads, PublishRxqAssignment(next).Version, stuck);
     }
 
     public RxqAssignment PublishRxqAssignment(RxqAssignment a)

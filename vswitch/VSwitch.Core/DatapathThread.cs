@@ -190,6 +190,7 @@ public sealed class DatapathThread : IDisposable
         try
         {
             Tid = NativeMethods.gettid();
+            DatapathSender.Register(_index);
             while (!_stop)
             {
                 var topo = _dp.Topology;

@@ -321,11 +321,13 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     /// </summary>
     public int Transmit(PacketBatch batch)
     {
-        // A multiqueue TAP: each sending thread writes to a queue of its own (by its thread id), so threads
-        // do not share a ring; tun's flow steering then sends a flow's replies to the queue it was written to.
+        // A multiqueue TAP: each datapath thread writes to a queue of its own (thread t to queue t modulo the
+        // queues), so threads do not share a ring; tun's flow steering then sends a flow's replies to the queue
+        // it was written to. Other threads (tests, benchmarks) pick one by managed thread id.
         if (_queues.Length > 0)
         {
-            int q = Environment.CurrentManagedThreadId % (_queues.Length + 1);
+            int sender = DatapathSender.Index;
+            int q = (sender >= 0 ? sender : Environment.CurrentManagedThreadId) % (_queues.Length + 1);
             if (q > 0) return _queues[q - 1].Transmit(batch);
         }
         if (_txRing is not null && batch.Count > 1 && Interlocked.CompareExchange(ref _txBusy, 1, 0) == 0)
