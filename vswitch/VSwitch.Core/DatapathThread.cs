@@ -21,6 +21,14 @@ public sealed class DatapathOptions
     /// </summary>
     public int SpinMicroseconds { get; set; } = DefaultSpinMicroseconds;
     public const int DefaultSpinMicroseconds = 0;
+    /// <summary>
+    /// The scheduler slice asked for each datapath thread (EEVDF's custom slice, kernel 6.12+; Ports/Linux/ThreadScheduling):
+    /// a short one lets a woken thread preempt at once. 0: the kernel's default.
+    /// </summary>
+    public int SliceMicroseconds { get; set; } = DefaultSliceMicroseconds;
+    public const int DefaultSliceMicroseconds = 0;
+    /// <summary>SCHED_FIFO priority (1..99) for the datapath threads; 0: ordinary scheduling.</summary>
+    public int RealtimePriority { get; set; }
     /// <summary>Spin on the ports instead of sleeping in epoll_wait: lowest latency, one core at 100%.</summary>
     public bool BusyPoll { get; set; }
     public int BatchSize { get; set; } = PacketBatch.DefaultSize;
@@ -120,6 +128,12 @@ public sealed class DatapathThread : IDisposable
     public void Wake() => _wake.Raise();
 
     public long SeenVersion => Volatile.Read(ref _seenVersion);
+
+    private readonly ManualResetEventSlim _schedulingApplied = new(false);
+    /// <summary>Why the scheduling asked for (slice, real time) could not be applied, or null; set when the thread starts.</summary>
+    public string? SchedulingError { get; private set; }
+    /// <summary>Waits (up to <paramref name="timeout"/>) until the thread has applied its scheduling; false if it has not yet.</summary>
+    public bool WaitStarted(TimeSpan timeout) => _schedulingApplied.Wait(timeout);
     /// <summary>The receive-queue assignment version the thread polls by (<see cref="Quiescence.WaitRxq"/>).</summary>
     public long SeenRxqVersion => Volatile.Read(ref _seenRxqVersion);
     public Exception? Failure { get; private set; }
@@ -191,6 +205,8 @@ public sealed class DatapathThread : IDisposable
         {
             Tid = NativeMethods.gettid();
             DatapathSender.Register(_index);
+            SchedulingError = ThreadScheduling.Apply(_opt.SliceMicroseconds, _opt.RealtimePriority);
+            _schedulingApplied.Set();
             while (!_stop)
             {
                 var topo = _dp.Topology;

@@ -204,6 +204,8 @@ public sealed class VSwitchConfig
         if (d.FlowIdleSeconds is < 0.1 or > 3600) errors.Add($"datapath.flowIdleSeconds: {d.FlowIdleSeconds} must be 0.1..3600");
         if (d.FlowCacheSize is < 8 or > 4_194_304) errors.Add($"datapath.flowCacheSize: {d.FlowCacheSize} must be 8..4194304");
         if (d.SpinMicroseconds is < 0 or > 10_000) errors.Add($"datapath.spinMicroseconds: {d.SpinMicroseconds} must be 0..10000 (0: sleep in epoll_wait right after each batch)");
+        if (d.SliceMicroseconds is < 0 or > 100_000) errors.Add($"datapath.sliceMicroseconds: {d.SliceMicroseconds} must be 0..100000 (0: the kernel's default slice)");
+        if (d.RealtimePriority is < 0 or > 99) errors.Add($"datapath.realtimePriority: {d.RealtimePriority} must be 0..99 (0: ordinary scheduling)");
         if (Overlay?.RxQueues is < 1 or > 64) errors.Add($"overlay.rxQueues: {Overlay.RxQueues} must be 1..64 (receive sockets; default datapath.threads)");
         Limits.Validate(errors);
         return errors;
@@ -247,6 +249,8 @@ public sealed class VSwitchConfig
         FlowIdleMs = (long)(Datapath.FlowIdleSeconds * 1000),
         FlowCacheSize = Datapath.FlowCacheSize,
         SpinMicroseconds = Datapath.SpinMicroseconds,
+        SliceMicroseconds = Datapath.SliceMicroseconds,
+        RealtimePriority = Datapath.RealtimePriority,
     };
 }
 
@@ -448,6 +452,10 @@ public sealed class DatapathConfig
     public int FlowCacheSize { get; set; } = 65536;
     /// <summary>Microseconds a thread keeps polling after a batch before it sleeps in epoll_wait (DatapathOptions.SpinMicroseconds).</summary>
     public int SpinMicroseconds { get; set; } = DatapathOptions.DefaultSpinMicroseconds;
+    /// <summary>Scheduler slice for the datapath threads in µs (DatapathOptions.SliceMicroseconds); 0: the kernel's default.</summary>
+    public int SliceMicroseconds { get; set; } = DatapathOptions.DefaultSliceMicroseconds;
+    /// <summary>SCHED_FIFO priority of the datapath threads (1..99); 0: ordinary scheduling.</summary>
+    public int RealtimePriority { get; set; }
 }
 
 public sealed class ConfigException(string message) : Exception(message);

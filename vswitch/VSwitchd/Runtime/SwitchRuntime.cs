@@ -529,9 +529,14 @@ public sealed partial class SwitchRuntime : IDisposable
         PrepareDatapath();
         _running = true;
         foreach (var t in _threads) t.Start();
+        foreach (var t in _threads)
+            if (t.WaitStarted(TimeSpan.FromSeconds(5)) && t.SchedulingError is { } why)
+                _log.LogWarning("datapath thread {Thread}: {Why}; it runs with the kernel's default scheduling", t.Index, why);
         // Aging, rule timeouts and neighbour timers run on the control side; the datapath only compares times.
         StartTimer();
-        _log.LogInformation("datapath started: {Threads} thread(s), {Mode}", Options.Threads, Options.BusyPoll ? "busy polling" : "epoll");
+        _log.LogInformation("datapath started: {Threads} thread(s), {Mode}", Options.Threads, Options.BusyPoll ? "busy polling"
+            : $"epoll (spin {Options.SpinMicroseconds} us after a batch, slice {(Options.SliceMicroseconds > 0 ? Options.SliceMicroseconds + " us" : "default")}"
+              + (Options.RealtimePriority > 0 ? $", SCHED_FIFO {Options.RealtimePriority})" : ")"));
     }
 
     private int _ticks;
