@@ -191,8 +191,6 @@ public sealed class VSwitchConfig
             if (p.VlanMode == "access" && (p.Trunks.Count > 0 || p.NativeVlan != 0))
                 errors.Add($"{f}.trunks: trunks and nativeVlan are for a trunk; give \"vlanMode\": \"trunk\" too (a port is an access port unless it asks)");
             if (p.RxQueues is < 1 or > 64) errors.Add($"{f}.rxQueues: {p.RxQueues} must be 1..64 (receive queues; default datapath.threads)");
-            else if (p.RxQueues > 1 && p.Persistent && p.Type == "tap")
-                errors.Add($"{f}.rxQueues: a persistent TAP has one receive queue (a daemon re-attaching it after a crash opens one queue); give rxQueues 1 or persistent false");
             if ((p.PortSecurity || p.PinMac) && p.Type == "afpacket")
                 errors.Add($"{f}.portSecurity: an afpacket port attaches an interface with no MAC or addresses of the switch's to enforce (use a tap port with mac and addresses)");
         }
@@ -332,7 +330,7 @@ public sealed class PortConfig
     public bool IoUring { get; set; } = true;
     /// <summary>
     /// Receive queues (RSS): a multiqueue TAP (IFF_MULTI_QUEUE) or an AF_PACKET fanout group (hash), each queue
-    /// polled by one datapath thread. Null: one per datapath thread. A persistent TAP has one (see README).
+    /// polled by one datapath thread. Null: one per datapath thread.
     /// </summary>
     public int? RxQueues { get; set; }
     public string VlanMode { get; set; } = "access";

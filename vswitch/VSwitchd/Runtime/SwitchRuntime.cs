@@ -303,8 +303,7 @@ public sealed partial class SwitchRuntime : IDisposable
                     Persistent = p.Persistent,
                     Offloads = p.Offloads,
                     IoUring = p.IoUring,
-                    // A persistent TAP is taken up again after a crash by one TUNSETIFF in its namespace: one queue.
-                    Queues = p.Persistent ? 1 : RxQueuesFor(p.RxQueues),
+                    Queues = RxQueuesFor(p.RxQueues),
                 }),
                 "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name, Queues = RxQueuesFor(p.RxQueues) }),
                 _ => throw new InvalidRequestException($"'{p.Type}' is not a port type (tap or afpacket)"),

@@ -13,25 +13,55 @@ namespace VSwitch.Core.Ports;
 internal static unsafe class TapDevice
 {
     /// <summary>
-    /// Attaches an open /dev/net/tun to the existing device <c>o.Name</c> (in the namespace the file was opened in),
-    /// sets the offloads as <paramref name="o"/> says and keeps it persistent. Closes the fd on failure.
+    /// Attaches open /dev/net/tun files to the existing device <c>o.Name</c> (in the namespace the files were opened in),
+    /// sets the offloads as <paramref name="o"/> says and keeps it persistent: <paramref name="fd"/> as queue 0 and, when
+    /// the device is multiqueue, <paramref name="queueFds"/> as queues 1.. (returned; closed and not returned when the
+    /// device turns out to be single-queue: it was made by a daemon that asked for one queue). Closes every fd on failure.
     /// </summary>
-    public static void Attach(int fd, TapOptions o)
+    public static int[] Attach(int fd, int[] queueFds, TapOptions o)
     {
         try
         {
-            var req = default(IfReq);
-            req.SetName(o.Name);
-            req.Flags = (short)(Tun.IFF_TAP | Tun.IFF_NO_PI | (o.Offloads ? Tun.IFF_VNET_HDR : 0));
-            if (NativeMethods.ioctl(fd, Tun.TUNSETIFF, &req) < 0) NativeError.Throw(o.Name, "ioctl(TUNSETIFF) on an existing persistent device");
+            short flags = (short)(Tun.IFF_TAP | Tun.IFF_NO_PI | (o.Offloads ? Tun.IFF_VNET_HDR : 0));
+            bool multi = queueFds.Length > 0;
+            // tun refuses (EINVAL) a file whose IFF_MULTI_QUEUE differs from the device's: then it was made the other way.
+            int err = SetIff(fd, o.Name, (short)(flags | (multi ? Tun.IFF_MULTI_QUEUE : 0)));
+            if (err == NativeError.EINVAL)
+            {
+                multi = !multi;
+                err = SetIff(fd, o.Name, (short)(flags | (multi ? Tun.IFF_MULTI_QUEUE : 0)));
+            }
+            if (err != 0) throw NativeError.Error(o.Name, "ioctl(TUNSETIFF) on an existing persistent device", err);
             SetOffloads(fd, o.Name, o.Offloads);
             if (NativeMethods.ioctl(fd, Tun.TUNSETPERSIST, 1) < 0) NativeError.Throw(o.Name, "ioctl(TUNSETPERSIST)");
+            if (!multi || queueFds.Length == 0)
+            {
+                foreach (int q in queueFds) LibC.close(q);
+                return [];
+            }
+            for (int i = 0; i < queueFds.Length; i++)
+            {
+                if (SetIff(queueFds[i], o.Name, (short)(flags | Tun.IFF_MULTI_QUEUE)) is int e2 and not 0)
+                    throw NativeError.Error(o.Name, $"ioctl(TUNSETIFF, IFF_MULTI_QUEUE) for queue {i + 1} of an existing persistent device", e2);
+                SetOffloads(queueFds[i], o.Name, o.Offloads);
+            }
+            return queueFds;
         }
         catch
         {
+            foreach (int q in queueFds) LibC.close(q);
             LibC.close(fd);
             throw;
         }
+    }
+
+    /// <summary>TUNSETIFF; 0 or the errno.</summary>
+    private static int SetIff(int fd, string name, short flags)
+    {
+        var req = default(IfReq);
+        req.SetName(name);
+        req.Flags = flags;
+        return NativeMethods.ioctl(fd, Tun.TUNSETIFF, &req) < 0 ? NativeError.Last : 0;
     }
 
     private static void SetOffloads(int fd, string name, bool offloads)

@@ -275,17 +275,26 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     /// The fd is the port's from here on, closed on failure. <paramref name="portName"/>: the port's name when it
     /// is not the device's (a container's interface renamed eth0 in its namespace).
     /// </summary>
-    public static TapPort Reattach(int tunFd, TapOptions o, string? portName = null)
+    /// <param name="queueFds">More /dev/net/tun files opened there, for queues 1.. of a multiqueue device (closed if it is not one).</param>
+    public static TapPort Reattach(int tunFd, TapOptions o, string? portName = null, int[]? queueFds = null)
     {
         ArgumentNullException.ThrowIfNull(o);
-        TapDevice.Attach(tunFd, o);
+        int[] queues = TapDevice.Attach(tunFd, queueFds ?? [], o);
+        TapPort? port = null;
         try
         {
-            return new TapPort(tunFd, portName ?? o.Name, o.Netns, o.Offloads, o.IoUring) { Persistent = true, Reattached = true };
+            port = new TapPort(tunFd, portName ?? o.Name, o.Netns, o.Offloads, o.IoUring) { Persistent = true, Reattached = true };
+            port.AddQueues(queues, o.IoUring);
+            return port;
         }
         catch
         {
-            LibC.close(tunFd);
+            if (port is not null) port.Dispose();
+            else
+            {
+                foreach (int q in queues) LibC.close(q);
+                LibC.close(tunFd);
+            }
             throw;
         }
     }
