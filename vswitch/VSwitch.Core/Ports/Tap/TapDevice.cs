@@ -22,14 +22,14 @@ internal static unsafe class TapDevice
     {
         try
         {
-            short flags = (short)(Tun.IFF_TAP | Tun.IFF_NO_PI | (o.Offloads ? Tun.IFF_VNET_HDR : 0));
+            int flags = Tun.IFF_TAP | Tun.IFF_NO_PI | (o.Offloads ? Tun.IFF_VNET_HDR : 0);
             bool multi = queueFds.Length > 0;
             // tun refuses (EINVAL) a file whose IFF_MULTI_QUEUE differs from the device's: then it was made the other way.
-            int err = SetIff(fd, o.Name, (short)(flags | (multi ? Tun.IFF_MULTI_QUEUE : 0)));
+            int err = SetIff(fd, o.Name, flags | (multi ? Tun.IFF_MULTI_QUEUE : 0));
             if (err == NativeError.EINVAL)
             {
                 multi = !multi;
-                err = SetIff(fd, o.Name, (short)(flags | (multi ? Tun.IFF_MULTI_QUEUE : 0)));
+                err = SetIff(fd, o.Name, flags | (multi ? Tun.IFF_MULTI_QUEUE : 0));
             }
             if (err != 0) throw NativeError.Error(o.Name, "ioctl(TUNSETIFF) on an existing persistent device", err);
             SetOffloads(fd, o.Name, o.Offloads);
@@ -41,7 +41,7 @@ internal static unsafe class TapDevice
             }
             for (int i = 0; i < queueFds.Length; i++)
             {
-                if (SetIff(queueFds[i], o.Name, (short)(flags | Tun.IFF_MULTI_QUEUE)) is int e2 and not 0)
+                if (SetIff(queueFds[i], o.Name, flags | Tun.IFF_MULTI_QUEUE) is int e2 and not 0)
                     throw NativeError.Error(o.Name, $"ioctl(TUNSETIFF, IFF_MULTI_QUEUE) for queue {i + 1} of an existing persistent device", e2);
                 SetOffloads(queueFds[i], o.Name, o.Offloads);
             }
@@ -56,11 +56,11 @@ internal static unsafe class TapDevice
     }
 
     /// <summary>TUNSETIFF; 0 or the errno.</summary>
-    private static int SetIff(int fd, string name, short flags)
+    private static int SetIff(int fd, string name, int flags)
     {
         var req = default(IfReq);
         req.SetName(name);
-        req.Flags = flags;
+        req.Flags = (short)flags;
         return NativeMethods.ioctl(fd, Tun.TUNSETIFF, &req) < 0 ? NativeError.Last : 0;
     }
 
