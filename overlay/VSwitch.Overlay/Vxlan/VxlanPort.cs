@@ -105,12 +105,7 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     public long RxNoBuffer => SumRx(static r => Volatile.Read(ref r.RxNoBuffer));
     public long RxTruncated => SumRx(static r => Volatile.Read(ref r.RxTruncated));
 
-    private long SumRx(Func<VxlanReceiver, long> read)
-    {
-        long sum = 0;
-        foreach (var r in _receivers) sum += read(r);
-        return sum;
-    }
+    private long SumRx(Func<VxlanReceiver, long> read) => Sum(_receivers, read);
 
     /// <summary>Receive queues: sockets sharing the VXLAN port with SO_REUSEPORT (<see cref="Open"/>'s rxQueues).</summary>
     public int RxQueueCount => _receivers.Length;
@@ -123,10 +118,12 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     /// <summary>sendmsg calls that carried a train of datagrams with UDP_SEGMENT.</summary>
     public long TxGsoSends => SumTx(static t => Volatile.Read(ref t.TxGsoSends));
 
-    private long SumTx(Func<VxlanTransmitter, long> read)
+    private long SumTx(Func<VxlanTransmitter, long> read) => Sum(_transmitters.States(), read);
+
+    private static long Sum<T>(IEnumerable<T> parts, Func<T, long> read)
     {
         long sum = 0;
-        foreach (var t in _transmitters.States()) sum += read(t);
+        foreach (var p in parts) sum += read(p);
         return sum;
     }
 

@@ -85,3 +85,21 @@ public interface IPortDiagnostics
 public interface ITunnelPort : IPort
 {
 }
+
+/// <summary>The diagnostics of a port with several receive queues: each queue's counters, summed by name, and rx-queues.</summary>
+internal static class QueueDiagnostics
+{
+    /// <param name="queue0">Queue 0's own counters (the port's).</param>
+    /// <param name="others">The other queues' own counters, the same names in the same order.</param>
+    public static IReadOnlyList<KeyValuePair<string, long>> Sum(KeyValuePair<string, long>[] queue0, IEnumerable<KeyValuePair<string, long>[]> others)
+    {
+        var sum = (KeyValuePair<string, long>[])queue0.Clone();
+        int queues = 1;
+        foreach (var d in others)
+        {
+            queues++;
+            for (int i = 0; i < sum.Length; i++) sum[i] = new(sum[i].Key, sum[i].Value + d[i].Value);
+        }
+        return queues == 1 ? sum : [.. sum, new("rx-queues", queues)];
+    }
+}

@@ -201,7 +201,7 @@ public sealed class VSwitchConfig
         if (d.LargePoolSize is < 0 or > 65_536) errors.Add($"datapath.largePoolSize: {d.LargePoolSize} must be 0..65536 (0: segment TCP super-frames on receive)");
         if (d.FlowIdleSeconds is < 0.1 or > 3600) errors.Add($"datapath.flowIdleSeconds: {d.FlowIdleSeconds} must be 0.1..3600");
         if (d.FlowCacheSize is < 8 or > 4_194_304) errors.Add($"datapath.flowCacheSize: {d.FlowCacheSize} must be 8..4194304");
-        if (d.SpinMicroseconds is < 0 or > 10_000) errors.Add($"datapath.spinMicroseconds: {d.SpinMicroseconds} must be 0..10000 (0: sleep in epoll_wait right after each batch)");
+        if (d.SpinMicroseconds is < 0 or > 1_000_000) errors.Add($"datapath.spinMicroseconds: {d.SpinMicroseconds} must be 0..1000000 (0: sleep in epoll_wait right after each batch)");
         if (d.SliceMicroseconds is < 0 or > 100_000) errors.Add($"datapath.sliceMicroseconds: {d.SliceMicroseconds} must be 0..100000 (0: the kernel's default slice)");
         if (d.RealtimePriority is < 0 or > 99) errors.Add($"datapath.realtimePriority: {d.RealtimePriority} must be 0..99 (0: ordinary scheduling)");
         if (Overlay?.RxQueues is < 1 or > 64) errors.Add($"overlay.rxQueues: {Overlay.RxQueues} must be 1..64 (receive sockets; default datapath.threads)");

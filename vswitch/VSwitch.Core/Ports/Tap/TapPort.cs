@@ -163,19 +163,8 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
         _ => "off",
     };
 
-    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics()
-    {
-        var own = OwnDiagnostics();
-        if (_queues.Length == 0) return own;
-        // A multiqueue TAP's counters are the sum of its queues'.
-        var sum = own.ToArray();
-        foreach (var q in _queues)
-        {
-            var d = q.OwnDiagnostics();
-            for (int i = 0; i < sum.Length; i++) sum[i] = new(sum[i].Key, sum[i].Value + d[i].Value);
-        }
-        return [.. sum, new("rx-queues", RxQueueCount)];
-    }
+    // A multiqueue TAP's counters are the sum of its queues'.
+    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() => QueueDiagnostics.Sum(OwnDiagnostics(), _queues.Select(q => q.OwnDiagnostics()));
 
     private KeyValuePair<string, long>[] OwnDiagnostics() =>
     [
