@@ -357,7 +357,9 @@ public class MultiThreadDatapathTests
 
     /// <summary>
     /// Flows enough that a flow hash spreads them over every receive queue: from each kind of port (TAP, AF_PACKET,
-    /// VXLAN) <paramref name="perSource"/> UDP flows, each from a source port of its own, to another endpoint.
+    /// VXLAN) <paramref name="perSource"/> UDP flows, each from a source port of its own, to another endpoint. Slow ones:
+    /// at load 13-23 on 2 cores a starved thread lets an AF_PACKET ring (120 slots) overflow under a few thousand
+    /// frames a second from one container (rx-ring-full-drops), which is not what these tests are about.
     /// </summary>
     private static List<Flow> StartSpread(Fabric f, int perSource, int count, int pps, int firstPort)
     {
@@ -397,7 +399,7 @@ public class MultiThreadDatapathTests
             Assert.Equal(2, QueuesOf(d, name).Count);
         f.PingMesh();
         var flows = StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 1500, udpPps: 500);
-        flows.AddRange(StartSpread(f, perSource: 8, count: 600, pps: 100, firstPort: 7000));
+        flows.AddRange(StartSpread(f, perSource: 8, count: 300, pps: 50, firstPort: 7000));
         AssertMesh(flows, f, TimeSpan.FromSeconds(120));
         AssertMesh(StartMesh(f, f.Endpoints, tcpSeconds: 3, udpCount: 0, udpPps: 0), f, TimeSpan.FromSeconds(120));
 
@@ -423,7 +425,7 @@ public class MultiThreadDatapathTests
         var d = f.Switch!;
         f.PingMesh();
         var flows = StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 3000, udpPps: 500);
-        flows.AddRange(StartSpread(f, perSource: 4, count: 1200, pps: 200, firstPort: 7000));
+        flows.AddRange(StartSpread(f, perSource: 4, count: 600, pps: 100, firstPort: 7000));
         // While the flows run (6 s), queue 0 of a TAP, queue 1 of the AF_PACKET port and queue 0 of the VXLAN endpoint
         // go back and forth between the threads.
         var moving = new[] { (f.Endpoints[0].Name, 0), (f.Endpoints[2].Name, 1), ("vxlan0", 0) };
