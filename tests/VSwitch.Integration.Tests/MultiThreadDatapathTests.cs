@@ -424,7 +424,7 @@ public class MultiThreadDatapathTests
         using var f = new Fabric("10.216.0", threads: 2, taps: 2);
         var d = f.Switch!;
         f.PingMesh();
-        var flows = StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 3000, udpPps: 500);
+        var flows = StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 1500, udpPps: 250);
         flows.AddRange(StartSpread(f, perSource: 4, count: 600, pps: 100, firstPort: 7000));
         // While the flows run (6 s), queue 0 of a TAP, queue 1 of the AF_PACKET port and queue 0 of the VXLAN endpoint
         // go back and forth between the threads.
