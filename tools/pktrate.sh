@@ -3,7 +3,8 @@
 # the datapaths in turn: vswitchd with TAP ports, vswitchd with AF_PACKET or AF_XDP ports on veths, the
 # Linux bridge, Open vSwitch's userspace (netdev) datapath, VXLAN. See bench/pktrate/README.md.
 #
-#   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--out DIR]   (PKTRATE_MD=FILE: where the Markdown goes)
+#   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--figures rate,flowsetup,tcp,ping] [--out DIR]
+#   (PKTRATE_MD=FILE: where the Markdown goes; VSD_SPIN, VSD_SLICE, VSD_RT: vswitchd's datapath latency settings)
 #
 # Everything it creates (namespaces vpr-XXXXXX-*, veths, a bridge, vswitchd/ovs processes, a work
 # directory under /tmp) is removed on exit, also on failure or Ctrl-C.
@@ -15,6 +16,7 @@ BENCH="$REPO/bench/pktrate"
 RUNS=3
 SHORT=0
 ONLY=""
+FIGURES="rate,flowsetup,tcp,ping"
 OUTDIR="$BENCH/results"
 ALL_DPS=(vswitch-tap vswitch-afpacket vswitch-afxdp linux-bridge ovs-netdev vswitch-vxlan kernel-vxlan)
 # Rows run only when named with --only: VXLAN over an IPv6 underlay (both VTEPs IPv6).
@@ -28,6 +30,8 @@ while [ $# -gt 0 ]; do
     --short) SHORT=1; shift ;;
     --only) ONLY="$2"; shift 2 ;;
     --only=*) ONLY="${1#*=}"; shift ;;
+    --figures) FIGURES="$2"; shift 2 ;;
+    --figures=*) FIGURES="${1#*=}"; shift ;;
     --out) OUTDIR="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "pktrate: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -134,17 +138,25 @@ for r in $(seq "$RUNS"); do
       continue
     fi
     dp_snapshot "$dp" "r$r-before"
-    log "$TAG: 64B rate (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    measure_rate "$dp" "$r"
-    dp_snapshot "$dp" "r$r-after-rate"
-    log "$TAG: flow setups, 64B with random UDP ports (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    measure_flowsetup "$dp" "$r"
-    for s in 1 4; do
-      log "$TAG: TCP $s stream(s) (load $(cut -d' ' -f1-3 /proc/loadavg))"
-      measure_tcp "$dp" "$r" "$s"
-    done
-    log "$TAG: ping RTT"
-    measure_ping "$dp" "$r"
+    if [[ ",$FIGURES," == *,rate,* ]]; then
+      log "$TAG: 64B rate (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      measure_rate "$dp" "$r"
+      dp_snapshot "$dp" "r$r-after-rate"
+    fi
+    if [[ ",$FIGURES," == *,flowsetup,* ]]; then
+      log "$TAG: flow setups, 64B with random UDP ports (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      measure_flowsetup "$dp" "$r"
+    fi
+    if [[ ",$FIGURES," == *,tcp,* ]]; then
+      for s in 1 4; do
+        log "$TAG: TCP $s stream(s) (load $(cut -d' ' -f1-3 /proc/loadavg))"
+        measure_tcp "$dp" "$r" "$s"
+      done
+    fi
+    if [[ ",$FIGURES," == *,ping,* ]]; then
+      log "$TAG: ping RTT (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      measure_ping "$dp" "$r"
+    fi
     dp_snapshot "$dp" "r$r-end"
     log "$TAG: tearing down"
     dp_teardown

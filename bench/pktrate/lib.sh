@@ -91,8 +91,16 @@ make_veths() {
   ip -n "$NS_SW" link set "$P-rs" up
 }
 
+# Latency settings of the datapath threads, only when asked for (the daemon's defaults otherwise):
+# VSD_SPIN (datapath.spinMicroseconds), VSD_SLICE (sliceMicroseconds), VSD_RT (realtimePriority).
+VSD_EXTRA=""
+[ -z "${VSD_SPIN:-}" ] || VSD_EXTRA+=", \"spinMicroseconds\": ${VSD_SPIN}"
+[ -z "${VSD_SLICE:-}" ] || VSD_EXTRA+=", \"sliceMicroseconds\": ${VSD_SLICE}"
+[ -z "${VSD_RT:-}" ] || VSD_EXTRA+=", \"realtimePriority\": ${VSD_RT}"
+
 start_vswitchd() { # $1 = config file
   [ "${VSD_BUSYPOLL:-false}" = false ] || note "${DP:-vswitchd}" info "VSD_BUSYPOLL=${VSD_BUSYPOLL}: vswitchd datapath busyPoll=${VSD_BUSYPOLL}"
+  [ -z "${VSD_EXTRA}" ] || note "${DP:-vswitchd}" info "vswitchd datapath settings:${VSD_EXTRA#,}"
   VSD_SOCK="$WORK/vswitchd.sock"; rm -f "$VSD_SOCK"
   # A fresh state database per start: a stored configuration would win over this run's config.
   rm -f "$WORK"/state.db*
@@ -117,7 +125,7 @@ setup_vswitch_tap() {
     { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" },
     { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" }
   ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json" || return 1
@@ -138,7 +146,7 @@ setup_vswitch_afpacket() {
     { "name": "$P-gs", "type": "afpacket", "network": "bench" },
     { "name": "$P-rs", "type": "afpacket", "network": "bench" }
   ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json"
@@ -242,13 +250,13 @@ setup_vswitch_vxlan() {
 { "overlay": { "local": "$a" },
   "networks": [ { "name": "bench", "vni": 42, "vteps": ["$b"] } ],
   "ports": [ { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" } ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} } }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} } }
 JSON
   cat >"$WORK/vswitch2.json" <<JSON
 { "overlay": { "local": "$b" },
   "networks": [ { "name": "bench", "vni": 42, "vteps": ["$a"] } ],
   "ports": [ { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" } ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} } }
+  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} } }
 JSON
   rm -f "$WORK"/state2.db* "$WORK/vswitchd2.sock"
   ip netns exec "$NS_SW2" "$VSWITCHD" --config "$WORK/vswitch2.json" --socket "$WORK/vswitchd2.sock" --state "$WORK/state2.db" >"$WORK/vswitchd2.log" 2>&1 &

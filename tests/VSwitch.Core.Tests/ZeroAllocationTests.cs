@@ -331,3 +331,57 @@ public class TransmitZeroAllocationTests
         Assert.True(port.TxPackets > 0);
     }
 }
+
+/// <summary>
+/// Receive spread over queues (RSS): a VXLAN endpoint with two receive sockets sharing its port (SO_REUSEPORT), on
+/// loopback (no root needed). Datagrams from eight source ports are spread over both by the kernel; reading each queue
+/// allocates nothing once warm.
+/// </summary>
+public class RxQueueZeroAllocationTests
+{
+    [Fact]
+    public void Vxlan_receive_on_each_reuseport_queue_allocates_nothing_and_both_queues_get_datagrams()
+    {
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        probe.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.0.1"), 0));
+        ushort udpPort = (ushort)((System.Net.IPEndPoint)probe.LocalEndPoint!).Port;
+        probe.Close();
+        using var port = VSwitch.Overlay.VxlanPort.Open("vxq", 0x7F000001, udpPort, rxQueues: 2);
+        Assert.Equal(2, ((IPort)port).RxQueueCount);
+
+        // VXLAN (flags 0x08, VNI 7) + an inner frame, from eight sockets: eight outer 4-tuples for the reuseport hash.
+        var frame = TestFrames.Eth(TestFrames.Mac(2), TestFrames.Mac(1), payload: 60);
+        var datagram = new byte[8 + frame.Length];
+        datagram[0] = 0x08;
+        datagram[6] = 7;
+        frame.CopyTo(datagram, 8);
+        var to = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, udpPort);
+        const int PerSender = 500;
+        for (int s = 0; s < 8; s++)
+        {
+            using var sender = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+            sender.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.0.2"), 0));
+            for (int i = 0; i < PerSender; i++) sender.SendTo(datagram, to);
+        }
+
+        var pool = new PacketPool(64);
+        var batch = new PacketBatch(4);
+        var got = new long[2];
+        void Run(int rounds)
+        {
+            for (int r = 0; r < rounds; r++)
+                for (int q = 0; q < 2; q++)
+                {
+                    got[q] += ((IPort)port).RxQueue(q).Receive(batch, pool);
+                    batch.ReleaseAll();
+                }
+        }
+
+        Run(20);
+        var m = SteadyStateAllocations.Measure(Run, 100);
+        SteadyStateAllocations.AssertNone(m);
+        Assert.Equal(0, pool.InUse);
+        Assert.True(got[0] > 0 && got[1] > 0, $"queue 0 got {got[0]}, queue 1 got {got[1]}");
+        Assert.True(got[0] + got[1] <= 8 * PerSender);
+    }
+}

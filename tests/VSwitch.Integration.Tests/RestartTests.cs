@@ -14,14 +14,19 @@ namespace VSwitch.Integration.Tests;
 [Collection("netns")]
 public sealed partial class RestartTests(ITestOutputHelper output)
 {
-    [RootFact]
-    public void Restart_under_ping_and_a_tcp_stream_loses_nothing_and_the_successor_holds_the_ports_and_the_lock()
+    /// <summary>With 2 datapath threads every port has 2 receive queues: every queue's fd (and ring cursor) goes across.</summary>
+    private static string? ThreadsConfig(int threads) => threads == 1 ? null : $"{{\"datapath\": {{\"threads\": {threads}}}}}";
+
+    [RootTheory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Restart_under_ping_and_a_tcp_stream_loses_nothing_and_the_successor_holds_the_ports_and_the_lock(int threads)
     {
         using var a = new TestNetns("vrs-");
         using var b = new TestNetns("vrs-");
         using var c = new TestNetns("vrs-");
         using var veth = new TestVeth(c, "10.78.0.4/24");
-        using var d = Vswitchd.Start(null);
+        using var d = Vswitchd.Start(ThreadsConfig(threads));
         int? successor = null;
         try
         {
@@ -81,6 +86,10 @@ public sealed partial class RestartTests(ITestOutputHelper output)
             Assert.Contains("another vswitchd is using the state database", third.StdErr);
             // And traffic still passes after the hand-over, both ways.
             a.Exec("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.78.0.4");
+            // Every port kept its queues, each polled by a thread of the successor.
+            var queues = d.Get("/v1/threads").AsArray().SelectMany(t => t!["rxQueues"]!.AsArray()).ToList();
+            foreach (var port in d.Get("/v1/ports").AsArray())
+                Assert.Equal(threads, queues.Count(q => (string)q!["port"]! == (string)port!["name"]!));
         }
         finally
         {
@@ -164,8 +173,10 @@ public sealed partial class RestartTests(ITestOutputHelper output)
         Assert.False(File.Exists(Path.Combine(d.Dir, "state.db.handover")), "the hand-over socket was left behind");
     }
 
-    [RootFact]
-    public void After_kill_9_containers_keep_their_interfaces_and_the_restarted_daemon_reattaches_them()
+    [RootTheory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void After_kill_9_containers_keep_their_interfaces_and_the_restarted_daemon_reattaches_them(int threads)
     {
         using var a = new TestNetns("vrk-");
         using var b = new TestNetns("vrk-");
@@ -174,7 +185,7 @@ public sealed partial class RestartTests(ITestOutputHelper output)
         string? dir = null;
         try
         {
-            using (var d = Vswitchd.Start(null))
+            using (var d = Vswitchd.Start(ThreadsConfig(threads)))
             {
                 d.KeepDir = true;
                 dir = d.Dir;
@@ -193,12 +204,12 @@ public sealed partial class RestartTests(ITestOutputHelper output)
             Assert.Contains("inet 10.80.0.3/24", b.Exec("ip", "-o", "addr", "show", "dev", "eth0"));
             Assert.Contains("inet 10.80.0.4/24", c.Exec("ip", "-o", "addr", "show", "dev", tapc));
 
-            using var d2 = Vswitchd.StartIn(dir, null);
+            using var d2 = Vswitchd.StartIn(dir, ThreadsConfig(threads));
             Wait.Until(() => a.TryExec(TimeSpan.FromSeconds(5), "ping", "-c", "1", "-W", "1", "10.80.0.3").ExitCode == 0
                 && a.TryExec(TimeSpan.FromSeconds(5), "ping", "-c", "1", "-W", "1", "10.80.0.4").ExitCode == 0,
                 TimeSpan.FromSeconds(20), "traffic through the restarted daemon");
             Assert.Contains($"port {tapc}: re-attached its persistent TAP {tapc} in namespace {c.Name}", d2.Log);
-            Assert.Contains($"re-attached its persistent TAP eth0 in namespace {a.Name}", d2.Log);
+            Assert.Contains($"re-attached its persistent TAP eth0 in namespace {a.Name}, as it was ({threads} receive queue(s))", d2.Log);
             Assert.Equal(3, d2.Get("/v1/ports").AsArray().Count);
 
             // Removing the port turns persistence off: the device goes with it.

@@ -54,6 +54,7 @@ public static class Program
         root.Subcommands.Add(PortCommands.Create(cli));
         root.Subcommands.Add(FdbCommands.Create(cli));
         root.Subcommands.Add(StatsCommands.Create(cli));
+        root.Subcommands.Add(ThreadsCommands.Create(cli));
         root.Subcommands.Add(RulesCommands.Create(cli));
         root.Subcommands.Add(FlowsCommands.Create(cli));
         root.Subcommands.Add(ConntrackCommands.Create(cli));

@@ -63,6 +63,10 @@ public sealed record PortRequest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? IoUring { get; init; }
 
+    /// <summary>Receive queues (multiqueue TAP, AF_PACKET fanout), 1..64; default datapath.threads.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? RxQueues { get; init; }
+
     /// <summary>access (default) or trunk.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? VlanMode { get; init; }

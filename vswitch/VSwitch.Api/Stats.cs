@@ -16,7 +16,28 @@ public sealed record StatsView(PortView[] Ports, DropView[] Drops, StageView[] S
 /// A datapath thread: its ports, the frames it received, and the CPU time the kernel counted for it (utime + stime of
 /// /proc/self/task/TID: it sleeps in epoll_wait when idle, so CPU time over wall time is its load; a busy-polling thread is always at 100 %).
 /// </summary>
-public sealed record ThreadView(int Index, string Name, string[] Ports, long RxPackets, double CpuSeconds, bool Running);
+public sealed record ThreadView(int Index, string Name, string[] Ports, long RxPackets, double CpuSeconds, bool Running)
+{
+    /// <summary>The port receive queues the thread polls (OVS's pmd-rxq-show), with what it measured on each since it came to it.</summary>
+    public RxQueueView[] RxQueues { get; init; } = [];
+    /// <summary>Seconds the thread spent receiving and processing batches (its sleep and empty polls excluded).</summary>
+    public double BusySeconds { get; init; }
+}
+
+/// <summary>
+/// One port receive queue on a thread: frames read from it, the thread's busy seconds spent on it, and that as a share
+/// of the thread's busy time on all its queues (OVS's "usage"); <see cref="Pinned"/> when an operator pinned it there.
+/// </summary>
+public sealed record RxQueueView(string Port, int Queue, long Frames, double BusySeconds, double SharePercent, bool Pinned);
+
+/// <summary>POST /v1/threads/pin: pin a port's receive queue to a datapath thread (<see cref="Thread"/> null: unpin it).</summary>
+public sealed record RxQueuePinRequest(string Port, int Queue, int? Thread);
+
+/// <summary>
+/// POST /v1/threads/rebalance (body optional): <see cref="Assign"/> "cycles" (default: by the busy time measured on each
+/// queue, round-robin while nothing was measured) or "roundrobin" (OVS's pmd-rxq-assign).
+/// </summary>
+public sealed record RxQueueRebalanceRequest(string? Assign = null);
 
 /// <summary>
 /// A capture running now (POST /v1/capture): its port (null: drops on every port), direction, filter, and the frames

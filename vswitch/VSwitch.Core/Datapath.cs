@@ -239,6 +239,52 @@ public sealed class Datapath
     public int FlowStageIndex { get; }
     public SwitchTopology Topology => Volatile.Read(ref _topology);
 
+    private RxqAssignment _rxq = RxqAssignment.Default;
+
+    /// <summary>Which thread polls which port receive queue; read by each thread at its quiescent point.</summary>
+    public RxqAssignment RxqAssignment => Volatile.Read(ref _rxq);
+
+    /// <summary>
+    /// Publishes a new assignment (its version is set here). A queue that changes thread must go through a
+    /// parked step first: <see cref="MoveRxQueues"/> does that.
+    /// </summary>
+    /// <summary>Every receive queue of every port now: (port id, queue).</summary>
+    public List<RxQueueRef> RxQueueRefs()
+    {
+        var all = new List<RxQueueRef>();
+        foreach (var p in Topology.Ports)
+            for (int q = 0; q < p.Io.RxQueueCount; q++) all.Add(new RxQueueRef(p.Id, q));
+        return all;
+    }
+
+    /// <summary>
+    /// Changes the assignment to <paramref name="next"/> without a queue ever read by two threads: the queues that
+    /// change thread are parked (published), every thread is waited for until it polls by that (its old thread has
+    /// stopped reading them; no timeout, <paramref name="stuck"/> hears of a slow thread), then <paramref name="next"/>
+    /// is published and waited for. Frames arriving meanwhile wait in the kernel (or the port). Control plane only, one caller at a time.
+    /// </summary>
+    public void MoveRxQueues(RxqAssignment next, IReadOnlyList<DatapathThread> threads, int threadCount, Action<DatapathThread, TimeSpan>? stuck = null)
+    {
+        if (RxqAssignment.Parking(next, RxQueueRefs(), threadCount) is { } parking)
+        {
+            PublishRxqAssignment(parking);
+            Quiescence.WaitRxq(threads, parking.Version, stuck);
+        }
+        // Waited for too, so that what the threads show (DatapathThread.RxQueues) is the new assignment on return.
+        Quiescence.WaitRxq(threads, PublishRxqAssignment(next).Version, stuck);
+    }
+
+    public RxqAssignment PublishRxqAssignment(RxqAssignment a)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        lock (_control)
+        {
+            a.Version = _rxq.Version + 1;
+            Volatile.Write(ref _rxq, a);
+        }
+        return a;
+    }
+
     /// <summary>A context for one datapath thread; its counters are included in <see cref="ReadCounters"/>.</summary>
     public DatapathContext CreateContext(PacketPool pool)
     {

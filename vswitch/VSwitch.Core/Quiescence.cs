@@ -20,7 +20,17 @@ public static class Quiescence
 
     /// <summary>Returns once every thread has seen <paramref name="version"/> or has exited.</summary>
     /// <param name="stuck">Called (thread, time waited so far) every <paramref name="reportEvery"/> while a thread is behind.</param>
-    public static void Wait(IReadOnlyList<DatapathThread> threads, long version, Action<DatapathThread, TimeSpan>? stuck = null, TimeSpan? reportEvery = null)
+    public static void Wait(IReadOnlyList<DatapathThread> threads, long version, Action<DatapathThread, TimeSpan>? stuck = null, TimeSpan? reportEvery = null) =>
+        Wait(threads, static t => t.SeenVersion, version, stuck, reportEvery);
+
+    /// <summary>
+    /// Returns once every thread polls by receive-queue assignment <paramref name="version"/> (or has exited):
+    /// a queue parked by it is no longer read by its old thread, so another may start.
+    /// </summary>
+    public static void WaitRxq(IReadOnlyList<DatapathThread> threads, long version, Action<DatapathThread, TimeSpan>? stuck = null, TimeSpan? reportEvery = null) =>
+        Wait(threads, static t => t.SeenRxqVersion, version, stuck, reportEvery);
+
+    private static void Wait(IReadOnlyList<DatapathThread> threads, Func<DatapathThread, long> seen, long version, Action<DatapathThread, TimeSpan>? stuck, TimeSpan? reportEvery)
     {
         var every = reportEvery ?? DefaultReportEvery;
         var sw = Stopwatch.StartNew();
@@ -31,7 +41,7 @@ public static class Quiescence
         int spins = 0;
         foreach (var t in threads)
         {
-            while (!Passed(t, version))
+            while (seen(t) < version && t.IsRunning)
             {
                 if (sw.Elapsed >= nextReport)
                 {
@@ -45,6 +55,4 @@ public static class Quiescence
             }
         }
     }
-
-    private static bool Passed(DatapathThread t, long version) => t.SeenVersion >= version || !t.IsRunning;
 }

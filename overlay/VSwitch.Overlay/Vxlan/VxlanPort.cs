@@ -35,6 +35,8 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     private readonly VxlanSockets _sockets;
     private readonly VtepTable _vteps;
     private readonly VxlanReceiver _receiver;
+    // One receiver per receive socket (RSS queues); _receiver is queue 0's.
+    private readonly VxlanReceiver[] _receivers;
     // One transmitter (its sendmmsg messages, iovecs, addresses, GSO header buffers and counters) per
     // thread sending at the same moment: every datapath thread may send on the tunnel (SenderSlots
     // says why not a lock). The receiver has arrays of its own; both share only the sockets and VtepTable.
@@ -54,7 +56,9 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         UdpPort = port;
         _sockets = sockets;
         _vteps = new VtepTable(remotes ?? VSwitch.Core.Flow.VtepRemote.Shared);
-        _receiver = new VxlanReceiver(name, sockets, _vteps);
+        _receivers = new VxlanReceiver[sockets.RxCount];
+        for (int q = 0; q < _receivers.Length; q++) _receivers[q] = new VxlanReceiver(name, sockets, _vteps, q);
+        _receiver = _receivers[0];
         _transmitters = new SenderSlots<VxlanTransmitter>(() => new VxlanTransmitter(sockets, port, _vteps) { UdpGso = _udpGso });
     }
 
@@ -126,11 +130,18 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
 
     // Counters: plain fields of the part that writes them (receive: the owning thread; transmit: each
     // sender's own transmitter, summed here when read).
-    public long RxPackets => Volatile.Read(ref _receiver.RxPackets);
-    public long RxBadHeader => Volatile.Read(ref _receiver.RxBadHeader);
+    public long RxPackets => SumRx(static r => Volatile.Read(ref r.RxPackets));
+    public long RxBadHeader => SumRx(static r => Volatile.Read(ref r.RxBadHeader));
     /// <summary>Frames dropped on receive for want of a buffer (pool empty, or more leftovers than fit).</summary>
-    public long RxNoBuffer => Volatile.Read(ref _receiver.RxNoBuffer);
-    public long RxTruncated => Volatile.Read(ref _receiver.RxTruncated);
+    public long RxNoBuffer => SumRx(static r => Volatile.Read(ref r.RxNoBuffer));
+    public long RxTruncated => SumRx(static r => Volatile.Read(ref r.RxTruncated));
+
+    private long SumRx(Func<VxlanReceiver, long> read) => Sum(_receivers, read);
+
+    /// <summary>Receive queues: sockets sharing the VXLAN port with SO_REUSEPORT (<see cref="Open"/>'s rxQueues).</summary>
+    public int RxQueueCount => _receivers.Length;
+
+    public IRxQueue RxQueue(int queue) => _receivers[queue];
     public long TxPackets => SumTx(static t => Volatile.Read(ref t.TxPackets));
     public long TxDropped => SumTx(static t => Volatile.Read(ref t.TxDropped));
     public long TxTrains => SumTx(static t => Volatile.Read(ref t.TxTrains));
@@ -138,28 +149,32 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     /// <summary>sendmsg calls that carried a train of datagrams with UDP_SEGMENT.</summary>
     public long TxGsoSends => SumTx(static t => Volatile.Read(ref t.TxGsoSends));
 
-    private long SumTx(Func<VxlanTransmitter, long> read)
+    private long SumTx(Func<VxlanTransmitter, long> read) => Sum(_transmitters.States(), read);
+
+    private static long Sum<T>(IEnumerable<T> parts, Func<T, long> read)
     {
         long sum = 0;
-        foreach (var t in _transmitters.States()) sum += read(t);
+        foreach (var p in parts) sum += read(p);
         return sum;
     }
 
     /// <summary>Opens the endpoint; throws <see cref="PortException"/> naming the address when it cannot bind (not local, port in use).</summary>
-    public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort) =>
-        Open(name, new IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(local)), port);
+    /// <param name="rxQueues">Receive sockets bound to the port with SO_REUSEPORT, each polled by one datapath thread.</param>
+    public static VxlanPort Open(string name, uint local, ushort port = VxlanHeader.UdpPort, int rxQueues = 1) =>
+        Open(name, new IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(local)), port, rxQueues);
 
     /// <summary>Opens the endpoint on an IPv4 or IPv6 address (AF_INET or AF_INET6 sockets); throws <see cref="PortException"/> naming the address when it cannot bind.</summary>
-    public static VxlanPort Open(string name, IPAddress local, ushort port = VxlanHeader.UdpPort) => Open(name, local, port, null);
+    /// <param name="rxQueues">Receive sockets bound to the port with SO_REUSEPORT, each polled by one datapath thread.</param>
+    public static VxlanPort Open(string name, IPAddress local, ushort port = VxlanHeader.UdpPort, int rxQueues = 1) => Open(name, local, port, null, rxQueues);
 
     /// <summary>
-    /// As <see cref="Open(string, IPAddress, ushort)"/>, with IPv6 sources interned in <paramref name="remotes"/> instead
+    /// As <see cref="Open(string, IPAddress, ushort, int)"/>, with IPv6 sources interned in <paramref name="remotes"/> instead
     /// of the process's table: for tests of the table's bounds. The daemon never does this (a handle must name one
     /// address in every table of the process, and transmit and the views read the shared table).
     /// </summary>
-    public static VxlanPort Open(string name, IPAddress local, ushort port, VSwitch.Core.Flow.VtepRemoteTable? remotes)
+    public static VxlanPort Open(string name, IPAddress local, ushort port, VSwitch.Core.Flow.VtepRemoteTable? remotes, int rxQueues = 1)
     {
-        var sockets = VxlanSockets.Open(name, local, port);
+        var sockets = VxlanSockets.Open(name, local, port, rxQueues);
         try
         {
             return new VxlanPort(name, local, port, sockets, remotes);
@@ -178,13 +193,13 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     /// </summary>
     public static VxlanPort Adopt(string name, IPAddress local, ushort port, ReadOnlySpan<int> fds, bool udpGso)
     {
-        if (fds.Length != 1 + TxSockets) throw new ArgumentException($"{name}: {1 + TxSockets} sockets expected, {fds.Length} given", nameof(fds));
-        var sockets = VxlanSockets.Adopt(name, local.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6, fds[0], fds[1..]);
+        if (fds.Length < 1 + TxSockets) throw new ArgumentException($"{name}: at least {1 + TxSockets} sockets expected, {fds.Length} given", nameof(fds));
+        var sockets = VxlanSockets.Adopt(name, local.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6, fds[0], fds[1..(1 + TxSockets)], fds[(1 + TxSockets)..]);
         return new VxlanPort(name, local, port, sockets) { UdpGso = udpGso };
     }
 
-    /// <summary>The receive socket then the source-port sockets, to hand them to a successor process.</summary>
-    public int[] SocketFds() => [_sockets.Rx, .. _sockets.Tx];
+    /// <summary>The receive socket, the source-port sockets, then the other queues' receive sockets, to hand them to a successor process.</summary>
+    public int[] SocketFds() => [_sockets.Rx, .. _sockets.Tx, .. _sockets.QueueRx];
 
     public int Receive(PacketBatch batch, PacketPool pool) => _receiver.Receive(batch, pool);
 
@@ -206,9 +221,10 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
         new("rx-udp-gro", _sockets.GroEnabled ? 1 : 0),
         new("rx-no-buffer", RxNoBuffer),
         new("rx-truncated", RxTruncated),
-        new("rx-gro-super-frames", Volatile.Read(ref _receiver.Gro.SuperFrames)),
-        new("rx-gro-segments-joined", Volatile.Read(ref _receiver.Gro.SegmentsJoined)),
-        new("rx-gro-bad-checksum", Volatile.Read(ref _receiver.Gro.BadChecksum)),
+        new("rx-gro-super-frames", SumRx(static r => Volatile.Read(ref r.Gro.SuperFrames))),
+        new("rx-gro-segments-joined", SumRx(static r => Volatile.Read(ref r.Gro.SegmentsJoined))),
+        new("rx-gro-bad-checksum", SumRx(static r => Volatile.Read(ref r.Gro.BadChecksum))),
+        new("rx-queues", _receivers.Length),
         new("tx-packets", TxPackets),
         new("tx-dropped", TxDropped),
         new("tx-gso-sends", TxGsoSends),
@@ -220,7 +236,7 @@ public sealed class VxlanPort : ITunnelPort, IPortDiagnostics
     public void Dispose()
     {
         _sockets.Dispose();
-        _receiver.Dispose();
+        foreach (var r in _receivers) r.Dispose();
         // The runtime disposes a port only once every datapath thread has passed a quiescent point.
         _transmitters.Free(static t => t.Dispose());
     }

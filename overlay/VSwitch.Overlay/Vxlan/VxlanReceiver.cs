@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Tmds.Linux;
 using VSwitch.Core.Buffers;
 using VSwitch.Core.Flow;
+using VSwitch.Core.Ports;
 using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Ports.Offload;
 using VSwitch.Overlay.Wire;
@@ -15,7 +16,7 @@ namespace VSwitch.Overlay;
 /// recvmmsg put it), UDP GRO trains walked datagram by datagram, and software GRO
 /// (<see cref="TcpCoalescer"/>) joining a TCP flow's segments into super-frames.
 /// </summary>
-internal sealed unsafe class VxlanReceiver : IDisposable
+internal sealed unsafe class VxlanReceiver : IRxQueue, IDisposable
 {
     private const int MaxBatch = VxlanPort.MaxBatch;
 
@@ -46,11 +47,17 @@ internal sealed unsafe class VxlanReceiver : IDisposable
     public long RxNoBuffer, RxTruncated;
     private const int MsgTrunc = 0x20;
 
-    public VxlanReceiver(string name, VxlanSockets sockets, VtepTable vteps)
+    // Which of the endpoint's receive sockets this receiver reads (one receiver per queue).
+    private readonly int _queue;
+    private readonly int _fd;
+
+    public VxlanReceiver(string name, VxlanSockets sockets, VtepTable vteps, int queue = 0)
     {
         _sockets = sockets;
         _vteps = vteps;
-        _waiting = new WaitingSignal(name, sockets.Rx);
+        _queue = queue;
+        _fd = sockets.RxOf(queue);
+        _waiting = new WaitingSignal(name, _fd);
         _msgs = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(MMsgHdr)));
         _iovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(IoVec)));
         _addrs = (SockAddr*)NativeMemory.AllocZeroed((nuint)(MaxBatch * sizeof(SockAddr)));
@@ -80,10 +87,10 @@ internal sealed unsafe class VxlanReceiver : IDisposable
         }
         if (_pendingHead < _pendingCount) return batch.Count - before;
         _pendingHead = _pendingCount = 0;
-        if (pool.Large is { } large && large.Available >= GroReserve && _sockets.EnableGro())
+        if (pool.Large is { } large && large.Available >= GroReserve && _sockets.EnableGro(_queue))
             return ReceiveTrains(batch, pool, large, before);
         int n = PrepareReceive(pool, Math.Min(batch.Capacity - batch.Count, MaxBatch), withCmsg: false);
-        int got = n == 0 ? 0 : NativeMethods.recvmmsg(_sockets.Rx, _msgs, (uint)n, LibC.MSG_DONTWAIT, null);
+        int got = n == 0 ? 0 : NativeMethods.recvmmsg(_fd, _msgs, (uint)n, LibC.MSG_DONTWAIT, null);
         if (got < 0) got = 0;
         for (int i = 0; i < n; i++)
         {
@@ -131,7 +138,7 @@ internal sealed unsafe class VxlanReceiver : IDisposable
         if (room <= 0) return batch.Count - before;
         int want = Math.Clamp(room / _packetsPerMessage, 1, room);
         int n = PrepareReceive(large, Math.Min(want, large.Available - GroReserve / 2), withCmsg: true);
-        int got = n == 0 ? 0 : NativeMethods.recvmmsg(_sockets.Rx, _msgs, (uint)n, LibC.MSG_DONTWAIT, null);
+        int got = n == 0 ? 0 : NativeMethods.recvmmsg(_fd, _msgs, (uint)n, LibC.MSG_DONTWAIT, null);
         if (got < 0) got = 0;
         long datagrams = 0;
         for (int i = 0; i < n; i++)

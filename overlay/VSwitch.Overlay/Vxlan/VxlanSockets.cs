@@ -83,7 +83,8 @@ internal sealed unsafe class VxlanSockets : IDisposable
     public const int SegmentCmsgSpace = 24;
 
     private readonly string _name;
-    private int _groState; // 0: not tried, 1: on, -1: the kernel refused
+    // Per receive socket: 0: not tried, 1: on, -1: the kernel refused.
+    private int[] _groState = new int[1];
 
     private VxlanSockets(string name, bool ipv6)
     {
@@ -100,15 +101,34 @@ internal sealed unsafe class VxlanSockets : IDisposable
     /// <summary>The source-port sockets; an entry is -1 once disposed.</summary>
     public int[] Tx { get; } = new int[Count];
     /// <summary>True once the kernel agreed to hand over UDP GSO trains whole (UDP_GRO).</summary>
-    public bool GroEnabled => _groState > 0;
+    public bool GroEnabled => _groState[0] > 0;
+
+    /// <summary>
+    /// Receive sockets of queues 1.. (RSS): bound to the same address and port as <see cref="Rx"/>, all with
+    /// SO_REUSEPORT, so that the kernel spreads datagrams over them by a hash of the outer 4-tuple (the sender's
+    /// source port carries the inner flow's hash: one inner flow, one socket, no reordering). Empty with one queue.
+    /// </summary>
+    public int[] QueueRx { get; private set; } = [];
+
+    /// <summary>Receive sockets, queue 0 (<see cref="Rx"/>) included.</summary>
+    public int RxCount => 1 + QueueRx.Length;
+
+    /// <summary>The receive socket of queue <paramref name="queue"/>.</summary>
+    public int RxOf(int queue) => queue == 0 ? Rx : QueueRx[queue - 1];
 
     /// <summary>Opens and binds every socket; throws <see cref="PortException"/> naming the address when it cannot bind (not local, port in use).</summary>
-    public static VxlanSockets Open(string name, IPAddress local, ushort port)
+    public static VxlanSockets Open(string name, IPAddress local, ushort port, int rxQueues = 1)
     {
+        if (rxQueues is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(rxQueues), rxQueues, $"{name}: receive queues must be 1..64");
         var s = new VxlanSockets(name, local.AddressFamily == AddressFamily.InterNetworkV6);
         try
         {
-            s.Rx = Socket(name, local, port, receiveBuffer: 8 << 20);
+            // SO_REUSEPORT only with several queues: with one, binding a port another process holds stays an error.
+            s.Rx = Socket(name, local, port, receiveBuffer: 8 << 20, reusePort: rxQueues > 1);
+            s.QueueRx = new int[rxQueues - 1];
+            Array.Fill(s.QueueRx, -1);
+            s._groState = new int[rxQueues];
+            for (int q = 1; q < rxQueues; q++) s.QueueRx[q - 1] = Socket(name, local, port, receiveBuffer: 8 << 20, reusePort: true);
             for (int i = 0; i < Count; i++)
             {
                 s.Tx[i] = Socket(name, local, 0, receiveBuffer: 0);
@@ -126,15 +146,15 @@ internal sealed unsafe class VxlanSockets : IDisposable
     /// Sockets another process opened and bound, handed over (a hitless restart): the receive socket and the
     /// source-port sockets, in that order. They are taken as they are; UDP_GRO is asked for again on first use.
     /// </summary>
-    public static VxlanSockets Adopt(string name, bool ipv6, int rx, ReadOnlySpan<int> tx)
+    public static VxlanSockets Adopt(string name, bool ipv6, int rx, ReadOnlySpan<int> tx, ReadOnlySpan<int> queueRx = default)
     {
         if (tx.Length != Count) throw new ArgumentException($"{name}: {Count} source-port sockets expected, {tx.Length} given", nameof(tx));
-        var s = new VxlanSockets(name, ipv6) { Rx = rx };
+        var s = new VxlanSockets(name, ipv6) { Rx = rx, QueueRx = queueRx.ToArray(), _groState = new int[1 + queueRx.Length] };
         tx.CopyTo(s.Tx);
         return s;
     }
 
-    private static int Socket(string name, IPAddress local, ushort port, int receiveBuffer)
+    private static int Socket(string name, IPAddress local, ushort port, int receiveBuffer, bool reusePort = false)
     {
         var sa = SockAddr.Of(local, port);
         int fd = LibC.socket(sa.Family, LibC.SOCK_DGRAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
@@ -143,6 +163,12 @@ internal sealed unsafe class VxlanSockets : IDisposable
         LibC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_REUSEADDR, &one, sizeof(int));
         // Bound to one IPv6 address, the socket never hears IPv4; said outright so no sysctl changes that.
         if (sa.IsIPv6) LibC.setsockopt(fd, LibC.IPPROTO_IPV6, Ipv6V6Only, &one, sizeof(int));
+        if (reusePort && LibC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_REUSEPORT, &one, sizeof(int)) < 0)
+        {
+            int e = NativeError.Last;
+            LibC.close(fd);
+            throw NativeError.Error(name, "setsockopt(SO_REUSEPORT)", e);
+        }
         if (receiveBuffer > 0)
         {
             // SO_RCVBUFFORCE passes the sysctl limit as root; fall back to SO_RCVBUF otherwise.
@@ -159,14 +185,14 @@ internal sealed unsafe class VxlanSockets : IDisposable
     }
 
     /// <summary>Asks the kernel, once, to hand over UDP GSO trains whole (UDP_GRO); false when it will not.</summary>
-    public bool EnableGro()
+    public bool EnableGro(int queue = 0)
     {
-        if (_groState == 0)
+        if (_groState[queue] == 0)
         {
             int one = 1;
-            _groState = LibC.setsockopt(Rx, SolUdp, UdpGro, &one, sizeof(int)) == 0 ? 1 : -1;
+            _groState[queue] = LibC.setsockopt(RxOf(queue), SolUdp, UdpGro, &one, sizeof(int)) == 0 ? 1 : -1;
         }
-        return _groState > 0;
+        return _groState[queue] > 0;
     }
 
     /// <summary>Whether the source-port sockets send a UDP checksum (SO_NO_CHECK off) or a zero one.</summary>
@@ -218,6 +244,8 @@ internal sealed unsafe class VxlanSockets : IDisposable
     public void Dispose()
     {
         if (Rx >= 0) { LibC.close(Rx); Rx = -1; }
+        for (int i = 0; i < QueueRx.Length; i++)
+            if (QueueRx[i] >= 0) { LibC.close(QueueRx[i]); QueueRx[i] = -1; }
         for (int i = 0; i < Tx.Length; i++)
             if (Tx[i] >= 0) { LibC.close(Tx[i]); Tx[i] = -1; }
     }

@@ -22,4 +22,11 @@ public sealed class AfPacketOptions
     public int RingFrameCount { get; set; } = DefaultRingFrameCount;
     /// <summary>Receive frames for every destination MAC (a switch port must).</summary>
     public bool Promiscuous { get; set; } = true;
+
+    /// <summary>
+    /// Receive queues: this many sockets, each with its own ring, joined to one PACKET_FANOUT group in hash
+    /// mode (a flow's frames always reach the same socket, so a flow is never reordered), each polled by one
+    /// datapath thread. 1: one socket, no fanout.
+    /// </summary>
+    public int Queues { get; set; } = 1;
 }

@@ -67,7 +67,15 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
 
     private volatile string? _fault;
     /// <summary>Set once the interface is gone (deleted, or its namespace with it): the port is no longer polled.</summary>
-    public string? Fault => _fault;
+    public string? Fault
+    {
+        get
+        {
+            if (_fault is not null) return _fault;
+            foreach (var q in _queues) if (q.Fault is { } f) return f;
+            return null;
+        }
+    }
     /// <summary>Errors the socket reported (the interface went down or away), read and cleared from SO_ERROR.</summary>
     public long SocketErrors;
 
@@ -137,9 +145,86 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
 
     public static AfPacketPort Open(string interfaceName) => Open(new AfPacketOptions { Interface = interfaceName });
 
+    /// <summary>Attaches the interface: one socket and ring, or with <see cref="AfPacketOptions.Queues"/> above 1 a fanout group of them.</summary>
     public static AfPacketPort Open(AfPacketOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
+        if (o.Queues is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(o), o.Queues, $"{o.Interface}: AF_PACKET queues must be 1..64");
+        var port = OpenSocket(o);
+        if (o.Queues == 1) return port;
+        try
+        {
+            // The first socket makes the group with an id the kernel picks (no clash with another process's group
+            // on this interface); the others join it by that id. Hash mode: one flow, one socket, no reordering.
+            SetInt(port._fd, o.Interface, AfPacket.PACKET_FANOUT, AfPacket.PACKET_FANOUT_HASH | AfPacket.PACKET_FANOUT_FLAG_UNIQUEID << 16, "PACKET_FANOUT, hash, unique id");
+            int group = port.FanoutGroup;
+            var queues = new List<AfPacketPort>();
+            try
+            {
+                for (int q = 1; q < o.Queues; q++)
+                {
+                    var s = OpenSocket(o);
+                    queues.Add(s);
+                    SetInt(s._fd, o.Interface, AfPacket.PACKET_FANOUT, group | AfPacket.PACKET_FANOUT_HASH << 16, $"PACKET_FANOUT, hash, group {group} (queue {q})");
+                }
+            }
+            catch
+            {
+                foreach (var s in queues) s.Dispose();
+                throw;
+            }
+            port._queues = [.. queues];
+            return port;
+        }
+        catch
+        {
+            port.Dispose();
+            throw;
+        }
+    }
+
+    // Queues 1.. of a fanout group: each a port of its own (socket, ring, cursor), used only for receive.
+    // Queue 0 is this port, which also does every transmit.
+    private AfPacketPort[] _queues = [];
+
+    /// <summary>Receive queues: 1, or the fanout group's sockets.</summary>
+    public int RxQueueCount => 1 + _queues.Length;
+
+    public IRxQueue RxQueue(int queue) => queue == 0 ? this : _queues[queue - 1];
+
+    /// <summary>Queue <paramref name="queue"/> as a port of its own (its socket, ring and cursor, for a hand-over).</summary>
+    public AfPacketPort Queue(int queue) => queue == 0 ? this : _queues[queue - 1];
+
+    /// <summary>The fanout group this socket belongs to, or -1 when none.</summary>
+    public int FanoutGroup
+    {
+        get
+        {
+            int v = 0;
+            uint len = sizeof(int);
+            if (_fd < 0 || LibC.getsockopt(_fd, AfPacket.SOL_PACKET, AfPacket.PACKET_FANOUT, &v, (socklen_t*)&len) < 0 || v == 0) return -1;
+            return v & 0xFFFF;
+        }
+    }
+
+    /// <summary>Adds the queues a predecessor handed over (their sockets are in the fanout group already); see <see cref="Adopt"/>.</summary>
+    public void AdoptQueues(ReadOnlySpan<int> fds)
+    {
+        var queues = new AfPacketPort[fds.Length];
+        for (int i = 0; i < fds.Length; i++)
+        {
+            try { queues[i] = Adopt(fds[i], Name, RingBytes, _frameSize, _frameCount); }
+            catch
+            {
+                for (int k = 0; k < i; k++) queues[k].Dispose();
+                throw;
+            }
+        }
+        _queues = queues;
+    }
+
+    private static AfPacketPort OpenSocket(AfPacketOptions o)
+    {
         string name = o.Interface;
         if (string.IsNullOrEmpty(name)) throw new ArgumentException("AfPacketOptions.Interface is empty", nameof(o));
         if (o.RingFrameSize < 2048 || o.RingFrameSize % AfPacket.TPACKET_ALIGNMENT != 0)
@@ -368,7 +453,10 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
         }
     }
 
-    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
+    // A fanout group's counters are the sum of its sockets'.
+    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() => QueueDiagnostics.Sum(OwnDiagnostics(), _queues.Select(q => q.OwnDiagnostics()));
+
+    private KeyValuePair<string, long>[] OwnDiagnostics() =>
     [
         new("rx-ring-full-drops", RingDrops),
         new("socket-errors", Volatile.Read(ref SocketErrors)),
@@ -400,6 +488,7 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     {
         int fd = Interlocked.Exchange(ref _fd, -1);
         if (fd < 0) return;
+        foreach (var q in _queues) q.Dispose();
         LibC.munmap(_ring, (uint)_ringBytes);
         _ring = null;
         LibC.close(fd);

@@ -8,18 +8,20 @@ namespace VSwitch.Core.Ports;
 /// that owns it; only that thread calls <see cref="Receive"/>. <see cref="Transmit"/> may be called
 /// by any datapath thread (a write to a TAP or socket is atomic per frame in the kernel).
 /// </summary>
-public interface IPort : IDisposable
+public interface IPort : IRxQueue, IDisposable
 {
     string Name { get; }
 
-    /// <summary>A file descriptor that becomes readable when frames wait (for epoll), or -1.</summary>
-    int PollFd { get; }
-
     /// <summary>
-    /// Fills <paramref name="batch"/> with up to its free capacity of frames, in buffers rented
-    /// from <paramref name="pool"/>. Never blocks. Returns how many frames were added.
+    /// How many receive queues the port has (RSS: a multiqueue TAP, an AF_PACKET fanout group, VXLAN
+    /// sockets sharing the port with SO_REUSEPORT). Each queue is polled by one datapath thread at a
+    /// time (<see cref="RxqAssignment"/>); the port itself is queue 0. A new port type declares its
+    /// queues by overriding this and <see cref="RxQueue"/>.
     /// </summary>
-    int Receive(PacketBatch batch, PacketPool pool);
+    int RxQueueCount => 1;
+
+    /// <summary>Receive queue <paramref name="queue"/> (0..<see cref="RxQueueCount"/>-1); queue 0 is the port itself.</summary>
+    IRxQueue RxQueue(int queue) => this;
 
     /// <summary>
     /// Sends every packet of the batch and returns all of them to their pools, sent or not.
@@ -39,10 +41,28 @@ public interface IPort : IDisposable
     /// </summary>
     string? Fault => null;
 
+}
+
+/// <summary>
+/// One receive queue of a port: what a datapath thread polls. Only the thread the queue is assigned to
+/// calls <see cref="Receive"/>; a queue moves to another thread only after its old thread has passed a
+/// quiescent point (<see cref="DatapathThread.SeenRxqVersion"/>), so two threads never read one queue.
+/// </summary>
+public interface IRxQueue
+{
+    /// <summary>A file descriptor that becomes readable when frames wait (for epoll), or -1.</summary>
+    int PollFd { get; }
+
     /// <summary>
-    /// The poll set reported an error or hang-up on <see cref="PollFd"/>: the port reads and clears
-    /// what it must (so the error does not wake the thread again) and sets <see cref="Fault"/> if its
-    /// device is gone.
+    /// Fills <paramref name="batch"/> with up to its free capacity of frames, in buffers rented
+    /// from <paramref name="pool"/>. Never blocks. Returns how many frames were added.
+    /// </summary>
+    int Receive(PacketBatch batch, PacketPool pool);
+
+    /// <summary>
+    /// The poll set reported an error or hang-up on <see cref="PollFd"/>: the queue reads and clears
+    /// what it must (so the error does not wake the thread again) and its port sets
+    /// <see cref="IPort.Fault"/> if its device is gone.
     /// </summary>
     void OnPollError() { }
 }
@@ -64,4 +84,22 @@ public interface IPortDiagnostics
 /// </summary>
 public interface ITunnelPort : IPort
 {
+}
+
+/// <summary>The diagnostics of a port with several receive queues: each queue's counters, summed by name, and rx-queues.</summary>
+internal static class QueueDiagnostics
+{
+    /// <param name="queue0">Queue 0's own counters (the port's).</param>
+    /// <param name="others">The other queues' own counters, the same names in the same order.</param>
+    public static IReadOnlyList<KeyValuePair<string, long>> Sum(KeyValuePair<string, long>[] queue0, IEnumerable<KeyValuePair<string, long>[]> others)
+    {
+        var sum = (KeyValuePair<string, long>[])queue0.Clone();
+        int queues = 1;
+        foreach (var d in others)
+        {
+            queues++;
+            for (int i = 0; i < sum.Length; i++) sum[i] = new(sum[i].Key, sum[i].Value + d[i].Value);
+        }
+        return queues == 1 ? sum : [.. sum, new("rx-queues", queues)];
+    }
 }

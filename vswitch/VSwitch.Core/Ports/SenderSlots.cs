@@ -71,3 +71,19 @@ public sealed class SenderSlots<T> where T : class
             if (Interlocked.Exchange(ref _states[i], null) is { } s) free(s);
     }
 }
+
+/// <summary>
+/// Which datapath thread the calling thread is (set by the thread itself when it starts), so that a port with
+/// several queues can give each thread a transmit queue of its own (a multiqueue TAP: thread t writes to queue
+/// t modulo the queues), deterministically rather than by managed thread id. -1 on any other thread.
+/// </summary>
+public static class DatapathSender
+{
+    [ThreadStatic] private static int _indexPlusOne;
+
+    /// <summary>The calling datapath thread's index, or -1.</summary>
+    public static int Index => _indexPlusOne - 1;
+
+    /// <summary>Called once by a datapath thread on itself.</summary>
+    public static void Register(int index) => _indexPlusOne = index + 1;
+}

@@ -40,6 +40,9 @@ public static class ApiDocs
         ["POST /v1/ports"] = ("Create a port (as in the config file); an address another holder has is a conflict", [404, 409]),
         ["PATCH /v1/ports/{name}"] = ("Change a port's security: portSecurity and pinMac on or off (a field left out keeps its value)", [400, 404, 409]),
         ["DELETE /v1/ports/{name}"] = ("Delete a port (a TAP it created disappears)", [404]),
+        ["GET /v1/threads"] = ("Datapath threads and the port receive queues each polls, with frames and share of the thread's busy time (ovs-appctl dpif-netdev/pmd-rxq-show)", []),
+        ["POST /v1/threads/pin"] = ("Pin a port's receive queue to a thread (thread null: unpin); moved without loss, stored (pmd-rxq-affinity)", [400, 404]),
+        ["POST /v1/threads/rebalance"] = ("Place the unpinned receive queues again: assign cycles (by measured load, the default) or roundrobin (pmd-rxq-rebalance)", []),
         ["GET /v1/fdb"] = ("The MAC table; ?network= and ?port= filter", [404]),
         ["DELETE /v1/fdb"] = ("Flush learned MACs (static ones stay); ?network= or ?port= for part", [404]),
         ["POST /v1/fdb"] = ("Add a static remote MAC behind a VTEP (stored)", [404, 409]),
@@ -132,6 +135,8 @@ public static class ApiDocs
         [typeof(AttachmentLabelsRequest)] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "web", ["tier"] = "front" } },
         [typeof(NetworkSettingsRequest)] = new JsonObject { ["hostPort"] = true, ["hostAddress"] = "10.1.0.254", ["masquerade"] = true },
         [typeof(PublishRequest)] = new JsonObject { ["network"] = "blue", ["hostPort"] = 8080, ["proto"] = "tcp", ["to"] = "10.1.0.5:80" },
+        [typeof(RxQueuePinRequest)] = new JsonObject { ["port"] = "tapa", ["queue"] = 1, ["thread"] = 0 },
+        [typeof(RxQueueRebalanceRequest)] = new JsonObject { ["assign"] = "cycles" },
         [typeof(RestartRequest)] = new JsonObject { ["binary"] = "/usr/local/bin/vswitchd" },
     };
 

@@ -75,6 +75,9 @@ public static class ManagementApi
         v1.MapDelete("/fdb", (SwitchRuntime rt, string? network, string? port) => TypedResults.Ok(new FlushResult(rt.FlushLearnedMacs(network, port))));
 
         v1.MapGet("/stats", (SwitchRuntime rt) => TypedResults.Ok(rt.GetStats()));
+        v1.MapGet("/threads", (SwitchRuntime rt) => TypedResults.Ok(rt.ListThreads()));
+        v1.MapPost("/threads/pin", (SwitchRuntime rt, RxQueuePinRequest body) => TypedResults.Ok(rt.PinRxQueue(body.Port, body.Queue, body.Thread)));
+        v1.MapPost("/threads/rebalance", (SwitchRuntime rt, RxQueueRebalanceRequest? body) => TypedResults.Ok(rt.RebalanceRxQueues(body?.Assign)));
         RulesApi.Map(v1);
         RoutesApi.Map(v1);
         OverlayApi.Map(v1);

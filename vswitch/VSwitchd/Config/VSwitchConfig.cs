@@ -192,6 +192,7 @@ public sealed class VSwitchConfig
             if (p.NativeVlan is < 0 or > 4094) errors.Add($"{f}.nativeVlan: {p.NativeVlan} is not a VLAN id (0..4094)");
             if (p.VlanMode == "access" && (p.Trunks.Count > 0 || p.NativeVlan != 0))
                 errors.Add($"{f}.trunks: trunks and nativeVlan are for a trunk; give \"vlanMode\": \"trunk\" too (a port is an access port unless it asks)");
+            if (p.RxQueues is < 1 or > 64) errors.Add($"{f}.rxQueues: {p.RxQueues} must be 1..64 (receive queues; default datapath.threads)");
             if ((p.PortSecurity || p.PinMac) && p.AttachesDevice)
                 errors.Add($"{f}.portSecurity: an {p.Type} port attaches an interface with no MAC or addresses of the switch's to enforce (use a tap port with mac and addresses)");
         }
@@ -202,6 +203,10 @@ public sealed class VSwitchConfig
         if (d.LargePoolSize is < 0 or > 65_536) errors.Add($"datapath.largePoolSize: {d.LargePoolSize} must be 0..65536 (0: segment TCP super-frames on receive)");
         if (d.FlowIdleSeconds is < 0.1 or > 3600) errors.Add($"datapath.flowIdleSeconds: {d.FlowIdleSeconds} must be 0.1..3600");
         if (d.FlowCacheSize is < 8 or > 4_194_304) errors.Add($"datapath.flowCacheSize: {d.FlowCacheSize} must be 8..4194304");
+        if (d.SpinMicroseconds is < 0 or > 1_000_000) errors.Add($"datapath.spinMicroseconds: {d.SpinMicroseconds} must be 0..1000000 (0: sleep in epoll_wait right after each batch)");
+        if (d.SliceMicroseconds is < 0 or > 100_000) errors.Add($"datapath.sliceMicroseconds: {d.SliceMicroseconds} must be 0..100000 (0: the kernel's default slice)");
+        if (d.RealtimePriority is < 0 or > 99) errors.Add($"datapath.realtimePriority: {d.RealtimePriority} must be 0..99 (0: ordinary scheduling)");
+        if (Overlay?.RxQueues is < 1 or > 64) errors.Add($"overlay.rxQueues: {Overlay.RxQueues} must be 1..64 (receive sockets; default datapath.threads)");
         Limits.Validate(errors);
         return errors;
     }
@@ -243,6 +248,9 @@ public sealed class VSwitchConfig
         LargePoolSize = Datapath.LargePoolSize,
         FlowIdleMs = (long)(Datapath.FlowIdleSeconds * 1000),
         FlowCacheSize = Datapath.FlowCacheSize,
+        SpinMicroseconds = Datapath.SpinMicroseconds,
+        SliceMicroseconds = Datapath.SliceMicroseconds,
+        RealtimePriority = Datapath.RealtimePriority,
     };
 }
 
@@ -327,6 +335,11 @@ public sealed class PortConfig
     public bool Offloads { get; set; } = true;
     /// <summary>TAP only: batch reads and writes through io_uring (one syscall per batch); false: one read/write per frame.</summary>
     public bool IoUring { get; set; } = true;
+    /// <summary>
+    /// Receive queues (RSS): a multiqueue TAP (IFF_MULTI_QUEUE) or an AF_PACKET fanout group (hash), each queue
+    /// polled by one datapath thread. Null: one per datapath thread.
+    /// </summary>
+    public int? RxQueues { get; set; }
     public string VlanMode { get; set; } = "access";
     /// <summary>Access VLAN; null means the network's.</summary>
     public int? Vlan { get; set; }
@@ -359,6 +372,7 @@ public sealed class PortConfig
         if (r.Persistent is { } persistent) p.Persistent = persistent;
         if (r.Offloads is { } offloads) p.Offloads = offloads;
         if (r.IoUring is { } ioUring) p.IoUring = ioUring;
+        p.RxQueues = r.RxQueues;
         if (r.VlanMode is { } mode) p.VlanMode = mode;
         if (r.Trunks is { } trunks) p.Trunks = [.. trunks];
         if (r.NativeVlan is { } native) p.NativeVlan = native;
@@ -465,6 +479,8 @@ public sealed class OverlayConfig
     /// VTEP on this host reads the underlay without virtio headers (OVS netdev without userspace TSO).
     /// </summary>
     public bool UdpGso { get; set; } = true;
+    /// <summary>Receive sockets bound to the VXLAN port with SO_REUSEPORT, each polled by one datapath thread; null: one per thread.</summary>
+    public int? RxQueues { get; set; }
 }
 
 public sealed class DatapathConfig
@@ -478,6 +494,12 @@ public sealed class DatapathConfig
     /// <summary>Seconds a datapath flow stays cached without packets (OVS's max-idle).</summary>
     public double FlowIdleSeconds { get; set; } = 10;
     public int FlowCacheSize { get; set; } = 65536;
+    /// <summary>Microseconds a thread keeps polling after a batch before it sleeps in epoll_wait (DatapathOptions.SpinMicroseconds).</summary>
+    public int SpinMicroseconds { get; set; } = DatapathOptions.DefaultSpinMicroseconds;
+    /// <summary>Scheduler slice for the datapath threads in µs (DatapathOptions.SliceMicroseconds); 0: the kernel's default.</summary>
+    public int SliceMicroseconds { get; set; } = DatapathOptions.DefaultSliceMicroseconds;
+    /// <summary>SCHED_FIFO priority of the datapath threads (1..99); 0: ordinary scheduling.</summary>
+    public int RealtimePriority { get; set; }
 }
 
 public sealed class ConfigException(string message) : Exception(message);

@@ -37,13 +37,16 @@ public sealed partial class SwitchRuntime
             int at = fds.Count;
             switch (port.Io)
             {
+                // A multiqueue TAP or an AF_PACKET fanout group: every queue's fd goes, queue 0 first (a queue whose fd
+                // were closed would take the frames the kernel steered to it with it).
                 case TapPort tap when tap.DeviceFd >= 0:
                     fds.Add(tap.DeviceFd);
-                    offered.Add(new OfferedPort(port.Name, "tap", [at], tap.Offloads, tap.UsesIoUring, tap.Netns, Persistent: tap.Persistent));
+                    fds.AddRange(tap.QueueFds());
+                    offered.Add(new OfferedPort(port.Name, "tap", [.. Enumerable.Range(at, fds.Count - at)], tap.Offloads, tap.UsesIoUring, tap.Netns, Persistent: tap.Persistent));
                     break;
                 case AfPacketPort af when af.SocketFd >= 0:
-                    fds.Add(af.SocketFd);
-                    offered.Add(new OfferedPort(port.Name, "afpacket", [at], RingBytes: af.RingBytes, RingFrameSize: af.RingFrameSize, RingFrameCount: af.RingFrameCount));
+                    for (int q = 0; q < af.RxQueueCount; q++) fds.Add(af.Queue(q).SocketFd);
+                    offered.Add(new OfferedPort(port.Name, "afpacket", [.. Enumerable.Range(at, fds.Count - at)], RingBytes: af.RingBytes, RingFrameSize: af.RingFrameSize, RingFrameCount: af.RingFrameCount));
                     break;
                 case VxlanPort vx:
                     var s = vx.SocketFds();
@@ -122,7 +125,8 @@ public sealed partial class SwitchRuntime
                 neighbors6.Add(new LearnedNeighbor6(net.Name, VSwitch.Core.Wire.AddressFormat.IPv6(n.Address), n.Mac));
         var cursors = new Dictionary<string, int>();
         foreach (var port in topo.Ports)
-            if (port.Io is AfPacketPort af) cursors[port.Name] = af.RingCursor;
+            if (port.Io is AfPacketPort af)
+                for (int q = 0; q < af.RxQueueCount; q++) cursors[RingCursorKey(port.Name, q)] = af.Queue(q).RingCursor;
         string? conntrack = null;
         int ctCount = 0;
         if (Datapath.ConntrackConfig.Track)
@@ -165,8 +169,10 @@ public sealed partial class SwitchRuntime
         foreach (var n in learned.Neighbors6 ?? [])
             if (topo.NetworkByName(n.Network) is { } net && System.Net.IPAddress.TryParse(n.Address, out var a6))
                 Datapath.Neighbors6.OnSolicitation(net.Id, System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(a6.GetAddressBytes()), n.Mac, now);
-        foreach (var (name, cursor) in learned.RingCursors)
-            if (topo.PortByName(name)?.Io is AfPacketPort af) af.ResumeAt(cursor);
+        foreach (var port in topo.Ports)
+            if (port.Io is AfPacketPort af)
+                for (int q = 0; q < af.RxQueueCount; q++)
+                    if (learned.RingCursors.TryGetValue(RingCursorKey(port.Name, q), out int cursor)) af.Queue(q).ResumeAt(cursor);
         if (learned.Conntrack is { Length: > 0 } ct)
         {
             if (learned.ConntrackEntrySize != VSwitch.Core.Tables.Conntrack.ConntrackTable.EntrySize)
@@ -188,13 +194,28 @@ public sealed partial class SwitchRuntime
         var (o, fds) = offered;
         IPort io = o.Kind switch
         {
-            "tap" => TapPort.Adopt(fds[0], p.Name, p.Netns ?? o.Netns, o.Offloads, o.IoUring, o.Persistent),
-            "afpacket" => AfPacketPort.Adopt(fds[0], p.Device ?? p.Name, o.RingBytes, o.RingFrameSize, o.RingFrameCount),
+            "tap" => TapPort.Adopt(fds[0], p.Name, p.Netns ?? o.Netns, o.Offloads, o.IoUring, o.Persistent, fds[1..]),
+            "afpacket" => AdoptAfPacket(p, o, fds),
             _ => throw new HandoverException($"port {p.Name}: a {o.Kind} descriptor was handed over for a {p.Type} port"),
         };
         _log.LogInformation("port {Port}: took over the predecessor's {Kind} descriptor", p.Name, o.Kind);
         return io;
     }
+
+    private static AfPacketPort AdoptAfPacket(PortConfig p, OfferedPort o, int[] fds)
+    {
+        var af = AfPacketPort.Adopt(fds[0], p.Device ?? p.Name, o.RingBytes, o.RingFrameSize, o.RingFrameCount);
+        try { af.AdoptQueues(fds.AsSpan(1)); }
+        catch
+        {
+            af.Dispose();
+            throw;
+        }
+        return af;
+    }
+
+    /// <summary>Queue 0's ring cursor is kept under the port's name (as before queues existed), queue q's under NAME#q.</summary>
+    private static string RingCursorKey(string port, int queue) => queue == 0 ? port : $"{port}#{queue}";
 
     private VxlanPort? TryAdoptTunnel(OverlayConfig o, System.Net.IPAddress local)
     {

@@ -24,7 +24,7 @@ public sealed partial class SwitchRuntime
             if (Tunnel is not null) throw new InvalidOperationException("the VXLAN endpoint is already open");
             if (OverlayConfig.LocalVtepError(o.Local) is { } why) throw new InvalidRequestException("overlay.local: " + why);
             var local = System.Net.IPAddress.Parse(o.Local!);
-            var io = TryAdoptTunnel(o, local) ?? VxlanPort.Open(TunnelPortName, local, (ushort)o.Port);
+            var io = TryAdoptTunnel(o, local) ?? VxlanPort.Open(TunnelPortName, local, (ushort)o.Port, RxQueuesFor(o.RxQueues));
             io.UdpGso = o.UdpGso;
             try { io.AcceptZeroChecksum = o.Udp6ZeroChecksumRx; }
             catch (VSwitch.Core.Ports.Linux.PortException) { io.Dispose(); throw; }
@@ -41,6 +41,7 @@ public sealed partial class SwitchRuntime
             Overlay = o;
             _underlayIPv6 = io.IsIPv6;
             LearnUnknownVteps();
+            RestorePins(TunnelPortName);
             if (persist) Store?.SetMeta("overlay", JsonSerializer.Serialize(o, OverlayJson));
             _log.LogInformation("VXLAN endpoint {Local}:{Port} open as port {Port}", o.Local, o.Port, TunnelPortName);
         }
@@ -92,6 +93,7 @@ public sealed partial class SwitchRuntime
     {
         var port = Datapath.RemovePort(TunnelPortName);
         WaitQuiescent(Datapath.Topology.Version);
+        ForgetRxQueues(port.Id);
         port.Io.Dispose();
         _log.LogInformation("VXLAN endpoint {Local}:{Port} closed", Overlay?.Local, Overlay?.Port);
         Tunnel = null;

@@ -22,8 +22,20 @@ public sealed partial class SwitchRuntime
         if (!p.Persistent || p.Netns is null) return null;
         if (LinkProbe.Probe(device, p.Netns).State == "gone") return null;
         int fd = TunInNetns.Open(p.Netns);
-        var tap = TapPort.Reattach(fd, new TapOptions { Name = device, Netns = p.Netns, Offloads = p.Offloads, IoUring = p.IoUring }, p.Name);
-        _log.LogInformation("port {Port}: re-attached its persistent TAP {Device} in namespace {Netns}, as it was", p.Name, device, p.Netns);
+        // A multiqueue device takes one file per queue, each opened in its namespace (tun finds the name there).
+        var queueFds = new List<int>();
+        try
+        {
+            for (int q = 1; q < RxQueuesFor(p.RxQueues); q++) queueFds.Add(TunInNetns.Open(p.Netns));
+        }
+        catch
+        {
+            foreach (int q in queueFds) Tmds.Linux.LibC.close(q);
+            Tmds.Linux.LibC.close(fd);
+            throw;
+        }
+        var tap = TapPort.Reattach(fd, new TapOptions { Name = device, Netns = p.Netns, Offloads = p.Offloads, IoUring = p.IoUring }, p.Name, [.. queueFds]);
+        _log.LogInformation("port {Port}: re-attached its persistent TAP {Device} in namespace {Netns}, as it was ({Queues} receive queue(s))", p.Name, device, p.Netns, tap.RxQueueCount);
         return tap;
     }
 

@@ -315,8 +315,9 @@ public sealed partial class SwitchRuntime : IDisposable
                     Persistent = p.Persistent,
                     Offloads = p.Offloads,
                     IoUring = p.IoUring,
+                    Queues = RxQueuesFor(p.RxQueues),
                 }),
-                "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name }),
+                "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name, Queues = RxQueuesFor(p.RxQueues) }),
                 "afxdp" => OpenAfXdp(p),
                 _ => throw new InvalidRequestException($"'{p.Type}' is not a port type (tap, afpacket or afxdp)"),
             };
@@ -331,7 +332,8 @@ public sealed partial class SwitchRuntime : IDisposable
                 Datapath.MacTable.Moves.Reset(port.Id);
                 _portConfigs[p.Name] = p;
                 if (persist) Store?.SavePort(p);
-                _log.LogInformation("port {Port} ({Type}) joined network {Network} as port {Id}", p.Name, p.Type, net.Name, port.Id);
+                _log.LogInformation("port {Port} ({Type}, {Queues} receive queue(s)) joined network {Network} as port {Id}", p.Name, p.Type, io.RxQueueCount, net.Name, port.Id);
+                RestorePins(p.Name);
                 return port;
             }
             catch
@@ -362,6 +364,7 @@ public sealed partial class SwitchRuntime : IDisposable
             _portConfigs.Remove(name, out var cfg);
             if (persist) Store?.DeletePort(name);
             WaitQuiescent(Datapath.Topology.Version);
+            ForgetRxQueues(port.Id);
             ReleaseDevice(port.Io, cfg);
             port.Io.Dispose();
             _log.LogInformation("port {Port} removed", name);
@@ -538,9 +541,14 @@ public sealed partial class SwitchRuntime : IDisposable
         PrepareDatapath();
         _running = true;
         foreach (var t in _threads) t.Start();
+        foreach (var t in _threads)
+            if (t.WaitStarted(TimeSpan.FromSeconds(5)) && t.SchedulingError is { } why)
+                _log.LogWarning("datapath thread {Thread}: {Why}; it runs with the kernel's default scheduling", t.Index, why);
         // Aging, rule timeouts and neighbour timers run on the control side; the datapath only compares times.
         StartTimer();
-        _log.LogInformation("datapath started: {Threads} thread(s), {Mode}", Options.Threads, Options.BusyPoll ? "busy polling" : "epoll");
+        _log.LogInformation("datapath started: {Threads} thread(s), {Mode}", Options.Threads, Options.BusyPoll ? "busy polling"
+            : $"epoll (spin {Options.SpinMicroseconds} us after a batch, slice {(Options.SliceMicroseconds > 0 ? Options.SliceMicroseconds + " us" : "default")}"
+              + (Options.RealtimePriority > 0 ? $", SCHED_FIFO {Options.RealtimePriority})" : ")"));
     }
 
     private int _ticks;

@@ -65,6 +65,11 @@ public static class AfPacket
     public const int PACKET_VNET_HDR = 15;
     public const int PACKET_QDISC_BYPASS = 20;
     public const int PACKET_IGNORE_OUTGOING = 23;
+    /// <summary>Joins a fanout group: the int is the group id | mode &lt;&lt; 16 | flags &lt;&lt; 16; read back: id | mode &lt;&lt; 16 | flags &lt;&lt; 24.</summary>
+    public const int PACKET_FANOUT = 18;
+    public const int PACKET_FANOUT_HASH = 0;
+    /// <summary>The kernel picks an unused group id (give 0); read it back with getsockopt(PACKET_FANOUT).</summary>
+    public const int PACKET_FANOUT_FLAG_UNIQUEID = 0x2000;
 
     public const ushort PACKET_MR_PROMISC = 1;
 
@@ -262,6 +267,10 @@ public static unsafe class NativeMethods
 
     [DllImport("libc", SetLastError = true)]
     public static extern nint readv(int fd, IoVec* iov, int iovcnt);
+
+    /// <summary>The calling thread's kernel id (its /proc/self/task/TID).</summary>
+    [DllImport("libc")]
+    public static extern int gettid();
 
     /// <summary>The index of an interface in the caller's namespace, or 0 when there is none.</summary>
     public static int IfNameToIndex(string name)

@@ -35,4 +35,11 @@ public sealed class TapOptions
     /// has no io_uring (or it is disabled); false: always plain calls.
     /// </summary>
     public bool IoUring { get; set; } = true;
+
+    /// <summary>
+    /// Receive queues (IFF_MULTI_QUEUE, one fd each, opened before <see cref="Setup"/> moves the device: tun
+    /// looks the name up in the namespace the fd is opened in). The namespace's kernel spreads its flows over
+    /// them by flow hash (and tun's flow steering), each queue polled by one datapath thread. 1: a plain TAP.
+    /// </summary>
+    public int Queues { get; set; } = 1;
 }

@@ -121,7 +121,15 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     /// the port can never receive again, so the datapath stops polling it instead of spinning on
     /// its error, and the runtime shows the port as gone with this reason.
     /// </summary>
-    public string? Fault => _fault;
+    public string? Fault
+    {
+        get
+        {
+            if (_fault is not null) return _fault;
+            foreach (var q in _queues) if (q.Fault is { } f) return f;
+            return null;
+        }
+    }
 
     /// <summary>Counts a failed read; EBADFD means the device itself is gone.</summary>
     private void RxError(int errno)
@@ -155,7 +163,10 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
         _ => "off",
     };
 
-    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() =>
+    // A multiqueue TAP's counters are the sum of its queues'.
+    public IReadOnlyList<KeyValuePair<string, long>> Diagnostics() => QueueDiagnostics.Sum(OwnDiagnostics(), _queues.Select(q => q.OwnDiagnostics()));
+
+    private KeyValuePair<string, long>[] OwnDiagnostics() =>
     [
         new("rx-frames", Volatile.Read(ref RxFrames)),
         new("rx-errors", Volatile.Read(ref RxErrors)),
@@ -183,17 +194,53 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     public static TapPort Create(TapOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
-        int fd = TapDevice.Open(o, out string name);
+        int fd = TapDevice.Open(o, out string name, out int[] queueFds);
+        TapPort? port = null;
         try
         {
-            return new TapPort(fd, name, o.Netns, o.Offloads, o.IoUring) { Persistent = o.Persistent };
+            port = new TapPort(fd, name, o.Netns, o.Offloads, o.IoUring) { Persistent = o.Persistent };
+            port.AddQueues(queueFds, o.IoUring);
+            return port;
         }
         catch
         {
-            LibC.close(fd);
+            if (port is not null) port.Dispose();
+            else
+            {
+                foreach (int q in queueFds) LibC.close(q);
+                LibC.close(fd);
+            }
             throw;
         }
     }
+
+    // Queues 1.. of a multiqueue TAP: each a port of its own over its fd (rings, scratch buffer, signal),
+    // reached only through RxQueue and Transmit. Queue 0 is this port.
+    private TapPort[] _queues = [];
+
+    private void AddQueues(ReadOnlySpan<int> fds, bool ioUring)
+    {
+        var queues = new TapPort[fds.Length];
+        for (int i = 0; i < fds.Length; i++)
+        {
+            try { queues[i] = new TapPort(fds[i], Name, Netns, _offloads, ioUring); }
+            catch
+            {
+                for (int k = 0; k < i; k++) queues[k].Dispose();
+                for (int k = i; k < fds.Length; k++) LibC.close(fds[k]);
+                throw;
+            }
+        }
+        _queues = queues;
+    }
+
+    /// <summary>Receive queues: 1, or the multiqueue TAP's (<see cref="TapOptions.Queues"/>).</summary>
+    public int RxQueueCount => 1 + _queues.Length;
+
+    public IRxQueue RxQueue(int queue) => queue == 0 ? this : _queues[queue - 1];
+
+    /// <summary>The fds of queues 1.. (to hand them to a successor process with <see cref="DeviceFd"/>).</summary>
+    public int[] QueueFds() => [.. _queues.Select(q => q.DeviceFd)];
 
     /// <summary>
     /// A port over a TAP fd another process opened and handed over (a hitless restart passes it with
@@ -201,10 +248,12 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     /// "frames waiting" signal). The fd must be the TAP's character-device fd, non-blocking, opened with
     /// IFF_VNET_HDR exactly when <paramref name="offloads"/>. On failure the fd is left open for the caller.
     /// </summary>
-    public static TapPort Adopt(int fd, string name, string? netns, bool offloads, bool ioUring, bool persistent = false)
+    public static TapPort Adopt(int fd, string name, string? netns, bool offloads, bool ioUring, bool persistent = false, int[]? queueFds = null)
     {
         if (fd < 0) throw new ArgumentOutOfRangeException(nameof(fd), fd, $"{name}: not a file descriptor");
-        return new TapPort(fd, name, netns, offloads, ioUring) { Persistent = persistent };
+        var port = new TapPort(fd, name, netns, offloads, ioUring) { Persistent = persistent };
+        if (queueFds is { Length: > 0 }) port.AddQueues(queueFds, ioUring);
+        return port;
     }
 
     /// <summary>
@@ -215,17 +264,26 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     /// The fd is the port's from here on, closed on failure. <paramref name="portName"/>: the port's name when it
     /// is not the device's (a container's interface renamed eth0 in its namespace).
     /// </summary>
-    public static TapPort Reattach(int tunFd, TapOptions o, string? portName = null)
+    /// <param name="queueFds">More /dev/net/tun files opened there, for queues 1.. of a multiqueue device (closed if it is not one).</param>
+    public static TapPort Reattach(int tunFd, TapOptions o, string? portName = null, int[]? queueFds = null)
     {
         ArgumentNullException.ThrowIfNull(o);
-        TapDevice.Attach(tunFd, o);
+        int[] queues = TapDevice.Attach(tunFd, queueFds ?? [], o);
+        TapPort? port = null;
         try
         {
-            return new TapPort(tunFd, portName ?? o.Name, o.Netns, o.Offloads, o.IoUring) { Persistent = true, Reattached = true };
+            port = new TapPort(tunFd, portName ?? o.Name, o.Netns, o.Offloads, o.IoUring) { Persistent = true, Reattached = true };
+            port.AddQueues(queues, o.IoUring);
+            return port;
         }
         catch
         {
-            LibC.close(tunFd);
+            if (port is not null) port.Dispose();
+            else
+            {
+                foreach (int q in queues) LibC.close(q);
+                LibC.close(tunFd);
+            }
             throw;
         }
     }
@@ -261,6 +319,15 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     /// </summary>
     public int Transmit(PacketBatch batch)
     {
+        // A multiqueue TAP: each datapath thread writes to a queue of its own (thread t to queue t modulo the
+        // queues), so threads do not share a ring; tun's flow steering then sends a flow's replies to the queue
+        // it was written to. Other threads (tests, benchmarks) pick one by managed thread id.
+        if (_queues.Length > 0)
+        {
+            int sender = DatapathSender.Index;
+            int q = (sender >= 0 ? sender : Environment.CurrentManagedThreadId) % (_queues.Length + 1);
+            if (q > 0) return _queues[q - 1].Transmit(batch);
+        }
         if (_txRing is not null && batch.Count > 1 && Interlocked.CompareExchange(ref _txBusy, 1, 0) == 0)
         {
             try { if (_txRing is not null) return TransmitRing(batch); }
@@ -281,6 +348,7 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
     {
         int fd = Interlocked.Exchange(ref _fd, -1);
         if (fd < 0) return;
+        foreach (var q in _queues) q.Dispose();
         LibC.close(fd);
         // Receive runs on the owning datapath thread, which has stopped polling this port by now.
         DisposeOffload();
