@@ -124,7 +124,8 @@ public class RxqAssignmentTests
             var sw = Stopwatch.StartNew();
             while (dp.MacTable.Count < 1 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(2);
 
-            const int PerQueue = 20_000;
+            const int PerQueue = 20_000, Chunks = 40;
+            int moves = 0;
             var feeder = new Thread(() =>
             {
                 for (int i = 0; i < PerQueue; i++)
@@ -132,10 +133,17 @@ public class RxqAssignmentTests
                     src.Queues[0].Inner.Inject(TestFrames.Eth(TestFrames.Mac(2), TestFrames.Mac(1)));
                     src.Queues[1].Inner.Inject(TestFrames.Eth(TestFrames.Mac(2), TestFrames.Mac(3)));
                     if (i % 64 == 0) Thread.Yield();
+                    // Paced by the mover, not by the clock: after each chunk of frames, wait for a move, so that on a
+                    // quiet machine the frames do not all go in before the queues have moved a few times.
+                    if (i % (PerQueue / Chunks) == 0)
+                    {
+                        int seen = Volatile.Read(ref moves);
+                        var wait = Stopwatch.StartNew();
+                        while (Volatile.Read(ref moves) == seen && wait.Elapsed < TimeSpan.FromSeconds(2)) Thread.Yield();
+                    }
                 }
             }) { IsBackground = true };
             feeder.Start();
-            int moves = 0;
             var srcId = dp.Topology.PortByName("src")!.Id;
             while (feeder.IsAlive && sw.Elapsed < TimeSpan.FromSeconds(30))
             {
@@ -143,7 +151,7 @@ public class RxqAssignmentTests
                 var now = dp.RxqAssignment;
                 int t0 = now.ThreadOf(Q(srcId, 0), 2), t1 = now.ThreadOf(Q(srcId, 1), 2);
                 dp.MoveRxQueues(now.Pin(Q(srcId, 0), 1 - t0).Pin(Q(srcId, 1), 1 - t1), threads, 2);
-                moves++;
+                Interlocked.Increment(ref moves);
             }
             feeder.Join();
             while (dst.SentCount < 2 * PerQueue && sw.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(5);
