@@ -67,7 +67,7 @@ public class InstallTests
             var syntax = Run("bash", ["-n", bash]);
             Assert.True(syntax.ExitCode == 0, syntax.Output);
             Assert.Equal("ls add set rm", Complete(bash, "vsctl", "port", ""));
-            Assert.Equal("afpacket tap", Complete(bash, "vsctl", "--socket", "/tmp/x.sock", "port", "add", "p1", "--type", ""));
+            Assert.Equal("afpacket afxdp tap", Complete(bash, "vsctl", "--socket", "/tmp/x.sock", "port", "add", "p1", "--type", ""));
             Assert.Contains("--subnet", Complete(bash, "vsctl", "network", "add", "blue", "--").Split(' '));
             if (File.Exists("/usr/bin/zsh") || File.Exists("/bin/zsh"))
             {

@@ -111,6 +111,29 @@ public class VswitchdTests
     }
 
     /// <summary>
+    /// A container that sets its interface down refuses frames (the TAP answers every write with EIO): what the switch
+    /// could not deliver there is counted as port-down, not as a failed transmit (seen in the soak: a port being added
+    /// gets flooded frames before its interface is up). Once it is up again, frames pass.
+    /// </summary>
+    [RootFact]
+    public void Frames_for_a_tap_whose_interface_is_down_count_as_port_down_not_tx_failed()
+    {
+        using var a = new TestNetns();
+        using var b = new TestNetns();
+        string s = Names.Random("");
+        using var d = Vswitchd.Start(TapConfig("blue", ("vta" + s, a, "10.96.0.1/24", "blue"), ("vtb" + s, b, "10.96.0.2/24", "blue")));
+        Ping(a, "10.96.0.2");
+        b.Exec("ip", "link", "set", "vtb" + s, "down");
+        long portDown0 = d.Drops("port-down");
+        // Broadcast ARP for an address nobody has: flooded to b's TAP, which is down.
+        a.TryExec(PingTimeout, "ping", "-c", "3", "-i", "0.2", "-W", "1", "10.96.0.77");
+        Wait.Until(() => d.Drops("port-down") > portDown0, TimeSpan.FromSeconds(10), "frames for the down interface to count as port-down");
+        Assert.Equal(0, d.Drops("tx-failed"));
+        b.Exec("ip", "link", "set", "vtb" + s, "up");
+        Ping(a, "10.96.0.2");
+    }
+
+    /// <summary>
     /// ASP.NET's defaults would read an appsettings.json from the daemon's working directory and watch that directory
     /// with inotify, waking the daemon for every file written next to where it was started: vswitchd has neither.
     /// </summary>

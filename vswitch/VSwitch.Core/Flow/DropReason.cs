@@ -35,6 +35,7 @@ public enum DropReason : byte
     MacTableFull,
     NoOutput,
     NoNetwork,
+    /// <summary>The output port is gone, or its device is down (a TAP whose interface is not up refuses every write).</summary>
     PortDown,
     // Buffers and I/O
     PoolExhausted,

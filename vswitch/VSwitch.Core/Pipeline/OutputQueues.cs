@@ -82,10 +82,13 @@ public sealed class OutputQueues
         q.Clear();
         pc.TxPackets += sent;
         pc.TxBytes += sent == n ? bytes : bytes * sent / Math.Max(1, n);
+        // A device that is down (not up yet, or set down in its namespace) refuses what it is given: that is a port
+        // that is down, not a failure of the transmit.
+        var failed = sent < n && port.Io.LinkDown ? DropReason.PortDown : DropReason.TxFailed;
         if (sent < n)
         {
             pc.TxDrops += n - sent;
-            ctx.Counters.CountDrop(stage, DropReason.TxFailed, n - sent);
+            ctx.Counters.CountDrop(stage, failed, n - sent);
         }
         if (traces is not null)
         {
@@ -95,7 +98,8 @@ public sealed class OutputQueues
             {
                 if (traces[i] is not { } t) continue;
                 if (i < sent) { t.Add(name, $"sent on {port.Name}"); t.Outputs++; }
-                else { t.Add(name, $"transmit failed on {port.Name}: drop ({DropReason.TxFailed.Name()})"); t.DropReason ??= DropReason.TxFailed.Name(); }
+                else if (failed == DropReason.PortDown) { t.Add(name, $"{port.Name}'s device is down (not up): drop ({failed.Name()})"); t.DropReason ??= failed.Name(); }
+                else { t.Add(name, $"transmit failed on {port.Name}: drop ({failed.Name()})"); t.DropReason ??= failed.Name(); }
             }
         }
     }

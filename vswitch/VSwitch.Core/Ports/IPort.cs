@@ -30,6 +30,14 @@ public interface IPort : IRxQueue, IDisposable
     int Transmit(PacketBatch batch);
 
     /// <summary>
+    /// True while the kernel refuses frames because the port's device is down (a TAP whose interface is not up,
+    /// as between its creation and its configuration, or after `ip link set down` in the container, answers every
+    /// write with EIO). The output stage then counts what <see cref="Transmit"/> could not send as port-down, not
+    /// tx-failed: the Linux bridge does not forward to a port that is not up either.
+    /// </summary>
+    bool LinkDown => false;
+
+    /// <summary>
     /// True when <see cref="Transmit"/> takes TCP super-frames (<see cref="Packet.GsoSize"/> set)
     /// whole; otherwise the datapath segments them before they reach the port (Offload/GsoFrame).
     /// </summary>

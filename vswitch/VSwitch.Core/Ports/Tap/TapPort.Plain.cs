@@ -79,9 +79,14 @@ public sealed unsafe partial class TapPort
                     n = LibC.write(fd, p.DataPointer, p.Length);
                     if (n < 0 && NativeError.Last == NativeError.EINTR) n = LibC.write(fd, p.DataPointer, p.Length);
                 }
-                if (n == p.Length) sent++;
-                // EAGAIN: the device's queue is full; drop the rest of the batch rather than block.
-                else if (n < 0 && NativeError.Last == NativeError.EAGAIN) full = true;
+                if (n == p.Length) { sent++; if (_linkDown) _linkDown = false; }
+                else if (n < 0)
+                {
+                    int e = NativeError.Last;
+                    // EAGAIN: the device's queue is full; drop the rest of the batch rather than block.
+                    if (e == NativeError.EAGAIN) full = true;
+                    else if (e == NativeError.EIO) _linkDown = true;
+                }
             }
             p.Release();
         }

@@ -174,8 +174,13 @@ public sealed unsafe partial class TapPort
                 return TransmitPlain(batch);
             }
             int extra = _offloads ? VnetHeaderSize : 0;
+            bool linkDown = false;
             for (int i = 0; i < items.Length; i++)
+            {
                 if (_txRes[i] == items[i].Length + extra) sent++;
+                else linkDown |= _txRes[i] == -NativeError.EIO;
+            }
+            if (linkDown || _linkDown) _linkDown = linkDown && sent == 0;
         }
         foreach (var p in items) p.Release();
         batch.Clear();

@@ -336,6 +336,19 @@ public sealed unsafe partial class TapPort : IPort, IPortDiagnostics
         return TransmitPlain(batch);
     }
 
+    // Set when a write is refused with EIO (the interface is not up), cleared by the next frame that goes through;
+    // written by whichever datapath thread sent last (a hint for the drop reason, not a lock).
+    private volatile bool _linkDown;
+    public bool LinkDown
+    {
+        get
+        {
+            if (_linkDown) return true;
+            foreach (var q in _queues) if (q._linkDown) return true; // a multiqueue TAP's other queues
+            return false;
+        }
+    }
+
     private void CountTransmit(int sent, int dropped, int gso)
     {
         Interlocked.Add(ref TxFrames, sent);
