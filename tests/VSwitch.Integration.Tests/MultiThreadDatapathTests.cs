@@ -230,10 +230,23 @@ public class MultiThreadDatapathTests
     }
 
     /// <summary>Waits for every flow and checks it: TCP byte count and SHA-256 equal at both ends, UDP every datagram once, whole.</summary>
-    private static void AssertMesh(List<Flow> flows, Fabric f, TimeSpan timeout)
+    /// <summary>Frames the kernel dropped because an AF_PACKET port's receive ring was full, over every port.</summary>
+    private static long RingFullDrops(Vswitchd d) =>
+        d.Get("/v1/stats")["ports"]!.AsArray().Sum(p => (long?)p!["details"]?["rx-ring-full-drops"] ?? 0);
+
+    /// <summary>
+    /// Every flow arrived whole: TCP byte for byte, UDP every datagram once and intact. With
+    /// <paramref name="ringDropsBefore"/> (the receive-queue tests, whose AF_PACKET rings are 120 slots a queue), UDP
+    /// datagrams may be missing only as many as the kernel counted dropped at a full AF_PACKET ring meanwhile: a drop
+    /// before the switch, counted, never a silent loss, a duplicate or a corruption inside it. Seen in a CI run: 23
+    /// ring-full drops and 23 datagrams missing, while the datapath thread was held up writing to the TAPs.
+    /// </summary>
+    private static void AssertMesh(List<Flow> flows, Fabric f, TimeSpan timeout, long? ringDropsBefore = null)
     {
         var sw = Stopwatch.StartNew();
         var failures = new List<string>();
+        var missing = new List<string>();
+        long missingDatagrams = 0;
         try
         {
             foreach (var fl in flows)
@@ -251,14 +264,26 @@ public class MultiThreadDatapathTests
                 {
                     var j = JsonNode.Parse(sink.Length > 0 ? sink : "{}")!;
                     long count = long.Parse(src.Length > 0 ? src : "-1");
-                    if ((long?)j["received"] != count || (long?)j["unique"] != count || (long?)j["corrupted"] != 0 || (long?)j["duplicates"] != 0)
-                        failures.Add($"{fl.What}: sent {src} datagrams, sink saw {sink}");
+                    bool intact = (long?)j["received"] == (long?)j["unique"] && (long?)j["corrupted"] == 0 && (long?)j["duplicates"] == 0;
+                    if (intact && (long?)j["unique"] == count) continue;
+                    if (intact && ringDropsBefore is not null && (long?)j["unique"] is long u && u < count)
+                    {
+                        missingDatagrams += count - u;
+                        missing.Add($"{fl.What}: sent {src} datagrams, sink saw {sink}");
+                    }
+                    else failures.Add($"{fl.What}: sent {src} datagrams, sink saw {sink}");
                 }
             }
         }
         finally
         {
             foreach (var fl in flows) { Proc.KillQuietly(fl.Sink); if (fl.Source is { } s) Proc.KillQuietly(s); }
+        }
+        if (missingDatagrams > 0)
+        {
+            long ringDrops = RingFullDrops(f.Switch!) - ringDropsBefore!.Value;
+            if (missingDatagrams > ringDrops)
+                failures.Add($"{missingDatagrams} datagrams missing but only {ringDrops} counted dropped at a full AF_PACKET ring:\n" + string.Join("\n", missing));
         }
         if (failures.Count > 0)
         {
@@ -398,9 +423,10 @@ public class MultiThreadDatapathTests
         foreach (var (name, _, _, _) in f.Endpoints)
             Assert.Equal(2, QueuesOf(d, name).Count);
         f.PingMesh();
+        long ringDrops = RingFullDrops(d);
         var flows = StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 1500, udpPps: 500);
         flows.AddRange(StartSpread(f, perSource: 8, count: 300, pps: 50, firstPort: 7000));
-        AssertMesh(flows, f, TimeSpan.FromSeconds(120));
+        AssertMesh(flows, f, TimeSpan.FromSeconds(120), ringDrops);
         AssertMesh(StartMesh(f, f.Endpoints, tcpSeconds: 3, udpCount: 0, udpPps: 0), f, TimeSpan.FromSeconds(120));
 
         // Each port's two queues both received, on two different threads (what vsctl threads shows).
@@ -424,6 +450,7 @@ public class MultiThreadDatapathTests
         using var f = new Fabric("10.216.0", threads: 2, taps: 2);
         var d = f.Switch!;
         f.PingMesh();
+        long ringDrops = RingFullDrops(d);
         var flows = StartMesh(f, f.Endpoints, tcpSeconds: 0, udpCount: 1500, udpPps: 250);
         flows.AddRange(StartSpread(f, perSource: 4, count: 600, pps: 100, firstPort: 7000));
         // While the flows run (6 s), queue 0 of a TAP, queue 1 of the AF_PACKET port and queue 0 of the VXLAN endpoint
@@ -451,7 +478,7 @@ public class MultiThreadDatapathTests
             throw;
         }
         Assert.True(moves >= 15, $"only {moves} moves while the flows ran");
-        AssertMesh(flows, f, TimeSpan.FromSeconds(120));
+        AssertMesh(flows, f, TimeSpan.FromSeconds(120), ringDrops);
 
         // The assignment shows: each moved queue on one thread, pinned; the TAP's queue 0 goes to thread 1 by vsctl.
         foreach (var (port, queue) in moving) Assert.True(QueuesOf(d, port)[queue].Single().Pinned, port);
