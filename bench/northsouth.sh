@@ -113,9 +113,10 @@ connrate() { # C O-address port [vswitchd-pid] -> connections/s
   local m0 p0 m1 p1 rate hz; hz=$(getconf CLK_TCK); m0=$(machine_busy); p0=$(proc_cpu "${4:-}")
   rate=$(ip netns exec "$1" ab -q -r -n "$CONNS" -c 16 -s 10 "http://$2:$3/" 2>&1 | tee -a "$WORK/ab.log" | awk '/Requests per second/ {print $4} /Failed requests/ {if ($3 != 0) print "FAILED:" $3 > "/dev/stderr"}')
   m1=$(machine_busy); p1=$(proc_cpu "${4:-}")
-  awk -v m=$((m1 - m0)) -v p=$((p1 - p0)) -v hz="$hz" -v n="$CONNS" -v who="${4:+vswitchd}" 'BEGIN {
-    printf "%s: machine busy %.0f us/connection%s\n", (who ? "vswitchd-masquerade" : "bridge-nft-masquerade"), m / hz / n * 1e6,
-      (who ? sprintf(", of which vswitchd %.0f us", p / hz / n * 1e6) : "") }' >> "$WORK/cpu.log"
+  # One line per run, numbers only: setup, machine µs per connection, vswitchd's µs per connection (- for the bridge).
+  awk -v m=$((m1 - m0)) -v p=$((p1 - p0)) -v hz="$hz" -v n="$CONNS" -v pid="${4:-}" 'BEGIN {
+    if (pid) printf "vswitchd-masquerade %.1f %.1f\n", m / hz / n * 1e6, p / hz / n * 1e6
+    else printf "bridge-nft-masquerade %.1f -\n", m / hz / n * 1e6 }' >> "$WORK/cpu.log"
   echo "$rate"
 }
 # Both must work before anything is measured.
@@ -135,8 +136,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 vt=$(median $(for r in $(seq $RUNS); do echo ${T[v$r]}; done)); bt=$(median $(for r in $(seq $RUNS); do echo ${T[b$r]}; done))
 vc=$(median $(for r in $(seq $RUNS); do echo ${C[v$r]}; done)); bc=$(median $(for r in $(seq $RUNS); do echo ${C[b$r]}; done))
 echo "CPU during the connection-rate runs (both cores busy = the rate is bound by CPU, not by waiting):"
-awk '{ k = $1; sub(/:.*/, "", k); split($0, a, /busy /); split(a[2], b, / /); m[k] += b[1]; n[k]++
-       if (match($0, /vswitchd [0-9]+/)) { v += substr($0, RSTART + 9, RLENGTH - 9); nv++ } }
+awk '{ m[$1] += $2; n[$1]++; if ($3 != "-") { v += $3; nv++ } }
      END { for (k in m) printf "  %-22s machine busy %4.0f us/connection (mean of %d runs)\n", k, m[k] / n[k], n[k]
            if (nv) printf "  %-22s of which vswitchd (its threads) %4.0f us/connection\n", "", v / nv }' "$WORK/cpu.log"
 echo "median vswitchd-masquerade   $vt Gbit/s  $vc conn/s"
