@@ -3,7 +3,7 @@
 # the datapaths in turn: vswitchd with TAP ports, vswitchd with AF_PACKET or AF_XDP ports on veths, the
 # Linux bridge, Open vSwitch's userspace (netdev) datapath, VXLAN. See bench/pktrate/README.md.
 #
-#   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--figures rate,flowsetup,tcp,ping] [--out DIR]
+#   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--figures rate,sink,flowsetup,tcp,ping] [--out DIR]
 #   (PKTRATE_MD=FILE: where the Markdown goes; VSD_SPIN, VSD_SLICE, VSD_RT: vswitchd's datapath latency settings)
 #
 # Everything it creates (namespaces vpr-XXXXXX-*, veths, a bridge, vswitchd/ovs processes, a work
@@ -16,7 +16,7 @@ BENCH="$REPO/bench/pktrate"
 RUNS=3
 SHORT=0
 ONLY=""
-FIGURES="rate,flowsetup,tcp,ping"
+FIGURES="rate,sink,flowsetup,tcp,ping"
 OUTDIR="$BENCH/results"
 ALL_DPS=(vswitch-tap vswitch-afpacket vswitch-afxdp linux-bridge ovs-netdev vswitch-vxlan kernel-vxlan)
 # Rows run only when named with --only: VXLAN over an IPv6 underlay (both VTEPs IPv6).
@@ -142,6 +142,10 @@ for r in $(seq "$RUNS"); do
       log "$TAG: 64B rate (load $(cut -d' ' -f1-3 /proc/loadavg))"
       measure_rate "$dp" "$r"
       dp_snapshot "$dp" "r$r-after-rate"
+    fi
+    if [[ ",$FIGURES," == *,sink,* ]]; then
+      log "$TAG: 64B rate to a sink (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      measure_rate "$dp" "$r" rate_sink
     fi
     if [[ ",$FIGURES," == *,flowsetup,* ]]; then
       log "$TAG: flow setups, 64B with random UDP ports (load $(cut -d' ' -f1-3 /proc/loadavg))"

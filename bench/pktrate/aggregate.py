@@ -19,6 +19,8 @@ FIGURES = [
     ("drop_pct", "64B drop", "%", "lo", 1),
     ("sw_loss_pct", "lost in switch", "%", "lo", 1),
     ("cpu_s_per_mpkt", "CPU/Mpkt", "s", "lo", 2),
+    ("sink_kpps", "64B to a sink", "kpps", "hi", 0),
+    ("sink_cpu_s_per_mpkt", "CPU/Mpkt, sink", "s", "lo", 2),
     ("flowsetup_kfps", "new flows/s", "k", "hi", 0),
     ("flowsetup_cpu_us", "CPU/new flow", "us", "lo", 2),
     ("flowsetup_mf_kfps", "new flows/s, OVS megaflows on", "k", "hi", 0),
@@ -26,7 +28,7 @@ FIGURES = [
     ("tcp4_gbps", "TCP 4 streams", "Gbit/s", "hi", 2),
     ("rtt_ms", "ping RTT avg", "ms", "lo", 3),
 ]
-RATIO_FIGS = ["rate_kpps", "cpu_s_per_mpkt", "flowsetup_kfps", "flowsetup_cpu_us", "tcp1_gbps", "tcp4_gbps", "rtt_ms"]
+RATIO_FIGS = ["rate_kpps", "cpu_s_per_mpkt", "sink_kpps", "sink_cpu_s_per_mpkt", "flowsetup_kfps", "flowsetup_cpu_us", "tcp1_gbps", "tcp4_gbps", "rtt_ms"]
 
 
 def values_of(rec):
@@ -48,6 +50,12 @@ def values_of(rec):
         cpu = rec["softirq_cpu_s"] if rec["cpu_kind"] == "softirq" else rec["switch_cpu_s"]
         if rec["delivered"] > 0:
             out["cpu_s_per_mpkt"] = cpu / (rec["delivered"] / 1e6)
+    elif f == "rate_sink":
+        w = rec["window_s"] or 1.0
+        out["sink_kpps"] = rec["delivered"] / w / 1e3
+        cpu = rec["softirq_cpu_s"] if rec["cpu_kind"] == "softirq" else rec["switch_cpu_s"]
+        if rec["delivered"] > 0:
+            out["sink_cpu_s_per_mpkt"] = cpu / (rec["delivered"] / 1e6)
     elif f in ("flowsetup", "flowsetup_megaflows"):
         # Every delivered frame had a port pair of its own: one flow set up (slow path, upcall) per frame.
         w = rec["window_s"] or 1.0

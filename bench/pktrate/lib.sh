@@ -125,7 +125,7 @@ setup_vswitch_tap() {
     { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" },
     { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" }
   ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} }
+  "datapath": { "threads": ${VSD_THREADS:-1}, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json" || return 1
@@ -146,7 +146,7 @@ setup_vswitch_afpacket() {
     { "name": "$P-gs", "type": "afpacket", "network": "bench" },
     { "name": "$P-rs", "type": "afpacket", "network": "bench" }
   ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} }
+  "datapath": { "threads": ${VSD_THREADS:-1}, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json"
@@ -168,7 +168,7 @@ setup_vswitch_afxdp() {
     { "name": "$P-gs", "type": "afxdp", "network": "bench", "afxdp": { "mode": "${VSD_XDP_MODE:-auto}", "attach": "${VSD_XDP_ATTACH:-auto}" } },
     { "name": "$P-rs", "type": "afxdp", "network": "bench", "afxdp": { "mode": "${VSD_XDP_MODE:-auto}", "attach": "${VSD_XDP_ATTACH:-auto}" } }
   ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} }
+  "datapath": { "threads": ${VSD_THREADS:-1}, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64} }
 }
 JSON
   start_vswitchd "$WORK/vswitch.json" || return 1
@@ -250,13 +250,13 @@ setup_vswitch_vxlan() {
 { "overlay": { "local": "$a" },
   "networks": [ { "name": "bench", "vni": 42, "vteps": ["$b"] } ],
   "ports": [ { "name": "$GEN_DEV", "type": "tap", "network": "bench", "netns": "$NS_GEN", "addresses": ["$GEN_IP/24"], "mac": "$GEN_MAC" } ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} } }
+  "datapath": { "threads": ${VSD_THREADS:-1}, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} } }
 JSON
   cat >"$WORK/vswitch2.json" <<JSON
 { "overlay": { "local": "$b" },
   "networks": [ { "name": "bench", "vni": 42, "vteps": ["$a"] } ],
   "ports": [ { "name": "$RCV_DEV", "type": "tap", "network": "bench", "netns": "$NS_RCV", "addresses": ["$RCV_IP/24"], "mac": "$RCV_MAC" } ],
-  "datapath": { "threads": 1, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} } }
+  "datapath": { "threads": ${VSD_THREADS:-1}, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} } }
 JSON
   rm -f "$WORK"/state2.db* "$WORK/vswitchd2.sock"
   ip netns exec "$NS_SW2" "$VSWITCHD" --config "$WORK/vswitch2.json" --socket "$WORK/vswitchd2.sock" --state "$WORK/state2.db" >"$WORK/vswitchd2.log" 2>&1 &
@@ -345,6 +345,23 @@ dp_snapshot() { # dp tag: keep the switch's own view of counters and drops in re
 # (a) 64-byte frames (60 + FCS): Ethernet + IPv4 + UDP + 18 bytes, unicast to the receiver's MAC.
 # (a') the same with random UDP ports (fig "flowsetup"): nearly every frame is a connection no switch has seen
 # (2^32 port pairs), so each one costs an exact-match switch a flow setup: vswitchd's slow path, OVS's upcall.
+# (a'') the same frames delivered to a sink (fig "rate_sink"): rcv drops them at its netdev ingress hook (nftables),
+# before its IP stack. Without it, rcv's stack looks each one up, finds no socket on UDP port 9 and routes an ICMP
+# port-unreachable (rate-limited, but looked up every time), and that work runs in whichever thread delivered the
+# frame: the sender's softirq for the bridge, vswitchd's datapath thread for vswitchd, the PMD thread for OVS. With
+# the sink the figure is the switch's own rate, as a hardware tester's port counts it.
+rcv_sink() { # on|off
+  if [ "$1" = on ]; then
+    ip netns exec "$NS_RCV" nft -f - <<NFT
+table netdev pktrate_sink {
+  chain in { type filter hook ingress device "$RCV_DEV" priority 0; policy accept; udp dport 9 counter drop; }
+}
+NFT
+  else
+    ip netns exec "$NS_RCV" nft delete table netdev pktrate_sink 2>/dev/null || true
+  fi
+}
+
 measure_rate() { # dp run [fig] [udp ports]
   local dp=$1 r=$2 fig=${3:-rate} ports=${4:-"sp=9, dp=9"} conf="$WORK/trafgen.cfg" load
   cat >"$conf" <<CFG
@@ -365,6 +382,7 @@ CFG
   if [ "$dp" != vswitch-tap ] && [ "${dp#vswitch-vxlan}" = "$dp" ]; then
     swin0=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr0=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
   fi
+  [ "${fig%_sink}" = "$fig" ] || rcv_sink on
   c0=$(proc_ticks "$SW_PID"); s0=$(softirq_ticks); t0=$(now)
   timeout -s INT -k 5 "$RATE_WINDOW" ip netns exec "$NS_GEN" trafgen -o "$GEN_DEV" -i "$conf" -P 1 --no-sock-mem \
     >"$RAW/$dp-trafgen-$fig-$r.log" 2>&1 || rc=$?
@@ -373,6 +391,7 @@ CFG
   gtx1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_packets); gdr1=$(stat_of "$NS_GEN" "$GEN_DEV" tx_dropped)
   rrx1=$(stat_of "$NS_RCV" "$RCV_DEV" rx_packets); rdr1=$(stat_of "$NS_RCV" "$RCV_DEV" rx_dropped)
   c1=$(proc_ticks "$SW_PID"); s1=$(softirq_ticks)
+  [ "${fig%_sink}" = "$fig" ] || rcv_sink off
   if [ "$dp" != vswitch-tap ] && [ "${dp#vswitch-vxlan}" = "$dp" ]; then
     swin1=$(stat_of "$NS_SW" "$P-gs" rx_packets); swdr1=$(stat_of "$NS_SW" "$P-gs" rx_dropped)
   fi
