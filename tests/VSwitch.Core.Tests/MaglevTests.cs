@@ -10,11 +10,84 @@ public class MaglevTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static string[] Keys(int n) => Enumerable.Range(1, n).Select(i => $"10.2.{i / 250}.{i % 250 + 1}:8080").ToArray();
 
-    private static MaglevPicker Picker(string[] keys, int[] weights, bool affinity)
+    private static MaglevPicker Picker(string[] keys, int[] weights, bool affinity, ClientAffinityTable? sticky = null)
     {
         var table = Maglev.Build(keys, weights);
         var backends = keys.Select((k, i) => new PickerBackend((UInt128)(0x0A020000u + (uint)i), 8080, 1000 + i, "note " + k, new BackendCounters())).ToArray();
-        return new MaglevPicker(table, backends, affinity);
+        return new MaglevPicker(table, backends, affinity, sticky);
+    }
+
+    [Fact]
+    public void With_an_affinity_timeout_known_clients_keep_their_backend_when_one_is_added_until_the_timeout()
+    {
+        long now = 1_000_000;
+        var sticky = new ClientAffinityTable(timeoutSeconds: 60, nowMs: () => now);
+        var keys = Keys(4);
+        var three = Picker(keys[..3], [1, 1, 1], affinity: true, sticky);
+        var four = Picker(keys, [1, 1, 1, 1], affinity: true, sticky);
+        var hashOnly = Picker(keys, [1, 1, 1, 1], affinity: true);
+        const int clients = 5000;
+        var first = new UInt128[clients];
+        for (uint c = 0; c < clients; c++)
+            Assert.True(three.TryPick(Conn(0x0A010000u + c, 1000), out first[c], out _, out _, out _));
+        Assert.Equal(clients, sticky.Count);
+
+        // 59 s later, a fourth backend: every known client keeps its backend (the hash alone would move about a quarter).
+        now += 59_000;
+        int wouldMove = 0;
+        for (uint c = 0; c < clients; c++)
+        {
+            Assert.True(four.TryPick(Conn(0x0A010000u + c, 2000), out var b, out _, out _, out _));
+            Assert.Equal(first[c], b);
+            Assert.True(hashOnly.TryPick(Conn(0x0A010000u + c, 2000), out var h, out _, out _, out _));
+            if (h != first[c]) wouldMove++;
+        }
+        Assert.True(wouldMove > clients / 8, $"the hash alone moved only {wouldMove}: the test shows nothing");
+        Assert.Equal(clients, sticky.Hits);
+        // New clients meet the fourth backend too.
+        int toNew = 0;
+        for (uint c = 0; c < 1000; c++)
+            if (four.TryPick(Conn(0x0A050000u + c, 1000), out var b, out _, out _, out _) && b == 0x0A020003u) toNew++;
+        Assert.InRange(toNew, 150, 350);
+
+        // The refresh counts from the last connection: 59 s after it nothing has expired; 60 s after it every client is hashed again.
+        now += 59_000;
+        Assert.Equal(0, sticky.Reap());
+        now += 1_000;
+        Assert.Equal(clients + 1000, sticky.Reap());
+        Assert.Equal(0, sticky.Count);
+        int moved = 0;
+        for (uint c = 0; c < clients; c++)
+            if (four.TryPick(Conn(0x0A010000u + c, 3000), out var b, out _, out _, out _) && b != first[c]) moved++;
+        Assert.InRange(moved, clients / 8, clients * 27 / 100);
+    }
+
+    [Fact]
+    public void A_remembered_backend_that_left_the_table_is_forgotten_and_a_full_table_remembers_no_more()
+    {
+        long now = 0;
+        var sticky = new ClientAffinityTable(timeoutSeconds: 3600, capacity: 100, nowMs: () => now);
+        var keys = Keys(3);
+        var all = Picker(keys, [1, 1, 1], affinity: true, sticky);
+        var firstDrained = Picker(keys, [0, 1, 1], affinity: true, sticky); // draining or unhealthy: weight 0, no slots
+        int on0 = 0;
+        for (uint c = 0; c < 100; c++)
+        {
+            Assert.True(all.TryPick(Conn(0x0A010000u + c, 1000), out var a, out _, out _, out _));
+            if (a == 0x0A020000u) on0++;
+        }
+        Assert.True(on0 > 10);
+        for (uint c = 0; c < 100; c++)
+        {
+            Assert.True(firstDrained.TryPick(Conn(0x0A010000u + c, 2000), out var b, out _, out _, out _));
+            Assert.NotEqual((UInt128)0x0A020000u, b);
+        }
+        Assert.Equal(100 - on0, sticky.Hits);
+        Assert.Equal(100, sticky.Count);
+        Assert.True(all.TryPick(Conn(0x0A090000u, 1000), out _, out _, out _, out _));
+        Assert.Equal(1, sticky.Full);
+        Assert.Equal(100, sticky.Count);
+        Assert.Throws<ArgumentOutOfRangeException>(() => sticky.TimeoutSeconds = 0);
     }
 
     private static ConnTuple Conn(uint client, ushort sport) =>
@@ -136,6 +209,17 @@ public class MaglevTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(picker.TryPick(Conn(1, 1), out _, out _, out int label, out string? note));
         Assert.InRange(label, 1000, 1002);
         Assert.StartsWith("note ", note);
+
+        // With an affinity timeout: a known client's new connection (the table's lookup and refresh) allocates nothing either.
+        var sticky = new ClientAffinityTable(timeoutSeconds: 3600);
+        var remembering = Picker(Keys(3), [1, 1, 1], affinity: true, sticky);
+        void Known(int rounds)
+        {
+            for (int i = 0; i < rounds; i++) remembering.TryPick(Conn(0x0A010000u + (uint)(i & 63), (ushort)i), out _, out _, out _, out _);
+        }
+        Known(100);
+        SteadyStateAllocations.AssertNone(SteadyStateAllocations.Measure(Known, 2000));
+        Assert.Equal(64, sticky.Count);
     }
 
     [Fact]

@@ -119,7 +119,7 @@ public static class ServiceCommands
             w.WriteLine($"name:      {s.Name}");
             w.WriteLine($"vip:       {s.Vip}");
             w.WriteLine($"ports:     {Ports(s)}");
-            w.WriteLine($"affinity:  {s.Affinity}{(s.Affinity == "client-ip" ? $" (timeout {s.AffinityTimeoutSeconds}s)" : "")}");
+            w.WriteLine($"affinity:  {s.Affinity}{(s.Affinity == "client-ip" ? $" (timeout {s.AffinityTimeoutSeconds}s; {s.AffinityClients ?? 0} clients remembered, {s.AffinityHits ?? 0} connections sent back to theirs)" : "")}");
             w.WriteLine($"selector:  {(s.Selector.Count == 0 ? "-" : Labels.Format(s.Selector))}");
             w.WriteLine($"health:    {(h.Enabled ? $"{(h.Path is null ? "tcp connect" : "GET " + h.Path)} every {h.IntervalMs}ms, timeout {h.TimeoutMs}ms, out after {h.Fall}, back after {h.Rise}" : "off")}");
             w.WriteLine($"table:     maglev, {s.TableSize} slots");

@@ -64,4 +64,10 @@ public sealed record BackendView(
 
 public sealed record ServiceView(
     string Name, string Vip, ServicePortView[] Ports, string Affinity, int AffinityTimeoutSeconds,
-    Dictionary<string, string> Selector, HealthCheckView HealthCheck, int TableSize, BackendView[] Backends);
+    Dictionary<string, string> Selector, HealthCheckView HealthCheck, int TableSize, BackendView[] Backends)
+{
+    /// <summary>With client-IP affinity: clients remembered with their backend now (seen within the timeout, until the next reap).</summary>
+    public int? AffinityClients { get; init; }
+    /// <summary>With client-IP affinity: new connections sent back to a remembered backend since the daemon started.</summary>
+    public long? AffinityHits { get; init; }
+}

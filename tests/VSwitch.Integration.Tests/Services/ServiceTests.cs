@@ -341,13 +341,14 @@ public class ServiceTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [RootFact]
-    public void With_client_ip_affinity_a_new_backend_takes_clients_from_at_most_1_over_N_plus_2_percent()
+    public void With_client_ip_affinity_known_clients_keep_their_backend_until_the_timeout_then_at_most_1_over_N_plus_2_percent_move()
     {
         // 200 clients: addresses of the client namespace (its port security off, so it may send from all of them).
         using var r = new Rig(3, clientPortSecurity: false);
-        const int first = 20, count = 200;
+        const int first = 20, count = 200, timeout = 15;
         for (int i = first; i < first + count; i++) r.Client.Exec("ip", "addr", "add", $"10.81.0.{i}/24", "dev", "eth0");
-        r.Ok("service", "add", "web", "--vip", Vip, "--port", "80:8080/tcp", "--selector", "app=web", "--affinity", "client-ip");
+        r.Ok("service", "add", "web", "--vip", Vip, "--port", "80:8080/tcp", "--selector", "app=web", "--affinity", "client-ip",
+            "--affinity-timeout", $"{timeout}s");
         r.WaitHealthy("web", 3);
         JsonObject Ask()
         {
@@ -359,16 +360,26 @@ public class ServiceTests(Xunit.Abstractions.ITestOutputHelper output)
         }
         var before = Ask();
         Assert.Equal(before.ToJsonString(), Ask().ToJsonString()); // affinity: the same client, the same backend
+        Assert.Equal(count, (int)r.Service("web")["affinityClients"]!);
 
         using var b4 = new TestNetns("vssb-");
         r.Ok("attach", b4.Name, "--network", "back", "--label", "app=web");
         r.Track(b4.Start("/usr/bin/python3", Script, "http", "b4", "8080"));
         r.WaitHealthy("web", 4);
+        // Within the timeout every known client keeps its backend although the Maglev table changed.
+        var sticky = Ask();
+        Assert.Equal(before.ToJsonString(), sticky.ToJsonString());
+        Assert.True((long)r.Service("web")["affinityHits"]! >= 2 * count);
+
+        // Not seen for the timeout, they are forgotten (the reaper runs every 2 s) and hashed again.
+        var deadline = DateTime.UtcNow.AddSeconds(timeout + 20);
+        while ((int)r.Service("web")["affinityClients"]! > 0 && DateTime.UtcNow < deadline) Thread.Sleep(500);
+        Assert.Equal(0, (int)r.Service("web")["affinityClients"]!);
         var after = Ask();
         int moved = before.Count(kv => (string)after[kv.Key]! != (string)kv.Value!);
         int toNew = after.Count(kv => (string)kv.Value! == "b4");
         double share = (double)moved / count, bound = 1.0 / 4 + 0.02;
-        output.WriteLine($"3 -> 4 backends: {moved} of {count} clients ({share:P1}) changed backend, {toNew} to the new one; bound {bound:P1}");
+        output.WriteLine($"3 -> 4 backends, after the affinity timeout: {moved} of {count} clients ({share:P1}) changed backend, {toNew} to the new one; bound {bound:P1}");
         Assert.True(share <= bound, $"{share:P1} of clients changed backend (bound {bound:P1})");
         Assert.True(toNew > 0);
         Assert.Equal(moved, toNew); // the ones that moved went to the new backend, none between the old ones

@@ -30,6 +30,8 @@ public sealed class LoadBalancer : IHostedService, IDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, BackendCounters> _counters = new();
     private Dictionary<string, ServiceState> _published = [];
     private int _nextLabel = LabelBase + 1;
+    /// <summary>Per service with client-IP affinity: each client's backend, kept across the pickers rebuilt around it.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ClientAffinityTable> _sticky = new();
 
     private Timer? _timer;
 
@@ -71,7 +73,12 @@ public sealed class LoadBalancer : IHostedService, IDisposable
         if (_services.Count > 0) EnsureNamespace();
         Publish();
         // Networks made later get the services namespace too (there is no event for networks).
-        _timer = new Timer(_ => { if (List().Length > 0) EnsureNamespace(); }, null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
+        // ... and the clients of affinity services not seen for their timeout are forgotten.
+        _timer = new Timer(_ =>
+        {
+            if (List().Length > 0) EnsureNamespace();
+            foreach (var t in _sticky.Values) t.Reap();
+        }, null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
         if (_services.Count > 0) _log.LogInformation("services: {Count} restored ({Names})", _services.Count, string.Join(", ", _services.Select(s => s.Name)));
         return Task.CompletedTask;
     }
@@ -298,8 +305,16 @@ public sealed class LoadBalancer : IHostedService, IDisposable
             var frontends = new List<NatFrontend>();
             var published = new Dictionary<string, ServiceState>();
             var probes = new List<HealthChecker.ProbeTarget>();
+            foreach (var name in _sticky.Keys)
+                if (!_services.Any(s => s.Name == name && s.Affinity == "client-ip")) _sticky.TryRemove(name, out _);
             foreach (var s in _services)
             {
+                ClientAffinityTable? sticky = null;
+                if (s.Affinity == "client-ip")
+                {
+                    sticky = _sticky.GetOrAdd(s.Name, _ => new ClientAffinityTable(s.AffinityTimeoutSeconds));
+                    sticky.TimeoutSeconds = s.AffinityTimeoutSeconds;
+                }
                 var backends = Resolve(s, attachments);
                 var weights = new int[backends.Length];
                 var tcp = s.Ports.FirstOrDefault(p => p.Protocol == "tcp");
@@ -332,7 +347,7 @@ public sealed class LoadBalancer : IHostedService, IDisposable
                     frontends.Add(new NatFrontend
                     {
                         Name = s.Name, Kind = "lb", Proto = sp.ProtocolNumber, Address = vip, Port = (ushort)sp.Port,
-                        Picker = new MaglevPicker(table, pb, s.Affinity == "client-ip"),
+                        Picker = new MaglevPicker(table, pb, s.Affinity == "client-ip", sticky),
                     });
                 }
             }
@@ -462,8 +477,13 @@ public sealed class LoadBalancer : IHostedService, IDisposable
                 backends.Add(new BackendView(b.Key, b.Ip, b.Port, b.Weight, b.Source, b.Draining ? "draining" : "active", health, detail,
                     st.Slots[i] > 0, st.Slots[i], c, p, by, picks, b.AttachmentId));
             }
+        var sticky = _sticky.GetValueOrDefault(s.Name);
         return new ServiceView(s.Name, s.Vip, s.Ports.Select(p => new ServicePortView(p.Port, p.Protocol, p.TargetPort)).ToArray(),
-            s.Affinity, s.AffinityTimeoutSeconds, s.Selector, s.HealthCheck.View(), st?.TableSize ?? Maglev.DefaultSize, [.. backends]);
+            s.Affinity, s.AffinityTimeoutSeconds, s.Selector, s.HealthCheck.View(), st?.TableSize ?? Maglev.DefaultSize, [.. backends])
+        {
+            AffinityClients = sticky?.Count,
+            AffinityHits = sticky is null ? null : Volatile.Read(ref sticky.Hits),
+        };
     }
 
     /// <summary>Service names and VIPs, for DNS.</summary>
