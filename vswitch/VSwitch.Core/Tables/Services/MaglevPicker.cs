@@ -29,6 +29,7 @@ public sealed class MaglevPicker : IBackendPicker
     private readonly ClientAffinityTable? _sticky;
     private readonly Dictionary<int, int> _byLabel = [];
     private readonly bool[] _inTable;
+    private readonly string[] _recalledNotes;
 
     /// <param name="table">From <see cref="Maglev.Build"/>: slot -> index in <paramref name="backends"/>, or -1.</param>
     /// <param name="clientAffinity">Hash the client's address only, so that one client always meets one backend.</param>
@@ -46,6 +47,7 @@ public sealed class MaglevPicker : IBackendPicker
             if (i >= 0) _inTable[i] = true;
         }
         for (int i = 0; i < backends.Length; i++) _byLabel[backends[i].Label] = i;
+        _recalledNotes = _sticky is null ? [] : [.. backends.Select(b => b.Note + ", this client's backend within the affinity timeout")];
     }
 
     public bool ClientAffinity { get; }
@@ -63,8 +65,12 @@ public sealed class MaglevPicker : IBackendPicker
     public bool TryPick(in ConnTuple orig, out UInt128 address, out ushort port, out int label, out string? traceNote)
     {
         int i;
+        bool recalled = false;
         if (_sticky is not null && _sticky.TryRecall(orig.Src, new InTable(this), out int had))
+        {
             i = _byLabel[had];
+            recalled = true;
+        }
         else
         {
             i = _table.Length == 0 ? -1 : _table[Slot(in orig)];
@@ -80,7 +86,7 @@ public sealed class MaglevPicker : IBackendPicker
         address = b.Address;
         port = b.Port;
         label = b.Label;
-        traceNote = b.Note;
+        traceNote = recalled ? _recalledNotes[i] : b.Note;
         return true;
     }
 
