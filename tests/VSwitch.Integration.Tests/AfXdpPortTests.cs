@@ -347,17 +347,52 @@ public class AfXdpPortTests(ITestOutputHelper output)
         print(len(seen), bad, dup)
         """;
 
+    /// <summary>
+    /// Two threads send 16 000 numbered frames each on one port while a third sends frames too long for a UMEM frame
+    /// (jumbo frames flooded to an afxdp port): each numbered frame must arrive once and whole, every count be exact,
+    /// and the transmit frames add up afterwards. The third thread is what makes the test able to fail: a send that
+    /// carries a frame makes a sendto, and the kernel runs those one at a time under its socket mutex, so two senders of
+    /// good frames alone fall into step and their critical sections hardly ever overlap (the test passed without the
+    /// transmit flag). The jumbo sender makes no syscall (nothing is queued), so it is inside the port's critical
+    /// section (reaping completions, counting) nearly all the time, overlapping the others' at every batch.
+    /// </summary>
     [RootFact]
-    public void Two_threads_sending_on_one_port_at_once_deliver_every_frame_once_and_whole()
+    public void Threads_sending_on_one_port_at_once_deliver_every_frame_once_and_whole_and_lose_no_umem_frame()
     {
         using var ns = new TestNetns();
         using var veth = new TestVeth(ns, "10.9.11.1/24");
-        using var port = AfXdpPort.Open(veth.Outer);
-        const int PerThread = 16_000, Batch = 32;
-        using var start = new Barrier(2);
+        using var port = AfXdpPort.Open(new AfXdpOptions { Interface = veth.Outer, RingSize = 256 });
+        const int PerThread = 16_000, Batch = 32, JumboLength = 3000;
+        using var start = new Barrier(3);
         using var rcv = ns.Start("python3", "-c", FrameCheck, veth.Inner, (2 * PerThread).ToString());
         Assert.Equal("ready", rcv.StandardOutput.ReadLine());
         var errors = new List<Exception>();
+        int sendersLeft = 2;
+        long jumbos = 0;
+        var jumbo = new Thread(() =>
+        {
+            try
+            {
+                var pool = new PacketPool(64, frameSize: 4096);
+                var batch = new PacketBatch(Batch);
+                var f = new byte[JumboLength];
+                start.SignalAndWait();
+                // Bounded in time and count, whatever the other threads do.
+                var until = Environment.TickCount64 + 30_000;
+                while (Volatile.Read(ref sendersLeft) > 0 && jumbos < 50_000_000 && Environment.TickCount64 < until)
+                {
+                    for (int k = 0; k < 4; k++)
+                    {
+                        var p = pool.TryRent()!;
+                        p.CopyFrom(f);
+                        batch.Add(p);
+                    }
+                    port.Transmit(batch);
+                    jumbos += 4;
+                }
+            }
+            catch (Exception e) { lock (errors) errors.Add(e); }
+        }) { Name = "jumbo-sender" };
         var threads = Enumerable.Range(1, 2).Select(sender => new Thread(() =>
         {
             try
@@ -381,21 +416,30 @@ public class AfXdpPortTests(ITestOutputHelper output)
                         p.CopyFrom(f);
                         batch.Add(p);
                     }
-                    // Unpaced, so that the two threads overlap: the receiver's 128 MiB buffer holds all 32 000 frames.
+                    // Unpaced, so that the threads overlap: the receiver's 128 MiB buffer holds all 32 000 frames.
                     port.Transmit(batch);
                 }
             }
             catch (Exception e) { lock (errors) errors.Add(e); }
+            finally { Interlocked.Decrement(ref sendersLeft); }
         })).ToList();
+        jumbo.Start();
         threads.ForEach(t => t.Start());
         threads.ForEach(t => t.Join());
+        jumbo.Join();
         Assert.Empty(errors);
         Assert.True(rcv.WaitForExit(20_000), "the receiver did not finish");
         string result = rcv.StandardOutput.ReadToEnd().Trim();
-        output.WriteLine($"receiver: {result}; port tx {port.TxFrames} dropped {port.TxDropped} kicks {port.TxKicks}");
+        var details = port.Diagnostics().ToDictionary(kv => kv.Key, kv => kv.Value);
+        output.WriteLine($"receiver: {result}; port tx {port.TxFrames} dropped {port.TxDropped} errors {port.TxErrors} (jumbo frames {jumbos}) kicks {port.TxKicks}; "
+            + $"tx-free {details["tx-free"]} tx-in-rings {details["tx-in-rings"]}");
+        Assert.True(jumbos > 0, "the jumbo sender never ran");
         Assert.Equal(0, port.TxDropped);
         Assert.Equal(2 * PerThread, port.TxFrames);
+        Assert.Equal(jumbos, port.TxErrors);
         Assert.Equal($"{2 * PerThread} 0 0", result);
+        // Every transmit frame is free or still in the rings: none lost, none handed out twice.
+        Assert.Equal(details["ring-size"], details["tx-free"] + details["tx-in-rings"]);
     }
 
     [RootFact]
