@@ -201,13 +201,17 @@ public class AfXdpPortTests(ITestOutputHelper output)
     private static void AssertTxFramesAccounted(Vswitchd d, string port, ITestOutputHelper output)
     {
         string seen = "";
-        Wait.Until(() =>
+        try
         {
-            var x = d.Port(port)["details"]!;
-            long free = (long)x["tx-free"]!, inRings = (long)x["tx-in-rings"]!, ring = (long)x["ring-size"]!;
-            seen = $"{port}: tx-free {free} + tx-in-rings {inRings} against ring-size {ring}";
-            return free + inRings == ring;
-        }, Timeout, "the transmit frames to add up");
+            Wait.Until(() =>
+            {
+                var x = d.Port(port)["details"]!;
+                long free = (long)x["tx-free"]!, inRings = (long)x["tx-in-rings"]!, ring = (long)x["ring-size"]!;
+                seen = $"{port}: tx-free {free} + tx-in-rings {inRings} against ring-size {ring}";
+                return free + inRings == ring;
+            }, Timeout, "the transmit frames to add up");
+        }
+        catch (TimeoutException e) { throw new TimeoutException($"{e.Message}: last seen {seen}"); }
         output.WriteLine(seen);
     }
 
