@@ -14,7 +14,7 @@ namespace VSwitchd.Runtime;
 /// ports' open descriptors, stops its datapath threads on request and exports what they learned; the successor
 /// builds its ports over the received descriptors instead of creating devices (<see cref="Adopting"/>), imports
 /// the learned state and starts its threads. The datapath objects know nothing of processes: they only gain
-/// constructors over an existing fd (TapPort.Adopt, AfPacketPort.Adopt, VxlanPort.Adopt).
+/// constructors over an existing fd (TapPort.Adopt, AfPacketPort.Adopt, AfXdpPort.Adopt, VxlanPort.Adopt).
 /// </summary>
 public sealed partial class SwitchRuntime
 {
