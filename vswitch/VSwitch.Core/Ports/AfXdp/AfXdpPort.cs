@@ -25,6 +25,11 @@ namespace VSwitch.Core.Ports.AfXdp;
 /// txq shared by PMD threads; the per-sender state of <see cref="SenderSlots{T}"/> does not apply since
 /// there is one ring to produce into, not a socket that takes concurrent sends.
 /// </para>
+/// <para>
+/// A hitless restart hands the port to a successor process (<see cref="HandoverFds"/>, <see cref="Adopt"/>,
+/// <see cref="TxFreeFrames"/>, <see cref="ResumeAfterHandover"/>): the UMEM is a memfd both map, the rings are the
+/// socket's own pages, and the program stays attached through its link the whole time.
+/// </para>
 /// </summary>
 public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
 {

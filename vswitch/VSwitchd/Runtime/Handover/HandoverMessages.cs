@@ -23,7 +23,10 @@ public static class HandoverJson
     /// </summary>
     public static void Warm()
     {
-        var learned = new LearnedMessage([new LearnedMac("n", 0, 1, "p", 0, 0)], [new LearnedNeighbor("n", 1, 1)], new() { ["p"] = 0 }, 0);
+        var learned = new LearnedMessage([new LearnedMac("n", 0, 1, "p", 0, 0)], [new LearnedNeighbor("n", 1, 1)], new() { ["p"] = 0 }, 0)
+        {
+            XdpTxFree = new() { ["p"] = [0] },
+        };
         Envelope.Of("learned", learned).Read<LearnedMessage>();
         Envelope.Of("running", new RunningMessage(0, 0)).Read<RunningMessage>();
         Envelope.Of("failed", new FailedMessage("")).Read<FailedMessage>();
