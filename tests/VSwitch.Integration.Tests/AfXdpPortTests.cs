@@ -283,11 +283,15 @@ public class AfXdpPortTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// A successor that cannot take the AF_XDP socket over (the test hook refuses it) closes what it was given and opens
-    /// the port afresh: the restart succeeds, the port is down only until the predecessor's program is gone, then forwards.
+    /// A successor that cannot take the AF_XDP socket over opens the port afresh: the restart succeeds, the port is down
+    /// only until the predecessor's program is gone, then forwards. afxdp-adopt: it was handed the descriptors and
+    /// refuses them (it must close them, or the link it holds keeps the interface busy for ever). no-afxdp: it plays a
+    /// build from before this (its hello does not say afxdp), so the predecessor keeps the port out of the offer.
     /// </summary>
-    [RootFact]
-    public void A_successor_that_cannot_adopt_an_afxdp_port_opens_it_afresh_and_the_restart_succeeds()
+    [RootTheory]
+    [InlineData("afxdp-adopt")]
+    [InlineData("no-afxdp")]
+    public void A_successor_that_cannot_adopt_an_afxdp_port_opens_it_afresh_and_the_restart_succeeds(string fault)
     {
         using var nsA = new TestNetns();
         using var nsB = new TestNetns();
@@ -301,13 +305,14 @@ public class AfXdpPortTests(ITestOutputHelper output)
             var r0 = nsA.TryExec(Timeout, "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.9.13.2");
             Assert.True(r0.ExitCode == 0, r0.Output);
             string refuses = Path.Combine(d.Dir, "refuses-afxdp");
-            File.WriteAllText(refuses, $"#!/bin/sh\nVSWITCHD_TEST_TAKEOVER_FAULT=afxdp-adopt exec {Repo.Vswitchd} \"$@\"\n");
+            File.WriteAllText(refuses, $"#!/bin/sh\nVSWITCHD_TEST_TAKEOVER_FAULT={fault} exec {Repo.Vswitchd} \"$@\"\n");
             File.SetUnixFileMode(refuses, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var r = VsctlHarness.Vsctl("--socket", d.Socket, "--json", "restart", "--binary", refuses);
             Assert.True(r.ExitCode == 0, r + d.Log);
             successor = (int)JsonNode.Parse(r.Stdout)!["newPid"]!;
             Wait.Until(() => d.HasExited, TimeSpan.FromSeconds(20), "the old vswitchd to exit");
-            Assert.Contains($"port {veth.Outer}: cannot take over the predecessor's AF_XDP socket", d.Log);
+            Assert.Equal(fault == "no-afxdp" ? 1 : 2, (int)JsonNode.Parse(r.Stdout)!["ports"]!); // the TAP, and the afxdp port if offered
+            Assert.Contains(fault == "no-afxdp" ? $"port {veth.Outer} (af_xdp {veth.Outer}" : $"port {veth.Outer}: cannot take over the predecessor's AF_XDP socket", d.Log);
             // Back once the predecessor's link is closed (it was the last holder: the successor closed its copies).
             Wait.Until(() => nsA.TryExec(TimeSpan.FromSeconds(5), "ping", "-c", "1", "-W", "1", "10.9.13.2").ExitCode == 0,
                 TimeSpan.FromSeconds(20), "the afxdp port to forward again");
