@@ -7,6 +7,7 @@
 #
 # Rows:
 #   vswitchd-afpacket  `vsctl restart`: hand-over of the AF_PACKET sockets to a new process (same veths as OVS)
+#   vswitchd-afxdp     the same veths as afxdp ports: hand-over of the AF_XDP sockets, UMEMs and XDP links
 #   vswitchd-tap       `vsctl restart` with the containers attached by TAP (`vsctl attach`), its usual set-up
 #   ovs-netdev         ovs-vswitchd (userspace datapath) stopped by its PID and started again on the same database
 #                      (ovsdb-server keeps running), as `ovs-ctl restart` does for the daemon
@@ -105,6 +106,14 @@ for run in $(seq "$RUNS"); do
   read -r sent recv took notes < <(measure vswitchd_restart $D/s.sock)
   PIDS+=("$(grep -o 'pid [0-9]* -> [0-9]*' <<<"$notes" | awk '{print $4}')")
   row "vswitchd-afpacket (run $run)" "$sent" "$recv" "$took" "$notes"
+  # --- vswitchd, AF_XDP on the same veths (socket, UMEM memfd and XDP link handed over) ---
+  for c in a b; do
+    "$VSCTL" --socket $D/s.sock port rm vrb$SFX$c >/dev/null
+    "$VSCTL" --socket $D/s.sock port add vrb$SFX$c --type afxdp --network blue >/dev/null
+  done
+  read -r sent recv took notes < <(measure vswitchd_restart $D/s.sock)
+  PIDS+=("$(grep -o 'pid [0-9]* -> [0-9]*' <<<"$notes" | awk '{print $4}')")
+  row "vswitchd-afxdp (run $run)" "$sent" "$recv" "$took" "$notes"
   # --- vswitchd, TAP attachments (the containers' usual set-up; the veths stay unused) ---
   ip -n $NS_A link del eth0; ip -n $NS_B link del eth0 2>/dev/null || true
   "$VSCTL" --socket $D/s.sock network add green --subnet 10.90.0.0/24 >/dev/null

@@ -42,6 +42,29 @@ public sealed unsafe class XskRingTests : IDisposable
         Assert.Equal(5u, fill.Free(Size));
     }
 
+    /// <summary>
+    /// A hitless restart: the successor maps the ring while its predecessor still produces into it; after Resync it
+    /// goes on from the predecessor's last index, neither overwriting what the predecessor queued nor skipping a slot.
+    /// </summary>
+    [Fact]
+    public void A_ring_mapped_by_a_successor_goes_on_from_the_predecessors_index_after_resync()
+    {
+        Producer = Consumer = uint.MaxValue - 3;
+        var predecessor = new XskRing(_map, Offsets, Size, sizeof(ulong));
+        var successor = new XskRing(_map, Offsets, Size, sizeof(ulong)); // mapped at once (its Ready), indices as then
+        for (uint i = 0; i < 5; i++) predecessor.AddressToProduce(i) = 10 + i;
+        predecessor.Submit(5); // across the wrap, after the successor mapped the ring
+        Consumer += 2;         // and the kernel took two
+        successor.Resync();
+        Assert.Equal(Producer, successor.ProducerIndex);
+        Assert.Equal(Size - 3, successor.Free(Size));
+        successor.AddressToProduce(0) = 99;
+        successor.Submit(1);
+        for (ulong want = 12; want < 15; want++) Assert.Equal(want, KernelAddress(Consumer++));
+        Assert.Equal(99ul, KernelAddress(Consumer++));
+        Assert.Equal(Producer, Consumer);
+    }
+
     [Fact]
     public void A_consumer_ring_sees_what_the_kernel_produced_across_the_wrap_and_releases_in_order()
     {

@@ -287,8 +287,10 @@ public sealed partial class RestartTests(ITestOutputHelper output)
         Assert.True(status is >= 200 and < 300, $"{method} {path}: {status} {json?.ToJsonString()}");
     }
 
+    private void AssertNoLoss(string what, string pingOutput) => AssertNoLoss(output, what, pingOutput);
+
     /// <summary>"N packets transmitted, N received": every echo answered.</summary>
-    private void AssertNoLoss(string what, string pingOutput)
+    public static void AssertNoLoss(ITestOutputHelper output, string what, string pingOutput)
     {
         var m = PingSummary().Match(pingOutput);
         Assert.True(m.Success, $"{what}: no ping summary in: {pingOutput}");

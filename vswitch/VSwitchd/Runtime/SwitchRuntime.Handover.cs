@@ -1,5 +1,7 @@
 using VSwitch.Core;
 using VSwitch.Core.Ports;
+using VSwitch.Core.Ports.AfXdp;
+using VSwitch.Core.Ports.Linux;
 using VSwitch.Core.Topology;
 using VSwitch.Overlay;
 using VSwitchd.Config;
@@ -12,7 +14,7 @@ namespace VSwitchd.Runtime;
 /// ports' open descriptors, stops its datapath threads on request and exports what they learned; the successor
 /// builds its ports over the received descriptors instead of creating devices (<see cref="Adopting"/>), imports
 /// the learned state and starts its threads. The datapath objects know nothing of processes: they only gain
-/// constructors over an existing fd (TapPort.Adopt, AfPacketPort.Adopt, VxlanPort.Adopt).
+/// constructors over an existing fd (TapPort.Adopt, AfPacketPort.Adopt, AfXdpPort.Adopt, VxlanPort.Adopt).
 /// </summary>
 public sealed partial class SwitchRuntime
 {
@@ -28,8 +30,11 @@ public sealed partial class SwitchRuntime
         lock (_gate) return action();
     }
 
-    /// <summary>Every port's open descriptors, for the offer; <paramref name="fds"/> receives them in the order the offer's indices use.</summary>
-    public OfferedPort[] OpenPorts(List<int> fds)
+    /// <summary>
+    /// Every port's open descriptors, for the offer; <paramref name="fds"/> receives them in the order the offer's indices use.
+    /// <paramref name="afXdp"/>: the successor takes AF_XDP ports over (else they stay out, and it opens them afresh).
+    /// </summary>
+    public OfferedPort[] OpenPorts(List<int> fds, bool afXdp = true)
     {
         var offered = new List<OfferedPort>();
         foreach (var port in Datapath.Topology.Ports)
@@ -47,6 +52,13 @@ public sealed partial class SwitchRuntime
                 case AfPacketPort af when af.SocketFd >= 0:
                     for (int q = 0; q < af.RxQueueCount; q++) fds.Add(af.Queue(q).SocketFd);
                     offered.Add(new OfferedPort(port.Name, "afpacket", [.. Enumerable.Range(at, fds.Count - at)], RingBytes: af.RingBytes, RingFrameSize: af.RingFrameSize, RingFrameCount: af.RingFrameCount));
+                    break;
+                case AfXdpPort x when afXdp && x.PollFd >= 0:
+                    fds.AddRange(x.HandoverFds());
+                    offered.Add(new OfferedPort(port.Name, "afxdp", [.. Enumerable.Range(at, fds.Count - at)], RingFrameSize: x.FrameSize, RingFrameCount: x.FrameCount)
+                    {
+                        XdpRingSize = x.RingSize, XdpQueue = x.QueueId, XdpNative = x.Mode.Native, XdpZeroCopy = x.Mode.ZeroCopy, XdpRefused = [.. x.Refused],
+                    });
                     break;
                 case VxlanPort vx:
                     var s = vx.SocketFds();
@@ -127,6 +139,9 @@ public sealed partial class SwitchRuntime
         foreach (var port in topo.Ports)
             if (port.Io is AfPacketPort af)
                 for (int q = 0; q < af.RxQueueCount; q++) cursors[RingCursorKey(port.Name, q)] = af.Queue(q).RingCursor;
+        var xdpFree = new Dictionary<string, ulong[]>();
+        foreach (var port in topo.Ports)
+            if (port.Io is AfXdpPort x) xdpFree[port.Name] = x.TxFreeFrames();
         string? conntrack = null;
         int ctCount = 0;
         if (Datapath.ConntrackConfig.Track)
@@ -135,6 +150,7 @@ public sealed partial class SwitchRuntime
         {
             Conntrack = conntrack, ConntrackEntrySize = VSwitch.Core.Tables.Conntrack.ConntrackTable.EntrySize, ConntrackCount = ctCount,
             Neighbors6 = [.. neighbors6],
+            XdpTxFree = xdpFree,
         };
     }
 
@@ -173,6 +189,14 @@ public sealed partial class SwitchRuntime
             if (port.Io is AfPacketPort af)
                 for (int q = 0; q < af.RxQueueCount; q++)
                     if (learned.RingCursors.TryGetValue(RingCursorKey(port.Name, q), out int cursor)) af.Queue(q).ResumeAt(cursor);
+        foreach (var port in topo.Ports)
+            if (port.Io is AfXdpPort x)
+            {
+                ulong[]? free = null;
+                learned.XdpTxFree?.TryGetValue(port.Name, out free);
+                string how = x.ResumeAfterHandover(free);
+                if (how != "already running") _log.LogInformation("port {Port}: AF_XDP rings taken up where the predecessor stopped; {How}", port.Name, how);
+            }
         if (learned.Conntrack is { Length: > 0 } ct)
         {
             if (learned.ConntrackEntrySize != VSwitch.Core.Tables.Conntrack.ConntrackTable.EntrySize)
@@ -192,14 +216,43 @@ public sealed partial class SwitchRuntime
     {
         if (Adopting?.Take(p.Name) is not { } offered) return null;
         var (o, fds) = offered;
-        IPort io = o.Kind switch
+        IPort? io = o.Kind switch
         {
             "tap" => TapPort.Adopt(fds[0], p.Name, p.Netns ?? o.Netns, o.Offloads, o.IoUring, o.Persistent, fds[1..]),
             "afpacket" => AdoptAfPacket(p, o, fds),
+            "afxdp" => AdoptAfXdp(p, o, fds),
             _ => throw new HandoverException($"port {p.Name}: a {o.Kind} descriptor was handed over for a {p.Type} port"),
         };
+        if (io is null) return null;
         _log.LogInformation("port {Port}: took over the predecessor's {Kind} descriptor", p.Name, o.Kind);
         return io;
+    }
+
+    /// <summary>
+    /// The predecessor's AF_XDP socket, UMEM and program, or null (descriptors closed) when they cannot be taken over:
+    /// the port is then opened afresh as at any start, which the predecessor's program refuses (EBUSY) until it exits,
+    /// so the port is kept down for that while; the restart itself goes on.
+    /// </summary>
+    private AfXdpPort? AdoptAfXdp(PortConfig p, OfferedPort o, int[] fds)
+    {
+        string device = p.Device ?? p.Name;
+        try
+        {
+            if (p.Type != "afxdp") throw new PortException($"{device}: an afxdp port was handed over for a {p.Type} port", 22);
+            var want = (p.Afxdp ?? new AfxdpConfig()).ToOptions(device);
+            if (want.QueueId != o.XdpQueue || want.RingSize != o.XdpRingSize || want.FrameSize != o.RingFrameSize)
+                throw new PortException($"{device}: the stored options (queue {want.QueueId}, ring {want.RingSize}, frame {want.FrameSize}) differ from the handed-over socket's (queue {o.XdpQueue}, ring {o.XdpRingSize}, frame {o.RingFrameSize})", 22);
+            if (Environment.GetEnvironmentVariable("VSWITCHD_TEST_TAKEOVER_FAULT") == "afxdp-adopt")
+                throw new PortException($"{device}: VSWITCHD_TEST_TAKEOVER_FAULT=afxdp-adopt: refusing the AF_XDP socket on purpose", 22);
+            return AfXdpPort.Adopt(device, o.XdpQueue, fds, o.XdpRingSize, o.RingFrameSize, o.RingFrameCount,
+                new XskMode(o.XdpNative, o.XdpZeroCopy), o.XdpRefused ?? []);
+        }
+        catch (PortException e)
+        {
+            foreach (int fd in fds) Tmds.Linux.LibC.close(fd);
+            _log.LogWarning("port {Port}: cannot take over the predecessor's AF_XDP socket ({Error}); opening it afresh, down until the predecessor's program is gone", p.Name, e.Message);
+            return null;
+        }
     }
 
     private static AfPacketPort AdoptAfPacket(PortConfig p, OfferedPort o, int[] fds)

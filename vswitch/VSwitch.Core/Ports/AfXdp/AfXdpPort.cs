@@ -25,6 +25,11 @@ namespace VSwitch.Core.Ports.AfXdp;
 /// txq shared by PMD threads; the per-sender state of <see cref="SenderSlots{T}"/> does not apply since
 /// there is one ring to produce into, not a socket that takes concurrent sends.
 /// </para>
+/// <para>
+/// A hitless restart hands the port to a successor process (<see cref="HandoverFds"/>, <see cref="Adopt"/>,
+/// <see cref="TxFreeFrames"/>, <see cref="ResumeAfterHandover"/>): the UMEM is a memfd both map, the rings are the
+/// socket's own pages, and the program stays attached through its link the whole time.
+/// </para>
 /// </summary>
 public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
 {
@@ -37,6 +42,9 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
     private int _txFreeCount;
     private int _txBusy;
     private int _disposed;
+    // An adopted port (a hitless restart's successor) touches no ring until its predecessor stopped and
+    // ResumeAfterHandover read the rings' indices and the free transmit frames again.
+    private volatile bool _held;
 
     public string Name { get; }
     public int IfIndex { get; }
@@ -48,6 +56,8 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
     public IReadOnlyList<string> Refused { get; }
     public uint RingSize => _xsk.RingSize;
     public int FrameSize => _frameSize;
+    /// <summary>UMEM frames: the first half receive, the second transmit.</summary>
+    public int FrameCount => _xsk.FrameCount;
 
     // Rx* plain fields of the owning thread; Tx* under the transmit flag, read racily for the API.
     public long RxFrames;
@@ -71,8 +81,9 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
     // never call OnPollError: the port looks for its interface once a second itself, off the datapath.
     private readonly Timer _deviceWatch;
 
-    private AfXdpPort(string name, int ifIndex, int queue, XskSocket xsk, XdpProgram prog, XskMode mode, List<string> refused)
+    private AfXdpPort(string name, int ifIndex, int queue, XskSocket xsk, XdpProgram prog, XskMode mode, IReadOnlyList<string> refused, bool held = false)
     {
+        _held = held;
         Name = name;
         IfIndex = ifIndex;
         QueueId = queue;
@@ -140,9 +151,98 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
             lastErrno);
     }
 
+    /// <summary>
+    /// The port over what a predecessor process handed over (<see cref="HandoverFds"/>, in that order): the bound
+    /// socket, its UMEM's memfd, the program's link, map and program. The program stays attached throughout, so frames
+    /// arriving meanwhile wait in the rx ring. The port receives and sends nothing until
+    /// <see cref="ResumeAfterHandover"/>. On failure the descriptors are left open for the caller.
+    /// </summary>
+    public static AfXdpPort Adopt(string name, int queue, ReadOnlySpan<int> fds, uint ringSize, int frameSize, int frameCount,
+        XskMode mode, IReadOnlyList<string> refused)
+    {
+        if (fds.Length != 5) throw new PortException($"{name}: an AF_XDP port takes 5 descriptors (socket, UMEM, link, map, program), not {fds.Length}", NativeError.EINVAL);
+        int ifIndex = NativeMethods.IfNameToIndex(name);
+        if (ifIndex == 0) throw new PortException($"{name}: no such interface in this network namespace", NativeError.ENODEV);
+        var xsk = XskSocket.Adopt(fds[0], fds[1], name, ringSize, frameSize, frameCount);
+        var prog = XdpProgram.Adopt(name, fds[3], fds[4], fds[2]);
+        return new AfXdpPort(name, ifIndex, queue, xsk, prog, mode, refused, held: true);
+    }
+
+    /// <summary>What a successor needs, in <see cref="Adopt"/>'s order: the socket, the UMEM memfd, the link, the map, the program.</summary>
+    public int[] HandoverFds() => [_xsk.Fd, _xsk.UmemFd, _prog.LinkFd, _prog.MapFd, _prog.ProgFd];
+
+    /// <summary>
+    /// The transmit frames this process holds free (not in the tx or completion ring, not in flight), for a successor.
+    /// Which UMEM frames are free is this process's own state: the rings cannot tell a free frame from one the kernel
+    /// is still sending. Called once the datapath stopped; the transmit flag is taken all the same.
+    /// </summary>
+    public ulong[] TxFreeFrames()
+    {
+        while (Interlocked.Exchange(ref _txBusy, 1) != 0) Thread.SpinWait(4);
+        try { return new ReadOnlySpan<ulong>(_txFree, _txFreeCount).ToArray(); }
+        finally { Volatile.Write(ref _txBusy, 0); }
+    }
+
+    /// <summary>
+    /// An adopted port starts: the predecessor has stopped, so the rings' shared indices are where it left them (the
+    /// rx and fill rings need nothing else: every receive frame is in the fill ring, the rx ring or the kernel).
+    /// <paramref name="txFree"/> is the predecessor's <see cref="TxFreeFrames"/>; it is checked (transmit-half,
+    /// frame-aligned, distinct, and with the frames still in the tx/completion rings exactly the transmit half).
+    /// Without a list that passes, the free frames are rebuilt from the rings: every transmit frame but those of the
+    /// tx descriptors not yet completed (exact when the kernel completes in order, as copy mode does). Returns how.
+    /// </summary>
+    public string ResumeAfterHandover(ulong[]? txFree)
+    {
+        if (!_held) return "already running";
+        _xsk.Rx.Resync();
+        _xsk.Fill.Resync();
+        _xsk.Tx.Resync();
+        _xsk.Completion.Resync();
+        int txFrames = _xsk.FrameCount / 2;
+        uint outstanding = _xsk.Tx.ProducerIndex - _xsk.Completion.ConsumerIndex;
+        string how;
+        var busy = new bool[txFrames];
+        if (txFree is not null && ValidTxFree(txFree, outstanding, busy))
+        {
+            txFree.AsSpan().CopyTo(new Span<ulong>(_txFree, txFrames));
+            _txFreeCount = txFree.Length;
+            how = $"{txFree.Length} free transmit frames as the predecessor left them, {outstanding} in the rings";
+        }
+        else
+        {
+            Array.Clear(busy);
+            int held = 0;
+            for (uint i = _xsk.Completion.ConsumerIndex; i != _xsk.Tx.ProducerIndex && held < txFrames; i++)
+            {
+                long slot = (long)(_xsk.Tx.DescAt(i).Addr & _frameMask) / _frameSize - txFrames;
+                if (slot >= 0 && slot < txFrames && !busy[slot]) { busy[slot] = true; held++; }
+            }
+            _txFreeCount = 0;
+            for (int f = 0; f < txFrames; f++)
+                if (!busy[f]) _txFree[_txFreeCount++] = (ulong)(txFrames + f) * (ulong)_frameSize;
+            how = $"{(txFree is null ? "no list from the predecessor" : "the predecessor's list did not add up")}: rebuilt from the rings, {_txFreeCount} free, {outstanding} in the rings";
+        }
+        _held = false;
+        return how;
+    }
+
+    private bool ValidTxFree(ulong[] free, uint outstanding, bool[] seen)
+    {
+        int txFrames = seen.Length;
+        if ((long)free.Length + outstanding != txFrames) return false;
+        foreach (ulong addr in free)
+        {
+            if (addr % (ulong)_frameSize != 0) return false;
+            long slot = (long)(addr / (ulong)_frameSize) - txFrames;
+            if (slot < 0 || slot >= txFrames || seen[slot]) return false;
+            seen[slot] = true;
+        }
+        return true;
+    }
+
     public int Receive(PacketBatch batch, PacketPool pool)
     {
-        if (_disposed != 0) return 0;
+        if (_disposed != 0 || _held) return 0;
         var rx = _xsk.Rx;
         uint n = rx.Available((uint)(batch.Capacity - batch.Count));
         if (n == 0) return 0;
@@ -183,7 +283,8 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
     {
         var items = batch.AsSpan();
         int n = items.Length, sent = 0;
-        if (n > 0 && _disposed == 0)
+        if (_held) TxDropped += n; // not yet resumed after a hand-over: the rings are the predecessor's still
+        else if (n > 0 && _disposed == 0)
         {
             while (Interlocked.Exchange(ref _txBusy, 1) != 0) Thread.SpinWait(4);
             try { sent = Send(items); }
@@ -269,6 +370,10 @@ public sealed unsafe class AfXdpPort : IPort, IPortDiagnostics
             new("queue", QueueId),
             new("ring-size", RingSize),
             new("tx-budget", _xsk.TxBudget),
+            // Free transmit frames, and those in the tx ring, in flight or in the completion ring: together always
+            // the transmit half of the UMEM (ring-size) when the port lost no frame and used none twice.
+            new("tx-free", Volatile.Read(ref _txFreeCount)),
+            new("tx-in-rings", _disposed == 0 ? _xsk.Tx.SharedProducer - _xsk.Completion.SharedConsumer : 0),
             new("rx-frames", Volatile.Read(ref RxFrames)),
             new("rx-pool-empty", Volatile.Read(ref RxPoolEmpty)),
             new("rx-oversize", Volatile.Read(ref RxOversize)),

@@ -39,6 +39,9 @@ public sealed unsafe class XdpProgram : IDisposable
     private readonly string _device;
 
     public int MapFd => _mapFd;
+    public int ProgFd => _progFd;
+    /// <summary>The bpf_link that keeps the program on the interface (-1 when not attached).</summary>
+    public int LinkFd => _linkFd;
 
     private XdpProgram(string device, int mapFd, int progFd)
     {
@@ -46,6 +49,12 @@ public sealed unsafe class XdpProgram : IDisposable
         _mapFd = mapFd;
         _progFd = progFd;
     }
+
+    /// <summary>
+    /// The map, program and link a predecessor process made (a hitless restart): the program stays attached, and the
+    /// map keeps pointing at the handed-over socket, for as long as any process holds the link's descriptor.
+    /// </summary>
+    public static XdpProgram Adopt(string device, int mapFd, int progFd, int linkFd) => new(device, mapFd, progFd) { _linkFd = linkFd };
 
     /// <summary>Makes the map (entries for queues 0..<paramref name="queues"/>-1) and loads the program. Throws a <see cref="PortException"/> naming the errno (EPERM: no CAP_BPF/CAP_NET_ADMIN).</summary>
     public static XdpProgram Load(string device, int queues)

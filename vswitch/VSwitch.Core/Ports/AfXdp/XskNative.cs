@@ -117,5 +117,17 @@ internal static unsafe class XskCalls
     [DllImport("libc", SetLastError = true)]
     public static extern long syscall(long number, long a1, void* a2, long a3);
 
+    /// <summary>The UMEM's memory: a memfd a successor process can map again (a hitless restart hands it over).</summary>
+    [DllImport("libc", SetLastError = true)]
+    public static extern int memfd_create([MarshalAs(UnmanagedType.LPUTF8Str)] string name, uint flags);
+
+    [DllImport("libc", SetLastError = true)]
+    public static extern int ftruncate(int fd, long length);
+
+    [DllImport("libc", SetLastError = true)]
+    public static extern long lseek(int fd, long offset, int whence);
+
+    public const uint MFD_CLOEXEC = 1;
+
     public static readonly void* MapFailed = (void*)-1;
 }

@@ -45,6 +45,25 @@ public sealed unsafe class XskRing
         _cachedConsumer = Volatile.Read(ref *_consumer);
     }
 
+    /// <summary>
+    /// Reads both shared indices again, dropping what the caches held: a successor process that mapped the ring
+    /// while its predecessor still used it calls this once the predecessor stopped, and goes on from where it left.
+    /// </summary>
+    public void Resync()
+    {
+        _cachedProducer = Volatile.Read(ref *_producer);
+        _cachedConsumer = Volatile.Read(ref *_consumer);
+    }
+
+    /// <summary>The shared producer index as the other side last published it (or this side, if it produces).</summary>
+    public uint SharedProducer => Volatile.Read(ref *_producer);
+
+    /// <summary>The shared consumer index.</summary>
+    public uint SharedConsumer => Volatile.Read(ref *_consumer);
+
+    /// <summary>The descriptor at absolute index <paramref name="index"/> (masked): what a ring still holds once produced.</summary>
+    public ref readonly XdpDesc DescAt(uint index) => ref *(XdpDesc*)(_entries + (nint)(index & Mask) * _entrySize);
+
     /// <summary>The kernel asks to be woken (sendto for tx, recvfrom/poll for fill) before it looks at this ring again.</summary>
     public bool NeedsWakeup => (Volatile.Read(ref *_flags) & Xsk.XDP_RING_NEED_WAKEUP) != 0;
 

@@ -4,20 +4,27 @@ using VSwitch.Core.Ports.Linux;
 namespace VSwitch.Core.Ports.AfXdp;
 
 /// <summary>
-/// An AF_XDP socket bound to one queue of an interface, with its UMEM (one anonymous mapping of
-/// <see cref="FrameCount"/> frames of <see cref="FrameSize"/> bytes, registered with XDP_UMEM_REG) and
-/// its four rings mapped at their page offsets. Set-up only: the port does the I/O on the rings.
-/// The first half of the frames is for receive (handed to the kernel through the fill ring at once),
-/// the second half for transmit.
+/// An AF_XDP socket bound to one queue of an interface, with its UMEM (<see cref="FrameCount"/> frames of
+/// <see cref="FrameSize"/> bytes, registered with XDP_UMEM_REG) and its four rings mapped at their page offsets.
+/// Set-up only: the port does the I/O on the rings. The first half of the frames is for receive (handed to the
+/// kernel through the fill ring at once), the second half for transmit.
+/// <para>
+/// The UMEM is a memfd mapped shared, not anonymous memory: the kernel pins the pages of the memfd, so a
+/// successor process given the socket and the memfd (<see cref="Adopt"/>, a hitless restart) maps the very
+/// pages the kernel reads and writes, and the frames in the rings stay valid across the hand-over.
+/// </para>
 /// </summary>
 public sealed unsafe class XskSocket : IDisposable
 {
     private int _fd;
+    private int _umemFd;
     private byte* _umem;
     private readonly nuint _umemBytes;
     private readonly (nint Addr, nuint Len)[] _maps = new (nint, nuint)[4];
 
     public int Fd => _fd;
+    /// <summary>The memfd the UMEM lives in (handed to a successor with the socket).</summary>
+    public int UmemFd => _umemFd;
     public byte* Umem => _umem;
     public int FrameSize { get; }
     public int FrameCount { get; }
@@ -31,9 +38,10 @@ public sealed unsafe class XskSocket : IDisposable
     /// <summary>The kernel says frames are not copied (XDP_OPTIONS_ZEROCOPY).</summary>
     public bool ZeroCopy { get; private set; }
 
-    private XskSocket(int fd, byte* umem, nuint umemBytes, int frameSize, int frameCount, uint ringSize)
+    private XskSocket(int fd, int umemFd, byte* umem, nuint umemBytes, int frameSize, int frameCount, uint ringSize)
     {
         _fd = fd;
+        _umemFd = umemFd;
         _umem = umem;
         _umemBytes = umemBytes;
         FrameSize = frameSize;
@@ -48,16 +56,13 @@ public sealed unsafe class XskSocket : IDisposable
         if (fd < 0) NativeError.Throw(device, "socket(AF_XDP)");
         int frames = checked((int)ringSize * 2);
         nuint bytes = (nuint)((long)frames * frameSize);
-        void* umem = XskCalls.mmap(null, bytes, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS, -1, 0);
-        if (umem == XskCalls.MapFailed)
-        {
-            int e = NativeError.Last;
-            LibC.close(fd);
-            throw NativeError.Error(device, $"mmap(UMEM of {frames} frames of {frameSize})", e);
-        }
-        var s = new XskSocket(fd, (byte*)umem, bytes, frameSize, frames, ringSize);
+        var s = new XskSocket(fd, -1, null, bytes, frameSize, frames, ringSize);
         try
         {
+            s._umemFd = XskCalls.memfd_create("vswitch-umem-" + device, XskCalls.MFD_CLOEXEC);
+            if (s._umemFd < 0) NativeError.Throw(device, "memfd_create(UMEM)");
+            if (XskCalls.ftruncate(s._umemFd, (long)bytes) < 0) NativeError.Throw(device, $"ftruncate(UMEM memfd, {bytes})");
+            s.MapUmem(device);
             s.Setup(device, ifIndex, queue, bindFlags);
             return s;
         }
@@ -66,6 +71,66 @@ public sealed unsafe class XskSocket : IDisposable
             s.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A socket a predecessor process opened and bound, with the memfd of its UMEM: maps the UMEM and the four rings
+    /// again (XDP_MMAP_OFFSETS, mmap at the rings' page offsets: the kernel allows it on a bound socket) and changes
+    /// nothing the kernel sees. The rings' indices are the predecessor's until <see cref="XskRing.Resync"/>. On failure
+    /// the descriptors are left open for the caller. Throws <see cref="PortException"/> naming the call and errno.
+    /// </summary>
+    public static XskSocket Adopt(int fd, int umemFd, string device, uint ringSize, int frameSize, int frameCount)
+    {
+        if (ringSize == 0 || (ringSize & (ringSize - 1)) != 0 || frameSize is not (2048 or 4096) || frameCount != 2 * (long)ringSize)
+            throw new PortException($"{device}: handed-over AF_XDP geometry is not one this port makes (ring {ringSize}, {frameCount} frames of {frameSize})", NativeError.EINVAL);
+        nuint bytes = (nuint)((long)frameCount * frameSize);
+        long size = XskCalls.lseek(umemFd, 0, 2 /* SEEK_END */);
+        if (size < 0) NativeError.Throw(device, "lseek(UMEM memfd)");
+        if ((ulong)size < bytes)
+            throw new PortException($"{device}: the handed-over UMEM memfd holds {size} bytes, not {bytes}", NativeError.EINVAL);
+        var s = new XskSocket(fd, umemFd, null, bytes, frameSize, frameCount, ringSize);
+        try
+        {
+            s.MapUmem(device);
+            s.MapRings(device);
+            s.SetTxBudget();
+            return s;
+        }
+        catch
+        {
+            s.Unmap(); // the descriptors stay the caller's
+            throw;
+        }
+    }
+
+    private void MapUmem(string device)
+    {
+        void* umem = XskCalls.mmap(null, _umemBytes, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED, _umemFd, 0);
+        if (umem == XskCalls.MapFailed) NativeError.Throw(device, $"mmap(UMEM of {FrameCount} frames of {FrameSize})");
+        _umem = (byte*)umem;
+    }
+
+    private void MapRings(string device)
+    {
+        uint n = RingSize;
+        XdpMmapOffsets off;
+        uint len = (uint)sizeof(XdpMmapOffsets);
+        if (LibC.getsockopt(_fd, Xsk.SOL_XDP, Xsk.XDP_MMAP_OFFSETS, &off, (socklen_t*)&len) < 0)
+            NativeError.Throw(device, "getsockopt(XDP_MMAP_OFFSETS)");
+        Rx = new XskRing(Map(device, 0, Xsk.XDP_PGOFF_RX_RING, off.Rx, (uint)sizeof(XdpDesc), "rx"), off.Rx, n, sizeof(XdpDesc));
+        Tx = new XskRing(Map(device, 1, Xsk.XDP_PGOFF_TX_RING, off.Tx, (uint)sizeof(XdpDesc), "tx"), off.Tx, n, sizeof(XdpDesc));
+        Fill = new XskRing(Map(device, 2, Xsk.XDP_UMEM_PGOFF_FILL_RING, off.Fill, sizeof(ulong), "fill"), off.Fill, n, sizeof(ulong));
+        Completion = new XskRing(Map(device, 3, Xsk.XDP_UMEM_PGOFF_COMPLETION_RING, off.Completion, sizeof(ulong), "completion"), off.Completion, n, sizeof(ulong));
+    }
+
+    /// <summary>A whole batch per kick instead of 32 frames; older kernels refuse the option (ENOPROTOOPT) and keep their 32. Then reads the mode the kernel gave.</summary>
+    private void SetTxBudget()
+    {
+        int budget = (int)Math.Min(RingSize, 1024u);
+        if (LibC.setsockopt(_fd, Xsk.SOL_XDP, Xsk.XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(int)) == 0) TxBudget = budget;
+        uint opt = 0, len = sizeof(uint);
+        if (LibC.getsockopt(_fd, Xsk.SOL_XDP, Xsk.XDP_OPTIONS, &opt, (socklen_t*)&len) == 0)
+            ZeroCopy = (opt & Xsk.XDP_OPTIONS_ZEROCOPY) != 0;
     }
 
     private void Setup(string device, int ifIndex, int queue, ushort bindFlags)
@@ -78,15 +143,7 @@ public sealed unsafe class XskSocket : IDisposable
         SetRingSize(device, Xsk.XDP_UMEM_COMPLETION_RING, n, "XDP_UMEM_COMPLETION_RING");
         SetRingSize(device, Xsk.XDP_RX_RING, n, "XDP_RX_RING");
         SetRingSize(device, Xsk.XDP_TX_RING, n, "XDP_TX_RING");
-
-        XdpMmapOffsets off;
-        uint len = (uint)sizeof(XdpMmapOffsets);
-        if (LibC.getsockopt(_fd, Xsk.SOL_XDP, Xsk.XDP_MMAP_OFFSETS, &off, (socklen_t*)&len) < 0)
-            NativeError.Throw(device, "getsockopt(XDP_MMAP_OFFSETS)");
-        Rx = new XskRing(Map(device, 0, Xsk.XDP_PGOFF_RX_RING, off.Rx, (uint)sizeof(XdpDesc), "rx"), off.Rx, n, sizeof(XdpDesc));
-        Tx = new XskRing(Map(device, 1, Xsk.XDP_PGOFF_TX_RING, off.Tx, (uint)sizeof(XdpDesc), "tx"), off.Tx, n, sizeof(XdpDesc));
-        Fill = new XskRing(Map(device, 2, Xsk.XDP_UMEM_PGOFF_FILL_RING, off.Fill, sizeof(ulong), "fill"), off.Fill, n, sizeof(ulong));
-        Completion = new XskRing(Map(device, 3, Xsk.XDP_UMEM_PGOFF_COMPLETION_RING, off.Completion, sizeof(ulong), "completion"), off.Completion, n, sizeof(ulong));
+        MapRings(device);
 
         // The receive half of the UMEM goes to the kernel before bind, so the first frame finds room.
         uint k = Fill.Free(n);
@@ -108,13 +165,7 @@ public sealed unsafe class XskSocket : IDisposable
             var ex = NativeError.Error(device, $"bind(AF_XDP, queue {queue}, {mode})", e);
             throw new PortException(ex.Message + hint, e);
         }
-        // A whole batch per kick instead of 32 frames (two syscalls for a batch of 64). Older kernels
-        // refuse the option (ENOPROTOOPT) and keep their 32.
-        int budget = (int)Math.Min(RingSize, 1024u);
-        if (LibC.setsockopt(_fd, Xsk.SOL_XDP, Xsk.XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(int)) == 0) TxBudget = budget;
-        uint opt = 0; len = sizeof(uint);
-        if (LibC.getsockopt(_fd, Xsk.SOL_XDP, Xsk.XDP_OPTIONS, &opt, (socklen_t*)&len) == 0)
-            ZeroCopy = (opt & Xsk.XDP_OPTIONS_ZEROCOPY) != 0;
+        SetTxBudget();
     }
 
     private void SetRingSize(string device, int option, uint size, string name)
@@ -141,12 +192,22 @@ public sealed unsafe class XskSocket : IDisposable
         return st;
     }
 
-    /// <summary>Closes the socket (the kernel takes it out of the XSKMAP) and unmaps the rings and the UMEM.</summary>
+    /// <summary>
+    /// Closes the socket and the UMEM's memfd and unmaps the rings and the UMEM. The kernel takes the socket out of
+    /// the XSKMAP once its last descriptor closes: after a hand-over, the successor's copies keep it.
+    /// </summary>
     public void Dispose()
     {
         int fd = Interlocked.Exchange(ref _fd, -1);
         if (fd < 0) return;
         LibC.close(fd);
+        int mfd = Interlocked.Exchange(ref _umemFd, -1);
+        if (mfd >= 0) LibC.close(mfd);
+        Unmap();
+    }
+
+    private void Unmap()
+    {
         for (int i = 0; i < _maps.Length; i++)
             if (_maps[i].Addr != 0) { XskCalls.munmap((void*)_maps[i].Addr, _maps[i].Len); _maps[i] = default; }
         if (_umem is not null) { XskCalls.munmap(_umem, _umemBytes); _umem = null; }

@@ -23,7 +23,10 @@ public static class HandoverJson
     /// </summary>
     public static void Warm()
     {
-        var learned = new LearnedMessage([new LearnedMac("n", 0, 1, "p", 0, 0)], [new LearnedNeighbor("n", 1, 1)], new() { ["p"] = 0 }, 0);
+        var learned = new LearnedMessage([new LearnedMac("n", 0, 1, "p", 0, 0)], [new LearnedNeighbor("n", 1, 1)], new() { ["p"] = 0 }, 0)
+        {
+            XdpTxFree = new() { ["p"] = [0] },
+        };
         Envelope.Of("learned", learned).Read<LearnedMessage>();
         Envelope.Of("running", new RunningMessage(0, 0)).Read<RunningMessage>();
         Envelope.Of("failed", new FailedMessage("")).Read<FailedMessage>();
@@ -31,11 +34,32 @@ public static class HandoverJson
     }
 }
 
-public sealed record HelloMessage(int Version, int Pid);
+public sealed record HelloMessage(int Version, int Pid)
+{
+    /// <summary>
+    /// The kinds of port the successor can take over beyond tap, afpacket and vxlan (which every successor takes):
+    /// "afxdp". Null from a build that predates the field: the predecessor then offers no afxdp port, and that build
+    /// opens it afresh (down until the predecessor's program is gone) instead of inheriting descriptors it cannot use.
+    /// </summary>
+    public string[]? Adopts { get; init; }
+}
 
-/// <summary>A port's open descriptors: Fds index into the offer's descriptor list.</summary>
+/// <summary>
+/// A port's open descriptors: Fds index into the offer's descriptor list. For afxdp: the socket, the UMEM memfd, the
+/// XDP link, map and program; RingFrameSize/RingFrameCount are the UMEM's frames and the Xdp* fields the rest.
+/// </summary>
 public sealed record OfferedPort(string Name, string Kind, int[] Fds, bool Offloads = false, bool IoUring = false, string? Netns = null,
-    long RingBytes = 0, int RingFrameSize = 0, int RingFrameCount = 0, bool Persistent = false);
+    long RingBytes = 0, int RingFrameSize = 0, int RingFrameCount = 0, bool Persistent = false)
+{
+    /// <summary>afxdp: entries of each of the four rings.</summary>
+    public uint XdpRingSize { get; init; }
+    public int XdpQueue { get; init; }
+    /// <summary>afxdp: the program runs in the driver (native), else generic.</summary>
+    public bool XdpNative { get; init; }
+    public bool XdpZeroCopy { get; init; }
+    /// <summary>afxdp: the better modes the kernel refused when the port opened, so the views say the same after a restart.</summary>
+    public string[]? XdpRefused { get; init; }
+}
 
 /// <summary>What the predecessor hands over: its ports (TAP, AF_PACKET, the VXLAN endpoint), the API socket, the state lock.</summary>
 public sealed record OfferMessage(int Version, int Pid, OfferedPort[] Ports, int ApiFd, int LockFd, int FdCount);
@@ -73,6 +97,11 @@ public sealed record LearnedMessage(LearnedMac[] Macs, LearnedNeighbor[] Neighbo
     public int ConntrackCount { get; init; }
     /// <summary>Resolved IPv6 neighbours (null from a predecessor without IPv6 routing: they are then learned again).</summary>
     public LearnedNeighbor6[]? Neighbors6 { get; init; }
+    /// <summary>
+    /// Each handed-over afxdp port's free transmit frames (UMEM addresses), by port name: process state the rings cannot
+    /// tell. Ring positions need no message: they live in the shared ring pages.
+    /// </summary>
+    public Dictionary<string, ulong[]>? XdpTxFree { get; init; }
 }
 
 /// <summary>The successor's datapath runs; GapMs is from the predecessor's stop to the successor's start (by the wall clock).</summary>

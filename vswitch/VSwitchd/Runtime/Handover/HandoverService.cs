@@ -77,7 +77,7 @@ public sealed class HandoverService(SwitchRuntime runtime, DaemonHandles handles
             {
                 runtime.SuspendTimer();
                 var fds = new List<int>();
-                var offered = runtime.OpenPorts(fds);
+                var offered = runtime.OpenPorts(fds, afXdp: hello.Adopts?.Contains("afxdp") == true);
                 ports = offered.Length;
                 int api = fds.Count;
                 fds.Add(handles.ApiFd);

@@ -69,7 +69,9 @@ public sealed class Takeover(FdChannel channel, TakeoverInventory inventory)
         var ch = FdChannel.Connect(path);
         try
         {
-            ch.Send(Envelope.Of("hello", new HelloMessage(HandoverJson.Version, Environment.ProcessId)));
+            // The test hook plays a build that cannot take AF_XDP ports over (RestartTests, AfXdpPortTests).
+            bool noXdp = Environment.GetEnvironmentVariable("VSWITCHD_TEST_TAKEOVER_FAULT") == "no-afxdp";
+            ch.Send(Envelope.Of("hello", new HelloMessage(HandoverJson.Version, Environment.ProcessId) { Adopts = noXdp ? [] : ["afxdp"] }));
             var e = ch.Receive<Envelope>(TimeSpan.FromSeconds(30), "the predecessor's offer");
             if (e.Type != "offer") throw new HandoverException($"the predecessor sent '{e.Type}' instead of 'offer'");
             var offer = e.Read<OfferMessage>();
