@@ -35,7 +35,7 @@ public sealed partial class SwitchRuntime
             ["largest-frame"] = N(a.LargestFrame),
             ["large-frames"] = gsoFits
                 ? "received whole (a slot holds a 64 KiB GSO super-frame)"
-                : $"frames above {N(a.LargestFrame)} bytes are truncated and dropped (rx-truncated): turn the peer's GSO/TSO off (ethtool -K DEV tso off gso off)",
+                : $"above {N(a.LargestFrame)} bytes truncated, dropped (rx-truncated): the peer needs GSO/TSO off",
         };
     }
 }
