@@ -107,6 +107,16 @@ public class AfPacketRingConfigTests
     }
 
     [Fact]
+    public void Vsctl_completes_the_ring_flags_and_documents_port_show()
+    {
+        var stdout = new StringWriter();
+        Assert.Equal(0, VSwitch.Ctl.Program.Run(["completion", "bash"], stdout, new StringWriter()).GetAwaiter().GetResult());
+        Assert.Contains("--ring-frames", stdout.ToString());
+        Assert.Contains("--frame-size", stdout.ToString());
+        Assert.Contains("REPLY=\"port show\"", stdout.ToString());
+    }
+
+    [Fact]
     public void Vsctl_refuses_a_ring_flag_that_is_not_a_number()
     {
         var (code, err) = Vsctl("port", "add", "p1", "--network", "blue", "--type", "afpacket", "--frame-size", "2k");
