@@ -107,10 +107,10 @@ public class AfPacketRingConfigTests
     }
 
     [Fact]
-    public void Vsctl_completes_the_ring_flags_and_documents_port_show()
+    public async Task Vsctl_completes_the_ring_flags_and_documents_port_show()
     {
         var stdout = new StringWriter();
-        Assert.Equal(0, VSwitch.Ctl.Program.Run(["completion", "bash"], stdout, new StringWriter()).GetAwaiter().GetResult());
+        Assert.Equal(0, await VSwitch.Ctl.Program.Run(["completion", "bash"], stdout, new StringWriter()));
         Assert.Contains("--ring-frames", stdout.ToString());
         Assert.Contains("--frame-size", stdout.ToString());
         Assert.Contains("REPLY=\"port show\"", stdout.ToString());

@@ -12,7 +12,7 @@ namespace VSwitch.Integration.Tests;
 /// reading the ring while it arrives (the port is opened directly, nobody polls it): the default 120 slots keep exactly
 /// 120 frames and the kernel counts the rest as ring-full drops; 2048 slots of 2048 bytes keep all 600. Through vswitchd
 /// the geometry is asserted where the kernel shows it (ss's ring_rx), in the port's view and vsctl port show, and
-/// across vsctl restart, which hands the ring over.
+/// across vsctl restart, which hands the ring over, and a cold start from the state database.
 /// </summary>
 [Collection("netns")]
 public sealed class AfPacketRingTests(ITestOutputHelper output)
@@ -144,7 +144,7 @@ public sealed class AfPacketRingTests(ITestOutputHelper output)
     }
 
     [RootFact]
-    public void A_port_with_a_2048_slot_ring_shows_it_forwards_and_keeps_it_across_restart()
+    public void A_port_with_a_2048_slot_ring_shows_it_forwards_and_keeps_it_across_restart_and_a_cold_start()
     {
         using var a = new TestNetns("vsrg-");
         using var b = new TestNetns("vsrg-");
@@ -190,6 +190,14 @@ public sealed class AfPacketRingTests(ITestOutputHelper output)
             AssertRing(d, successor.Value, va.Outer, 2048, 2048);
             a.Exec("ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "1472", "-M", "do", "10.83.0.3");
             Assert.Equal(0, (long)d.Port(va.Outer)["details"]!["rx-truncated"]!);
+
+            // A cold start from the state database opens the stored port with its stored ring.
+            RestartTests.StopByPid(successor.Value);
+            successor = null;
+            using var cold = Vswitchd.StartIn(d.Dir, null);
+            cold.KeepDir = true; // d removes the folder
+            AssertRing(cold, cold.Pid, va.Outer, 2048, 2048);
+            a.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", "1472", "-M", "do", "10.83.0.3");
         }
         finally
         {
