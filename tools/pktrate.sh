@@ -4,7 +4,8 @@
 # Linux bridge, Open vSwitch's userspace (netdev) datapath, VXLAN. See bench/pktrate/README.md.
 #
 #   sudo tools/pktrate.sh [--runs N] [--short] [--only NAME[,NAME]] [--figures rate,sink,flowsetup,tcp,ping] [--out DIR]
-#   (PKTRATE_MD=FILE: where the Markdown goes; VSD_SPIN, VSD_SLICE, VSD_RT: vswitchd's datapath latency settings)
+#   (PKTRATE_MD=FILE: where the Markdown goes; VSD_SPIN, VSD_SLICE, VSD_RT: vswitchd's datapath latency settings;
+#    VSD_AFP_RING=FRAMES:SIZE: the afpacket ports' receive ring)
 #
 # Everything it creates (namespaces vpr-XXXXXX-*, veths, a bridge, vswitchd/ovs processes, a work
 # directory under /tmp) is removed on exit, also on failure or Ctrl-C.

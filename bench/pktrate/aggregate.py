@@ -83,6 +83,15 @@ def fmt(x, dec):
     return "-" if x is None else f"{x:,.{dec}f}"
 
 
+RING_LOSSES = ("rx-ring-full-drops", "rx-truncated")
+
+
+def port_drops(p, c, quote=""):
+    """One port's drop counters as the notes print them; ring losses only where the port has them (afpacket)."""
+    ring = "".join(f" {k}={c[k]}" for k in RING_LOSSES if k in c)
+    return f"{quote}{p}{quote} rxDrops={c['rxDrops']} txDrops={c['txDrops']}{ring}"
+
+
 def vswitchd_drops(raw_dir, dp):
     """Port drop counters and drop reasons from vswitchd's /v1/stats at the end of each round, summed
     over the rounds (each round starts a fresh vswitchd)."""
@@ -102,6 +111,11 @@ def vswitchd_drops(raw_dir, dp):
                 acc = ports.setdefault(pt["name"], {})
                 for k, v in pt["counters"].items():
                     acc[k] = acc.get(k, 0) + v
+                # An AF_PACKET port's losses in the kernel, before the switch saw the frame (a full ring, a frame
+                # larger than a slot): the port's own counters, not in rxDrops.
+                for k in RING_LOSSES:
+                    if k in (pt.get("details") or {}):
+                        acc[k] = acc.get(k, 0) + pt["details"][k]
             for d in s.get("drops", []):
                 if d.get("packets"):
                     drops[d["reason"]] = drops.get(d["reason"], 0) + d["packets"]
@@ -246,7 +260,7 @@ def main():
             print(f"warning {n['dp']}: {n['text']}")
     for dp, v in vsd.items():
         if v:
-            pd = ", ".join(f"{p} rxDrops={c['rxDrops']} txDrops={c['txDrops']}" for p, c in v["ports"].items())
+            pd = ", ".join(port_drops(p, c) for p, c in v["ports"].items())
             print(f"vswitchd {dp} ({v['snapshot']}): {pd}; drop reasons: {v['drops'] or 'none'}")
     for dp, d in ssd.items():
         if d:
@@ -294,7 +308,7 @@ def main():
             md.append(f"- {n['dp']}: {n['text']}")
     for dp, v in vsd.items():
         if v:
-            pd = ", ".join(f"`{p}` rxDrops={c['rxDrops']} txDrops={c['txDrops']}" for p, c in v["ports"].items())
+            pd = ", ".join(port_drops(p, c, "`") for p, c in v["ports"].items())
             md.append(f"- vswitchd counters of {dp}, summed over the rounds: {pd}; drop reasons: {v['drops'] or 'none'}")
     for dp, d in ssd.items():
         if d:

@@ -137,19 +137,39 @@ JSON
   SKIP_REASON="vswitchd's TAPs did not appear in $NS_GEN / $NS_RCV"; return 1
 }
 
+# VSD_AFP_RING=FRAMES:SIZE sets the afpacket ports' receive ring (afpacket.ringFrames and frameSize; the daemon's
+# 120 slots of 69632 bytes when unset). A slot too small for a 64 KiB GSO super-frame would truncate gen's and rcv's
+# TSO frames (dropped, rx-truncated), so their offloads are then turned off, as for the afxdp row (noted).
 setup_vswitch_afpacket() {
   make_ns; make_veths
+  local ring=""
+  if [ -n "${VSD_AFP_RING:-}" ]; then
+    local frames=${VSD_AFP_RING%%:*} size=${VSD_AFP_RING#*:}
+    [[ "$VSD_AFP_RING" == *:* && "$frames" =~ ^[0-9]+$ && "$size" =~ ^[0-9]+$ ]] \
+      || { SKIP_REASON="VSD_AFP_RING='$VSD_AFP_RING' is not FRAMES:SIZE (e.g. 2048:2048)"; return 1; }
+    ring=", \"afpacket\": { \"ringFrames\": $frames, \"frameSize\": $size }"
+    note vswitch-afpacket info "VSD_AFP_RING=$VSD_AFP_RING: afpacket ports' ring ringFrames=$frames frameSize=$size"
+    if ((size < 69632)); then
+      ip netns exec "$NS_GEN" ethtool -K "$GEN_DEV" tx off tso off gso off >/dev/null 2>&1
+      ip netns exec "$NS_RCV" ethtool -K "$RCV_DEV" tx off tso off gso off >/dev/null 2>&1
+      note vswitch-afpacket info "gen/rcv veths: ethtool -K tx off tso off gso off (a $size-byte slot holds no GSO super-frame)"
+    fi
+  fi
   cat >"$WORK/vswitch.json" <<JSON
 {
   "networks": [ { "name": "bench" } ],
   "ports": [
-    { "name": "$P-gs", "type": "afpacket", "network": "bench" },
-    { "name": "$P-rs", "type": "afpacket", "network": "bench" }
+    { "name": "$P-gs", "type": "afpacket", "network": "bench"$ring },
+    { "name": "$P-rs", "type": "afpacket", "network": "bench"$ring }
   ],
   "datapath": { "threads": ${VSD_THREADS:-1}, "busyPoll": ${VSD_BUSYPOLL:-false}, "batchSize": ${VSD_BATCH:-64}${VSD_EXTRA} }
 }
 JSON
-  start_vswitchd "$WORK/vswitch.json"
+  start_vswitchd "$WORK/vswitch.json" || return 1
+  # The ring each port got, as the daemon shows it (slots x slot size per queue), in the notes.
+  local rings
+  rings=$(curl -s --max-time 5 --unix-socket "$VSD_SOCK" http://x/v1/ports | "$PY" -c 'import json,sys; print(", ".join(p["name"]+": "+(p.get("features") or {}).get("ring-frames","?")+" x "+(p.get("features") or {}).get("ring-frame-size","?") for p in json.load(sys.stdin)))' 2>/dev/null || echo "?")
+  note vswitch-afpacket info "AF_PACKET rings: $rings"
 }
 
 # The same veths as vswitch-afpacket, attached through AF_XDP (native XDP on veth where the kernel allows it).

@@ -66,7 +66,11 @@ public class InstallTests
             string bash = Path.Combine(prefix, "share/bash-completion/completions/vsctl");
             var syntax = Run("bash", ["-n", bash]);
             Assert.True(syntax.ExitCode == 0, syntax.Output);
-            Assert.Equal("ls add set rm", Complete(bash, "vsctl", "port", ""));
+            Assert.Equal("ls show add set rm", Complete(bash, "vsctl", "port", ""));
+            // An afpacket port's ring flags, as the parser has them.
+            var portFlags = Complete(bash, "vsctl", "port", "add", "p1", "--").Split(' ');
+            Assert.Contains("--ring-frames", portFlags);
+            Assert.Contains("--frame-size", portFlags);
             Assert.Equal("afpacket afxdp tap", Complete(bash, "vsctl", "--socket", "/tmp/x.sock", "port", "add", "p1", "--type", ""));
             Assert.Contains("--subnet", Complete(bash, "vsctl", "network", "add", "blue", "--").Split(' '));
             if (File.Exists("/usr/bin/zsh") || File.Exists("/bin/zsh"))

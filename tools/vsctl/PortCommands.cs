@@ -15,6 +15,7 @@ public static class PortCommands
         ls.Aliases.Add("list");
         Cli.ListsByDefault(port, ls, c => ConfigureList(cli, c));
         port.Subcommands.Add(ls);
+        port.Subcommands.Add(Show(cli));
         port.Subcommands.Add(Add(cli));
         port.Subcommands.Add(Set(cli));
         port.Subcommands.Add(Remove(cli));
@@ -70,6 +71,9 @@ public static class PortCommands
         var xdpAttach = new Option<string>("--xdp-attach") { Description = "afxdp: where the XDP program runs: auto (default), native or generic", HelpName = "WHERE" };
         xdpAttach.AcceptOnlyFromAmong("auto", "native", "generic");
         var xdpRing = Cli.IntOption("--xdp-ring-size", "afxdp: entries of each ring, a power of two 64..16384 (default 2048)", "N");
+        var ringFrames = Cli.IntOption("--ring-frames", "afpacket: receive-ring slots per queue, at least 8, at most 256 MiB of ring (default 120)", "N");
+        var frameSize = Cli.IntOption("--frame-size", "afpacket: bytes of a ring slot, a multiple of 16, 1600..131072 (default 69632, a 64 KiB GSO frame; "
+            + "smaller needs the peer's GSO/TSO off, or big frames are truncated and dropped)", "N");
         var vlan = Cli.IntOption("--vlan", "Access VLAN (default: the network's)", "N");
         var trunks = new Option<int[]>("--trunks")
         {
@@ -85,7 +89,7 @@ public static class PortCommands
         var security = Cli.OnOffOption("--port-security", "tap: frames only from its MAC (--mac, or the device's) and --ip addresses (default off)");
         var pin = Cli.OnOffOption("--pin-mac", "tap: its MAC may not move to another port; default off");
         var add = new Command("add", "Add a port (an access port of the network's VLAN unless --trunks makes it a trunk)")
-            { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, security, pin, persistent, xdpQueue, xdpMode, xdpAttach, xdpRing };
+            { name, network, type, netns, ip, gateway, mac, mtu, device, vlan, trunks, nativeVlan, security, pin, persistent, xdpQueue, xdpMode, xdpAttach, xdpRing, ringFrames, frameSize };
         add.Validators.Add(r =>
         {
             bool trunk = r.GetResult(trunks) is not null;
@@ -93,6 +97,8 @@ public static class PortCommands
             if (!trunk && r.GetResult(nativeVlan) is not null) r.AddError("--native-vlan is for trunks; give --trunks too");
             bool xdpOptions = r.GetResult(xdpQueue) is not null || r.GetResult(xdpMode) is not null || r.GetResult(xdpAttach) is not null || r.GetResult(xdpRing) is not null;
             if (xdpOptions && r.GetValue(type) != "afxdp") r.AddError("--xdp-queue, --xdp-mode, --xdp-attach and --xdp-ring-size are for --type afxdp");
+            if ((r.GetResult(ringFrames) is not null || r.GetResult(frameSize) is not null) && r.GetValue(type) != "afpacket")
+                r.AddError("--ring-frames and --frame-size are for --type afpacket (an afxdp port has --xdp-ring-size)");
         });
         cli.SetAction(add, async (ctx, ct) =>
         {
@@ -110,6 +116,9 @@ public static class PortCommands
                 Afxdp = ctx.Get(type) == "afxdp"
                     ? new AfxdpSettings { Queue = ctx.Get(xdpQueue), Mode = ctx.Get(xdpMode), Attach = ctx.Get(xdpAttach), RingSize = ctx.Get(xdpRing) }
                     : null,
+                Afpacket = ctx.Get(ringFrames) is not null || ctx.Get(frameSize) is not null
+                    ? new AfpacketSettings { RingFrames = ctx.Get(ringFrames), FrameSize = ctx.Get(frameSize) }
+                    : null,
             };
             var response = await ctx.Api.PostAsync("v1/ports", body, ApiJson.Default.PortRequest, ct);
             if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
@@ -119,6 +128,48 @@ public static class PortCommands
             return Program.Ok;
         });
         return add;
+    }
+
+    private static Command Show(Cli cli)
+    {
+        var name = new Argument<string>("NAME") { Description = "The port's name" };
+        var show = new Command("show", "One port: where it is, how it does its I/O (an afpacket port's receive ring), and all its counters") { name };
+        cli.SetAction(show, async (ctx, ct) =>
+        {
+            var response = await ctx.Api.GetAsync("v1/ports/" + ApiClient.Escape(ctx.Get(name)!), ct);
+            if (ctx.Json) { ctx.PrintJson(response); return Program.Ok; }
+            PrintPort(ctx, response.Read(ApiJson.Default.PortView));
+            return Program.Ok;
+        });
+        return show;
+    }
+
+    /// <summary>A port as a header line, its features (how it does its I/O) and its counters, each a two-column table.</summary>
+    private static void PrintPort(Context ctx, PortView p)
+    {
+        string where = Format.Where(p) is { } w ? $", {(p.Netns is not null ? "netns" : "device")} {w}" : "";
+        ctx.Out.WriteLine($"port {p.Name} (id {p.Id}, {p.Type}, network {p.Network}, vlan {Format.PortVlan(p)}{where}): {p.State}"
+            + (p.StateReason is { } why ? $": {why}" : ""));
+        if (p.Features is { Count: > 0 } features)
+        {
+            ctx.Out.WriteLine();
+            var f = new TableWriter("FEATURE", "VALUE").Cut("VALUE");
+            foreach (var kv in features) f.AddRow(kv.Key, kv.Value);
+            ctx.Write(f);
+        }
+        ctx.Out.WriteLine();
+        var c = new TableWriter("COUNTER", "VALUE");
+        c.AddRow("rx-packets", p.Counters.RxPackets).AddRow("rx-bytes", p.Counters.RxBytes).AddRow("tx-packets", p.Counters.TxPackets)
+            .AddRow("tx-bytes", p.Counters.TxBytes).AddRow("rx-drops", p.Counters.RxDrops).AddRow("tx-drops", p.Counters.TxDrops)
+            .AddRow("rx-unsent", p.Counters.RxUnsent);
+        foreach (var kv in (p.Details ?? []).OrderBy(kv => kv.Key, StringComparer.Ordinal)) c.AddRow(kv.Key, kv.Value);
+        ctx.Write(c);
+        // The two ways an AF_PACKET ring loses frames, with what to do about each.
+        if (p.Details?.GetValueOrDefault("rx-ring-full-drops") is > 0 and var full)
+            ctx.Out.WriteLine($"{p.Name}: the kernel dropped {full} frame(s) at a full receive ring (a bigger ring: --ring-frames, or more receive queues)");
+        if (p.Details?.GetValueOrDefault("rx-truncated") is > 0 and var cut)
+            ctx.Out.WriteLine($"{p.Name}: {cut} frame(s) were larger than a ring slot ({p.Features?.GetValueOrDefault("largest-frame") ?? "?"} bytes) and were dropped: "
+                + "turn the peer's GSO/TSO off (ethtool -K DEV tso off gso off) or give a larger --frame-size");
     }
 
     /// <summary>"10,20" (or repeated --trunks 10 --trunks 20) into VLAN ids; anything else is a usage error.</summary>

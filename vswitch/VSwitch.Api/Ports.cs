@@ -31,6 +31,10 @@ public sealed record PortRequest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public AfxdpSettings? Afxdp { get; init; }
 
+    /// <summary>afpacket: the receive ring's slots and slot size (default 120 slots of 68 KiB, which take 64 KiB GSO super-frames whole).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public AfpacketSettings? Afpacket { get; init; }
+
     /// <summary>tap: the network namespace it is moved into (a name under /run/netns, or a path like /proc/PID/ns/net).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Netns { get; init; }
@@ -159,6 +163,23 @@ public sealed record AfxdpSettings
     public int? RingSize { get; init; }
 
     /// <summary>UMEM frame size, 2048 (default) or 4096.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? FrameSize { get; init; }
+}
+
+/// <summary>
+/// An afpacket port's receive ring (TPACKET_V2), per receive queue. Small slots hold more frames in the same memory,
+/// but a frame longer than a slot (a GSO super-frame from a peer with GSO/TSO on) is truncated and dropped, counted as
+/// rx-truncated: with small slots turn the peer's offloads off (ethtool -K DEV tso off gso off). A field left out
+/// takes its default.
+/// </summary>
+public sealed record AfpacketSettings
+{
+    /// <summary>Slots in the ring: at least 8, rounded up to whole ~1 MiB blocks (default 120); at most 256 MiB of ring.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? RingFrames { get; init; }
+
+    /// <summary>Bytes of a slot: a multiple of 16, 1600 (a 1514-byte frame) .. 131072 (default 69632: a 64 KiB GSO super-frame).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? FrameSize { get; init; }
 }

@@ -45,7 +45,7 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     public long RxChecksumsCompleted => Volatile.Read(ref _vnet.ChecksumsCompleted);
     /// <summary>Frames dropped because they need an offload this port cannot do (UDP GSO, GSO of something not TCP, bad offsets).</summary>
     public long RxUnsupportedOffload => Volatile.Read(ref _vnet.UnsupportedOffload);
-    /// <summary>Frames longer than the ring slot (snaplen &lt; len).</summary>
+    /// <summary>Frames longer than the ring slot (snaplen &lt; len), dropped: GSO super-frames when the slot is small and the peer's GSO/TSO is on.</summary>
     public long RxTruncated;
     /// <summary>Frames (or segments) longer than a pool frame.</summary>
     public long RxOversize => Volatile.Read(ref _vnet.Oversize);
@@ -98,7 +98,10 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     public int RingCursor => _cursor;
     /// <summary>The socket, to hand it to a successor process; -1 once disposed.</summary>
     public int SocketFd => _fd;
+    /// <summary>Receive-ring slots: what was asked for, rounded up to whole blocks.</summary>
     public int RingFrameCount => _frameCount;
+    /// <summary>The largest frame a slot holds whole; a longer one (a GSO super-frame in a small slot) is counted in <see cref="RxTruncated"/> and dropped.</summary>
+    public int LargestFrame => AfPacketOptions.LargestFrame(_frameSize);
 
     private AfPacketPort(string name, int ifIndex, int fd, byte* ring, nuint ringBytes, int frameSize, int frameCount)
     {
@@ -149,7 +152,7 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     public static AfPacketPort Open(AfPacketOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
-        if (o.Queues is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(o), o.Queues, $"{o.Interface}: AF_PACKET queues must be 1..64");
+        if (o.Validate() is { } bad) throw new ArgumentException($"{(o.Interface.Length > 0 ? o.Interface : "afpacket")}: {bad}", nameof(o));
         var port = OpenSocket(o);
         if (o.Queues == 1) return port;
         try
@@ -226,10 +229,6 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     private static AfPacketPort OpenSocket(AfPacketOptions o)
     {
         string name = o.Interface;
-        if (string.IsNullOrEmpty(name)) throw new ArgumentException("AfPacketOptions.Interface is empty", nameof(o));
-        if (o.RingFrameSize < 2048 || o.RingFrameSize % AfPacket.TPACKET_ALIGNMENT != 0)
-            throw new ArgumentOutOfRangeException(nameof(o), o.RingFrameSize, $"{name}: ring frame size must be a multiple of 16, at least 2048");
-        if (o.RingFrameCount < 1) throw new ArgumentOutOfRangeException(nameof(o), o.RingFrameCount, $"{name}: ring needs at least one frame");
 
         int ifIndex = NativeMethods.IfNameToIndex(name);
         if (ifIndex == 0) throw new PortException($"{name}: no such interface in this network namespace", NativeError.ENODEV);
@@ -300,7 +299,7 @@ public sealed unsafe class AfPacketPort : IPort, IPortDiagnostics
     public static AfPacketPort Adopt(int fd, string name, long ringBytes, int frameSize, int frameCount)
     {
         if (fd < 0) throw new ArgumentOutOfRangeException(nameof(fd), fd, $"{name}: not a file descriptor");
-        if (frameSize < 2048 || frameCount < 1 || ringBytes < (long)frameSize * frameCount)
+        if (frameSize < AfPacketOptions.MinRingFrameSize || frameCount < 1 || ringBytes < (long)frameSize * frameCount)
             throw new ArgumentOutOfRangeException(nameof(ringBytes), $"{name}: ring of {ringBytes} bytes does not hold {frameCount} frames of {frameSize}");
         int ifIndex = NativeMethods.IfNameToIndex(name);
         if (ifIndex == 0) throw new PortException($"{name}: no such interface in this network namespace", NativeError.ENODEV);

@@ -160,12 +160,15 @@ public sealed class VSwitchConfig
                 case "tap":
                     if (p.Device is not null) errors.Add($"{f}.device: only afpacket and afxdp ports attach a device (type is 'tap')");
                     if (p.Afxdp is not null) errors.Add($"{f}.afxdp: AF_XDP options are for afxdp ports (type is 'tap')");
+                    if (p.Afpacket is not null) errors.Add($"{f}.afpacket: AF_PACKET ring options are for afpacket ports (type is 'tap')");
                     if (p.Netns is not null && !netnsExists(p.Netns)) errors.Add($"{f}.netns: '{p.Netns}' does not exist (a name under /run/netns or a path like /proc/PID/ns/net)");
                     break;
                 case "afpacket":
                 case "afxdp":
                     if (p.Type == "afpacket" && p.Afxdp is not null) errors.Add($"{f}.afxdp: AF_XDP options are for afxdp ports (type is 'afpacket')");
                     if (p.Type == "afxdp" && (p.Afxdp ?? new AfxdpConfig()).Validate() is { } badXdp) errors.Add($"{f}.afxdp.{badXdp}");
+                    if (p.Type == "afxdp" && p.Afpacket is not null) errors.Add($"{f}.afpacket: AF_PACKET ring options are for afpacket ports (type is 'afxdp'; it has afxdp.ringSize)");
+                    if (p.Afpacket?.Validate() is { } badRing) errors.Add($"{f}.afpacket.{badRing}");
                     string dev = p.Device ?? p.Name ?? "";
                     if (p.Device is not null && Names.Check(p.Device, Names.MaxPortName) is { } badDev) errors.Add($"{f}.device: {badDev}");
                     else if (dev == "lo" || File.Exists($"/sys/class/net/{dev}/type") && File.ReadAllText($"/sys/class/net/{dev}/type").Trim() == "772")
@@ -322,6 +325,8 @@ public sealed class PortConfig
     public string? Device { get; set; }
     /// <summary>afxdp: queue, modes, ring sizes (null: the defaults).</summary>
     public AfxdpConfig? Afxdp { get; set; }
+    /// <summary>afpacket: the receive ring's geometry (null: 120 slots of 68 KiB).</summary>
+    public AfpacketConfig? Afpacket { get; set; }
     /// <summary>An existing interface is attached (afpacket, afxdp), rather than a TAP made.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool AttachesDevice => Type is "afpacket" or "afxdp";
@@ -379,6 +384,7 @@ public sealed class PortConfig
         if (r.PortSecurity is { } security) p.PortSecurity = security;
         if (r.PinMac is { } pin) p.PinMac = pin;
         if (r.Afxdp is { } x) p.Afxdp = AfxdpConfig.FromRequest(x);
+        if (r.Afpacket is { } ap) p.Afpacket = AfpacketConfig.FromRequest(ap);
         return p;
     }
 }

@@ -144,7 +144,7 @@ public sealed partial class SwitchRuntime
     private static Dictionary<string, string>? Features(SwitchPort p) => p.Io switch
     {
         VSwitch.Core.Ports.TapPort t => new() { ["offloads"] = t.Offloads ? "on" : "off", ["io-uring"] = t.IoUringMode },
-        VSwitch.Core.Ports.AfPacketPort => new() { ["offloads"] = "on", ["ring"] = "TPACKET_V2" },
+        VSwitch.Core.Ports.AfPacketPort a => AfPacketFeatures(a),
         VSwitch.Core.Ports.AfXdp.AfXdpPort x => AfXdpFeatures(x),
         _ => null,
     };

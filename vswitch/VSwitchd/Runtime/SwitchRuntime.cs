@@ -317,7 +317,7 @@ public sealed partial class SwitchRuntime : IDisposable
                     IoUring = p.IoUring,
                     Queues = RxQueuesFor(p.RxQueues),
                 }),
-                "afpacket" => AfPacketPort.Open(new AfPacketOptions { Interface = p.Device ?? p.Name, Queues = RxQueuesFor(p.RxQueues) }),
+                "afpacket" => OpenAfPacket(p),
                 "afxdp" => OpenAfXdp(p),
                 _ => throw new InvalidRequestException($"'{p.Type}' is not a port type (tap, afpacket or afxdp)"),
             };
