@@ -168,7 +168,7 @@ public class RouterTests
         for (int i = 0; i < 5; i++)
         {
             r.Now += 1000;
-            r.Dp.Neighbors.Tick(r.Now, e => r.Dp.ArpRequests.Enqueue((e.Network, e.Address)));
+            r.Dp.Neighbors.Tick(r.Now, (e, _) => r.Dp.ArpRequests.Enqueue((e.Network, e.Address)));
             r.Ctx.Housekeeping(r.Now);
         }
         Assert.Equal(2, r.Take(r.B).Count); // two retransmissions, three requests in all

@@ -17,8 +17,8 @@ public sealed class DatapathContext
     private long _lastSweepMs;
     /// <summary>When this thread last swept the conntrack table for expired entries.</summary>
     internal long LastConntrackSweepMs;
-    private readonly NeighborHold _held = new();
-    private readonly NeighborHold6 _held6 = new();
+    private readonly NeighborHold<uint, ArpResolution> _held = new();
+    private readonly NeighborHold<UInt128, NdResolution> _held6 = new();
     private readonly IcmpRateLimiter _icmp = new();
     // Live traces claimed during this batch: handed to the live trace once the batch is out.
     private readonly List<PacketTrace> _claimed = [];
@@ -139,12 +139,14 @@ public sealed class DatapathContext
 
     // ---- the router's per-thread helpers ----
 
-    /// <summary>Keeps a packet until its next hop answers ARP, sending the first request.</summary>
+    /// <summary>Keeps a packet until its next hop answers ARP or a neighbour solicitation, sending the first request.</summary>
     internal void HoldForNeighbor(Packet p, ushort network, uint target)
     {
-        // An IPv6 next hop does not fit the action: the IPv6 hold finds it again from the packet.
-        if (p.Key.IsIPv6) _held6.Hold(p, network, this);
-        else _held.Hold(p, network, target, this);
+        if (!p.Key.IsIPv6) { _held.Hold(p, network, target, this); return; }
+        // An IPv6 next hop does not fit the action: it is found again from the packet (0: the route went away).
+        UInt128 target6 = Router6.NextHop(in p.Key, Datapath);
+        if (target6 == UInt128.Zero) Drop(p, DropReason.NoRoute);
+        else _held6.Hold(p, network, target6, this);
     }
 
     /// <summary>Packets this thread holds while their next hop resolves (at most <see cref="NeighborHold.MaxHeld"/> per family).</summary>

@@ -557,7 +557,7 @@ public sealed partial class SwitchRuntime : IDisposable
     private void Tick()
     {
         long now = Environment.TickCount64;
-        Datapath.Neighbors.Tick(now, e => Datapath.ArpRequests.Enqueue((e.Network, e.Address)));
+        Datapath.Neighbors.Tick(now, (e, _) => Datapath.ArpRequests.Enqueue((e.Network, e.Address)));
         TickIPv6(now);
         if (++_ticks % 4 != 0) return;
         TendDownPorts();
