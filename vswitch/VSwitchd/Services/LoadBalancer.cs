@@ -312,8 +312,10 @@ public sealed class LoadBalancer : IHostedService, IDisposable
                 ClientAffinityTable? sticky = null;
                 if (s.Affinity == "client-ip")
                 {
-                    sticky = _sticky.GetOrAdd(s.Name, _ => new ClientAffinityTable(s.AffinityTimeoutSeconds));
-                    sticky.TimeoutSeconds = s.AffinityTimeoutSeconds;
+                    // A service stored before the 1 s minimum was enforced may say 0 ("500ms" rounded down): 1 s then.
+                    int timeout = Math.Max(1, s.AffinityTimeoutSeconds);
+                    sticky = _sticky.GetOrAdd(s.Name, _ => new ClientAffinityTable(timeout));
+                    sticky.TimeoutSeconds = timeout;
                 }
                 var backends = Resolve(s, attachments);
                 var weights = new int[backends.Length];

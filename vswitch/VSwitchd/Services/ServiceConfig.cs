@@ -127,7 +127,8 @@ public sealed record ServiceConfig
         if (affinity is not ("none" or "client-ip")) throw new InvalidRequestException($"affinity: '{r.Affinity}' must be none or client-ip");
         int timeout = r.AffinityTimeoutSeconds ?? (affinity == "client-ip" ? DefaultAffinityTimeout : 0);
         if (r.AffinityTimeoutSeconds is not null && affinity != "client-ip") throw new InvalidRequestException("affinityTimeoutSeconds: only with affinity client-ip");
-        if (timeout is < 0 or > 86400) throw new InvalidRequestException($"affinityTimeoutSeconds: {timeout} must be 1..86400 (Kubernetes' bounds)");
+        if ((affinity == "client-ip" && timeout < 1) || timeout is < 0 or > 86400)
+            throw new InvalidRequestException($"affinityTimeoutSeconds: {timeout} must be 1..86400 (Kubernetes' bounds)");
         if (Labels.WhyNot(r.Selector) is { } badSel) throw new InvalidRequestException("selector: " + badSel);
         return new ServiceConfig
         {

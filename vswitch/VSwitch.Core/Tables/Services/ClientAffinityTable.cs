@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace VSwitch.Core.Tables.Services;
 
 /// <summary>
@@ -75,10 +78,10 @@ public sealed class ClientAffinityTable
         long now = _nowMs();
         lock (_gate)
         {
-            if (_clients.TryGetValue(client, out var e) && now - e.LastMs < _timeoutMs && isEligible.Eligible(e.Label))
+            ref var e = ref CollectionsMarshal.GetValueRefOrNullRef(_clients, client);
+            if (!Unsafe.IsNullRef(ref e) && now - e.LastMs < _timeoutMs && isEligible.Eligible(e.Label))
             {
-                e.LastMs = now;
-                _clients[client] = e;
+                e.LastMs = now; // refreshed in place: one lookup
                 label = e.Label;
                 Hits++;
                 return true;
